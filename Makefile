@@ -1,0 +1,38 @@
+# Two commands for a fresh machine (see README): `make run` and `make test`.
+# Both create .venv, install everything into it, then start the app or run the whole suite.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# llama.cpp built portably: -march=native dies with "Illegal instruction" on CPUs whose features the
+# sandbox hides (AMX), and a bundle must run on other people's machines anyway. pip caches the wheel.
+PORTABLE_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+
+.PHONY: setup run test lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	@bash packaging/system-deps.sh
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	CMAKE_ARGS="$(PORTABLE_CMAKE_ARGS)" $(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/quantdoctor --demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check core gui tests
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: lint
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python tests/bench/bench_inspect.py
+
+clean:
+	rm -rf $(VENV) build dist

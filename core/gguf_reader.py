@@ -1,0 +1,456 @@
+"""A bounded, read-only GGUF header reader.
+
+`gguf.GGUFReader` materialises every metadata array (tokenizer tokens, merges, scores) as numpy
+views: seconds to tens of seconds on a model with a large vocabulary. Quant Doctor needs the
+scalars, the sizes of the big arrays and the tensor directory, so this reader walks the header
+once, skips what it does not need without building it, and never looks at the tensor data:
+inspecting a 40 GB file costs the same as a 100 MB one.
+
+It enforces the rules llama.cpp's `ggml/src/gguf.cpp` enforces (every count and length checked
+against the bytes left, strings <= 1 GiB, arrays <= 2^30 items, n_dims <= 4, tensors in order,
+aligned and inside the file, no duplicate keys), and turns each violation into a typed error with
+a plain message instead of a crash. The file is opened read-only and memory-mapped read-only.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gguf
+
+from core.errors import (
+    CorruptModelFileError,
+    IncompleteFileError,
+    NotAModelFileError,
+    UnsupportedVersionError,
+)
+
+# Limits from llama.cpp's gguf.cpp (GGUF_MAX_STRING_LENGTH, GGUF_MAX_ARRAY_ELEMENTS, GGML_MAX_DIMS,
+# GGML_MAX_NAME).
+MAX_STRING_LENGTH = 1 << 30
+MAX_ARRAY_ELEMENTS = 1 << 30
+MAX_DIMS = 4
+MAX_TENSOR_NAME = 64
+INT64_MAX = (1 << 63) - 1
+
+# Arrays at most this long are read into Python values (per-layer head counts, languages, tags);
+# longer ones (the vocabulary, merges, scores) are skipped and only their length is kept.
+SMALL_ARRAY_LIMIT = 4096
+
+# ggml types that llama.cpp has and the installed `gguf` package may not know yet. Only names:
+# the byte size of such a tensor is taken from the tensor offsets, never from a copied table.
+NEWER_TYPE_NAMES: dict[int, str] = {41: "Q1_0", 42: "Q2_0"}
+NEWER_FILE_TYPE_NAMES: dict[int, str] = {40: "Q1_0", 41: "Q2_0"}
+
+_VT = gguf.GGUFValueType
+_SCALAR_FORMATS: dict[int, str] = {
+    _VT.UINT8: "<B",
+    _VT.INT8: "<b",
+    _VT.UINT16: "<H",
+    _VT.INT16: "<h",
+    _VT.UINT32: "<I",
+    _VT.INT32: "<i",
+    _VT.FLOAT32: "<f",
+    _VT.BOOL: "<?",
+    _VT.UINT64: "<Q",
+    _VT.INT64: "<q",
+    _VT.FLOAT64: "<d",
+}
+_SCALAR_STRUCTS = {k: struct.Struct(v) for k, v in _SCALAR_FORMATS.items()}
+_U32 = struct.Struct("<I")
+_U64 = struct.Struct("<Q")
+_I64 = struct.Struct("<q")
+
+
+def type_name(type_id: int) -> str:
+    """Name of a ggml tensor type, from the gguf package where it knows it."""
+    try:
+        return gguf.GGMLQuantizationType(type_id).name
+    except ValueError:
+        return NEWER_TYPE_NAMES.get(type_id, f"type {type_id}")
+
+
+def type_block(type_id: int) -> tuple[int, int] | None:
+    """(block size in elements, bytes per block) from gguf.GGML_QUANT_SIZES, or None if unknown."""
+    try:
+        return gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType(type_id)]
+    except (ValueError, KeyError):
+        return None
+
+
+def file_type_name(file_type: int) -> str:
+    """The 'mostly' type named by general.file_type, e.g. 'Q4_K_M'."""
+    try:
+        name = gguf.LlamaFileType(file_type).name
+    except ValueError:
+        return NEWER_FILE_TYPE_NAMES.get(file_type, f"file type {file_type}")
+    return name.removeprefix("MOSTLY_").removeprefix("ALL_")
+
+
+@dataclass(frozen=True)
+class ArrayInfo:
+    """A metadata array that was skipped: its element type and length, not its contents."""
+
+    item_type: int
+    count: int
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    name: str
+    shape: tuple[int, ...]
+    type_id: int
+    offset: int  # relative to the data section
+    n_elements: int
+    n_bytes: int  # from the type's block size, or from the offsets for a type newer than gguf knows
+    size_from_offsets: bool = False
+
+    @property
+    def type_name(self) -> str:
+        return type_name(self.type_id)
+
+
+@dataclass
+class GGUFHeader:
+    path: Path
+    version: int
+    file_size: int
+    alignment: int
+    data_offset: int
+    metadata: dict[str, Any] = field(default_factory=dict)
+    arrays: dict[str, ArrayInfo] = field(default_factory=dict)
+    tensors: list[TensorInfo] = field(default_factory=list)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.metadata.get(key, default)
+
+    def array_len(self, key: str) -> int | None:
+        if key in self.arrays:
+            return self.arrays[key].count
+        value = self.metadata.get(key)
+        return len(value) if isinstance(value, list) else None
+
+    @property
+    def data_size(self) -> int:
+        if not self.tensors:
+            return 0
+        last = self.tensors[-1]
+        return last.offset + last.n_bytes
+
+
+class _Cursor:
+    """Sequential reads over a memory map, each one checked against the bytes left."""
+
+    def __init__(self, buf: mmap.mmap | bytes, size: int, path: Path) -> None:
+        self.buf = buf
+        self.size = size
+        self.pos = 0
+        self.path = path
+        self.where = "header"
+
+    def need(self, n: int) -> None:
+        if n < 0 or self.pos + n > self.size:
+            raise IncompleteFileError(
+                f"{self.path.name} ends in the middle of its {self.where}: "
+                f"incomplete download: needs at least {self.pos + n:,} bytes, has {self.size:,}.",
+                needed=self.pos + n,
+                has=self.size,
+            )
+
+    def u32(self) -> int:
+        self.need(4)
+        (v,) = _U32.unpack_from(self.buf, self.pos)
+        self.pos += 4
+        return int(v)
+
+    def u64(self) -> int:
+        self.need(8)
+        (v,) = _U64.unpack_from(self.buf, self.pos)
+        self.pos += 8
+        return int(v)
+
+    def i64(self) -> int:
+        self.need(8)
+        (v,) = _I64.unpack_from(self.buf, self.pos)
+        self.pos += 8
+        return int(v)
+
+    def string(self, what: str) -> str:
+        n = self.u64()
+        if n > MAX_STRING_LENGTH:
+            raise CorruptModelFileError(
+                f"{self.path.name}: {what} claims a length of {n:,} bytes, over the 1 GiB limit."
+            )
+        self.need(n)
+        raw = bytes(self.buf[self.pos : self.pos + n])
+        self.pos += n
+        return raw.decode("utf-8", errors="replace")
+
+    def scalar(self, vtype: int) -> Any:
+        st = _SCALAR_STRUCTS[vtype]
+        self.need(st.size)
+        (v,) = st.unpack_from(self.buf, self.pos)
+        self.pos += st.size
+        return v
+
+
+def _sniff_not_gguf(head: bytes, path: Path) -> NotAModelFileError:
+    """Name what the file is when it is not GGUF, so the fix can be specific."""
+    name = path.name
+    low = head[:512].lstrip().lower()
+    if head[:4] in (b"lmgg", b"fmgg", b"tjgg"):
+        return NotAModelFileError(
+            f"{name} is an old GGML model file (from before August 2023), not GGUF.",
+            "Current llama.cpp cannot load GGML files. Download a GGUF version of this model.",
+        )
+    if low.startswith((b"<!doctype html", b"<html", b"<?xml", b"<head")):
+        return NotAModelFileError(
+            f"{name} is a web page saved under a model's name, not a model file.",
+            "The download link led to a page (often a login or license page). Open the model page, "
+            "accept its license if asked, and download the file itself.",
+        )
+    if low.startswith(b"version https://git-lfs"):
+        return NotAModelFileError(
+            f"{name} is a Git LFS pointer (a few lines of text), not the model itself.",
+            "Fetch the real file: run `git lfs pull` in the clone, or download the file directly.",
+        )
+    if head[:4] == b"PK\x03\x04":
+        return NotAModelFileError(
+            f"{name} is a zip archive (a PyTorch checkpoint or a compressed download), not GGUF.",
+            "Unpack it if it is an archive, or pick the .gguf file of the model.",
+        )
+    if len(head) >= 9:
+        (hlen,) = _U64.unpack_from(head, 0)
+        if 0 < hlen < (1 << 32) and head[8:9] == b"{":
+            return NotAModelFileError(
+                f"{name} is a safetensors file (unquantized or GPTQ/AWQ/EXL2 weights), not GGUF.",
+                "Open the folder that holds it (with its config.json) instead, or pick a .gguf file.",
+            )
+    return NotAModelFileError(
+        f"{name} is not a GGUF model file (it does not start with 'GGUF').",
+        "Pick a .gguf file, or the folder of an EXL2 / GPTQ / AWQ model.",
+    )
+
+
+def read_gguf_header(path: str | os.PathLike[str]) -> GGUFHeader:
+    """Read a GGUF file's metadata and tensor directory, checking every bound as it goes."""
+    p = Path(path)
+    try:
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError as exc:
+        raise NotAModelFileError(f"{p} does not exist.", "Check the path and pick the file again.") from exc
+    except IsADirectoryError as exc:
+        raise NotAModelFileError(f"{p} is a folder, not a file.", "Pick the .gguf file inside it.") from exc
+    except PermissionError as exc:
+        raise NotAModelFileError(
+            f"Quant Doctor may not read {p}.", "Check the file's permissions, or copy it somewhere readable."
+        ) from exc
+    try:
+        size = os.fstat(fd).st_size
+        if size == 0:
+            raise IncompleteFileError(
+                f"{p.name} is empty (0 bytes): incomplete download: needs at least 24 bytes, has 0.",
+                needed=24,
+                has=0,
+            )
+        with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as mm:
+            return _parse(mm, size, p)
+    finally:
+        os.close(fd)
+
+
+def _parse(mm: mmap.mmap, size: int, path: Path) -> GGUFHeader:
+    cur = _Cursor(mm, size, path)
+    head = bytes(mm[: min(size, 512)])
+    if head[:4] != b"GGUF":
+        if len(head) < 4 and b"GGUF".startswith(head):
+            cur.need(24)
+        raise _sniff_not_gguf(head, path)
+    cur.pos = 4
+    version = cur.u32()
+    if version & 0xFFFF == 0 and version != 0:
+        raise UnsupportedVersionError(
+            f"{path.name} is a big-endian GGUF (version field {version:#x}); this machine reads little-endian.",
+            "Download the little-endian GGUF of this model (the usual kind).",
+        )
+    if version == 1:
+        raise UnsupportedVersionError(
+            f"{path.name} is GGUF version 1, which llama.cpp no longer loads.",
+            "Download a current GGUF of this model, or convert it again with a recent llama.cpp.",
+        )
+    if version not in (2, 3):
+        raise UnsupportedVersionError(f"{path.name} is GGUF version {version}; Quant Doctor reads versions 2 and 3.")
+
+    n_tensors = cur.i64()
+    n_kv = cur.i64()
+    # A KV pair takes at least 8 (key length) + 1 (key) + 4 (type) + 1 bytes; a tensor info at least
+    # 8 + 1 + 4 + 4 + 8. Counts that cannot fit in the file are corruption, not truncation.
+    for what, count, least in (("tensors", n_tensors, 25), ("metadata entries", n_kv, 14)):
+        if count < 0 or count > (size - cur.pos) // least:
+            raise CorruptModelFileError(
+                f"{path.name}'s header says it holds {count if count >= 0 else count + (1 << 64):,} {what}, "
+                f"more than {size:,} bytes could hold."
+            )
+
+    header = GGUFHeader(path=path, version=version, file_size=size, alignment=gguf.GGUF_DEFAULT_ALIGNMENT, data_offset=0)
+    cur.where = "metadata"
+    for _ in range(n_kv):
+        key = cur.string("a metadata key")
+        if not key:
+            raise CorruptModelFileError(f"{path.name} has a metadata entry with an empty key.")
+        if key in header.metadata or key in header.arrays:
+            raise CorruptModelFileError(f"{path.name} has the metadata key '{key}' twice.")
+        vtype = cur.u32()
+        if vtype == _VT.ARRAY:
+            _read_array(cur, header, key)
+        elif vtype == _VT.STRING:
+            header.metadata[key] = cur.string(f"the value of '{key}'")
+        elif vtype in _SCALAR_STRUCTS:
+            header.metadata[key] = cur.scalar(vtype)
+        else:
+            raise CorruptModelFileError(f"{path.name}: metadata key '{key}' has an unknown value type {vtype}.")
+
+    align_key = gguf.Keys.General.ALIGNMENT
+    if align_key in header.metadata or align_key in header.arrays:
+        alignment = header.metadata.get(align_key)
+        if not isinstance(alignment, int) or isinstance(alignment, bool):
+            raise CorruptModelFileError(f"{path.name}: '{align_key}' must be a single unsigned integer.")
+        if alignment <= 0 or alignment & (alignment - 1):
+            raise CorruptModelFileError(f"{path.name}: alignment {alignment} is not a power of two.")
+        header.alignment = alignment
+
+    cur.where = "tensor directory"
+    _read_tensor_infos(cur, header, n_tensors)
+    return header
+
+
+def _read_array(cur: _Cursor, header: GGUFHeader, key: str) -> None:
+    path = cur.path
+    item_type = cur.u32()
+    count = cur.u64()
+    if item_type == _VT.ARRAY:
+        raise CorruptModelFileError(f"{path.name}: metadata key '{key}' is an array of arrays, which GGUF forbids.")
+    if item_type != _VT.STRING and item_type not in _SCALAR_STRUCTS:
+        raise CorruptModelFileError(f"{path.name}: metadata array '{key}' has an unknown item type {item_type}.")
+    if count > MAX_ARRAY_ELEMENTS:
+        raise CorruptModelFileError(f"{path.name}: metadata array '{key}' claims {count:,} items, over the 2^30 limit.")
+    least = 8 if item_type == _VT.STRING else _SCALAR_STRUCTS[item_type].size
+    cur.need(count * least)
+    if item_type == _VT.STRING:
+        if count <= SMALL_ARRAY_LIMIT:
+            header.metadata[key] = [cur.string(f"an item of '{key}'") for _ in range(count)]
+            return
+        _skip_strings(cur, key, count)
+        header.arrays[key] = ArrayInfo(item_type, count)
+        return
+    st = _SCALAR_STRUCTS[item_type]
+    if count <= SMALL_ARRAY_LIMIT:
+        fmt = f"<{count}{st.format[-1]}"
+        header.metadata[key] = list(struct.unpack_from(fmt, cur.buf, cur.pos))
+    else:
+        header.arrays[key] = ArrayInfo(item_type, count)
+    cur.pos += count * st.size
+
+
+def _skip_strings(cur: _Cursor, key: str, count: int) -> None:
+    """Walk past `count` length-prefixed strings without decoding them: the hot loop of inspection."""
+    buf, size, pos = cur.buf, cur.size, cur.pos
+    unpack = _U64.unpack_from
+    for _ in range(count):
+        if pos + 8 > size:
+            break
+        (n,) = unpack(buf, pos)
+        if n > MAX_STRING_LENGTH:
+            raise CorruptModelFileError(
+                f"{cur.path.name}: an item of '{key}' claims a length of {n:,} bytes, over the 1 GiB limit."
+            )
+        pos += 8 + n
+        if pos > size:
+            break
+    else:
+        cur.pos = pos
+        return
+    cur.pos = min(pos, size)
+    cur.need(8 if pos <= size else pos - cur.pos)
+
+
+def _read_tensor_infos(cur: _Cursor, header: GGUFHeader, n_tensors: int) -> None:
+    path = cur.path
+    raw: list[tuple[str, tuple[int, ...], int, int, int]] = []
+    names: set[str] = set()
+    for _ in range(n_tensors):
+        name = cur.string("a tensor name")
+        if len(name.encode()) >= MAX_TENSOR_NAME:
+            raise CorruptModelFileError(f"{path.name}: tensor name '{name[:80]}' is longer than 63 bytes.")
+        if name in names:
+            raise CorruptModelFileError(f"{path.name} has the tensor '{name}' twice.")
+        names.add(name)
+        n_dims = cur.u32()
+        if n_dims > MAX_DIMS:
+            raise CorruptModelFileError(f"{path.name}: tensor '{name}' has {n_dims} dimensions; at most 4 are allowed.")
+        shape = tuple(cur.i64() for _ in range(n_dims))
+        n_elements = 1
+        for d in shape:
+            if d < 0:
+                raise CorruptModelFileError(f"{path.name}: tensor '{name}' has a negative dimension ({d}).")
+            n_elements *= d
+        if n_elements > INT64_MAX:
+            raise CorruptModelFileError(f"{path.name}: tensor '{name}' has an impossible shape {shape}.")
+        type_id = cur.u32()
+        if type_id > 0xFFFF:
+            raise CorruptModelFileError(f"{path.name}: tensor '{name}' has an invalid type {type_id}.")
+        block = type_block(type_id)
+        if block is not None and shape and shape[0] % block[0]:
+            raise CorruptModelFileError(
+                f"{path.name}: tensor '{name}' has rows of {shape[0]} values, not a multiple of "
+                f"{type_name(type_id)}'s block of {block[0]}."
+            )
+        offset = cur.u64()
+        raw.append((name, shape, type_id, offset, n_elements))
+
+    align = header.alignment
+    if n_tensors:
+        cur.pos += (-cur.pos) % align
+    header.data_offset = cur.pos
+    data_room = header.file_size - header.data_offset
+
+    expected = 0  # where the next tensor must start, as llama.cpp computes it
+    for i, (name, shape, type_id, offset, n_elements) in enumerate(raw):
+        if offset % align:
+            raise CorruptModelFileError(
+                f"{path.name}: tensor '{name}' starts at offset {offset:,}, not a multiple of the alignment {align}."
+            )
+        if offset != expected:
+            prev = raw[i - 1][3] if i else 0
+            problem = (
+                "is out of order"
+                if offset < prev
+                else "overlaps the tensor before it"
+                if offset < expected
+                else f"leaves a gap: expected offset {expected:,}"
+            )
+            raise CorruptModelFileError(f"{path.name}: tensor '{name}' (offset {offset:,}) {problem}.")
+        block = type_block(type_id)
+        from_offsets = block is None
+        if block is not None:
+            n_bytes = n_elements // block[0] * block[1]
+        else:
+            # A type newer than the gguf package: its size is the distance to the next tensor.
+            nxt = raw[i + 1][3] if i + 1 < len(raw) else max(offset, data_room)
+            n_bytes = max(0, nxt - offset)
+        header.tensors.append(TensorInfo(name, shape, type_id, offset, n_elements, n_bytes, from_offsets))
+        expected = offset + n_bytes + (-(offset + n_bytes)) % align
+
+    needed = header.data_offset + (header.tensors[-1].offset + header.tensors[-1].n_bytes if raw else 0)
+    if needed > header.file_size:
+        raise IncompleteFileError(
+            f"{path.name} is shorter than its tensors need: incomplete download: "
+            f"needs {needed:,} bytes, has {header.file_size:,}.",
+            needed=needed,
+            has=header.file_size,
+        )

@@ -1,0 +1,41 @@
+"""Shared fixtures: Qt offscreen, the real demo models, and generated model files."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import pytest  # noqa: E402
+
+from core.demo import DemoModels, prepare_demo  # noqa: E402
+from core.progress import run_job  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def demo() -> DemoModels:
+    """The real demo pair, made by the same code path as `quantdoctor-cli demo` (cached between runs)."""
+    return run_job(prepare_demo())
+
+
+def fingerprint(path: Path) -> tuple[int, int, str]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns, hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def unchanged():
+    """Assert that files are left exactly as they were (size, mtime, hash)."""
+    seen: dict[Path, tuple[int, int, str]] = {}
+
+    def remember(*paths: Path) -> None:
+        for p in paths:
+            seen[p] = fingerprint(p)
+
+    yield remember
+    for p, before in seen.items():
+        assert fingerprint(p) == before, f"{p} was modified"
