@@ -105,7 +105,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help=COMMANDS["demo"][0], description=COMMANDS["demo"][0])
     p.add_argument("--json", action="store_true", help="print JSON instead of a summary")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    for module in _COMMAND_MODULES:
+        COMMANDS.update(module.register(sub))
     return parser
+
+
+def _command_modules() -> list[Any]:
+    """Other command groups live in their own modules; each has `register(subparsers) -> COMMANDS`."""
+    import importlib
+
+    found = []
+    for name in ("core.cli_hardware",):
+        try:
+            found.append(importlib.import_module(name))
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+    return found
+
+
+_COMMAND_MODULES = _command_modules()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -69,7 +69,9 @@ def _weight_files(folder: Path) -> list[Path]:
         missing = [p.name for p in files if not p.is_file()]
         if missing:
             raise ModelFolderError(
-                f"The model is split into {len(files)} weight files and {len(missing)} are missing: "
+                f"The model is split into {len(files)} weight files and {len(missing)} "
+                + ("is" if len(missing) == 1 else "are")
+                + " missing: "
                 + ", ".join(missing[:5]),
                 "Download the missing files into the same folder.",
             )

@@ -37,6 +37,7 @@ MAX_ARRAY_ELEMENTS = 1 << 30
 MAX_DIMS = 4
 MAX_TENSOR_NAME = 64
 INT64_MAX = (1 << 63) - 1
+MAX_HEADER_COUNT = 1 << 32
 
 # Arrays at most this long are read into Python values (per-layer head counts, languages, tags);
 # longer ones (the vocabulary, merges, scores) are skipped and only their length is kept.
@@ -289,16 +290,18 @@ def _parse(mm: mmap.mmap, size: int, path: Path) -> GGUFHeader:
     n_tensors = cur.i64()
     n_kv = cur.i64()
     # A KV pair takes at least 8 (key length) + 1 (key) + 4 (type) + 1 bytes; a tensor info at least
-    # 8 + 1 + 4 + 4 + 8. Counts that cannot fit in the file are corruption, not truncation.
-    for what, count, least in (("tensors", n_tensors, 25), ("metadata entries", n_kv, 14)):
-        if count < 0 or count > (size - cur.pos) // least:
+    # 8 + 1 + 4 + 4 + 8. No model has billions of either, so such a count is corruption; a plausible
+    # count that the file is too short for is an interrupted download.
+    for what, count in (("tensors", n_tensors), ("metadata entries", n_kv)):
+        if count < 0 or count > MAX_HEADER_COUNT:
             raise CorruptModelFileError(
                 f"{path.name}'s header says it holds {count if count >= 0 else count + (1 << 64):,} {what}, "
-                f"more than {size:,} bytes could hold."
+                "an impossible number."
             )
 
     header = GGUFHeader(path=path, version=version, file_size=size, alignment=gguf.GGUF_DEFAULT_ALIGNMENT, data_offset=0)
     cur.where = "metadata"
+    cur.need(n_kv * 14)
     for _ in range(n_kv):
         key = cur.string("a metadata key")
         if not key:
@@ -325,6 +328,7 @@ def _parse(mm: mmap.mmap, size: int, path: Path) -> GGUFHeader:
         header.alignment = alignment
 
     cur.where = "tensor directory"
+    cur.need(n_tensors * 25)
     _read_tensor_infos(cur, header, n_tensors)
     return header
 
@@ -419,6 +423,12 @@ def _read_tensor_infos(cur: _Cursor, header: GGUFHeader, n_tensors: int) -> None
     header.data_offset = cur.pos
     data_room = header.file_size - header.data_offset
 
+    for before, after in zip(raw, raw[1:], strict=False):
+        if after[3] < before[3]:
+            raise CorruptModelFileError(
+                f"{path.name}: tensor '{after[0]}' (offset {after[3]:,}) is out of order: it comes before "
+                f"'{before[0]}' (offset {before[3]:,}) in the file."
+            )
     expected = 0  # where the next tensor must start, as llama.cpp computes it
     for i, (name, shape, type_id, offset, n_elements) in enumerate(raw):
         if offset % align:
@@ -426,13 +436,8 @@ def _read_tensor_infos(cur: _Cursor, header: GGUFHeader, n_tensors: int) -> None
                 f"{path.name}: tensor '{name}' starts at offset {offset:,}, not a multiple of the alignment {align}."
             )
         if offset != expected:
-            prev = raw[i - 1][3] if i else 0
             problem = (
-                "is out of order"
-                if offset < prev
-                else "overlaps the tensor before it"
-                if offset < expected
-                else f"leaves a gap: expected offset {expected:,}"
+                "overlaps the tensor before it" if offset < expected else f"leaves a gap: expected offset {expected:,}"
             )
             raise CorruptModelFileError(f"{path.name}: tensor '{name}' (offset {offset:,}) {problem}.")
         block = type_block(type_id)
