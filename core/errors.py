@@ -78,8 +78,7 @@ class DemoUnavailableError(QuantDoctorError):
     """The demo model could not be prepared (offline, no space, quantizer failed)."""
 
     default_fix = (
-        "Connect to the internet once so the demo model can be fetched, "
-        "or open a model file of your own instead."
+        "Connect to the internet once so the demo model can be fetched, or open a model file of your own instead."
     )
 
 

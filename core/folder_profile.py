@@ -99,7 +99,9 @@ def _quant_config(folder: Path, config: dict[str, Any]) -> QuantConfig | None:
         bits=float(bits) if isinstance(bits, int | float) else None,
         group_size=int(group) if isinstance(group, int) else None,
         desc_act=qc.get("desc_act") if isinstance(qc.get("desc_act"), bool) else None,
-        dataset=dataset if isinstance(dataset, str) else (", ".join(map(str, dataset)) if isinstance(dataset, list) else None),
+        dataset=dataset
+        if isinstance(dataset, str)
+        else (", ".join(map(str, dataset)) if isinstance(dataset, list) else None),
         head_bits=float(qc["head_bits"]) if isinstance(qc.get("head_bits"), int | float) else None,
         calibration=calibration,
     )
@@ -169,8 +171,8 @@ def read_folder_profile(folder: Path) -> ModelProfile:
     config = _load_json(config_path, "config.json")
     if not isinstance(config, dict):
         raise ModelFolderError("config.json does not hold a JSON object.", "Download config.json again.")
-    text_config = config.get("text_config") if isinstance(config.get("text_config"), dict) else {}
-    cfg: dict[str, Any] = {**config, **text_config}
+    text_config = config.get("text_config")
+    cfg: dict[str, Any] = {**config, **(text_config if isinstance(text_config, dict) else {})}
 
     files = _weight_files(folder)
     if not files:
@@ -230,15 +232,20 @@ def read_folder_profile(folder: Path) -> ModelProfile:
             profile.nominal_type = f"EXL2 {qc.bits:g} bpw" if qc.bits else "EXL2"
         else:
             group = f" g{qc.group_size}" if qc.group_size and qc.group_size > 0 else ""
-            profile.nominal_type = f"{qc.quant_method.upper()} {qc.bits:g}-bit{group}" if qc.bits else qc.quant_method.upper()
+            profile.nominal_type = (
+                f"{qc.quant_method.upper()} {qc.bits:g}-bit{group}" if qc.bits else qc.quant_method.upper()
+            )
     else:
         dtype = str(cfg.get("torch_dtype") or cfg.get("dtype") or "").upper()
         profile.nominal_type = {"FLOAT16": "F16", "BFLOAT16": "BF16", "FLOAT32": "F32"}.get(dtype, dtype or None)
     if profile.card and profile.card.base_model:
         profile.basename = profile.card.base_model[0].rsplit("/", 1)[-1]
         profile.base_models = [
-            BaseModel(name=repo.rsplit("/", 1)[-1], organization=repo.split("/")[0] if "/" in repo else None,
-                      repo_url=f"https://huggingface.co/{repo}")
+            BaseModel(
+                name=repo.rsplit("/", 1)[-1],
+                organization=repo.split("/")[0] if "/" in repo else None,
+                repo_url=f"https://huggingface.co/{repo}",
+            )
             for repo in profile.card.base_model
         ]
 

@@ -36,7 +36,9 @@ def shard_paths(path: Path) -> list[Path]:
     if count < 1:
         raise CorruptModelFileError(f"{path.name} says it is part of a split into {count} files.")
     width = len(m.group("no"))
-    shards = [path.with_name(f"{m.group('stem')}-{i:0{width}d}-of-{m.group('count')}.gguf") for i in range(1, count + 1)]
+    shards = [
+        path.with_name(f"{m.group('stem')}-{i:0{width}d}-of-{m.group('count')}.gguf") for i in range(1, count + 1)
+    ]
     missing = [s.name for s in shards if not s.is_file()]
     if missing:
         raise MissingShardError(

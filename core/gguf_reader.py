@@ -14,6 +14,7 @@ a plain message instead of a crash. The file is opened read-only and memory-mapp
 
 from __future__ import annotations
 
+import itertools
 import mmap
 import os
 import struct
@@ -299,7 +300,9 @@ def _parse(mm: mmap.mmap, size: int, path: Path) -> GGUFHeader:
                 "an impossible number."
             )
 
-    header = GGUFHeader(path=path, version=version, file_size=size, alignment=gguf.GGUF_DEFAULT_ALIGNMENT, data_offset=0)
+    header = GGUFHeader(
+        path=path, version=version, file_size=size, alignment=gguf.GGUF_DEFAULT_ALIGNMENT, data_offset=0
+    )
     cur.where = "metadata"
     cur.need(n_kv * 14)
     for _ in range(n_kv):
@@ -423,7 +426,7 @@ def _read_tensor_infos(cur: _Cursor, header: GGUFHeader, n_tensors: int) -> None
     header.data_offset = cur.pos
     data_room = header.file_size - header.data_offset
 
-    for before, after in zip(raw, raw[1:], strict=False):
+    for before, after in itertools.pairwise(raw):
         if after[3] < before[3]:
             raise CorruptModelFileError(
                 f"{path.name}: tensor '{after[0]}' (offset {after[3]:,}) is out of order: it comes before "

@@ -85,7 +85,9 @@ def read_safetensors_header(path: Path) -> tuple[list[SafeTensor], dict[str, str
             shape = tuple(int(d) for d in info["shape"])
             begin, end = (int(x) for x in info["data_offsets"])
         except (KeyError, TypeError, ValueError) as exc:
-            raise ModelFolderError(f"{path.name}: the entry for '{name}' is malformed.", "Download the file again.") from exc
+            raise ModelFolderError(
+                f"{path.name}: the entry for '{name}' is malformed.", "Download the file again."
+            ) from exc
         if any(d < 0 for d in shape) or not 0 <= begin <= end:
             raise ModelFolderError(f"{path.name}: tensor '{name}' has an impossible shape or byte range.")
         if end > data_size:

@@ -51,12 +51,13 @@ def profile_summary(p: ModelProfile) -> str:
     lines.append(f"  chat template {'yes' if p.has_chat_template else 'no'}")
     lines.append(f"  embeddings    {p.embedding_fraction:.1%} of parameters in embeddings + output")
     if p.imatrix:
-        lines.append(f"  imatrix       {p.imatrix.dataset or p.imatrix.file or 'yes'} ({p.imatrix.chunks or '?'} chunks)")
+        lines.append(
+            f"  imatrix       {p.imatrix.dataset or p.imatrix.file or 'yes'} ({p.imatrix.chunks or '?'} chunks)"
+        )
     if p.quantization:
         q = p.quantization
         lines.append(
-            f"  quant config  {q.quant_method} bits={q.bits} group={q.group_size} "
-            f"dataset={q.dataset or '(none given)'}"
+            f"  quant config  {q.quant_method} bits={q.bits} group={q.group_size} dataset={q.dataset or '(none given)'}"
         )
     lines.append("  storage types (share of bytes):")
     total = sum(t.bytes for t in p.tensor_types) or 1

@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QApplication,
@@ -36,6 +36,9 @@ from gui.worker import JobWorker
 
 
 class MainWindow(QMainWindow):
+    model_shown = Signal(object)  # the ModelProfile now on screen
+    job_finished = Signal()
+
     def __init__(self) -> None:
         super().__init__()
         self.setWindowTitle(f"Quant Doctor {__version__}")
@@ -95,6 +98,7 @@ class MainWindow(QMainWindow):
         self.last_error = None
         self.status.setText(f"{profile.display_name}: {profile.nominal_type}, {profile.effective_bpw:.2f} bpw")
         self.details.setPlainText(profile_summary(profile))
+        self.model_shown.emit(profile)
         return True
 
     def start_demo(self) -> None:
@@ -136,13 +140,16 @@ class MainWindow(QMainWindow):
         self.progress.setVisible(False)
         self.demo_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
+        self.job_finished.emit()
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="quantdoctor", description="Quant Doctor desktop app")
     parser.add_argument("--demo", action="store_true", help="start with the demo model")
     parser.add_argument("--open", metavar="PATH", help="start with this model file or folder")
-    parser.add_argument("--self-test", action="store_true", help="open offscreen, inspect the demo, exit 0 if it worked")
+    parser.add_argument(
+        "--self-test", action="store_true", help="open offscreen, inspect the demo, exit 0 if it worked"
+    )
     return parser.parse_args(argv)
 
 
@@ -166,8 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             result["rc"] = 0 if ok else 1
             app.quit()
 
-        assert window.worker is not None
-        window.worker.signals.finished.connect(lambda: QTimer.singleShot(0, check))
+        window.job_finished.connect(lambda: QTimer.singleShot(0, check))
         QTimer.singleShot(300_000, app.quit)
         app.exec()
         return result["rc"]

@@ -10,10 +10,10 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import pytest  # noqa: E402
+import pytest
 
-from core.demo import DemoModels, prepare_demo  # noqa: E402
-from core.progress import run_job  # noqa: E402
+from core.demo import DemoModels, prepare_demo
+from core.progress import run_job
 
 
 @pytest.fixture(scope="session")

@@ -249,7 +249,7 @@ def test_json_error_output(tmp_path, capsys):
 def test_missing_path_and_folder_without_model(tmp_path):
     with pytest.raises(errors.NotAModelFileError):
         inspect_model(tmp_path / "nope.gguf")
-    with pytest.raises(errors.ModelFolderError, match="no config.json"):
+    with pytest.raises(errors.ModelFolderError, match=r"no config\.json"):
         inspect_model(tmp_path)
 
 

@@ -259,7 +259,7 @@ def test_safetensors_tensor_past_the_end(tmp_path):
 def test_config_missing(tmp_path):
     folder = make_folder(tmp_path, "gptq", {"quant_method": "gptq", "bits": 4})
     (folder / "config.json").unlink()
-    with pytest.raises(errors.ModelFolderError, match="no config.json"):
+    with pytest.raises(errors.ModelFolderError, match=r"no config\.json"):
         inspect_model(folder)
 
 
