@@ -115,7 +115,7 @@ def _command_modules() -> list[Any]:
     import importlib
 
     found = []
-    for name in ("core.cli_hardware",):
+    for name in ("core.cli_hardware", "core.cli_diagnose", "core.cli_eval", "core.cli_hub"):
         try:
             found.append(importlib.import_module(name))
         except ModuleNotFoundError as exc:
