@@ -29,6 +29,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 test: lint
+	@bash packaging/system-deps.sh --test
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

@@ -95,3 +95,123 @@ class CancelledError(QuantDoctorError):
     """The person cancelled a long job."""
 
     default_fix = "Nothing to do: start it again whenever you like."
+
+
+class SetupError(QuantDoctorError):
+    """A setting that makes no sense (an unknown cache type, a negative context, an unreadable config)."""
+
+    default_fix = "Check the setting's spelling; `quantdoctor-cli diagnose --help` lists the accepted values."
+
+
+# --- Hub (core.hub) -------------------------------------------------------------------------------
+
+
+class HubError(QuantDoctorError):
+    """Talking to the model Hub went wrong (core.hub). Local inspection and diagnosis never need it."""
+
+    default_fix = "Check your internet connection and try again. Inspecting and diagnosing local files still works."
+
+
+class HubOfflineError(HubError):
+    """Offline mode is on (HF_HUB_OFFLINE), so nothing may be asked of the Hub."""
+
+    default_fix = (
+        "Unset HF_HUB_OFFLINE (or set it to 0) and connect to the internet to use the Hub. "
+        "Inspecting and diagnosing local files works offline."
+    )
+
+
+class HubUnreachableError(HubError):
+    """The Hub could not be reached, or answered with a server error."""
+
+    default_fix = "Check your internet connection (and proxy settings), then try again in a few minutes."
+
+
+class HubTimeoutError(HubUnreachableError):
+    """The Hub did not answer in time."""
+
+    default_fix = (
+        "The Hub or your connection is slow right now: try again later, or raise the limit with "
+        "HF_HUB_ETAG_TIMEOUT / HF_HUB_DOWNLOAD_TIMEOUT (seconds)."
+    )
+
+
+class HubNotFoundError(HubError):
+    """No such repository, revision or file on the Hub (or it is private)."""
+
+    default_fix = (
+        "Check the spelling (owner/name, exactly as on the model page). If the repository is private, "
+        "log in with an account that may see it."
+    )
+
+
+class HubGatedError(HubError):
+    """The repository is gated: its license must be accepted, and the person logged in, before download."""
+
+    default_fix = (
+        "Open the model page, accept the license there, then log in (`hf auth login`, or set the HF_TOKEN "
+        "environment variable) and try again."
+    )
+
+
+class HubRateLimitedError(HubError):
+    """The Hub refused the request because too many were made (HTTP 429)."""
+
+    default_fix = "Wait a few minutes and try again. Logging in raises the Hub's limits."
+
+    def __init__(self, message: str, fix: str | None = None, retry_after_s: int | None = None) -> None:
+        super().__init__(message, fix)
+        self.retry_after_s = retry_after_s
+
+
+class HubDownloadError(HubError):
+    """A download stopped before the file was complete; what arrived is kept so the next try resumes."""
+
+    default_fix = "Run the download again: it resumes where it stopped."
+
+
+class ChecksumMismatchError(HubDownloadError):
+    """The downloaded file's sha256 differs from the one the Hub publishes; the file was removed."""
+
+    default_fix = (
+        "The partial file was deleted. Download it again; if it fails the same way, the connection "
+        "(or a proxy) is altering the data."
+    )
+
+
+class DiskFullError(QuantDoctorError):
+    """Not enough free disk space for a download."""
+
+    default_fix = "Free some disk space (or point HF_HUB_CACHE at a bigger disk) and try again."
+
+    def __init__(self, message: str, needed: int, free: int, fix: str | None = None) -> None:
+        super().__init__(message, fix)
+        self.needed = needed
+        self.free = free
+
+
+# --- evaluation (side-by-side comparison) ---
+
+
+class EvaluationSetupError(QuantDoctorError):
+    """A comparison cannot start as asked: bad settings, a missing file, a text too short to score."""
+
+    default_fix = "Check the files and settings you picked for the comparison, then start it again."
+
+
+class IncompatibleModelsError(QuantDoctorError):
+    """The two models do not share a tokenizer, so their token-by-token numbers cannot be compared."""
+
+    default_fix = (
+        "Compare two files of the same model: your quant against a higher-precision file (Q8_0, F16) "
+        "of exactly that model, or the same file with different settings."
+    )
+
+
+class RemoteEngineError(QuantDoctorError):
+    """An OpenAI-compatible server could not be reached, refused the request, or answered nonsense."""
+
+    default_fix = (
+        "Check the server's address and that it is running (open URL/v1/models in a browser), and that "
+        "it returns log-probabilities (llama-server, vLLM, TabbyAPI and llama-cpp-python's server do)."
+    )

@@ -1,0 +1,95 @@
+"""calibration: were the quant's calibration data unlike the person's work?
+
+GPTQ, AWQ, EXL2 and GGUF imatrix quants choose what to keep precise from a calibration set. Calibrated
+on English prose (wikitext, c4, pileval), they serve code and other languages worse. GGUF K-quants
+without an imatrix use no calibration at all, which makes them a safe choice for unusual workloads.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from core.checks.finding import Finding, FixStep
+from core.checks.measurements import Measurements
+from core.profile import ModelProfile
+from core.setup import Setup
+
+SENSITIVE_WORKLOADS = {"code": "code", "multilingual": "multilingual text"}
+KLD_RATIO_CONFIRMS = 3.0  # KLD on code/multilingual text this many times prose's confirms a mismatch
+
+# What a calibration set's name tells about its content.
+_CODE = re.compile(r"code|github|stack|python|humaneval|program|evol", re.IGNORECASE)
+_MULTI = re.compile(r"multiling|mc4|c4_multi|oscar|cultura|wiki\.(?!train|test|valid)\w\w\b|xnli|flores", re.IGNORECASE)
+_MIXED = re.compile(r"calibration_data_?v3|groups_merged|mixed|diverse", re.IGNORECASE)
+
+
+def _covers(dataset: str, workload: str) -> bool:
+    if _MIXED.search(dataset):
+        return True
+    return bool((_CODE if workload == "code" else _MULTI).search(dataset))
+
+
+def _calibration_source(profile: ModelProfile) -> tuple[str | None, str]:
+    """(dataset name or None when not calibrated, how we know)."""
+    q = profile.quantization
+    if profile.format == "gptq" and q is not None:
+        return (q.dataset or "c4 (GPTQ's usual default)"), "GPTQ quantization_config"
+    if profile.format == "awq" and q is not None:
+        return (q.dataset or "pileval (AWQ's default; the config records none)"), "AWQ quantization_config"
+    if profile.format == "exl2" and q is not None:
+        ds = q.dataset
+        if not ds or ds.strip("()").lower() in ("default", ""):
+            return "ExLlamaV2's built-in default calibration set (mostly English prose)", "EXL2 quantization_config"
+        return ds, "EXL2 quantization_config"
+    if profile.imatrix is not None:
+        return (
+            profile.imatrix.dataset or profile.imatrix.file or "an unnamed imatrix dataset"
+        ), "GGUF imatrix metadata"
+    return None, "a GGUF without an importance matrix"
+
+
+def check(profile: ModelProfile, hardware: Any, setup: Setup, measurements: Measurements | None) -> Finding:
+    dataset, source = _calibration_source(profile)
+    evidence = [f"calibration: {dataset or 'none'} ({source})", f"your workload: {setup.workload}"]
+    if profile.card and profile.card.datasets:
+        evidence.append("model card datasets: " + ", ".join(profile.card.datasets))
+    severity, title, fix = "ok", "Calibration is not a concern for this workload", []
+    if dataset is None:
+        title = "No calibration data involved (calibration-free GGUF quant)"
+    elif setup.workload in SENSITIVE_WORKLOADS and not _covers(dataset, setup.workload):
+        severity = "warning"
+        title = f"Calibrated on {dataset.split(' (')[0]}, used for {SENSITIVE_WORKLOADS[setup.workload]}"
+        fix = [
+            FixStep(f"Use a quant calibrated on data with {SENSITIVE_WORKLOADS[setup.workload]} (look for the "
+                    "calibration dataset on the model card), or"),
+            FixStep("use a calibration-free GGUF K-quant (Q4_K_M or better, made without an imatrix)."),
+        ]  # fmt: skip
+
+    confidence = "likely" if severity == "warning" else "suspected"
+    if measurements and measurements.quant and "prose" in measurements.quant:
+        prose = measurements.quant["prose"].kld_mean
+        for domain in ("code", "multilingual"):
+            m = measurements.quant.get(domain)
+            if m is None or prose <= 0:
+                continue
+            ratio = m.kld_mean / prose
+            evidence.append(f"measured KLD on {domain} is {ratio:.1f}× that on prose ({m.kld_mean:.4f} vs {prose:.4f})")
+            if ratio >= KLD_RATIO_CONFIRMS and dataset is not None:
+                confidence = "confirmed-by-measurement"
+                if severity == "ok":
+                    severity = "warning"
+                    title = f"Measured: this quant loses far more on {domain} than on prose"
+    return Finding(
+        id="calibration",
+        severity=severity,
+        title=title,
+        evidence=evidence,
+        why=(
+            "Calibrated quants spend their precision on the weights that mattered for the calibration text. "
+            "If that text was English prose, the weights that code or other languages rely on were rounded "
+            "harder, so quality drops exactly where you use the model."
+        ),
+        fix=fix,
+        confidence=confidence,
+    )

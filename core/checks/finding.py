@@ -1,0 +1,44 @@
+"""What a check concludes: a `Finding` with its evidence, why it matters, and a fix to apply."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SEVERITIES = ("critical", "warning", "info", "ok")
+CONFIDENCES = ("suspected", "likely", "confirmed-by-measurement")
+
+# The diagnostic order: most likely cause first (DESIGN.md's table). Ties in severity keep it.
+CHECK_ORDER = ("quant-tier", "kv-cache", "architecture", "calibration", "finetune", "vram")
+
+
+@dataclass(frozen=True)
+class FixStep:
+    """One thing to do; `command` is the exact text to paste (a flag, a variable, a setting)."""
+
+    text: str
+    command: str | None = None
+
+
+@dataclass
+class Finding:
+    id: str
+    severity: str
+    title: str
+    evidence: list[str] = field(default_factory=list)
+    why: str = ""
+    fix: list[FixStep] = field(default_factory=list)
+    confidence: str = "suspected"
+    rank: int = 0
+
+    def __post_init__(self) -> None:
+        assert self.severity in SEVERITIES, self.severity
+        assert self.confidence in CONFIDENCES, self.confidence
+        assert self.id in CHECK_ORDER, self.id
+
+    @property
+    def is_problem(self) -> bool:
+        return self.severity != "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,111 @@
+"""finetune: is this a quant of the model the person meant?
+
+A very common mistake: downloading a quant of the *base* model when the instruct/chat fine-tune
+was wanted (it rambles, ignores instructions, "forgot" its training), or of a different
+fine-tune altogether. The file says what it is: general.basename / finetune / base_model.*, and
+whether it carries a chat template.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from core.checks.finding import Finding, FixStep
+from core.checks.measurements import Measurements
+from core.profile import ModelProfile
+from core.setup import Setup
+
+INSTRUCT_WORDS = {"instruct", "chat", "it", "assistant", "sft", "dpo", "rlhf", "orpo", "hermes", "thinking"}
+_NOISE = {"the", "a", "an", "of", "version", "model", "gguf", "quant", "quantized", "exl2", "gptq", "awq", "hf", "by"}
+_QUANT_NAME = re.compile(r"^(i?q\d.*|f16|bf16|f32|fp16|\d+(\.\d+)?bpw|\d+bit)$")
+
+
+def _tokens(text: str) -> list[str]:
+    return [t for t in re.split(r"[^a-z0-9.]+", text.lower()) if t]
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+def _file_words(profile: ModelProfile) -> tuple[set[str], str]:
+    parts = [profile.name, profile.basename, profile.finetune, profile.size_label, profile.organization,
+             profile.path.rsplit("/", 1)[-1]]  # fmt: skip
+    parts += [b.name for b in profile.base_models] + [b.repo_url for b in profile.base_models]
+    if profile.card:
+        parts += profile.card.base_model
+    text = " ".join(p for p in parts if p)
+    return set(_tokens(text)), _squash(text)
+
+
+def expected_parts(expected: str) -> tuple[list[str], bool]:
+    """(identifying words of the expected model, whether an instruct/chat model is expected)."""
+    words = _tokens(expected.rsplit("/", 1)[-1] if "/" in expected and " " not in expected else expected)
+    wants_instruct = any(w in INSTRUCT_WORDS for w in words)
+    names = [w for w in words if w not in INSTRUCT_WORDS and w not in _NOISE and not _QUANT_NAME.match(w)]
+    return names, wants_instruct
+
+
+def check(
+    profile: ModelProfile,
+    hardware: Any,
+    setup: Setup,
+    measurements: Measurements | None,
+    hub_evidence: list[str] | None = None,
+) -> Finding:
+    finetune = profile.finetune or ""
+    is_instruct = profile.has_chat_template or any(w in INSTRUCT_WORDS for w in _tokens(finetune))
+    evidence = [
+        f"this file: {profile.display_name}"
+        + (f" (basename {profile.basename}" if profile.basename else "")
+        + (f", fine-tune {finetune}" if finetune else ", no fine-tune named")
+        + (")" if profile.basename else ""),
+        "chat template: " + ("present" if profile.has_chat_template else "absent"),
+    ]
+    for b in profile.base_models:
+        evidence.append(f"made from: {b.name or b.repo_url}")
+    evidence += hub_evidence or []
+    fix: list[FixStep] = []
+    if not setup.expected:
+        return Finding(
+            id="finetune",
+            severity="ok",
+            title="Not compared: tell Quant Doctor which model you expected",
+            evidence=evidence,
+            why="Without the model you meant to run, a base-vs-fine-tune mix-up cannot be checked.",
+            fix=[FixStep("Give the model you expected:", "--expect ORG/MODEL-Instruct")],
+        )
+    evidence.insert(0, f"you expected: {setup.expected}")
+    names, wants_instruct = expected_parts(setup.expected)
+    words, squashed = _file_words(profile)
+    missing = [n for n in names if n not in words and _squash(n) not in squashed]
+    if wants_instruct and not profile.has_chat_template and not finetune:
+        severity = "critical"
+        title = "This is a quant of the base model, not the instruct/chat model you expected"
+        fix = [
+            FixStep(f"Download a quant of the fine-tune itself (search for '{setup.expected}' with GGUF)."),
+            FixStep("Or quantize the fine-tune yourself with llama.cpp (convert_hf_to_gguf.py, then llama-quantize)."),
+        ]
+    elif missing:
+        severity = "warning"
+        title = f"This file does not look like {setup.expected}: {', '.join(missing)} not found in its metadata"
+        fix = [FixStep(f"Check the download: get a quant whose model card says it quantizes {setup.expected}.")]
+    elif wants_instruct and not is_instruct:
+        severity = "warning"
+        title = "You expected an instruct/chat model, but nothing in this file says it is one"
+        fix = [FixStep(f"Check the model card: get a quant of the instruct version of {setup.expected}.")]
+    else:
+        severity, title = "ok", f"This file matches the model you expected ({setup.expected})"
+    return Finding(
+        id="finetune",
+        severity=severity,
+        title=title,
+        evidence=evidence,
+        why=(
+            "A base model only continues text: it rambles, ignores instructions and has no chat format. If the "
+            "fine-tune you wanted is missing, no setting will bring its training back."
+        ),
+        fix=fix,
+        confidence="likely" if severity != "ok" else "suspected",
+    )

@@ -1,0 +1,106 @@
+"""kv-cache: is the KV cache quantized too aggressively for the context in use?
+
+The KV cache holds every past token's keys and values; quantizing it rounds the model's memory
+of the conversation, and the error grows with the context. A q8_0 cache is nearly free; q4 caches
+break long chats. llama.cpp refuses a quantized V cache without flash attention; Ollama quietly
+falls back to f16 instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.checks import engine_fixes
+from core.checks.finding import Finding
+from core.checks.measurements import Measurements
+from core.profile import ModelProfile
+from core.setup import Setup, cache_bits
+
+LONG_CONTEXT = 4096
+VERY_LONG_CONTEXT = 16384
+KLD_RATIO_CONFIRMS = 2.0  # KLD with the person's cache this many times the f16 cache's confirms it
+
+
+def _bits_class(cache: str) -> str:
+    bits = cache_bits(cache)
+    if bits >= 16:
+        return "16-bit"
+    if bits >= 8:
+        return "8-bit"
+    if bits >= 5:
+        return "5-bit"
+    return "4-bit"
+
+
+def check(profile: ModelProfile, hardware: Any, setup: Setup, measurements: Measurements | None) -> Finding:
+    k, v = setup.cache_type_k, setup.cache_type_v
+    ctx = setup.effective_ctx(profile.context_length)
+    evidence = [
+        f"cache types: K {k} ({cache_bits(k):.1f} bits), V {v} ({cache_bits(v):.1f} bits)",
+        f"context {ctx:,} tokens" + ("" if setup.ctx else f" ({setup.engine}'s default)"),
+        "flash attention " + {True: "on", False: "off", None: "auto"}[setup.flash_attn],
+    ]
+    classes = {_bits_class(k), _bits_class(v)}
+    severity, title = "ok", "The KV cache precision is fine"
+    if "4-bit" in classes:
+        if ctx >= VERY_LONG_CONTEXT:
+            severity, title = "critical", f"A 4-bit KV cache at {ctx:,} tokens of context garbles long conversations"
+        elif ctx > LONG_CONTEXT:
+            severity, title = (
+                "warning",
+                f"A 4-bit KV cache at {ctx:,} tokens of context loses track of the conversation",
+            )
+        else:
+            severity, title = "info", "A 4-bit KV cache: tolerable at short contexts, never above 4K"
+    elif "5-bit" in classes:
+        if ctx >= VERY_LONG_CONTEXT:
+            severity, title = "warning", f"A 5-bit KV cache at {ctx:,} tokens of context can drift"
+        elif ctx > LONG_CONTEXT:
+            severity, title = "info", "A 5-bit KV cache above 4K context: q8_0 is safer"
+
+    quantized_v = _bits_class(v) != "16-bit"
+    fallback_note = None
+    if quantized_v and setup.flash_attn is False:
+        if setup.engine == "ollama":
+            fallback_note = (
+                "Ollama ignores a quantized cache without flash attention and silently uses f16: "
+                "your cache setting is not in effect"
+            )
+            evidence.append(fallback_note)
+            if severity in ("warning", "critical"):
+                severity, title = "info", "Your quantized KV cache is not in effect (no flash attention)"
+        else:
+            evidence.append("llama.cpp refuses a quantized V cache without flash attention: the model will not load")
+            severity = "critical" if severity != "critical" else severity
+            title = "A quantized V cache needs flash attention: llama.cpp refuses to load without it"
+
+    confidence = "likely" if severity in ("warning", "critical") else "suspected"
+    if measurements and measurements.kv_cache:
+        for domain, m in measurements.kv_cache.items():
+            base = measurements.kv_baseline.get(domain)
+            line = f"measured on {domain}: mean KLD {m.kld_mean:.4f} with your cache"
+            if base is not None:
+                line += f" vs {base.kld_mean:.4f} with an f16 cache"
+            evidence.append(line)
+            ratio = m.kld_mean / base.kld_mean if base and base.kld_mean > 0 else None
+            if (ratio is not None and ratio >= KLD_RATIO_CONFIRMS) or (base is None and m.ppl_ratio > 1.01):
+                confidence = "confirmed-by-measurement"
+                if severity in ("ok", "info"):
+                    severity, title = "warning", "Measured: your KV cache setting costs accuracy"
+
+    fix = []
+    if severity != "ok":
+        fix = engine_fixes.kv_cache(setup.engine, "q8_0", flash_attn=True)
+    return Finding(
+        id="kv-cache",
+        severity=severity,
+        title=title,
+        evidence=evidence,
+        why=(
+            "The KV cache is the model's memory of the conversation so far. Rounding it to 4 bits adds an error "
+            "to every past token, and the longer the context, the more the model loses track: long chats fall "
+            "apart while short prompts look fine. f16 or q8_0 keeps it intact; never go below q8_0 over 4K."
+        ),
+        fix=fix,
+        confidence=confidence,
+    )

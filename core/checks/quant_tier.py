@@ -1,0 +1,91 @@
+"""quant-tier: is the quantization itself too aggressive?"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.checks.finding import Finding, FixStep
+from core.checks.measurements import Measurements
+from core.checks.tiers import block_bpw, dominant_types, severity_for_bpw, tier_label
+from core.profile import ModelProfile
+from core.setup import Setup
+
+PPL_MEANINGFUL = 1.01  # a perplexity increase over 1% is meaningful
+PPL_SERIOUS = 1.05  # over 5% the loss shows in everyday use, whatever the tier
+
+
+def _folder_bits(profile: ModelProfile) -> float | None:
+    q = profile.quantization
+    if q is None or q.bits is None:
+        return None
+    return q.bits
+
+
+def check(profile: ModelProfile, hardware: Any, setup: Setup, measurements: Measurements | None) -> Finding:
+    evidence: list[str] = []
+    bits = _folder_bits(profile)
+    if profile.format in ("exl2", "gptq", "awq") and bits is not None:
+        q = profile.quantization
+        assert q is not None
+        measured = block_bpw(profile)
+        evidence.append(f"{profile.format.upper()} at {bits:g} bits (config), {measured:.2f} bits per weight measured")
+        if q.group_size and q.group_size > 0:
+            evidence.append(f"group size {q.group_size}")
+        # EXL2's bits are already an average bpw; GPTQ/AWQ n-bit behaves like a GGUF of ~n+0.5 bpw.
+        severity = severity_for_bpw(bits if profile.format == "exl2" else bits + 0.75)
+        floor = "4.0 bpw for EXL2" if profile.format == "exl2" else "4-bit with group size 128"
+    else:
+        bpw = block_bpw(profile)
+        severity = severity_for_bpw(bpw)
+        evidence.append(f"nominal type {profile.nominal_type or 'unknown'} (general.file_type)")
+        evidence.append(f"transformer blocks measured at {bpw:.2f} bits per weight ({tier_label(bpw)})")
+        evidence.append(f"storage by bytes: {dominant_types(profile)}")
+        evidence.append(f"whole file {profile.effective_bpw:.2f} bits per weight")
+        floor = "Q4_K_M"
+
+    confidence = "suspected" if severity == "ok" else "likely"
+    worst = None
+    if measurements and measurements.quant:
+        worst_domain, worst = max(measurements.quant.items(), key=lambda kv: kv[1].ppl_ratio)
+        for domain, m in measurements.quant.items():
+            evidence.append(
+                f"measured on {domain}: perplexity {m.ppl_reference:.2f} → {m.ppl_candidate:.2f} "
+                f"(×{m.ppl_ratio:.3f}), mean KLD {m.kld_mean:.4f}, same top token {m.top1_agreement:.1%}"
+            )
+        if worst.ppl_ratio > PPL_MEANINGFUL:
+            confidence = "confirmed-by-measurement"
+            if worst.ppl_ratio > PPL_SERIOUS and severity in ("ok", "info"):
+                severity = "warning"
+        elif severity != "ok":
+            confidence = "likely"
+            evidence.append(f"the measured loss is small (worst: {worst_domain}, ×{worst.ppl_ratio:.3f})")
+
+    titles = {
+        "critical": "The quantization is too aggressive: this is the most likely cause",
+        "warning": "The quantization is aggressive enough to hurt quality",
+        "info": "A basic 4-bit quantization: usable, with some loss",
+        "ok": "The quantization level is fine",
+    }
+    fix: list[FixStep] = []
+    if severity != "ok":
+        moe = " (Q5_K_M or better: this is a mixture-of-experts model)" if profile.is_moe else ""
+        fix = [
+            FixStep(
+                f"Use a {floor} or better quant of the same model{moe}; Q5_K_M for high-stakes work, Q8_0 is near lossless."
+            ),
+            FixStep(
+                "If it does not fit in VRAM, a smaller context or a q8_0 KV cache frees memory for better weights."
+            ),
+        ]
+    return Finding(
+        id="quant-tier",
+        severity=severity,
+        title=titles[severity],
+        evidence=evidence,
+        why=(
+            "Fewer bits per weight means each weight is rounded harder; below about 4 bits the errors add up "
+            "into wrong tokens, loops and incoherent text, and the damage grows with the length of the output."
+        ),
+        fix=fix,
+        confidence=confidence,
+    )

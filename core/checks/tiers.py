@@ -1,0 +1,59 @@
+"""Quantization tiers from measured bits per weight.
+
+Tiers are judged on the transformer blocks (attention, feed-forward, experts): that is where a
+quant's damage comes from, and where a file named Q4_K_M may hold Q5_0 fallbacks or Q3 layers.
+Reference points (bits per weight of the block types, from gguf.GGML_QUANT_SIZES):
+IQ1_S 1.56, IQ2_XXS 2.06, Q2_0 2.25, Q2_K 2.63, IQ3_XXS 3.06, Q3_K 3.44, IQ4_XS 4.25, Q4_0 4.5,
+Q4_K 4.5 (Q4_K_M files ~4.8 with their Q6_K share), Q5_K 5.5, Q6_K 6.56, Q8_0 8.5.
+"""
+
+from __future__ import annotations
+
+from core.profile import ModelProfile
+
+BLOCK_ROLES = ("attention", "feed_forward", "experts", "shared_experts")
+
+CRITICAL_BELOW = 3.0  # IQ1 / IQ2 / TQ / Q2-class
+WARNING_BELOW = 4.0  # Q3-class
+INFO_BELOW = 4.75  # Q4_0 / IQ4_XS / Q4_K_S-class; Q4_K_M and up is fine
+Q5_CLASS = 5.5
+Q6_CLASS = 6.5
+
+
+def block_bpw(profile: ModelProfile) -> float:
+    params = sum(profile.parameters_by_role.get(r, 0) for r in BLOCK_ROLES)
+    if not params:
+        return profile.effective_bpw
+    bits = sum(profile.bpw_by_role.get(r, 0.0) * profile.parameters_by_role.get(r, 0) for r in BLOCK_ROLES)
+    return bits / params
+
+
+def tier_label(bpw: float) -> str:
+    if bpw < CRITICAL_BELOW:
+        return "IQ1/IQ2/Q2-class"
+    if bpw < WARNING_BELOW:
+        return "Q3-class"
+    if bpw < INFO_BELOW:
+        return "Q4_0/IQ4_XS-class"
+    if bpw < Q5_CLASS:
+        return "Q4_K_M-class"
+    if bpw < Q6_CLASS:
+        return "Q5-class"
+    if bpw < 8.0:
+        return "Q6-class"
+    return "Q8/16-bit-class"
+
+
+def severity_for_bpw(bpw: float) -> str:
+    if bpw < CRITICAL_BELOW:
+        return "critical"
+    if bpw < WARNING_BELOW:
+        return "warning"
+    if bpw < INFO_BELOW:
+        return "info"
+    return "ok"
+
+
+def dominant_types(profile: ModelProfile, n: int = 3) -> str:
+    total = sum(t.bytes for t in profile.tensor_types) or 1
+    return ", ".join(f"{t.type} {t.bytes / total:.0%}" for t in profile.tensor_types[:n])

@@ -1,0 +1,77 @@
+"""Reports: self-contained HTML that a browser shows as a readable page, Markdown and JSON."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from core.cli import main
+from core.diagnosis import diagnose
+from core.modelfile import inspect_model
+from core.report import to_html, to_markdown
+from core.setup import Setup
+
+COMPARISON = {
+    "metrics": {
+        "prose": {"ppl_reference": 12.0, "ppl_candidate": 19.5, "ppl_ratio": 1.625, "kld_mean": 0.61,
+                  "kld_p99": 4.0, "top1_agreement": 0.55, "rms_dp": 0.3, "tokens": 512},
+        "code": {"ppl_reference": 3.0, "ppl_candidate": 4.1, "ppl_ratio": 1.367, "kld_mean": 0.44,
+                 "kld_p99": 3.0, "top1_agreement": 0.62, "rms_dp": 0.25, "tokens": 512},
+    }
+}  # fmt: skip
+
+
+@pytest.fixture
+def demo_diagnosis(demo):
+    p = inspect_model(demo.candidates["Q2_0"])
+    return diagnose(
+        p, Setup(ctx=8192, cache_type_k="q4_0", cache_type_v="q4_0", flash_attn=True), comparison=COMPARISON
+    )
+
+
+def test_html_is_self_contained(demo_diagnosis):
+    html = to_html(demo_diagnosis)
+    assert html.startswith("<!DOCTYPE html>")
+    assert "<svg" in html and "Q2_0 2.25 bpw" in html
+    assert "The quantization is too aggressive" in html
+    assert "--cache-type-k q8_0 --cache-type-v q8_0 --flash-attn on" in html
+    # nothing fetched from anywhere: no external scripts, stylesheets, images or fonts
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
+    assert "<script" not in html and "@import" not in html and "url(" not in html
+
+
+def test_markdown_and_json(demo_diagnosis, tmp_path, demo, capsys):
+    md = to_markdown(demo_diagnosis)
+    assert md.startswith("# Quant Doctor report") and "### 1. Critical:" in md and "| prose | 12.000 |" in md
+    out = tmp_path / "r.json"
+    assert main(["diagnose", str(demo.candidates["Q2_0"]), "--report", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["findings"][0]["id"] == "quant-tier"
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is installed by `make test`'s set-up")
+def test_html_report_renders_in_headless_chromium(demo, tmp_path, qapp):
+    from PySide6.QtGui import QImage
+
+    report = tmp_path / "report.html"
+    assert main(["diagnose", str(demo.candidates["Q2_0"]), "-c", "8192", "-ctk", "q4_0", "-ctv", "q4_0", "-fa",
+                 "--report", str(report)]) == 0  # fmt: skip
+    shot = tmp_path / "shot.png"
+    subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1000,1400",
+         report.as_uri()],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    img = QImage(str(shot))
+    assert not img.isNull() and img.width() == 1000
+    colours = {img.pixel(x, y) for x in range(0, img.width(), 7) for y in range(0, img.height(), 7)}
+    assert len(colours) > 20, "the screenshot is blank"
+    # the red 'Critical' badge colour appears: the findings really rendered
+    reds = sum(1 for c in colours if (c >> 16 & 0xFF) > 180 and (c >> 8 & 0xFF) < 80 and (c & 0xFF) < 80)
+    assert reds > 0
