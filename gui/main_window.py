@@ -1,0 +1,229 @@
+"""The window: a sidebar of steps (any can be revisited), the page, and a status bar with progress."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core import __version__
+from core.demo import DemoModels, prepare_demo
+from core.errors import QuantDoctorError
+from core.profile import ModelProfile
+from core.progress import Progress
+from core.setup import Setup
+from gui.pages.diagnosis_page import DiagnosisPage
+from gui.pages.export_page import ExportPage
+from gui.pages.model import ModelPage
+from gui.pages.setup_page import SetupPage
+from gui.state import AppState
+from gui.widgets import ErrorBanner, icon
+
+MAX_RECENT = 10
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: QSettings | None = None, detect_hardware: bool = True) -> None:
+        super().__init__()
+        self.settings = settings or QSettings("QuantDoctor", "QuantDoctor")
+        self.setWindowTitle(f"Quant Doctor {__version__}")
+        self.setWindowIcon(icon("app"))
+        self.state = AppState()
+        self.demo: DemoModels | None = None
+
+        self.pages: dict[str, QWidget] = {}
+        self.sidebar = QListWidget()
+        self.sidebar.setAccessibleName("Steps")
+        self.sidebar.setFixedWidth(170)
+        self.sidebar.setIconSize(QSize(18, 18))
+        self.stack = QStackedWidget()
+        self.banner = ErrorBanner()
+
+        from gui.pages.advice_page import AdvicePage
+        from gui.pages.compare_page import ComparePage
+        from gui.pages.machine import MachinePage
+
+        self.machine_page = MachinePage(self.state, detect=detect_hardware)
+        self.model_page = ModelPage(self.state, self.recent_files())
+        self.setup_page = SetupPage(self.state)
+        self.diagnosis_page = DiagnosisPage(self.state)
+        self.compare_page = ComparePage(self.state)
+        self.advice_page = AdvicePage(self.state)
+        self.export_page = ExportPage(self.state)
+        for name, title, page in (
+            ("machine", "Machine", self.machine_page),
+            ("model", "Model", self.model_page),
+            ("setup", "Your setup", self.setup_page),
+            ("diagnosis", "Diagnosis", self.diagnosis_page),
+            ("compare", "Compare", self.compare_page),
+            ("advice", "Advice", self.advice_page),
+            ("export", "Export", self.export_page),
+        ):
+            self.add_page(name, title, page)
+
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(260)
+        self.progress.hide()
+        self.progress_text = QLabel()
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.hide()
+        self.statusBar().addPermanentWidget(self.progress_text)
+        self.statusBar().addPermanentWidget(self.progress)
+        self.statusBar().addPermanentWidget(self.cancel_button)
+
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.addWidget(self.banner)
+        rl.addWidget(self.stack, 1)
+        central = QWidget()
+        lay = QHBoxLayout(central)
+        lay.addWidget(self.sidebar)
+        lay.addWidget(right, 1)
+        self.setCentralWidget(central)
+        self._menus()
+
+        self.sidebar.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self.state.error.connect(self.banner.show_error)
+        self.state.progress.connect(self.on_progress)
+        self.state.busy_changed.connect(self.on_busy)
+        self.state.profile_changed.connect(self.on_profile)
+        self.state.diagnosis_changed.connect(lambda _: self.banner.hide())
+        self.model_page.demo_requested.connect(self.start_demo)
+        self.cancel_button.clicked.connect(self.cancel)
+
+        self.restore()
+        self.sidebar.setCurrentRow(1)
+
+    # -- structure -------------------------------------------------------------------------------
+    def add_page(self, name: str, title: str, page: QWidget) -> None:
+        self.pages[name] = page
+        item = QListWidgetItem(title)
+        self.sidebar.addItem(item)
+        self.stack.addWidget(page)
+
+    def show_page(self, name: str) -> None:
+        self.sidebar.setCurrentRow(list(self.pages).index(name))
+
+    def current_page(self) -> str:
+        return list(self.pages)[self.stack.currentIndex()]
+
+    def _menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        for text, shortcut, slot in (
+            ("&Open model file…", QKeySequence.StandardKey.Open, self.model_page.choose_file),
+            ("Open model &folder…", QKeySequence("Ctrl+Shift+O"), self.model_page.choose_folder),
+            ("Try the &demo", QKeySequence("Ctrl+D"), self.start_demo),
+            ("&Export report…", QKeySequence("Ctrl+E"), lambda: self.show_page("export")),
+            ("&Quit", QKeySequence.StandardKey.Quit, self.close),
+        ):
+            action = QAction(text, self)
+            action.setShortcut(shortcut)
+            action.triggered.connect(slot)
+            file_menu.addAction(action)
+        go = self.menuBar().addMenu("&Go")
+        for i, name in enumerate(self.pages):
+            action = QAction(self.sidebar.item(i).text(), self)
+            action.setShortcut(QKeySequence(f"Alt+{i + 1}"))
+            action.triggered.connect(lambda _=False, n=name: self.show_page(n))
+            go.addAction(action)
+        help_menu = self.menuBar().addMenu("&Help")
+        about = QAction("&About Quant Doctor", self)
+        about.triggered.connect(
+            lambda: QMessageBox.about(
+                self,
+                "About Quant Doctor",
+                f"Quant Doctor {__version__}\nFinds out why a quantized local LLM got worse, and what to do.",
+            )
+        )
+        help_menu.addAction(about)
+
+    # -- long jobs -------------------------------------------------------------------------------
+    def on_progress(self, event: Progress) -> None:
+        self.progress.show()
+        if event.fraction is None:
+            self.progress.setRange(0, 0)
+        else:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(event.fraction * 1000))
+        self.progress_text.setText(event.describe())
+
+    def on_busy(self, busy: bool) -> None:
+        self.cancel_button.setVisible(busy)
+        if not busy:
+            self.progress.hide()
+            self.progress_text.clear()
+
+    def cancel(self) -> None:
+        for worker in list(self.state.workers):
+            worker.cancel()
+
+    def start_demo(self) -> None:
+        self.state.run(prepare_demo, self.on_demo_ready)
+
+    def on_demo_ready(self, demo: DemoModels) -> None:
+        self.demo = demo
+        self.compare_page.set_demo(demo)
+        self.state.open_model(str(demo.candidates["Q2_0"]))
+
+    def on_profile(self, profile: ModelProfile) -> None:
+        self.add_recent(profile.path)
+        if self.current_page() == "model":
+            self.show_page("diagnosis")
+
+    # -- settings --------------------------------------------------------------------------------
+    def recent_files(self) -> list[str]:
+        value = self.settings.value("recent", [])
+        if isinstance(value, str):
+            return [value]
+        return [str(v) for v in value] if isinstance(value, list) else []
+
+    def add_recent(self, path: str) -> None:
+        recent = [path] + [p for p in self.recent_files() if p != path]
+        self.settings.setValue("recent", recent[:MAX_RECENT])
+        self.model_page.set_recent(recent[:MAX_RECENT])
+
+    def restore(self) -> None:
+        geometry = self.settings.value("geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1100, 760)
+        raw = self.settings.value("setup")
+        if isinstance(raw, str):
+            try:
+                data: dict[str, Any] = json.loads(raw)
+                self.state.set_setup(Setup(**data))
+            except (ValueError, TypeError, QuantDoctorError):
+                pass  # an old or damaged saved setup: start from the defaults
+
+    def save(self) -> None:
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("setup", json.dumps(self.state.setup.comparable()))
+        self.settings.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.cancel()
+        self.save()
+        super().closeEvent(event)
+
+    def keyPressEvent(self, event: Any) -> None:
+        if event.key() == Qt.Key.Key_Escape and self.state.busy:
+            self.cancel()
+        else:
+            super().keyPressEvent(event)

@@ -1,0 +1,56 @@
+"""Export: the report as HTML (opens in any browser), Markdown (for a forum post) or JSON."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QTextBrowser, QVBoxLayout, QWidget
+
+from core.diagnosis import Diagnosis
+from core.report import to_markdown, write_report
+from gui.state import AppState
+
+
+class ExportPage(QWidget):
+    def __init__(self, state: AppState) -> None:
+        super().__init__()
+        self.state = state
+        self.buttons = {}
+        row = QHBoxLayout()
+        for fmt, label in (("html", "Save as HTML…"), ("md", "Save as Markdown…"), ("json", "Save as JSON…")):
+            b = QPushButton(label)
+            b.setEnabled(False)
+            b.clicked.connect(lambda _=False, f=fmt: self.save(f))
+            self.buttons[fmt] = b
+            row.addWidget(b)
+        row.addStretch(1)
+        self.status = QLabel()
+        self.preview = QTextBrowser()
+        lay = QVBoxLayout(self)
+        lay.addWidget(QLabel("<h2>Export</h2>The diagnosis as a file to keep or share. The HTML needs only a browser."))
+        lay.addLayout(row)
+        lay.addWidget(self.status)
+        lay.addWidget(self.preview, 1)
+        state.diagnosis_changed.connect(self.show_preview)
+
+    def show_preview(self, d: Diagnosis) -> None:
+        for b in self.buttons.values():
+            b.setEnabled(True)
+        self.preview.setMarkdown(to_markdown(d))
+
+    def save(self, fmt: str, path: str | None = None) -> Path | None:
+        d = self.state.diagnosis
+        if d is None:
+            return None
+        if path is None:
+            name = f"quantdoctor-{Path(d.model.path).stem}.{fmt}"
+            path, _ = QFileDialog.getSaveFileName(self, "Save the report", name)
+            if not path:
+                return None
+        try:
+            out = write_report(d, path)
+        except OSError as exc:
+            self.status.setText(f"<b>Could not save {path}:</b> {exc.strerror}. Pick another folder.")
+            return None
+        self.status.setText(f"Saved {out}")
+        return out

@@ -1,0 +1,148 @@
+"""Machine: each GPU as a card with its memory, the CPU and RAM, and a what-if from the catalog."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.gpu_catalog import catalog_profile, load_catalog
+from core.hardware import HardwareProfile, detect_hardware
+from core.progress import Job, Progress
+from core.summary import human_bytes
+from gui.state import AppState
+from gui.widgets import StackedBar, clear_layout
+
+
+def _detect_job() -> Job[HardwareProfile]:
+    yield Progress("Looking at this machine's GPUs", 0, 1)
+    return detect_hardware()
+
+
+def catalog_names() -> list[str]:
+    return [g.name for g in load_catalog()]
+
+
+class GpuCard(QFrame):
+    def __init__(self, gpu: Any) -> None:
+        super().__init__()
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        lay = QVBoxLayout(self)
+        status = " — LOST (fell off the bus; not used)" if gpu.lost else ""
+        lay.addWidget(QLabel(f"<b>{gpu.name}</b>{status}"))
+        facts = [
+            f"driver {gpu.driver_version}" if gpu.driver_version else None,
+            f"CUDA {gpu.cuda_driver_version}" if gpu.cuda_driver_version else None,
+            f"compute {gpu.compute_capability}" if gpu.compute_capability else None,
+            f"{gpu.bandwidth_gbps:,.0f} GB/s" if gpu.bandwidth_gbps else None,
+            "unified memory" if gpu.unified_memory else None,
+            "MIG on" if gpu.mig_enabled else None,
+        ]
+        lay.addWidget(QLabel(" · ".join(f for f in facts if f) or gpu.backend))
+        self.bar = StackedBar()
+        total = gpu.total_bytes or 0
+        used = gpu.used_bytes if gpu.used_bytes is not None else max(0, total - (gpu.free_bytes or total))
+        reserved = gpu.reserved_bytes or 0
+        free = gpu.free_bytes if gpu.free_bytes is not None else max(0, total - used - reserved)
+        self.bar.set_parts(
+            [
+                (f"used {human_bytes(used)}", float(used), "#ef5350"),
+                (f"reserved {human_bytes(reserved)}", float(reserved), "#8d6e63"),
+                (f"free {human_bytes(free)}", float(free), "#66bb6a"),
+            ]
+        )
+        lay.addWidget(QLabel(f"Memory: {human_bytes(total)} in all" if total else "Memory: not reported"))
+        lay.addWidget(self.bar)
+        for note in gpu.notes:
+            n = QLabel(note)
+            n.setWordWrap(True)
+            lay.addWidget(n)
+
+
+class MachinePage(QWidget):
+    def __init__(self, state: AppState, detect: bool = True) -> None:
+        super().__init__()
+        self.state = state
+        self.detected: HardwareProfile | None = None
+        self.header = QLabel("<h2>This machine</h2>Looking…")
+        self.header.setWordWrap(True)
+        self.cards = QWidget()
+        self.cards_layout = QVBoxLayout(self.cards)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.cards)
+        self.system = QLabel()
+        self.system.setWordWrap(True)
+        self.what_if = QComboBox()
+        self.what_if.addItem("This machine (detected)")
+        self.what_if.addItems(catalog_names())
+        self.what_if.setToolTip("Diagnose as if you had this GPU instead: figures from the vendor's spec sheet")
+        self.redetect = QPushButton("Look again")
+        row = QHBoxLayout()
+        row.addWidget(QLabel("What if I had:"))
+        row.addWidget(self.what_if, 1)
+        row.addWidget(self.redetect)
+        box = QGroupBox("CPU and memory")
+        QVBoxLayout(box).addWidget(self.system)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.header)
+        lay.addLayout(row)
+        lay.addWidget(scroll, 1)
+        lay.addWidget(box)
+        self.what_if.currentIndexChanged.connect(self.choose)
+        self.redetect.clicked.connect(self.detect)
+        state.hardware_changed.connect(self.show_hardware)
+        if detect:
+            self.detect()
+
+    def detect(self) -> None:
+        self.state.run(_detect_job, self._detected)
+
+    def _detected(self, profile: HardwareProfile) -> None:
+        self.detected = profile
+        if self.what_if.currentIndex() == 0:
+            self.state.set_hardware(profile)
+
+    def choose(self, index: int) -> None:
+        if index == 0:
+            if self.detected is not None:
+                self.state.set_hardware(self.detected)
+            return
+        try:
+            self.state.set_hardware(catalog_profile(self.what_if.currentText()))
+        except Exception as exc:  # a catalog problem is shown in place; the window stays usable
+            self.state.error.emit(exc)
+
+    def show_hardware(self, hw: Any) -> None:
+        clear_layout(self.cards_layout)
+        if hw is None:
+            return
+        what_if = getattr(hw, "source", "") == "catalog"
+        title = "What if: " + ", ".join(g.name for g in hw.gpus) if what_if else "This machine"
+        if hw.cpu_only:
+            self.header.setText(f"<h2>{title}</h2>No GPU will be used: {hw.cpu_only_reason}")
+        else:
+            n = len(hw.usable_gpus)
+            self.header.setText(f"<h2>{title}</h2>{n} GPU{'s' if n != 1 else ''} ready for llama.cpp.")
+        for gpu in hw.gpus:
+            self.cards_layout.addWidget(GpuCard(gpu))
+        self.cards_layout.addStretch(1)
+        cpu, ram = hw.cpu, hw.ram
+        flags = [f for f, on in (("AVX2", cpu.avx2), ("AVX-512", cpu.avx512)) if on]
+        self.system.setText(
+            f"CPU: {cpu.model or 'unknown'}"
+            + (f", {cpu.physical_cores} cores" if cpu.physical_cores else "")
+            + (f" ({', '.join(flags)})" if flags else "")
+            + (f"<br>RAM: {human_bytes(ram.total_bytes)} in all" if ram.total_bytes else "")
+            + (f", {human_bytes(ram.available_bytes)} available" if ram.available_bytes else "")
+        )

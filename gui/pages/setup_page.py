@@ -1,0 +1,196 @@
+"""Your setup: the settings the model really runs with, typed or imported from what you have."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.errors import QuantDoctorError
+from core.setup import CACHE_TYPES, ENGINES, WORKLOADS, Setup
+from core.setup_import import from_command, from_kcpps, from_lmstudio, from_ollama
+from gui.state import AppState
+from gui.widgets import GLOSSARY, ErrorBanner
+
+FA_CHOICES = [("auto", None), ("on", True), ("off", False)]
+
+
+class CommandDialog(QDialog):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Import a llama.cpp command")
+        self.text = QPlainTextEdit()
+        self.text.setPlaceholderText("llama-server -m model.gguf -c 16384 -ctk q8_0 -ctv q8_0 -fa on -ngl 99")
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addWidget(QLabel("Paste the command you start llama-server or llama-cli with:"))
+        lay.addWidget(self.text)
+        lay.addWidget(buttons)
+
+
+class SetupPage(QWidget):
+    def __init__(self, state: AppState) -> None:
+        super().__init__()
+        self.state = state
+        self._loading = False
+        self.ctx = QSpinBox()
+        self.ctx.setRange(0, 10_000_000)
+        self.ctx.setSingleStep(1024)
+        self.ctx.setSpecialValueText("the engine's default")
+        self.ctx.setToolTip("How many tokens of conversation the model keeps in view. 0 = the engine's default.")
+        self.cache_k = QComboBox()
+        self.cache_v = QComboBox()
+        for box in (self.cache_k, self.cache_v):
+            box.addItems(CACHE_TYPES)
+            box.setToolTip(GLOSSARY["kv"])
+        self.fa = QComboBox()
+        self.fa.addItems([c for c, _ in FA_CHOICES])
+        self.fa.setToolTip(GLOSSARY["fa"])
+        self.ngl = QSpinBox()
+        self.ngl.setRange(-1, 1000)
+        self.ngl.setSpecialValueText("all that fit")
+        self.ngl.setToolTip(GLOSSARY["ngl"])
+        self.workload = QComboBox()
+        self.workload.addItems(WORKLOADS)
+        self.workload.setToolTip("What you use the model for: calibration and tests depend on it.")
+        self.expected = QLineEdit()
+        self.expected.setPlaceholderText("e.g. Qwen/Qwen3-8B, or 'the instruct version'")
+        self.expected.setToolTip("The model you meant to run: used to catch a base model downloaded by mistake.")
+        self.engine = QComboBox()
+        self.engine.addItems(ENGINES)
+        self.source = QLabel()
+        self.source.setEnabled(False)
+        self.unknown = QLabel()
+        self.unknown.setWordWrap(True)
+        self.error = ErrorBanner()
+
+        self.import_button = QPushButton("Import from…")
+        menu = QMenu(self.import_button)
+        menu.addAction("A llama.cpp command…", self.import_command)
+        menu.addAction("Ollama (environment and a Modelfile)…", self.import_ollama)
+        menu.addAction("A koboldcpp .kcpps file…", self.import_kcpps)
+        menu.addAction("An LM Studio model config…", self.import_lmstudio)
+        self.import_button.setMenu(menu)
+
+        form = QFormLayout()
+        form.addRow("Context length", self.ctx)
+        form.addRow("KV cache type, K", self.cache_k)
+        form.addRow("KV cache type, V", self.cache_v)
+        form.addRow("Flash attention", self.fa)
+        form.addRow("GPU layers", self.ngl)
+        form.addRow("Workload", self.workload)
+        form.addRow("The model you expected", self.expected)
+        form.addRow("Engine", self.engine)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.error)
+        lay.addWidget(QLabel("<h2>Your setup</h2>The settings your model runs with. Changes apply at once."))
+        lay.addWidget(self.import_button)
+        lay.addLayout(form)
+        lay.addWidget(self.source)
+        lay.addWidget(self.unknown)
+        lay.addStretch(1)
+
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(250)
+        self._debounce.timeout.connect(self.apply)
+        for w in (self.ctx, self.ngl):
+            w.valueChanged.connect(self._changed)
+        for b in (self.cache_k, self.cache_v, self.fa, self.workload, self.engine):
+            b.currentIndexChanged.connect(self._changed)
+        self.expected.textChanged.connect(self._changed)
+        state.setup_changed.connect(self.load)
+        self.load(state.setup)
+
+    def _changed(self) -> None:
+        if not self._loading:
+            self._debounce.start()
+
+    def current(self) -> Setup:
+        return Setup(
+            ctx=self.ctx.value() or None,
+            cache_type_k=self.cache_k.currentText(),
+            cache_type_v=self.cache_v.currentText(),
+            flash_attn=FA_CHOICES[self.fa.currentIndex()][1],
+            n_gpu_layers=None if self.ngl.value() < 0 else self.ngl.value(),
+            workload=self.workload.currentText(),
+            expected=self.expected.text().strip() or None,
+            engine=self.engine.currentText(),
+            source="typed in the app",
+        )
+
+    def apply(self) -> None:
+        self._debounce.stop()
+        try:
+            self.state.set_setup(self.current())
+        except QuantDoctorError as err:
+            self.error.show_error(err)
+
+    def load(self, s: Setup) -> None:
+        self._loading = True
+        try:
+            self.ctx.setValue(s.ctx or 0)
+            self.cache_k.setCurrentText(s.cache_type_k)
+            self.cache_v.setCurrentText(s.cache_type_v)
+            self.fa.setCurrentIndex([v for _, v in FA_CHOICES].index(s.flash_attn))
+            self.ngl.setValue(-1 if s.n_gpu_layers is None else s.n_gpu_layers)
+            self.workload.setCurrentText(s.workload)
+            self.expected.setText(s.expected or "")
+            self.engine.setCurrentText(s.engine)
+            self.source.setText(f"Source: {s.source}")
+            self.unknown.setText(("Not understood (ignored): " + "; ".join(s.unknown)) if s.unknown else "")
+        finally:
+            self._loading = False
+
+    def _import(self, make: Any, *args: Any) -> None:
+        keep = {"workload": self.workload.currentText(), "expected": self.expected.text().strip() or None}
+        try:
+            setup = make(*args, **keep)
+        except QuantDoctorError as err:
+            self.error.show_error(err)
+            return
+        self.error.hide()
+        self.state.set_setup(setup)
+        if setup.model_path and self.state.profile is None and os.path.exists(setup.model_path):
+            self.state.open_model(setup.model_path)
+
+    def import_command(self, text: str | None = None) -> None:
+        if text is None:
+            dialog = CommandDialog(self)
+            if dialog.exec() != QDialog.DialogCode.Accepted:
+                return
+            text = dialog.text.toPlainText()
+        self._import(from_command, text)
+
+    def import_ollama(self, modelfile: str | None = None) -> None:
+        if modelfile is None:
+            modelfile, _ = QFileDialog.getOpenFileName(self, "The model's Modelfile (optional: Cancel to skip)")
+        self._import(lambda **kw: from_ollama(modelfile=modelfile or None, **kw))
+
+    def import_kcpps(self, path: str | None = None) -> None:
+        path = path or QFileDialog.getOpenFileName(self, "koboldcpp settings", "", "koboldcpp (*.kcpps *.json)")[0]
+        if path:
+            self._import(from_kcpps, path)
+
+    def import_lmstudio(self, path: str | None = None) -> None:
+        path = path or QFileDialog.getOpenFileName(self, "LM Studio model config", "", "JSON (*.json)")[0]
+        if path:
+            self._import(from_lmstudio, path)

@@ -1,0 +1,112 @@
+"""The window's one source of truth: which model, which setup, which machine, what was found.
+
+Pages read from it and listen to its signals; they never talk to each other. Everything slow goes
+through `run()`, which hands a core job to a worker thread, so the window never freezes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from core.diagnosis import Diagnosis, diagnose
+from core.errors import QuantDoctorError
+from core.modelfile import inspect_model
+from core.profile import ModelProfile
+from core.progress import Job, Progress
+from core.setup import Setup
+from gui.worker import JobWorker
+
+
+def _inspect_job(path: str) -> Job[ModelProfile]:
+    yield Progress("Reading the model file", 0, 1)
+    return inspect_model(path)
+
+
+class AppState(QObject):
+    profile_changed = Signal(object)  # ModelProfile
+    setup_changed = Signal(object)  # Setup
+    hardware_changed = Signal(object)  # HardwareProfile or None
+    diagnosis_changed = Signal(object)  # Diagnosis
+    comparison_changed = Signal(object)  # Comparison or None
+    error = Signal(object)  # QuantDoctorError (or any exception) to show in place
+    busy_changed = Signal(bool)
+    progress = Signal(object)  # Progress
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.profile: ModelProfile | None = None
+        self.setup = Setup()
+        self.hardware: Any = None
+        self.diagnosis: Diagnosis | None = None
+        self.comparison: Any = None
+        self.measurements: Any = None
+        self.workers: list[JobWorker] = []
+
+    # -- running core jobs off the UI thread -----------------------------------------------------
+    def run(
+        self,
+        make_job: Callable[[], Job[Any]],
+        on_result: Callable[[Any], None],
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> JobWorker:
+        worker = JobWorker(make_job)
+        worker.signals.progress.connect(self.progress.emit)
+        worker.signals.returned.connect(on_result)
+        worker.signals.errored.connect(on_error or self.error.emit)
+        worker.signals.finished.connect(lambda: self._finished(worker))
+        self.workers.append(worker)
+        self.busy_changed.emit(True)
+        worker.start()
+        return worker
+
+    def _finished(self, worker: JobWorker) -> None:
+        if worker in self.workers:
+            self.workers.remove(worker)
+        self.busy_changed.emit(bool(self.workers))
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.workers)
+
+    # -- the flow --------------------------------------------------------------------------------
+    def open_model(self, path: str) -> JobWorker:
+        return self.run(lambda: _inspect_job(path), self.set_profile)
+
+    def set_profile(self, profile: ModelProfile) -> None:
+        self.profile = profile
+        self.comparison = None
+        self.measurements = None
+        self.profile_changed.emit(profile)
+        self.comparison_changed.emit(None)
+        self.rediagnose()
+
+    def set_setup(self, setup: Setup) -> None:
+        self.setup = setup
+        self.setup_changed.emit(setup)
+        self.rediagnose()
+
+    def set_hardware(self, hardware: Any) -> None:
+        self.hardware = hardware
+        self.hardware_changed.emit(hardware)
+        self.rediagnose()
+
+    def set_comparison(self, comparison: Any, measurements: Any) -> None:
+        self.comparison = comparison
+        self.measurements = measurements
+        self.comparison_changed.emit(comparison)
+        self.rediagnose()
+
+    def rediagnose(self) -> None:
+        """The checks are pure arithmetic on the profile (milliseconds), so they run right here."""
+        if self.profile is None:
+            return
+        try:
+            comparison = self.comparison.to_dict() if hasattr(self.comparison, "to_dict") else self.comparison
+            self.diagnosis = diagnose(self.profile, self.setup, self.hardware, self.measurements, comparison=comparison)
+        except QuantDoctorError as err:
+            self.error.emit(err)
+            return
+        self.diagnosis_changed.emit(self.diagnosis)

@@ -1,0 +1,270 @@
+"""Small widgets the pages share: icons, bars, charts, finding cards, an in-place error banner."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cache
+
+from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPainter, QPalette
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLayout,
+    QLineEdit,
+    QPushButton,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.checks.finding import Finding
+from core.errors import QuantDoctorError
+from core.paths import resources_dir
+
+SEVERITY_COLOURS = {"critical": "#c62828", "warning": "#ef6c00", "info": "#1565c0", "ok": "#2e7d32"}
+SEVERITY_WORDS = {"critical": "Critical", "warning": "Warning", "info": "Note", "ok": "Fine"}
+PALETTE = ["#5c6bc0", "#26a69a", "#ffa726", "#ef5350", "#ab47bc", "#8d6e63", "#78909c", "#d4e157"]
+
+GLOSSARY = {
+    "bpw": "Bits per weight: how many bits each of the model's numbers takes on average. 16 is full "
+    "precision; Q8_0 is 8.5; Q4_K_M about 4.8; below 4 quality drops fast.",
+    "kv": "KV cache: the model's memory of the conversation so far (keys and values for every past "
+    "token). Quantizing it saves memory but rounds that memory.",
+    "kld": "KL divergence: how different the quant's next-word probabilities are from the reference's. "
+    "0 means identical; above about 0.1 the difference shows in the text.",
+    "ppl": "Perplexity: how surprised the model is by a text. Lower is better; a quant whose perplexity "
+    "is more than 1% above the reference's has lost something measurable.",
+    "fa": "Flash attention: a faster way to compute attention. llama.cpp needs it for a quantized V cache.",
+    "ngl": "GPU layers: how many of the model's layers run on the graphics card; the rest run on the CPU, "
+    "which is much slower.",
+    "imatrix": "Importance matrix: calibration data used when quantizing, to keep the most important "
+    "weights more precise.",
+    "moe": "Mixture of experts: a model made of many expert blocks of which only a few run per token.",
+}
+
+
+@cache
+def icon(name: str) -> QIcon:
+    return QIcon(str(resources_dir() / "icons" / f"{name}.svg"))
+
+
+def clear_layout(layout: QLayout) -> None:
+    """Remove and delete every widget in a layout (pages rebuild their lists on each update)."""
+    while layout.count():
+        item = layout.takeAt(0)
+        widget = item.widget() if item is not None else None
+        if widget is not None:
+            widget.deleteLater()
+
+
+def is_dark() -> bool:
+    pal = QGuiApplication.palette()
+    return pal.color(QPalette.ColorRole.Window).lightness() < 128
+
+
+class StackedBar(QWidget):
+    """One horizontal bar split into parts, with a legend; optional capacity marker."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.parts: list[tuple[str, float, str]] = []
+        self.capacity: float | None = None
+        self.setMinimumHeight(54)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+
+    def set_parts(self, parts: Sequence[tuple[str, float, str]], capacity: float | None = None) -> None:
+        self.parts = [p for p in parts if p[1] > 0]
+        self.capacity = capacity
+        self.setToolTip("\n".join(label for label, _, _ in self.parts))
+        rows = (len(self.parts) + 2) // 3
+        self.setMinimumHeight(34 + 18 * rows)
+        self.update()
+
+    def sizeHint(self) -> QSize:
+        return QSize(400, self.minimumHeight())
+
+    def paintEvent(self, event: object) -> None:
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        w = self.width() - 2
+        total = max(sum(v for _, v, _ in self.parts), self.capacity or 0.0) or 1.0
+        x = 1.0
+        for _, value, colour in self.parts:
+            width = w * value / total
+            p.fillRect(QRectF(x, 1, width, 22), QColor(colour))
+            x += width
+        p.setPen(self.palette().color(QPalette.ColorRole.Mid))
+        p.drawRect(QRectF(1, 1, w, 22))
+        if self.capacity:
+            cx = 1 + w * self.capacity / total
+            p.setPen(QColor("#c62828"))
+            p.drawLine(int(cx), 0, int(cx), 25)
+        p.setPen(self.palette().color(QPalette.ColorRole.WindowText))
+        col_w = max(1, self.width() // 3)
+        for i, (label, _, colour) in enumerate(self.parts):
+            lx, ly = (i % 3) * col_w, 30 + (i // 3) * 18
+            p.fillRect(QRectF(lx, ly + 3, 10, 10), QColor(colour))
+            p.drawText(QRectF(lx + 14, ly, col_w - 16, 16), Qt.AlignmentFlag.AlignVCenter, label)
+        p.end()
+
+
+class BarChart(QWidget):
+    """Grouped horizontal bars, one group per row label, with an optional reference line."""
+
+    def __init__(self, series: Sequence[str], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.series = list(series)
+        self.rows: list[tuple[str, list[float]]] = []
+        self.reference: float | None = None
+        self.fmt = "{:.3g}"
+
+    def set_rows(self, rows: Sequence[tuple[str, Sequence[float]]], reference: float | None = None) -> None:
+        self.rows = [(label, list(values)) for label, values in rows]
+        self.reference = reference
+        self.setMinimumHeight(24 + len(self.rows) * (10 + 16 * len(self.series)))
+        self.update()
+
+    def paintEvent(self, event: object) -> None:
+        p = QPainter(self)
+        text = self.palette().color(QPalette.ColorRole.WindowText)
+        top = max([max(v) for _, v in self.rows if v] + [self.reference or 0.0] + [1e-9])
+        label_w, right = 110, 70
+        bar_w = max(10, self.width() - label_w - right)
+        y = 4
+        for label, values in self.rows:
+            p.setPen(text)
+            p.drawText(QRectF(0, y, label_w - 6, 16), Qt.AlignmentFlag.AlignVCenter, label)
+            for i, value in enumerate(values):
+                w = bar_w * value / top
+                p.fillRect(QRectF(label_w, y + 2, w, 12), QColor(PALETTE[i % len(PALETTE)]))
+                p.setPen(text)
+                p.drawText(QRectF(label_w + w + 4, y, right, 16), Qt.AlignmentFlag.AlignVCenter, self.fmt.format(value))
+                y += 16
+            y += 10
+        if self.reference is not None:
+            x = label_w + bar_w * self.reference / top
+            p.setPen(QColor("#c62828"))
+            p.drawLine(int(x), 0, int(x), y)
+        for i, name in enumerate(self.series):
+            p.fillRect(QRectF(label_w + i * 150, y + 4, 10, 10), QColor(PALETTE[i % len(PALETTE)]))
+            p.setPen(text)
+            p.drawText(QRectF(label_w + i * 150 + 14, y, 134, 16), Qt.AlignmentFlag.AlignVCenter, name)
+        p.end()
+
+
+class CopyField(QWidget):
+    """A command to paste, read-only, with a Copy button."""
+
+    def __init__(self, text: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.field = QLineEdit(text)
+        self.field.setReadOnly(True)
+        self.field.setFont(QGuiApplication.font())
+        self.button = QPushButton("Copy")
+        self.button.setToolTip("Copy this to the clipboard")
+        self.button.clicked.connect(self.copy)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.field, 1)
+        lay.addWidget(self.button)
+
+    def copy(self) -> None:
+        QGuiApplication.clipboard().setText(self.field.text())
+        self.button.setText("Copied")
+
+
+class FindingCard(QFrame):
+    """A finding: icon and title always visible; evidence, why and the fix when expanded."""
+
+    def __init__(self, finding: Finding, expanded: bool = False, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.finding = finding
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        colour = SEVERITY_COLOURS[finding.severity]
+        self.setStyleSheet(f"FindingCard {{ border-left: 5px solid {colour}; }}")
+        self.toggle = QToolButton()
+        self.toggle.setCheckable(True)
+        self.toggle.setChecked(expanded)
+        self.toggle.setArrowType(Qt.ArrowType.DownArrow if expanded else Qt.ArrowType.RightArrow)
+        self.toggle.setToolTip("Show the evidence and the fix")
+        self.toggle.setAccessibleName(f"Details of {finding.title}")
+        icon_label = QLabel()
+        icon_label.setPixmap(icon(finding.severity).pixmap(QSize(20, 20)))
+        icon_label.setToolTip(SEVERITY_WORDS[finding.severity])
+        title = QLabel(f"<b>{finding.rank}. {finding.title}</b>")
+        title.setWordWrap(True)
+        meta = QLabel(f"{SEVERITY_WORDS[finding.severity]} · {finding.id} · confidence: {finding.confidence}")
+        meta.setEnabled(False)
+        head = QHBoxLayout()
+        head.addWidget(self.toggle)
+        head.addWidget(icon_label)
+        head.addWidget(title, 1)
+
+        self.body = QWidget(self)
+        body = QVBoxLayout(self.body)
+        body.setContentsMargins(28, 0, 0, 0)
+        for e in finding.evidence:
+            lab = QLabel("• " + e)
+            lab.setWordWrap(True)
+            lab.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            body.addWidget(lab)
+        if finding.why:
+            why = QLabel(f"<i>Why it matters:</i> {finding.why}")
+            why.setWordWrap(True)
+            body.addWidget(why)
+        self.copy_fields: list[CopyField] = []
+        if finding.fix:
+            body.addWidget(QLabel("<b>Fix:</b>"))
+            for i, step in enumerate(finding.fix, 1):
+                lab = QLabel(f"{i}. {step.text}")
+                lab.setWordWrap(True)
+                body.addWidget(lab)
+                if step.command:
+                    field = CopyField(step.command)
+                    self.copy_fields.append(field)
+                    body.addWidget(field)
+        self.body.setVisible(expanded)
+        self.toggle.toggled.connect(self.set_expanded)
+
+        lay = QVBoxLayout(self)
+        lay.addLayout(head)
+        lay.addWidget(meta)
+        lay.addWidget(self.body)
+
+    def set_expanded(self, on: bool) -> None:
+        self.body.setVisible(on)
+        self.toggle.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
+
+
+class ErrorBanner(QFrame):
+    """A typed error shown where it happened: what went wrong, and what to do."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setStyleSheet("ErrorBanner { border-left: 5px solid #c62828; }")
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        close = QToolButton()
+        close.setText("✕")
+        close.setToolTip("Dismiss")
+        close.clicked.connect(self.hide)
+        lay = QHBoxLayout(self)
+        lay.addWidget(self.label, 1)
+        lay.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
+        self.hide()
+
+    def show_error(self, exc: BaseException) -> None:
+        if isinstance(exc, QuantDoctorError):
+            self.label.setText(f"<b>{exc.message}</b><br>What to do: {exc.fix}")
+        else:
+            self.label.setText(f"<b>Something unexpected went wrong:</b> {exc!r}")
+        self.show()
+
+    @property
+    def text(self) -> str:
+        return self.label.text()

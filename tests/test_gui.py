@@ -1,0 +1,153 @@
+"""The window, driven through qtbot: the guided flow, errors in place, settings, never freezing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QImage
+
+from gui.main_window import MainWindow
+from gui.models import ModelEntry, ModelListModel, PathRole
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return QSettings(str(tmp_path / "qd.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def window(qtbot, settings):
+    w = MainWindow(settings, detect_hardware=False)
+    qtbot.addWidget(w)
+    w.show()
+    return w
+
+
+def open_and_wait(qtbot, w, path):
+    with qtbot.waitSignal(w.state.diagnosis_changed, timeout=30_000):
+        w.state.open_model(str(path))
+
+
+def test_open_demo_gives_ranked_diagnosis(qtbot, window, demo):
+    with qtbot.waitSignals(
+        [window.state.profile_changed, window.state.diagnosis_changed], order="strict", timeout=60_000
+    ):
+        window.start_demo()
+    assert window.current_page() == "diagnosis"
+    first = window.diagnosis_page.cards[0]
+    assert (first.finding.id, first.finding.severity) == ("quant-tier", "critical")
+    assert not first.body.isHidden()  # the top problem opens expanded
+    assert window.diagnosis_page.cards[-1].body.isHidden()
+    qtbot.waitUntil(lambda: first.body.isVisible())
+    assert "Q2_0 (type 42)" in window.model_page.details.toPlainText()
+    assert "3.57" in window.model_page.title.text()
+
+
+def test_broken_file_shows_message_and_window_stays_usable(qtbot, window, demo, tmp_path):
+    bad = tmp_path / "page.gguf"
+    bad.write_text("<html><body>Sign in</body></html>")
+    with qtbot.waitSignal(window.state.error, timeout=10_000):
+        window.state.open_model(str(bad))
+    assert window.banner.isVisible()
+    assert "web page" in window.banner.text and "What to do" in window.banner.text
+    open_and_wait(qtbot, window, demo.reference)
+    assert not window.banner.isVisible()
+    assert "Q4_1" in window.model_page.details.toPlainText()
+
+
+def test_import_command_fills_the_setup(qtbot, window, demo):
+    open_and_wait(qtbot, window, demo.reference)
+    page = window.setup_page
+    with qtbot.waitSignal(window.state.diagnosis_changed, timeout=5_000):
+        page.import_command(f"llama-server -m {demo.reference} -c 16384 -ctk q4_0 -ctv q4_0 -fa on --mystery 3")
+    assert page.ctx.value() == 16384
+    assert page.cache_k.currentText() == page.cache_v.currentText() == "q4_0"
+    assert page.fa.currentText() == "on"
+    assert "--mystery 3" in page.unknown.text()
+    top = window.diagnosis_page.cards[0].finding
+    assert (top.id, top.severity) == ("kv-cache", "critical")
+    # a typed change applies too (debounced)
+    with qtbot.waitSignal(window.state.diagnosis_changed, timeout=5_000):
+        page.cache_k.setCurrentText("q8_0")
+        page.cache_v.setCurrentText("q8_0")
+    assert window.state.setup.cache_type_k == "q8_0"
+    assert window.diagnosis_page.cards[0].finding.id != "kv-cache"
+
+
+def test_copy_button_copies_the_fix(qtbot, window, demo):
+    open_and_wait(qtbot, window, demo.reference)
+    window.setup_page.import_command("llama-server -c 32768 -ctk q4_0 -ctv q4_0 -fa on")
+    card = window.diagnosis_page.cards[0]
+    field = card.copy_fields[0]
+    qtbot.mouseClick(field.button, Qt.MouseButton.LeftButton)
+    from PySide6.QtGui import QGuiApplication
+
+    assert QGuiApplication.clipboard().text() == "--cache-type-k q8_0 --cache-type-v q8_0 --flash-attn on"
+
+
+def test_settings_persist(qtbot, settings, demo):
+    w = MainWindow(settings, detect_hardware=False)
+    qtbot.addWidget(w)
+    open_and_wait(qtbot, w, demo.reference)
+    w.setup_page.import_command("llama-server -c 4096 -ctk q8_0 -ctv q8_0")
+    w.close()
+    again = MainWindow(settings, detect_hardware=False)
+    qtbot.addWidget(again)
+    assert again.recent_files()[0] == str(demo.reference)
+    assert again.model_page.recent_model.entries[0].path == str(demo.reference)
+    assert (again.state.setup.ctx, again.state.setup.cache_type_k) == (4096, "q8_0")
+    assert json.loads(settings.value("setup"))["cache_type_v"] == "q8_0"
+
+
+def test_export_writes_reports(qtbot, window, demo, tmp_path):
+    open_and_wait(qtbot, window, demo.candidates["Q2_0"])
+    for fmt in ("html", "md", "json"):
+        out = window.export_page.save(fmt, str(tmp_path / f"r.{fmt}"))
+        assert out is not None and out.stat().st_size > 500
+    assert "quant-tier" in (tmp_path / "r.json").read_text()
+    assert "Saved" in window.export_page.status.text()
+
+
+def test_unexpected_error_shows_crash_dialog_and_app_survives(qtbot, window):
+    from gui.crash import CrashHook
+
+    hook = CrashHook()
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError as exc:
+        hook(type(exc), exc, exc.__traceback__)
+    dialog = hook.dialogs[-1]
+    qtbot.addWidget(dialog)
+    text = dialog.details.toPlainText()
+    assert "RuntimeError: boom" in text and "Quant Doctor:" in text and "Qt:" in text and "NVIDIA driver:" in text
+    assert window.isVisible()
+
+
+def test_model_list_model_without_a_window():
+    m = ModelListModel("nothing yet")
+    assert m.rowCount() == 1 and m.data(m.index(0)) == "nothing yet"
+    assert m.flags(m.index(0)) == Qt.ItemFlag.NoItemFlags
+    m.set_entries([ModelEntry("a.gguf", "/x/a.gguf"), ModelEntry("b.gguf", "/x/b.gguf", "7 GB")])
+    assert m.rowCount() == 2
+    assert m.data(m.index(1), PathRole) == "/x/b.gguf"
+    assert m.data(m.index(1), Qt.ItemDataRole.ToolTipRole) == "7 GB"
+
+
+def test_every_page_renders(qtbot, window, demo, tmp_path):
+    open_and_wait(qtbot, window, demo.candidates["Q2_0"])
+    for name in window.pages:
+        window.show_page(name)
+        qtbot.wait(20)
+        img: QImage = window.grab().toImage()
+        colours = {img.pixel(x, y) for x in range(0, img.width(), 9) for y in range(0, img.height(), 9)}
+        assert len(colours) > 8, f"page {name} looks blank"
+
+
+def test_self_test_exits_zero():
+    run = subprocess.run([sys.executable, "-m", "gui.app", "--self-test"], capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "self-test: ok" in run.stdout
