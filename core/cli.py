@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from core import __version__
+from core.children import RUN_MODULE_FLAG, run_module_from_argv
 from core.errors import QuantDoctorError
 from core.progress import Progress, run_job
 
@@ -128,7 +129,11 @@ _COMMAND_MODULES = _command_modules()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    raw = list(sys.argv[1:] if argv is None else argv)
+    if raw[:1] == [RUN_MODULE_FLAG] and len(raw) > 1:  # a bundled child process (core.children)
+        run_module_from_argv(raw[1:])
+        return 0
+    args = build_parser().parse_args(raw)
     try:
         return COMMANDS[args.command][1](args)
     except QuantDoctorError as err:

