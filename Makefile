@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # sandbox hides (AMX), and a bundle must run on other people's machines anyway. pip caches the wheel.
 PORTABLE_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test lint bench package smoke clean
 
 setup: $(STAMP)
 
@@ -31,6 +31,12 @@ lint: $(STAMP)
 test: lint
 	@bash packaging/system-deps.sh --test
 	$(BIN)/python -m pytest
+
+package: $(STAMP)
+	$(BIN)/python packaging/build.py
+
+smoke:
+	bash packaging/smoke.sh
 
 bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_inspect.py

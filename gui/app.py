@@ -28,12 +28,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--screenshot", metavar="OUT.png", help="offscreen: save a picture of a page and exit")
     parser.add_argument("--page", choices=PAGES, default="diagnosis", help="the page for --screenshot")
     parser.add_argument("--timeout", type=float, default=300.0, help=argparse.SUPPRESS)
+    parser.add_argument("--quit-when-shown", action="store_true", help=argparse.SUPPRESS)  # start-up timing
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    headless = args.self_test or bool(args.screenshot)
+    headless = args.self_test or bool(args.screenshot) or args.quit_when_shown
     if headless:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -53,8 +54,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.path.join(os.environ.get("TMPDIR", "/tmp"), "quantdoctor-headless.ini"), QSettings.Format.IniFormat
         )
         settings.clear()
-    window = MainWindow(settings)
+    window = MainWindow(settings, detect_hardware=not args.quit_when_shown)
     window.show()
+    if args.quit_when_shown:
+        QTimer.singleShot(0, lambda: (print("shown", flush=True), app.quit()))
+        return app.exec()
     if not headless:
         window.model_page.refresh_found()
 

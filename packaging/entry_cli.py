@@ -1,0 +1,7 @@
+"""Bundle entry point for the command line; also runs child processes (`--run-module`)."""
+
+import sys
+
+from core.cli import main
+
+sys.exit(main())
