@@ -1,0 +1,111 @@
+"""Does a candidate quant fit this machine? The seam between core.hub and the memory estimate.
+
+`FitFn` is what alternatives ranking calls: `fits(info, ctx) -> True / False / None (cannot tell)`.
+The default here is deliberately simple (weights = file size, plus a KV cache in q8_0 at the
+person's context when the model's shape is known, plus a fixed runtime overhead, against free VRAM
+when a budget is given, else available RAM from psutil). core.memory owns the real estimate:
+pass `fits=` to `find_alternatives` once it lands (see `memory_fit` below for the adapter shape).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import gguf
+
+from core.errors import QuantDoctorError
+from core.profile import ModelProfile
+
+GIB = 1 << 30
+OVERHEAD_BYTES = 512 << 20  # compute buffers and runtime, a round figure
+OVERHEAD_SHARE = 0.05
+
+
+@dataclass(frozen=True)
+class SizeInfo:
+    """What is known about a candidate: its download size, and the shape of the model it quantizes.
+
+    `profile` is the person's local file of the same model (same architecture and shape), when there
+    is one; only its shape is read (layers, KV heads, head sizes, sliding window). `candidate` is the
+    candidate's own profile (every tensor, exact sizes) when its header was read over HTTP.
+    """
+
+    file_size: int | None
+    profile: ModelProfile | None = None
+    cache_type: str = "q8_0"
+    is_moe: bool = False
+    name: str = ""
+    candidate: ModelProfile | None = None  # the candidate's own profile, when its header was read (peek)
+
+
+FitFn = Callable[[SizeInfo, int], bool | None]
+
+
+def _cache_bytes_per_element(cache_type: str) -> float:
+    block, size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType[cache_type.upper()]]
+    return size / block
+
+
+def kv_cache_bytes(profile: ModelProfile | None, ctx: int, cache_type: str = "q8_0") -> int | None:
+    """n_layer × n_ctx × (head_dim_k + head_dim_v) × n_head_kv × bytes per element (DESIGN.md)."""
+    if profile is None or not profile.block_count or not profile.head_count_kv:
+        return None
+    hk = profile.key_length
+    hv = profile.value_length
+    if not hk or not hv:
+        return None
+    tokens = min(ctx, profile.sliding_window) if profile.sliding_window else ctx
+    per = _cache_bytes_per_element(cache_type)
+    return int(profile.block_count * tokens * (hk + hv) * profile.head_count_kv * per)
+
+
+def needed_bytes(info: SizeInfo, ctx: int) -> int | None:
+    if info.file_size is None:
+        return None
+    kv = kv_cache_bytes(info.candidate or info.profile, ctx, info.cache_type) or 0
+    return int(info.file_size * (1 + OVERHEAD_SHARE)) + kv + OVERHEAD_BYTES
+
+
+def available_ram() -> int | None:
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except Exception:  # psutil missing or the OS refuses: cannot tell
+        return None
+
+
+def simple_fit(budget_bytes: int | None = None) -> FitFn:
+    """A `FitFn` against a fixed budget (free VRAM of a named GPU), else the RAM available now."""
+
+    def fits(info: SizeInfo, ctx: int) -> bool | None:
+        need = needed_bytes(info, ctx)
+        budget = budget_bytes if budget_bytes is not None else available_ram()
+        if need is None or budget is None:
+            return None
+        return need <= budget
+
+    return fits
+
+
+default_fit: FitFn = simple_fit()
+
+
+_GB = re.compile(r"(\d+(?:\.\d+)?)\s*(g|gb|gib)?\s*$", re.IGNORECASE)
+
+
+def parse_gpu_budget(text: str) -> int:
+    """Memory size from "24", "24GB" or "RTX 4090 24GB", in bytes; a bare GPU name cannot be sized here.
+
+    The GPU catalog (core.hardware) will turn names into memory sizes; until it is wired in, the
+    size must be part of the text.
+    """
+    m = _GB.search(text.strip())
+    if not m or (m.group(2) is None and not text.strip().replace(".", "", 1).isdigit()):
+        raise QuantDoctorError(
+            f"Quant Doctor cannot tell how much memory '{text}' has.",
+            "Add the memory size, e.g. --gpu '24GB' or --gpu 'RTX 4090 24GB'.",
+        )
+    return int(float(m.group(1)) * GIB)
