@@ -215,3 +215,31 @@ class RemoteEngineError(QuantDoctorError):
         "Check the server's address and that it is running (open URL/v1/models in a browser), and that "
         "it returns log-probabilities (llama-server, vLLM, TabbyAPI and llama-cpp-python's server do)."
     )
+
+
+# --- hardware and memory (core.hardware, core.gpu_catalog, core.memory) ---------------------------
+
+
+class HardwareProfileError(QuantDoctorError):
+    """A saved machine profile (--hardware FILE.json) that cannot be read or makes no sense."""
+
+    default_fix = (
+        "Write a fresh profile on the machine in question with `quantdoctor-cli gpus --save FILE.json`, "
+        'or pick a card from the catalog with --gpu "RTX 4090".'
+    )
+
+
+class UnknownGpuError(QuantDoctorError):
+    """A --gpu name that is not in the GPU catalog."""
+
+    default_fix = "Check the spelling, or run `quantdoctor-cli gpus --catalog` to list the cards it knows."
+
+    def __init__(self, message: str, matches: list[str], fix: str | None = None) -> None:
+        super().__init__(message, fix)
+        self.matches = matches
+
+
+class MemoryEstimateError(QuantDoctorError):
+    """The memory estimate cannot be made: a model without the shape it needs, or impossible settings."""
+
+    default_fix = "Pick a GGUF model file and a context of at least one token."
