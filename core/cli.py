@@ -144,3 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Cancelled.", file=sys.stderr)
         return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from core.checks.measurements import Measurements
+from core.checks.measurements import Measurements, measurements_from_comparison
 from core.errors import SetupError
 from core.setup import CACHE_TYPES, ENGINES, WORKLOADS, Setup
 from core.setup_import import from_command, from_kcpps, from_lmstudio, from_ollama
@@ -64,7 +64,7 @@ def setup_from_args(args: argparse.Namespace) -> Setup:
 def load_measurements(path: str) -> tuple[Measurements, dict[str, Any]]:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
-        return Measurements(quant=Measurements.from_metrics(data["metrics"])), data
+        return measurements_from_comparison(data), data
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise SetupError(
             f"{path} is not a comparison saved by `quantdoctor-cli compare --json` ({exc}).",
@@ -73,13 +73,9 @@ def load_measurements(path: str) -> tuple[Measurements, dict[str, Any]]:
 
 
 def load_hardware(args: argparse.Namespace) -> Any:
-    import importlib.util
+    from core.cli_hardware import hardware_from_args
 
-    if importlib.util.find_spec("core.hardware") is None:
-        return None
-    from core import hardware  # type: ignore[attr-defined]
-
-    return hardware.profile_from_args(args)
+    return hardware_from_args(args)
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
@@ -93,7 +89,12 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
         raise SetupError("No model given.", "Name the model file, or use --from-command with a command that has -m.")
     profile = inspect_model(path)
     measurements, comparison = load_measurements(args.measurements) if args.measurements else (None, None)
-    d = diagnose(profile, setup, load_hardware(args), measurements, comparison=comparison)
+    hub_evidence = None
+    if args.hub and setup.expected:
+        from core.hub.evidence import hub_finetune_evidence  # never raises for Hub trouble
+
+        hub_evidence = hub_finetune_evidence(profile, setup.expected).evidence_lines()
+    d = diagnose(profile, setup, load_hardware(args), measurements, hub_evidence=hub_evidence, comparison=comparison)
     if args.report:
         out = write_report(d, args.report)
         print(f"Report written to {out}", file=sys.stderr)
@@ -126,6 +127,7 @@ def register(sub: Any) -> dict[str, Any]:
     hw.add_argument("--gpu", metavar="NAME", help="what-if: diagnose for a GPU from the catalog, e.g. 'RTX 4090'")
     hw.add_argument("--hardware", metavar="FILE", help="a machine profile saved with `gpus --save`")
     p.add_argument("--measurements", metavar="FILE", help="a comparison saved by `compare --json`: confirms suspicions")
+    p.add_argument("--hub", action="store_true", help="with --expect: ask the model Hub what this file quantizes")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--report", metavar="FILE", help="write a report: .html, .md or .json")
     return {"diagnose": (help_text, cmd_diagnose)}

@@ -127,7 +127,7 @@ def _memory_svg(memory: Any) -> str | None:
         used = sum(p[1] for p in parts)
         if cap and cap > used:
             parts.append((f"free {human_bytes(cap - used)}", float(cap - used), "#e0e0e0"))
-        parts_html.append(f"<h3>{escape(str(dev.get('name', 'device')))}</h3>" + _svg_stacked_bar(parts))
+        parts_html.append(f"<h3>{escape(str(dev.get('device', 'device')))}</h3>" + _svg_stacked_bar(parts))
     return "".join(parts_html) or None
 
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import gguf
-
 from core.errors import SetupError
 
 WORKLOADS = ("chat", "code", "multilingual", "math", "long-documents", "roleplay")
@@ -23,6 +21,8 @@ CACHE_TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "
 
 
 def cache_bytes_per_element(cache_type: str) -> float:
+    import gguf  # here, not at the top: `quantdoctor-cli gpus` must run where only the stdlib and pynvml are
+
     block, size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType[cache_type.upper()]]
     return size / block
 

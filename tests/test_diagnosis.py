@@ -272,3 +272,19 @@ def test_bad_setup_is_a_plain_error(demo, capsys):
     assert main(["diagnose", str(demo.reference), "--from-command", "llama-server -c lots"]) == 2
     err = capsys.readouterr().err
     assert "whole number" in err and "Traceback" not in err
+
+
+def test_hub_evidence_joins_the_finetune_finding(monkeypatch, tmp_path, capsys):
+    """--hub: the Hub's model tree (a local fake Hub, the real client) says what the file quantizes."""
+    from fakehub import build_world, make_gguf, running
+
+    small = make_gguf(tmp_path / "small.gguf")
+    local = tmp_path / "Llama-8B-Q2_K.gguf"
+    make_gguf(local, Q.Q2_K, gguf.LlamaFileType.MOSTLY_Q2_K)
+    for hub in running(monkeypatch, tmp_path):
+        build_world(hub, small)
+        data = run_cli(capsys, str(local), "--expect", "acme/Llama-8B-Instruct", "--hub")
+        f = by_id(data)["finetune"]
+        text = " ".join(f["evidence"])
+        assert "acme/Llama-8B" in text and "quantiz" in text.lower()
+        assert f["severity"] in ("critical", "warning")

@@ -45,3 +45,20 @@ class Measurements:
             )
             for domain, m in metrics.items()
         }
+
+
+# The evaluation engine calls the everyday-prose domain "general"; the checks call it "prose".
+_DOMAIN_NAMES = {"general": "prose"}
+
+
+def measurements_from_comparison(comparison: dict[str, Any], kind: str | None = None) -> Measurements:
+    """A comparison's JSON (`compare --json`, `Comparison.to_dict()`) as evidence for the checks.
+
+    `kind` "settings" (the same file with an f16 cache against the person's cache) is evidence about
+    the KV cache; a comparison of two files, or with a server, is evidence about the quant.
+    """
+    metrics = {_DOMAIN_NAMES.get(d, d): m for d, m in comparison.get("metrics", {}).items()}
+    domains = Measurements.from_metrics(metrics)
+    if (kind or comparison.get("what")) == "settings":
+        return Measurements(kv_cache=domains)
+    return Measurements(quant=domains)

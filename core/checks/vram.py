@@ -1,17 +1,149 @@
-"""vram: is the fix hardware? Memory needed against the memory the machine has."""
+"""vram: is the fix hardware? Memory needed (core.memory, which agrees with llama.cpp) against the
+memory the machine has, and — when nothing reasonable fits — which card would (core.upgrade)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from core.checks.finding import Finding
+from core.checks import engine_fixes
+from core.checks.finding import Finding, FixStep
 from core.checks.measurements import Measurements
+from core.errors import QuantDoctorError
+from core.hardware import HardwareProfile
+from core.memory import (
+    TIGHT_MARGIN_BYTES,
+    FitReport,
+    MemorySetup,
+    gib,
+    kv_arithmetic,
+    model_shape,
+    plan,
+    read_swa_pattern,
+)
 from core.profile import ModelProfile
 from core.setup import Setup
+from core.upgrade import advise, quant_alternatives
+
+WHY = (
+    "When the model, its KV cache and llama.cpp's working buffers do not fit in the graphics card's memory, "
+    "layers spill to the CPU (many times slower) or loading fails; people then pick a smaller, more damaged "
+    "quant or a 4-bit cache to squeeze it in. Knowing exactly what fits shows which trade-off is the cheapest."
+)
+
+
+def memory_setup(profile: ModelProfile, setup: Setup) -> MemorySetup:
+    return MemorySetup(
+        n_ctx=setup.effective_ctx(profile.context_length),
+        cache_type_k=setup.cache_type_k,
+        cache_type_v=setup.cache_type_v,
+        flash_attn=setup.flash_attn,
+        n_gpu_layers=setup.n_gpu_layers,
+        n_batch=setup.n_batch,
+        n_ubatch=setup.n_ubatch,
+    )
+
+
+def fit_report(profile: ModelProfile, setup: Setup, hardware: HardwareProfile) -> FitReport:
+    shape = model_shape(profile, read_swa_pattern(profile))
+    report = plan(shape, memory_setup(profile, setup), hardware)
+    if not report.fits:
+        report.alternatives.extend(quant_alternatives(profile, report.estimate.setup, hardware))
+    report.upgrade = advise(profile, report.estimate.setup, hardware)
+    return report
+
+
+def _device_line(d: Any) -> str:
+    line = (
+        f"{d.device}: weights {gib(d.weights_bytes)} + KV cache {gib(d.kv_bytes)} + compute {gib(d.compute_bytes)} "
+        f"+ runtime {gib(d.overhead_bytes)} = {gib(d.total_bytes)}"
+    )
+    if d.available_bytes is not None:
+        line += f" of {gib(d.available_bytes)} available"
+    return line
+
+
+def _alternative_fix(alt: Any, engine: str, current: MemorySetup) -> list[FixStep]:
+    s = alt.settings
+    steps: list[FixStep] = []
+    if s.get("cache_type_k") != current.cache_type_k or s.get("cache_type_v") != current.cache_type_v:
+        steps += engine_fixes.kv_cache(engine, s["cache_type_k"], flash_attn=True)
+    if s.get("ctx") and s["ctx"] != current.n_ctx:
+        steps.append(engine_fixes.context(engine, int(s["ctx"])))
+    if s.get("n_gpu_layers") is not None and s["n_gpu_layers"] != current.n_gpu_layers:
+        steps.append(engine_fixes.gpu_layers(engine, int(s["n_gpu_layers"])))
+    return steps
 
 
 def check_with_estimate(
     profile: ModelProfile, hardware: Any, setup: Setup, measurements: Measurements | None
-) -> tuple[Finding | None, Any]:
-    """(finding, memory estimate); (None, None) when there is no machine profile to check against."""
-    return None, None
+) -> tuple[Finding | None, FitReport | None]:
+    """(finding, fit report); (None, None) when there is no machine profile to check against."""
+    if hardware is None:
+        return None, None
+    if profile.format != "gguf":
+        return (
+            Finding(
+                id="vram",
+                severity="ok",
+                title=f"Memory not estimated: {profile.format.upper()} models run outside llama.cpp",
+                evidence=[f"model files: {gib(profile.file_size)}"],
+                why=WHY,
+            ),
+            None,
+        )
+    try:
+        report = fit_report(profile, setup, hardware)
+    except QuantDoctorError as err:
+        return Finding(
+            id="vram", severity="info", title="Memory could not be estimated", evidence=[err.message], why=WHY
+        ), None
+    est = report.estimate
+    evidence = [_device_line(d) for d in est.devices]
+    evidence.append(kv_arithmetic(report.shape, est.setup))
+    where = "GPU" if hardware.usable_gpus else "RAM"
+    if hardware.cpu_only and hardware.cpu_only_reason:
+        evidence.insert(0, f"no GPU will be used: {hardware.cpu_only_reason}")
+    evidence.append(f"largest context that fits: {report.max_context:,} tokens")
+    if hardware.usable_gpus:
+        evidence.append(f"GPU layers that fit: {report.max_gpu_layers} of {report.shape.n_layer + 1}")
+    evidence += est.notes
+    fix: list[FixStep] = []
+    if est.fits:
+        margins = [d.margin_bytes for d in est.devices if d.margin_bytes is not None]
+        tight = bool(margins) and min(margins) < TIGHT_MARGIN_BYTES
+        severity = "info" if tight else "ok"
+        title = (
+            f"It fits, but with less than {gib(TIGHT_MARGIN_BYTES)} to spare"
+            if tight
+            else f"It fits in {where} with room to spare"
+        )
+        if tight:
+            fix = [FixStep("Leave some room: a slightly smaller context or a q8_0 KV cache avoids surprises.")]
+    else:
+        working = [a for a in report.alternatives if a.fits]
+        if working and report.upgrade is None:
+            severity, title = "warning", f"It does not fit in {where} as set up, but a different setting does"
+        else:
+            severity, title = "critical", f"It does not fit in {where}: the fix is hardware, or a smaller model"
+        for alt in working[:3]:
+            speed = f", about {alt.tokens_per_s:g} tokens/s" if alt.tokens_per_s else ""
+            fix.append(FixStep(f"{alt.label}{speed}. {alt.arithmetic}".strip()))
+            fix += _alternative_fix(alt, setup.engine, est.setup)
+    if report.upgrade is not None:
+        lines = report.upgrade.lines()
+        evidence.append(lines[0])
+        fix += [FixStep(line.strip()) for line in lines[1:]]
+        if severity == "ok":
+            severity, title = "info", "It fits only slowly on this machine; a GPU would help"
+    return (
+        Finding(
+            id="vram",
+            severity=severity,
+            title=title,
+            evidence=evidence,
+            why=WHY,
+            fix=fix,
+            confidence="likely" if severity != "ok" else "suspected",
+        ),
+        report,
+    )
