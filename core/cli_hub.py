@@ -60,12 +60,22 @@ def cmd_card(args: argparse.Namespace) -> int:
 
 
 def cmd_alternatives(args: argparse.Namespace) -> int:
+    from core.errors import UnknownGpuError
+    from core.gpu_catalog import catalog_profile
+    from core.hardware import HardwareProfile, detect_hardware
+    from core.hardware.system import cpu_info, system_memory
     from core.hub import find_alternatives
-    from core.hub.fit import default_fit, parse_gpu_budget, simple_fit
+    from core.hub.fit import memory_fit, parse_gpu_budget, simple_fit
     from core.modelfile import inspect_model
 
     profile = inspect_model(args.path)
-    fits = simple_fit(parse_gpu_budget(args.gpu)) if args.gpu else default_fit
+    if args.gpu:
+        try:
+            fits = memory_fit(catalog_profile(args.gpu, HardwareProfile(ram=system_memory(), cpu=cpu_info())))
+        except UnknownGpuError:
+            fits = simple_fit(parse_gpu_budget(args.gpu))  # a bare size ("24GB") still works
+    else:
+        fits = memory_fit(detect_hardware())
     alts = find_alternatives(
         profile, args.expect, ctx=args.ctx, workload=args.workload, fits=fits, peek=args.peek, limit=args.limit
     )

@@ -68,10 +68,23 @@ def test_alternatives(hub, tmp_path, capsys):
     assert "Quants of acme/Llama-8B-Instruct" in out and "hub download quanter/Llama-8B-Instruct-GGUF" in out
 
 
-def test_alternatives_with_an_unsized_gpu_is_a_plain_error(hub, tmp_path, capsys):
-    assert main(["hub", "alternatives", str(local(tmp_path)), "--gpu", "RTX 4090"]) == 2
+def test_alternatives_with_an_unknown_unsized_gpu_is_a_plain_error(hub, tmp_path, capsys):
+    assert main(["hub", "alternatives", str(local(tmp_path)), "--gpu", "Voodoo Banshee"]) == 2
     err = capsys.readouterr().err
     assert "cannot tell how much memory" in err and "Traceback" not in err
+
+
+def test_alternatives_size_a_catalog_gpu_with_the_memory_estimate(hub, tmp_path, capsys):
+    path = str(local(tmp_path))
+    assert main(["hub", "alternatives", path, "--expect", "acme/Llama-8B-Instruct", "--gpu", "RTX 4090", "--json"]) == 0
+    big = json.loads(capsys.readouterr().out)
+    assert main(["hub", "alternatives", path, "--expect", "acme/Llama-8B-Instruct", "--gpu", "1GB", "--json"]) == 0
+    tiny = json.loads(capsys.readouterr().out)
+    fit_big = {c["file"]: c["fits"] for c in big["candidates"]}
+    fit_tiny = {c["file"]: c["fits"] for c in tiny["candidates"]}
+    assert all(isinstance(v, bool) for v in fit_big.values())  # the estimate answered for every candidate
+    assert fit_big["Llama-8B-Instruct-Q8_0.gguf"] is True  # 8.5 GB of weights in 24 GiB
+    assert fit_tiny["Llama-8B-Instruct-Q8_0.gguf"] is False  # a bare size still works, and 1 GB is too little
 
 
 def test_download_and_reference(hub, small_gguf, capsys):

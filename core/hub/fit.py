@@ -109,3 +109,42 @@ def parse_gpu_budget(text: str) -> int:
             "Add the memory size, e.g. --gpu '24GB' or --gpu 'RTX 4090 24GB'.",
         )
     return int(float(m.group(1)) * GIB)
+
+
+def _scaled(profile: ModelProfile, file_size: int) -> ModelProfile:
+    """The local file's tensors resized so the weights add up to the candidate's download size."""
+    from dataclasses import replace
+
+    fixed = sum(t.bytes for t in profile.tensors if t.role == "norms")
+    scalable = sum(t.bytes for t in profile.tensors) - fixed
+    factor = max(file_size - fixed, 0) / scalable if scalable else 1.0
+    tensors = [t if t.role == "norms" else replace(t, bytes=int(t.bytes * factor)) for t in profile.tensors]
+    return replace(profile, tensors=tensors)
+
+
+def memory_fit(hardware: object) -> FitFn:
+    """core.memory's estimate (the one that agrees with llama.cpp) on a machine profile.
+
+    Uses the candidate's own tensors when its header was read, else the person's local file of the
+    same model resized to the candidate's download size; falls back to `simple_fit` with neither.
+    """
+    from core.hardware import HardwareProfile
+    from core.memory import MemorySetup, estimate, model_shape
+
+    assert isinstance(hardware, HardwareProfile)
+    fallback = simple_fit()
+
+    def fits(info: SizeInfo, ctx: int) -> bool | None:
+        base = info.candidate or info.profile
+        if base is None or not base.tensors or info.file_size is None:
+            return fallback(info, ctx)
+        prof = base if info.candidate is not None else _scaled(base, info.file_size)
+        try:
+            setup = MemorySetup(
+                n_ctx=max(ctx, 1), cache_type_k=info.cache_type, cache_type_v=info.cache_type, flash_attn=True
+            )
+            return estimate(model_shape(prof), setup, hardware).fits
+        except QuantDoctorError:
+            return None
+
+    return fits
