@@ -105,6 +105,8 @@ class MainWindow(QMainWindow):
         self.state.profile_changed.connect(self.on_profile)
         self.state.diagnosis_changed.connect(lambda _: self.banner.hide())
         self.model_page.demo_requested.connect(self.start_demo)
+        self.diagnosis_page.better_quant_requested.connect(self.find_better_quant)
+        self.hub_dialog: Any = None
         self.cancel_button.clicked.connect(self.cancel)
 
         self.restore()
@@ -180,6 +182,24 @@ class MainWindow(QMainWindow):
         self.demo = demo
         self.compare_page.set_demo(demo)
         self.state.open_model(str(demo.candidates["Q2_0"]))
+
+    def find_better_quant(self) -> None:
+        from gui.pages.hub_dialog import BetterQuantDialog
+
+        if self.hub_dialog is None:
+            self.hub_dialog = BetterQuantDialog(self.state, self)
+            self.hub_dialog.downloaded.connect(self.on_downloaded)
+        self.hub_dialog.show()
+        self.hub_dialog.raise_()
+
+    def on_downloaded(self, downloaded: Any, purpose: str) -> None:
+        if purpose == "reference":
+            self.compare_page.reference_path.setText(str(downloaded.path))
+            self.compare_page.mode_file.setChecked(True)
+            self.show_page("compare")
+        else:
+            self.state.open_model(str(downloaded.path))
+            self.show_page("diagnosis")
 
     def on_profile(self, profile: ModelProfile) -> None:
         self.add_recent(profile.path)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache
 
 from PySide6.QtCore import QRectF, QSize, Qt
@@ -179,9 +179,16 @@ class CopyField(QWidget):
 class FindingCard(QFrame):
     """A finding: icon and title always visible; evidence, why and the fix when expanded."""
 
-    def __init__(self, finding: Finding, expanded: bool = False, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        finding: Finding,
+        expanded: bool = False,
+        parent: QWidget | None = None,
+        action: tuple[str, Callable[[], None]] | None = None,
+    ) -> None:
         super().__init__(parent)
         self.finding = finding
+        self.action_button: QPushButton | None = None
         self.setFrameShape(QFrame.Shape.StyledPanel)
         colour = SEVERITY_COLOURS[finding.severity]
         self.setStyleSheet(f"FindingCard {{ border-left: 5px solid {colour}; }}")
@@ -226,6 +233,10 @@ class FindingCard(QFrame):
                     field = CopyField(step.command)
                     self.copy_fields.append(field)
                     body.addWidget(field)
+        if action is not None:
+            self.action_button = QPushButton(action[0])
+            self.action_button.clicked.connect(action[1])
+            body.addWidget(self.action_button)
         self.body.setVisible(expanded)
         self.toggle.toggled.connect(self.set_expanded)
 

@@ -83,6 +83,7 @@ def test_copy_button_copies_the_fix(qtbot, window, demo):
     window.setup_page.import_command("llama-server -c 32768 -ctk q4_0 -ctv q4_0 -fa on")
     card = window.diagnosis_page.cards[0]
     field = card.copy_fields[0]
+    qtbot.waitUntil(field.button.isVisible)
     qtbot.mouseClick(field.button, Qt.MouseButton.LeftButton)
     from PySide6.QtGui import QGuiApplication
 
@@ -151,3 +152,33 @@ def test_self_test_exits_zero():
     run = subprocess.run([sys.executable, "-m", "gui.app", "--self-test"], capture_output=True, text=True, timeout=180)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "self-test: ok" in run.stdout
+
+
+def test_find_a_better_quant_downloads_and_diagnoses(qtbot, window, demo, monkeypatch, tmp_path):
+    """The finetune / quant-tier finding's button → Hub list with badges → download → diagnosis (fake Hub)."""
+    from fakehub import make_gguf, running
+
+    small = make_gguf(tmp_path / "small.gguf")
+    for hub in running(monkeypatch, tmp_path):
+        hub.add("acme/Small", {"config.json": b"{}"}, card={"license": "apache-2.0"})
+        hub.add("quanter/Small-GGUF", {"Small-Q8_0.gguf": small},
+                card={"base_model": "acme/Small", "base_model_relation": "quantized"})  # fmt: skip
+        open_and_wait(qtbot, window, demo.candidates["Q2_0"])
+        card = window.diagnosis_page.cards[0]
+        assert card.action_button is not None and card.finding.id == "quant-tier"
+        qtbot.waitUntil(card.action_button.isVisible)
+        qtbot.mouseClick(card.action_button, Qt.MouseButton.LeftButton)
+        dialog = window.hub_dialog
+        assert dialog is not None and dialog.isVisible()
+        dialog.expected.setText("acme/Small")
+        with qtbot.waitSignal(window.state.busy_changed, timeout=20_000, check_params_cb=lambda busy: not busy):
+            dialog.search()
+        titles = [e.title for e in dialog.model.entries]
+        row = next(i for i, t in enumerate(titles) if "Small-Q8_0.gguf" in t)
+        assert "fits" in titles[row] or "fit unknown" in titles[row]
+        dialog.list.setCurrentIndex(dialog.model.index(row))
+        assert dialog.download_button.isEnabled()
+        with qtbot.waitSignal(window.state.diagnosis_changed, timeout=30_000):
+            dialog.fetch("diagnose")
+        assert window.state.profile.path.endswith("Small-Q8_0.gguf")
+        assert "verified" in dialog.status.text() or "downloaded" in dialog.status.text()
