@@ -41,6 +41,7 @@ from core.compute_graph import CPU_ALIGNMENT, GraphSetup, GraphShape, compute_bu
 from core.errors import MemoryEstimateError
 from core.hardware.profile import GIB, GpuInfo, HardwareProfile
 from core.profile import ModelProfile, TensorEntry
+from core.setup import cache_bytes_per_element
 
 MIB = 1024**2
 
@@ -77,11 +78,6 @@ DEFAULT_HOST_BANDWIDTH_GBPS = 50.0  # dual-channel DDR4-3200 peaks at 51.2 GB/s,
 # group of N layers the last is full attention, the others see only the window.
 SWA_PATTERN = {"gemma2": 2, "gemma3": 6, "gemma3n": 5, "cohere2": 4, "gpt-oss": 2, "llama4": 4, "exaone4": 4}
 SWA_DEFAULT_WINDOW = {"gemma2": 4096, "exaone4": 4096, "llama4": 8192}
-
-
-def _bytes_per_element(cache_type: str) -> float:
-    block, size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType[cache_type.upper()]]
-    return size / block
 
 
 def row_bytes(cache_type: str, n: int) -> int:
@@ -667,8 +663,8 @@ def kv_arithmetic(shape: ModelShape, setup: MemorySetup) -> str:
     v = row_bytes(setup.cache_type_v, g.head_dim_v * g.n_head_kv)
     text = (
         f"KV = {shape.n_layer} layers x {setup.cells} cells x ({g.head_dim_k * g.n_head_kv} x "
-        f"{_bytes_per_element(setup.cache_type_k):g} B [{setup.cache_type_k}] + {g.head_dim_v * g.n_head_kv} x "
-        f"{_bytes_per_element(setup.cache_type_v):g} B [{setup.cache_type_v}]) = "
+        f"{cache_bytes_per_element(setup.cache_type_k):g} B [{setup.cache_type_k}] + {g.head_dim_v * g.n_head_kv} x "
+        f"{cache_bytes_per_element(setup.cache_type_v):g} B [{setup.cache_type_v}]) = "
         f"{gib(shape.n_layer * setup.cells * (k + v))}"
     )
     if any(g.swa_layers):
@@ -722,7 +718,9 @@ def alternatives(shape: ModelShape, est: MemoryEstimate, hardware: HardwareProfi
         )
 
     q8 = replace(s, cache_type_k="q8_0", cache_type_v="q8_0", flash_attn=True)
-    if _bytes_per_element(s.cache_type_k) + _bytes_per_element(s.cache_type_v) > 2 * _bytes_per_element("q8_0"):
+    if cache_bytes_per_element(s.cache_type_k) + cache_bytes_per_element(s.cache_type_v) > 2 * cache_bytes_per_element(
+        "q8_0"
+    ):
         add(
             "q8_0 KV cache (with flash attention)",
             q8,

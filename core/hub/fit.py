@@ -13,10 +13,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import gguf
-
 from core.errors import QuantDoctorError
 from core.profile import ModelProfile
+from core.setup import cache_bytes_per_element
 
 GIB = 1 << 30
 OVERHEAD_BYTES = 512 << 20  # compute buffers and runtime, a round figure
@@ -43,11 +42,6 @@ class SizeInfo:
 FitFn = Callable[[SizeInfo, int], bool | None]
 
 
-def _cache_bytes_per_element(cache_type: str) -> float:
-    block, size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType[cache_type.upper()]]
-    return size / block
-
-
 def kv_cache_bytes(profile: ModelProfile | None, ctx: int, cache_type: str = "q8_0") -> int | None:
     """n_layer × n_ctx × (head_dim_k + head_dim_v) × n_head_kv × bytes per element (DESIGN.md)."""
     if profile is None or not profile.block_count or not profile.head_count_kv:
@@ -57,7 +51,7 @@ def kv_cache_bytes(profile: ModelProfile | None, ctx: int, cache_type: str = "q8
     if not hk or not hv:
         return None
     tokens = min(ctx, profile.sliding_window) if profile.sliding_window else ctx
-    per = _cache_bytes_per_element(cache_type)
+    per = cache_bytes_per_element(cache_type)
     return int(profile.block_count * tokens * (hk + hv) * profile.head_count_kv * per)
 
 
