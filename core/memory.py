@@ -41,7 +41,7 @@ from core.compute_graph import CPU_ALIGNMENT, GraphSetup, GraphShape, compute_bu
 from core.errors import MemoryEstimateError
 from core.hardware.profile import GIB, GpuInfo, HardwareProfile
 from core.profile import ModelProfile, TensorEntry
-from core.setup import cache_bytes_per_element
+from core.setup import CACHE_TYPES, cache_bytes_per_element
 
 MIB = 1024**2
 
@@ -49,7 +49,6 @@ KV_CELL_PADDING = 256  # llama_context: cparams.n_ctx = GGML_PAD(cparams.n_ctx, 
 DEFAULT_N_BATCH = 2048  # common_params.n_batch (llama-cli, llama-server)
 DEFAULT_N_UBATCH = 512  # common_params.n_ubatch
 OP_OFFLOAD_MIN_BATCH = 32  # ggml-cuda offloads host-weight matmuls to the GPU from 32 tokens up
-CACHE_TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1")
 
 # Memory a backend takes beyond the buffers llama.cpp reports, per process and device.
 # CUDA: the CUDA context, cuBLAS handle and workspace and the kernel images it loads (lazily).
