@@ -16,9 +16,10 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from core.setup import CACHE_TYPES
+
 Handler = Callable[[argparse.Namespace], int]
 
-CACHE_TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1")
 GPUS_HELP = "Show the GPUs, RAM and CPU this machine has (or save them as a profile)."
 FIT_HELP = "Estimate the memory a GGUF model needs under llama.cpp, and what fits this machine."
 
