@@ -40,6 +40,8 @@ smoke:
 
 bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_inspect.py
+	$(BIN)/python tests/bench/bench_ui_stall.py
+	$(BIN)/python tests/bench/bench_eval.py
 
 clean:
 	rm -rf $(VENV) build dist

@@ -1,0 +1,283 @@
+"""llama.cpp through llama-cpp-python's low-level API; imported only inside the worker process.
+
+Why not the high-level `llama_cpp.Llama`: llama-perplexity decodes several chunks side by side
+(one sequence each, `n_seq_max` > 1) and asks for logits only on the scored half of each chunk.
+`Llama` offers neither, and computing logits for every token costs about a sixth more time on a
+small model. Matching the tool's batching is what makes our tokens/s and numbers comparable.
+"""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import llama_cpp
+import numpy as np
+import numpy.typing as npt
+
+from core.evaluation.settings import FLASH_ATTN, RunSettings, cache_type_id
+
+
+class RunnerError(Exception):
+    """Something llama.cpp refused; `kind` tells the parent which typed error to raise."""
+
+    def __init__(self, message: str, kind: str = "setup") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+_GGML_LOG_WARN = 3
+_GGML_LOG_CONT = 5
+_log_state = {"keep": False}
+
+
+@llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
+def _log(level: int, text: bytes, _user: ctypes.c_void_p) -> None:
+    """Pass on warnings and errors only: the parent keeps stderr's tail for its error messages."""
+    if level != _GGML_LOG_CONT:
+        _log_state["keep"] = level >= _GGML_LOG_WARN
+    if _log_state["keep"]:
+        sys.stderr.write(text.decode("utf-8", errors="replace"))
+
+
+@dataclass
+class Chunked:
+    """Logits of one decoded batch: `rows(seq)` gives the scored rows of each sequence."""
+
+    ctx: Any
+    chunk: int
+    first: int
+    n_vocab: int
+    n_seqs: int
+
+    def rows(self, seq: int) -> npt.NDArray[np.float32]:
+        ptr = llama_cpp.llama_get_logits_ith(self.ctx, seq * self.chunk + self.first)
+        n = self.chunk - 1 - self.first
+        return np.ctypeslib.as_array(ptr, shape=(n, self.n_vocab))
+
+
+class LlamaModel:
+    """One model loaded with the person's settings, and at most one context at a time."""
+
+    def __init__(self, path: str, settings: RunSettings) -> None:
+        llama_cpp.llama_log_set(_log, ctypes.c_void_p(0))
+        llama_cpp.llama_backend_init()
+        self.settings = settings
+        params = llama_cpp.llama_model_default_params()
+        params.n_gpu_layers = 0x7FFFFFFF if settings.n_gpu_layers < 0 else settings.n_gpu_layers
+        model = llama_cpp.llama_model_load_from_file(path.encode(), params)
+        if not model:
+            raise RunnerError(f"llama.cpp could not load {path} (see its last messages above).", "load")
+        self.model = model
+        self.vocab = llama_cpp.llama_model_get_vocab(model)
+        self.n_vocab = int(llama_cpp.llama_vocab_n_tokens(self.vocab))
+        self.add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self.vocab))
+        self.bos = int(llama_cpp.llama_vocab_bos(self.vocab))
+        self.ctx: Any = None
+        self.ctx_shape: tuple[int, int, int, int] | None = None
+
+    def close(self) -> None:
+        self._free_ctx()
+        if self.model:
+            llama_cpp.llama_model_free(self.model)
+            self.model = None
+
+    # --- tokens ---
+
+    def tokenize(self, text: str, add_special: bool = True, parse_special: bool = False) -> npt.NDArray[np.int32]:
+        raw = text.encode("utf-8")
+        cap = len(raw) + 16
+        buf = (llama_cpp.llama_token * cap)()
+        n = llama_cpp.llama_tokenize(self.vocab, raw, len(raw), buf, cap, add_special, parse_special)
+        if n < 0:
+            cap = -n
+            buf = (llama_cpp.llama_token * cap)()
+            n = llama_cpp.llama_tokenize(self.vocab, raw, len(raw), buf, cap, add_special, parse_special)
+        if n < 0:
+            raise RunnerError("llama.cpp could not tokenize the text.", "setup")
+        return np.array(buf[:n], dtype=np.int32)
+
+    def piece(self, token: int, special: bool = False) -> bytes:
+        buf = ctypes.create_string_buffer(64)
+        n = llama_cpp.llama_token_to_piece(self.vocab, token, buf, 64, 0, special)
+        if n < 0:
+            buf = ctypes.create_string_buffer(-n)
+            n = llama_cpp.llama_token_to_piece(self.vocab, token, buf, -n, 0, special)
+        return bytes(buf.raw[: max(n, 0)])
+
+    def is_eog(self, token: int) -> bool:
+        return bool(llama_cpp.llama_vocab_is_eog(self.vocab, token))
+
+    def chat_prompt(self, user: str, system: str | None = None) -> tuple[str, bool]:
+        """The prompt as the model's chat template formats it; (text, templated?)."""
+        tmpl = llama_cpp.llama_model_chat_template(self.model, None)
+        if not tmpl:
+            return user, False
+        messages = ([("system", system)] if system else []) + [("user", user)]
+        keep = [(r.encode(), c.encode()) for r, c in messages]
+        arr = (llama_cpp.llama_chat_message * len(keep))()
+        for i, (role, content) in enumerate(keep):
+            arr[i].role = role
+            arr[i].content = content
+        size = sum(len(c) for _, c in keep) * 2 + 1024
+        buf = ctypes.create_string_buffer(size)
+        n = llama_cpp.llama_chat_apply_template(tmpl, arr, len(keep), True, buf, size)
+        if n > size:
+            size = n + 1
+            buf = ctypes.create_string_buffer(size)
+            n = llama_cpp.llama_chat_apply_template(tmpl, arr, len(keep), True, buf, size)
+        if n < 0:
+            return user, False
+        return buf.raw[:n].decode("utf-8", errors="replace"), True
+
+    # --- contexts ---
+
+    def _free_ctx(self) -> None:
+        if self.ctx:
+            llama_cpp.llama_free(self.ctx)
+        self.ctx = None
+        self.ctx_shape = None
+
+    def context(self, n_ctx: int, n_seq: int, n_batch: int, n_ubatch: int) -> Any:
+        shape = (n_ctx, n_seq, n_batch, n_ubatch)
+        if self.ctx and self.ctx_shape == shape:
+            llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(self.ctx), True)
+            return self.ctx
+        self._free_ctx()
+        s = self.settings
+        p = llama_cpp.llama_context_default_params()
+        p.n_ctx = n_ctx
+        p.n_batch = n_batch
+        p.n_ubatch = min(n_ubatch, n_batch)
+        p.n_seq_max = n_seq
+        p.n_threads = s.n_threads
+        p.n_threads_batch = s.n_threads
+        p.type_k = cache_type_id(s.cache_type_k)
+        p.type_v = cache_type_id(s.cache_type_v)
+        p.flash_attn_type = FLASH_ATTN[s.flash_attn]
+        p.no_perf = True
+        ctx = llama_cpp.llama_init_from_model(self.model, p)
+        if not ctx:
+            raise RunnerError(
+                f"llama.cpp could not set up a {n_ctx}-token context with these settings ({s.describe()}).", "setup"
+            )
+        self.ctx = ctx
+        self.ctx_shape = shape
+        return ctx
+
+    # --- scoring: llama-perplexity's chunk loop ---
+
+    def score_chunks(
+        self, tokens: npt.NDArray[np.int32], chunk: int, n_chunk: int, n_batch: int, n_ubatch: int
+    ) -> Iterator[tuple[int, Chunked]]:
+        """Decode chunk after chunk, n_seq at a time; yields (first chunk index, logits view) per batch.
+
+        Exactly llama-perplexity's loop: the KV cache cleared per batch, the first token of each
+        chunk replaced by BOS when the vocabulary adds one, logits requested for positions >= chunk/2.
+        """
+        n_seq = max(1, min(n_batch // chunk, n_chunk))
+        ctx = self.context(n_seq * chunk, n_seq, n_seq * chunk, n_ubatch)
+        first = chunk // 2
+        batch = llama_cpp.llama_batch_init(n_seq * chunk, 0, 1)
+        try:
+            tok_view = np.ctypeslib.as_array(batch.token, shape=(n_seq * chunk,))
+            pos_view = np.ctypeslib.as_array(batch.pos, shape=(n_seq * chunk,))
+            nseq_view = np.ctypeslib.as_array(batch.n_seq_id, shape=(n_seq * chunk,))
+            out_view = np.ctypeslib.as_array(batch.logits, shape=(n_seq * chunk,))
+            positions = np.arange(chunk, dtype=np.int32)
+            wants = (positions >= first).astype(np.int8)
+            for i in range(0, n_chunk, n_seq):
+                nb = min(n_seq, n_chunk - i)
+                llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(ctx), True)
+                for seq in range(nb):
+                    lo = seq * chunk
+                    start = (i + seq) * chunk
+                    tok_view[lo : lo + chunk] = tokens[start : start + chunk]
+                    if self.add_bos:
+                        tok_view[lo] = self.bos
+                    pos_view[lo : lo + chunk] = positions
+                    nseq_view[lo : lo + chunk] = 1
+                    out_view[lo : lo + chunk] = wants
+                    for j in range(lo, lo + chunk):
+                        batch.seq_id[j][0] = seq
+                batch.n_tokens = nb * chunk
+                rc = llama_cpp.llama_decode(ctx, batch)
+                if rc != 0:
+                    raise RunnerError(f"llama.cpp failed to evaluate a chunk (llama_decode returned {rc}).", "runtime")
+                yield i, Chunked(ctx, chunk, first, self.n_vocab, nb)
+        finally:
+            llama_cpp.llama_batch_free(batch)
+
+    def window_logits(self, tokens: npt.NDArray[np.int32], n_ctx: int) -> npt.NDArray[np.float32]:
+        """All rows of logits for one sequence (used for the remote-comparable window scoring)."""
+        n = len(tokens)
+        ctx = self.context(max(n_ctx, n), 1, max(n, 8), 512)
+        batch = llama_cpp.llama_batch_init(n, 0, 1)
+        try:
+            for j in range(n):
+                batch.token[j] = int(tokens[j])
+                batch.pos[j] = j
+                batch.n_seq_id[j] = 1
+                batch.seq_id[j][0] = 0
+                batch.logits[j] = 1
+            batch.n_tokens = n
+            rc = llama_cpp.llama_decode(ctx, batch)
+            if rc != 0:
+                raise RunnerError(f"llama.cpp failed to evaluate a window (llama_decode returned {rc}).", "runtime")
+            ptr = llama_cpp.llama_get_logits(ctx)
+            return np.array(np.ctypeslib.as_array(ptr, shape=(n, self.n_vocab)), dtype=np.float32)
+        finally:
+            llama_cpp.llama_batch_free(batch)
+
+    # --- generation ---
+
+    def generate(self, prompt: str, max_tokens: int, n_ctx: int) -> Iterator[tuple[int, str]]:
+        """Greedy decoding, token by token: yields (token id, the text it completes).
+
+        Greedy (argmax of the logits) needs no sampler and no seed, so the same model gives the same
+        text on every run; two models' texts differ only because their logits do.
+        """
+        tokens = self.tokenize(prompt, add_special=True, parse_special=True)
+        if len(tokens) + max_tokens > n_ctx:
+            raise RunnerError(
+                f"The prompt is {len(tokens)} tokens; with {max_tokens} to generate it does not fit a context of "
+                f"{n_ctx}.",
+                "too_long",
+            )
+        n_batch = 512
+        ctx = self.context(n_ctx, 1, n_batch, n_batch)
+        batch = llama_cpp.llama_batch_init(n_batch, 0, 1)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        try:
+            pos = 0
+
+            def feed(toks: list[int], last_logits: bool) -> None:
+                nonlocal pos
+                for s in range(0, len(toks), n_batch):
+                    part = toks[s : s + n_batch]
+                    for j, t in enumerate(part):
+                        batch.token[j] = t
+                        batch.pos[j] = pos + j
+                        batch.n_seq_id[j] = 1
+                        batch.seq_id[j][0] = 0
+                        batch.logits[j] = 1 if (last_logits and s + j == len(toks) - 1) else 0
+                    batch.n_tokens = len(part)
+                    rc = llama_cpp.llama_decode(ctx, batch)
+                    if rc != 0:
+                        raise RunnerError(f"llama.cpp failed while generating (llama_decode returned {rc}).", "runtime")
+                    pos += len(part)
+
+            feed([int(t) for t in tokens], True)
+            for _ in range(max_tokens):
+                row = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, -1), shape=(self.n_vocab,))
+                tok = int(row.argmax())
+                if self.is_eog(tok):
+                    break
+                yield tok, decoder.decode(self.piece(tok))
+                feed([tok], True)
+        finally:
+            llama_cpp.llama_batch_free(batch)
