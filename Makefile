@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # sandbox hides (AMX), and a bundle must run on other people's machines anyway. pip caches the wheel.
 PORTABLE_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
-.PHONY: setup run test lint bench package smoke clean
+.PHONY: setup run test lint bench package smoke screenshots clean
 
 setup: $(STAMP)
 
@@ -42,6 +42,13 @@ bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_inspect.py
 	$(BIN)/python tests/bench/bench_ui_stall.py
 	$(BIN)/python tests/bench/bench_eval.py
+
+# The README's pictures, from the demo model (the Machine page replays a real H200's recorded answers).
+screenshots: $(STAMP)
+	for p in model setup diagnosis compare advice export; do \
+		$(BIN)/quantdoctor --screenshot docs/screenshots/$$p.png --page $$p; done
+	QUANTDOCTOR_FAKE_NVML=../shared/fixtures/nvml/h200-driver580.json \
+		$(BIN)/quantdoctor --screenshot docs/screenshots/machine.png --page machine
 
 clean:
 	rm -rf $(VENV) build dist

@@ -59,8 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.quit_when_shown:
         QTimer.singleShot(0, lambda: (print("shown", flush=True), app.quit()))
         return app.exec()
-    if not headless:
-        window.model_page.refresh_found()
+    window.model_page.refresh_found()
 
     if args.open:
         window.state.open_model(args.open)
@@ -74,8 +73,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     def finish() -> None:
         if window.state.busy or outcome["done"]:
             return
-        outcome["done"] = 1
         d = window.state.diagnosis
+        if args.screenshot and args.page == "compare" and window.state.comparison is None and d is not None:
+            for name, box in window.compare_page.domain_boxes.items():
+                box.setChecked(name in ("general", "code"))
+            window.compare_page.run_demo_comparison()  # the page shows a real comparison of the demo pair
+            return
+        outcome["done"] = 1
         if args.screenshot:
             window.show_page(args.page)
             app.processEvents()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from functools import cache
 
@@ -114,8 +115,9 @@ class StackedBar(QWidget):
 class BarChart(QWidget):
     """Grouped horizontal bars, one group per row label, with an optional reference line."""
 
-    def __init__(self, series: Sequence[str], parent: QWidget | None = None) -> None:
+    def __init__(self, series: Sequence[str], parent: QWidget | None = None, log: bool = False) -> None:
         super().__init__(parent)
+        self.log = log  # perplexity ratios span 1.01 to millions: a log scale keeps both readable
         self.series = list(series)
         self.rows: list[tuple[str, list[float]]] = []
         self.reference: float | None = None
@@ -125,33 +127,39 @@ class BarChart(QWidget):
         self.rows = [(label, list(values)) for label, values in rows]
         self.reference = reference
         self.setMinimumHeight(24 + len(self.rows) * (10 + 16 * len(self.series)))
+        self.setToolTip("\n".join(f"{label}: " + ", ".join(f"{v:.4g}" for v in values) for label, values in self.rows))
         self.update()
 
     def paintEvent(self, event: object) -> None:
         p = QPainter(self)
         text = self.palette().color(QPalette.ColorRole.WindowText)
-        top = max([max(v) for _, v in self.rows if v] + [self.reference or 0.0] + [1e-9])
-        label_w, right = 110, 70
+        def scale(v: float) -> float:
+            return math.log10(max(v, 1.0)) if self.log else v
+
+        top = max([scale(max(v)) for _, v in self.rows if v] + [scale(self.reference or 0.0)] + [1e-9])
+        label_w, right = 130, 70
+        label_w = min(label_w, self.width() // 3)
         bar_w = max(10, self.width() - label_w - right)
         y = 4
         for label, values in self.rows:
             p.setPen(text)
             p.drawText(QRectF(0, y, label_w - 6, 16), Qt.AlignmentFlag.AlignVCenter, label)
             for i, value in enumerate(values):
-                w = bar_w * value / top
+                w = bar_w * scale(value) / top
                 p.fillRect(QRectF(label_w, y + 2, w, 12), QColor(PALETTE[i % len(PALETTE)]))
                 p.setPen(text)
                 p.drawText(QRectF(label_w + w + 4, y, right, 16), Qt.AlignmentFlag.AlignVCenter, self.fmt.format(value))
                 y += 16
             y += 10
         if self.reference is not None:
-            x = label_w + bar_w * self.reference / top
+            x = label_w + bar_w * scale(self.reference) / top
             p.setPen(QColor("#c62828"))
             p.drawLine(int(x), 0, int(x), y)
+        step = max(150, (self.width() - label_w) // max(1, len(self.series)))
         for i, name in enumerate(self.series):
-            p.fillRect(QRectF(label_w + i * 150, y + 4, 10, 10), QColor(PALETTE[i % len(PALETTE)]))
+            p.fillRect(QRectF(label_w + i * step, y + 4, 10, 10), QColor(PALETTE[i % len(PALETTE)]))
             p.setPen(text)
-            p.drawText(QRectF(label_w + i * 150 + 14, y, 134, 16), Qt.AlignmentFlag.AlignVCenter, name)
+            p.drawText(QRectF(label_w + i * step + 14, y, step - 16, 16), Qt.AlignmentFlag.AlignVCenter, name)
         p.end()
 
 

@@ -182,3 +182,55 @@ def test_find_a_better_quant_downloads_and_diagnoses(qtbot, window, demo, monkey
             dialog.fetch("diagnose")
         assert window.state.profile.path.endswith("Small-Q8_0.gguf")
         assert "verified" in dialog.status.text() or "downloaded" in dialog.status.text()
+
+
+def _compare_only_general(window, qtbot):
+    qtbot.waitUntil(lambda: not window.state.busy, timeout=30_000)  # Compare is disabled while a job runs
+    for name, box in window.compare_page.domain_boxes.items():
+        box.setChecked(name == "general")
+
+
+def test_compare_runs_with_progress_and_fills_both_columns(qtbot, window, demo):
+    with qtbot.waitSignal(window.state.diagnosis_changed, timeout=30_000):
+        window.on_demo_ready(demo)  # the demo pair: Q2_0 on screen, Q4_1 the reference
+    _compare_only_general(window, qtbot)
+    page = window.compare_page
+    progress = []
+    window.state.progress.connect(progress.append)
+    page.run_button.click()
+    qtbot.waitUntil(lambda: window.state.comparison is not None, timeout=180_000)
+    assert any(p.total for p in progress)  # live progress with totals (tokens) reached the window
+    assert page.prompt_picker.count() >= 1
+    page.prompt_picker.setCurrentIndex(0)
+    assert page.reference_text.toPlainText().strip() and page.candidate_text.toPlainText().strip()
+    assert page.reference_text.toPlainText() != page.candidate_text.toPlainText()
+    assert "part at character" in page.candidate_label.text()
+    m = page.comparison.metrics["general"]
+    assert m.ppl_ratio > 1.5 and m.top1_agreement < 0.7
+    top = window.diagnosis_page.cards[0].finding
+    assert (top.id, top.confidence) == ("quant-tier", "confirmed-by-measurement")
+
+
+def test_cancel_stops_a_comparison(qtbot, window, demo):
+    import psutil
+
+    with qtbot.waitSignal(window.state.diagnosis_changed, timeout=30_000):
+        window.on_demo_ready(demo)
+    _compare_only_general(window, qtbot)
+    started = []
+    window.state.progress.connect(
+        lambda p: started.append(p) if p.phase.startswith("Reference") and psutil.Process().children() else None
+    )
+    errors = []
+    window.state.error.connect(errors.append)
+    window.compare_page.run_button.click()
+    qtbot.waitUntil(lambda: bool(started), timeout=60_000)  # a llama.cpp child is running
+    children = psutil.Process().children(recursive=True)
+    qtbot.mouseClick(window.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not window.state.busy, timeout=10_000)
+    _, alive = psutil.wait_procs(children, timeout=5)
+    assert not alive
+    assert children, "the reference model should have been running in a child process"
+    assert errors and type(errors[-1]).__name__ == "CancelledError"
+    assert window.compare_page.comparison is None
+    assert "stopped" in window.compare_page.status.text()

@@ -106,9 +106,9 @@ class ComparePage(QWidget):
         texts.addWidget(self.candidate_label, 0, 1)
         texts.addWidget(self.reference_text, 1, 0)
         texts.addWidget(self.candidate_text, 1, 1)
-        self.ppl_chart = BarChart(["perplexity ratio"])
+        self.ppl_chart = BarChart(["perplexity ratio, yours ÷ reference (log scale)"], log=True)
         self.ppl_chart.setToolTip(GLOSSARY["ppl"])
-        self.kld_chart = BarChart(["mean KL divergence", "same top token"])
+        self.kld_chart = BarChart(["mean KL divergence from the reference"])
         self.kld_chart.setToolTip(GLOSSARY["kld"])
         charts = QHBoxLayout()
         charts.addWidget(self.ppl_chart)
@@ -199,7 +199,7 @@ class ComparePage(QWidget):
             self.prompt_picker.addItem(f"{s.domain}: {s.prompt[:80]}")
         metrics = comparison.metrics
         self.ppl_chart.set_rows([(d, [m.ppl_ratio]) for d, m in metrics.items()], reference=1.01)
-        self.kld_chart.set_rows([(d, [m.kld_mean, m.top1_agreement]) for d, m in metrics.items()])
+        self.kld_chart.set_rows([(f"{d} ({m.top1_agreement:.0%} same)", [m.kld_mean]) for d, m in metrics.items()])
         self.state.set_comparison(comparison, measurements_from_comparison(comparison.to_dict(), kind))
 
     def show_sample(self, index: int) -> None:

@@ -92,6 +92,7 @@ class ModelPage(QWidget):
         split.addWidget(left)
         split.addWidget(right)
         split.setStretchFactor(1, 2)
+        split.setSizes([330, 770])
         lay = QVBoxLayout(self)
         lay.addLayout(buttons)
         lay.addWidget(hint)
