@@ -234,3 +234,24 @@ def test_cancel_stops_a_comparison(qtbot, window, demo):
     assert errors and type(errors[-1]).__name__ == "CancelledError"
     assert window.compare_page.comparison is None
     assert "stopped" in window.compare_page.status.text()
+
+
+def test_qt_signals_carry_python_objects_safely():
+    """PySide6 6.12.0 decrefs the argument of every Signal(object) emission and aborts within a few
+    hundred; the window's progress and results travel that way, so the installed Qt must not."""
+    code = (
+        "import os; os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
+        "from PySide6.QtCore import QObject, Signal\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "app = QApplication([])\n"
+        "class S(QObject):\n"
+        "    sig = Signal(object)\n"
+        "s = S(); got = []\n"
+        "s.sig.connect(got.append)\n"
+        "for i in range(5000):\n"
+        "    s.sig.emit(None if i % 2 else {'i': i})\n"
+        "assert len(got) == 5000 and got[1] is None and got[4998] == {'i': 4998}\n"
+        "print('ok')\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and "ok" in run.stdout, run.stderr[-500:]
