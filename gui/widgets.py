@@ -133,6 +133,7 @@ class BarChart(QWidget):
     def paintEvent(self, event: object) -> None:
         p = QPainter(self)
         text = self.palette().color(QPalette.ColorRole.WindowText)
+
         def scale(v: float) -> float:
             return math.log10(max(v, 1.0)) if self.log else v
 
