@@ -54,6 +54,15 @@ def to_markdown(d: Diagnosis) -> str:
                 f"{x['kld_mean']:.4f} | {x['top1_agreement']:.1%} |"
             )
         out.append("")
+        for smp in d.comparison.get("samples") or []:
+            out += [
+                f"**{smp.get('domain', '')}: {smp.get('prompt', '')}**",
+                "",
+                "> reference: " + str(smp.get("reference", "")).replace("\n", " "),
+                ">",
+                "> quant: " + str(smp.get("candidate", "")).replace("\n", " "),
+                "",
+            ]
     out += [f"_Made by Quant Doctor {__version__}._", ""]
     return "\n".join(out)
 
@@ -196,6 +205,20 @@ def to_html(d: Diagnosis) -> str:
             "<p>Mean KL divergence from the reference:</p>",
             _svg_bars([(dom, float(x["kld_mean"])) for dom, x in metrics.items()], ""),
         ]
+    samples = (d.comparison or {}).get("samples") or []
+    if samples:
+        sections.append(
+            "<h2>The two outputs, side by side</h2><table><tr><th>prompt</th><th>reference</th><th>quant</th></tr>"
+        )
+        for smp in samples:
+            cut = smp.get("first_divergence_char")
+            cand = str(smp.get("candidate", ""))
+            marked = escape(cand) if cut is None else escape(cand[:cut]) + f"<mark>{escape(cand[cut:])}</mark>"
+            sections.append(
+                f"<tr><td>{escape(str(smp.get('domain', '')))}: {escape(str(smp.get('prompt', ''))[:200])}</td>"
+                f"<td>{escape(str(smp.get('reference', '')))}</td><td>{marked}</td></tr>"
+            )
+        sections.append("</table><p class='meta'>Highlighted: where the quant's text parts from the reference's.</p>")
     if d.notes:
         sections.append("<h2>Notes</h2><ul>" + "".join(f"<li>{escape(n)}</li>" for n in d.notes) + "</ul>")
     sections.append(f'<p class="meta">Made by Quant Doctor {__version__}.</p>')

@@ -21,7 +21,9 @@ COMPARISON = {
                   "kld_p99": 4.0, "top1_agreement": 0.55, "rms_dp": 0.3, "tokens": 512},
         "code": {"ppl_reference": 3.0, "ppl_candidate": 4.1, "ppl_ratio": 1.367, "kld_mean": 0.44,
                  "kld_p99": 3.0, "top1_agreement": 0.62, "rms_dp": 0.25, "tokens": 512},
-    }
+    },
+    "samples": [{"domain": "general", "prompt": "Explain rain.", "reference": "Rain falls from clouds.",
+                 "candidate": "Rain falls sideways forever <b>", "first_divergence": 3, "first_divergence_char": 11}],
 }  # fmt: skip
 
 
@@ -42,11 +44,14 @@ def test_html_is_self_contained(demo_diagnosis):
     # nothing fetched from anywhere: no external scripts, stylesheets, images or fonts
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
     assert "<script" not in html and "@import" not in html and "url(" not in html
+    # the two outputs side by side, the divergence marked, the text escaped
+    assert "Rain falls <mark>sideways forever &lt;b&gt;</mark>" in html
 
 
 def test_markdown_and_json(demo_diagnosis, tmp_path, demo, capsys):
     md = to_markdown(demo_diagnosis)
     assert md.startswith("# Quant Doctor report") and "### 1. Critical:" in md and "| prose | 12.000 |" in md
+    assert "> quant: Rain falls sideways forever" in md
     out = tmp_path / "r.json"
     assert main(["diagnose", str(demo.candidates["Q2_0"]), "--report", str(out)]) == 0
     data = json.loads(out.read_text())
