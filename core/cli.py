@@ -8,20 +8,15 @@ traceback.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from core import __version__
 from core.children import RUN_MODULE_FLAG, run_module_from_argv
+from core.cli_output import print_json
 from core.errors import QuantDoctorError
 from core.progress import Progress, run_job
-
-
-def _print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2, default=str)
-    sys.stdout.write("\n")
 
 
 class _ProgressPrinter:
@@ -53,7 +48,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
     profile = inspect_model(args.path)
     if args.json:
-        _print_json(profile.to_dict(with_tensors=args.tensors))
+        print_json(profile.to_dict(with_tensors=args.tensors))
     else:
         print(profile_summary(profile))
     return 0
@@ -76,7 +71,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
              "effective_bpw": round(p.effective_bpw, 4), "file_size": p.file_size}
             for role, path in rows
         ]  # fmt: skip
-        _print_json(out)
+        print_json(out)
         return 0
     print(f"Demo models are ready in {demo.folder}:")
     for role, path in rows:
@@ -138,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command][1](args)
     except QuantDoctorError as err:
         if getattr(args, "json", False):
-            _print_json(err.to_dict())
+            print_json(err.to_dict())
         print(f"Error: {err.message}\nFix: {err.fix}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

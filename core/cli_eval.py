@@ -7,11 +7,11 @@ a summary, or as JSON with `--json`; `--report FILE.html` also writes a self-con
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
+from core.cli_output import print_json
 from core.errors import EvaluationSetupError
 from core.progress import Progress, run_job
 
@@ -100,8 +100,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.report:
         write_report(result, Path(args.report))
     if args.json:
-        json.dump(result.to_dict(), sys.stdout, indent=2, ensure_ascii=False, default=str)
-        sys.stdout.write("\n")
+        print_json(result.to_dict())
     else:
         sys.stdout.write(text_summary(result))
         if args.report:

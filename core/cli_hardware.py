@@ -11,11 +11,10 @@ inside the handlers so `gpus` runs where only the standard library, pynvml and p
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from collections.abc import Callable
 from typing import Any
 
+from core.cli_output import print_json
 from core.setup import CACHE_TYPES
 
 Handler = Callable[[argparse.Namespace], int]
@@ -51,11 +50,6 @@ def register(subparsers: Any) -> dict[str, tuple[str, Handler]]:
     return {"gpus": (GPUS_HELP, cmd_gpus), "fit": (FIT_HELP, cmd_fit)}
 
 
-def _print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2, default=str)
-    sys.stdout.write("\n")
-
-
 def size(n: int | float | None) -> str:
     if n is None:
         return "?"
@@ -78,7 +72,7 @@ def cmd_gpus(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"Saved the machine profile to {path}.")
     if args.json:
-        _print_json(profile.to_dict())
+        print_json(profile.to_dict())
         return 0
     for line in hardware_lines(profile):
         print(line)
@@ -127,7 +121,7 @@ def _print_catalog(as_json: bool) -> int:
 
     cards = load_catalog()
     if as_json:
-        _print_json([c.to_dict() for c in cards])
+        print_json([c.to_dict() for c in cards])
         return 0
     for c in cards:
         print(f"{c.name:<28} {c.gpu_class:<12} {c.memory_gib:>6g} GiB {c.bandwidth_gbps:>7g} GB/s  {c.year}")
@@ -184,7 +178,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
             "gpus": [g.name for g in hardware.gpus],
             "cpu_only_reason": hardware.cpu_only_reason,
         }
-        _print_json(data)
+        print_json(data)
         return 0
     for line in fit_lines(report, hardware, shape):
         print(line)

@@ -7,17 +7,13 @@ rate limited, disk full ...) so core.cli prints its message and fix and exits 2,
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 from typing import Any
 
+from core.cli_output import print_json
+
 Handler = Callable[[argparse.Namespace], int]
-
-
-def _print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2, default=str)
-    sys.stdout.write("\n")
 
 
 def _size(n: int | None) -> str:
@@ -31,7 +27,7 @@ def cmd_card(args: argparse.Namespace) -> int:
 
     card = fetch_card(args.repo, revision=args.revision)
     if args.json:
-        _print_json(card.to_dict())
+        print_json(card.to_dict())
         return 0
     gated = {"manual": "gated (manual approval)", "auto": "gated (license click-through)"}.get(str(card.gated), "")
     head = ", ".join(x for x in (gated, f"license: {card.license}" if card.license else "") if x)
@@ -80,7 +76,7 @@ def cmd_alternatives(args: argparse.Namespace) -> int:
         profile, args.expect, ctx=args.ctx, workload=args.workload, fits=fits, peek=args.peek, limit=args.limit
     )
     if args.json:
-        _print_json(alts.to_dict())
+        print_json(alts.to_dict())
         return 0
     budget = f"a {args.gpu} GPU" if args.gpu else "this machine's free memory"
     print(f"Quants of {alts.expected} ({alts.expected_how}), for {alts.ctx:,} tokens of context with a q8_0 cache")
@@ -124,7 +120,7 @@ def cmd_download(args: argparse.Namespace) -> int:
     finally:
         printer.close()
     if args.json:
-        _print_json(done.to_dict())
+        print_json(done.to_dict())
         return 0
     how = "already in the cache" if done.already_cached else (
         f"resumed from {_size(done.resumed_from)}" if done.resumed_from else "downloaded"
