@@ -109,7 +109,8 @@ def _print_text(d: Any) -> None:
     print(f"{d.model.display_name}: {d.model.nominal_type}, {d.model.effective_bpw:.2f} bits per weight")
     for f in d.findings:
         mark = {"critical": "!!", "warning": "! ", "info": "i ", "ok": "ok"}[f.severity]
-        print(f"\n[{mark}] {f.rank}. {f.title}  ({f.id}, {f.confidence})")
+        sure = f", {f.confidence}" if f.is_problem else ""
+        print(f"\n[{mark}] {f.rank}. {f.title}  ({f.id}{sure})")
         for e in f.evidence:
             print(f"      - {e}")
         for step in f.fix:

@@ -31,7 +31,9 @@ def register(subparsers: Any) -> dict[str, tuple[str, Handler]]:
 
     p = subparsers.add_parser("fit", help=FIT_HELP, description=FIT_HELP)
     p.add_argument("path", help="a .gguf file (any part of a split model)")
-    p.add_argument("--ctx", type=int, default=4096, help="context length in tokens (0 = the model's own; default 4096)")
+    p.add_argument(
+        "--ctx", type=int, default=0, help="context length in tokens (default 0: the model's own, as llama.cpp does)"
+    )
     p.add_argument("--cache-type-k", "-ctk", default="f16", choices=CACHE_TYPES, help="K cache type (default f16)")
     p.add_argument("--cache-type-v", "-ctv", default="f16", choices=CACHE_TYPES, help="V cache type (default f16)")
     p.add_argument(
@@ -137,8 +139,12 @@ def hardware_from_args(args: argparse.Namespace) -> Any:
 
     if getattr(args, "hardware", None):
         return load_profile(args.hardware)
-    if getattr(args, "gpu", None):
+    if getattr(args, "gpu", None) is not None:
+        from core.errors import UnknownGpuError
         from core.gpu_catalog import catalog_profile
+
+        if not args.gpu.strip():
+            raise UnknownGpuError("--gpu was given an empty name.", [], 'Name a GPU, e.g. --gpu "RTX 4090".')
         from core.hardware.system import cpu_info, system_memory
 
         return catalog_profile(args.gpu, HardwareProfile(ram=system_memory(), cpu=cpu_info()))

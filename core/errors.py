@@ -243,3 +243,9 @@ class MemoryEstimateError(QuantDoctorError):
     """The memory estimate cannot be made: a model without the shape it needs, or impossible settings."""
 
     default_fix = "Pick a GGUF model file and a context of at least one token."
+
+
+class ReportError(QuantDoctorError):
+    """A report could not be written (no such folder, no permission, an unknown format)."""
+
+    default_fix = "Pick another file name or folder for the report."

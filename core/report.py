@@ -13,6 +13,7 @@ from typing import Any
 
 from core import __version__
 from core.diagnosis import Diagnosis
+from core.errors import ReportError
 from core.summary import human_bytes, human_count
 
 SEVERITY_COLOURS = {"critical": "#c62828", "warning": "#ef6c00", "info": "#1565c0", "ok": "#2e7d32"}
@@ -68,7 +69,8 @@ def to_markdown(d: Diagnosis) -> str:
 
 
 def _markdown_finding(f: Any) -> list[str]:
-    lines = [f"### {f.rank}. {SEVERITY_WORDS[f.severity]}: {f.title}", "", f"`{f.id}` · confidence: {f.confidence}", ""]
+    sure = f" · confidence: {f.confidence}" if f.is_problem else ""
+    lines = [f"### {f.rank}. {SEVERITY_WORDS[f.severity]}: {f.title}", "", f"`{f.id}`{sure}", ""]
     lines += [f"- {e}" for e in f.evidence]
     if f.why:
         lines += ["", f"**Why it matters:** {f.why}"]
@@ -161,7 +163,7 @@ def _html_finding(f: Any) -> str:
     return (
         f'<div class="finding" style="--c:{colour}"><div><span class="badge">{SEVERITY_WORDS[f.severity]}</span>'
         f"<strong>{f.rank}. {escape(f.title)}</strong></div>"
-        f'<div class="meta">{escape(f.id)} · confidence: {escape(f.confidence)}</div>'
+        f'<div class="meta">{escape(f.id)}' + (f" · confidence: {escape(f.confidence)}" if f.is_problem else "") + "</div>"
         "<ul>" + "".join(f"<li>{escape(e)}</li>" for e in f.evidence) + "</ul>"
         + (f"<p><em>Why it matters:</em> {escape(f.why)}</p>" if f.why else "")
         + (f"<p><em>Fix:</em></p><ol>{steps}</ol>" if steps else "")
@@ -230,8 +232,25 @@ def to_html(d: Diagnosis) -> str:
     )
 
 
+FORMATS = {".html": to_html, ".htm": to_html, ".md": to_markdown, ".json": to_json}
+
+
 def write_report(d: Diagnosis, path: str | Path) -> Path:
+    """Write the report in the format its name asks for (.html, .md, .json; no suffix: .html added)."""
     p = Path(path)
-    text = {".html": to_html, ".htm": to_html, ".md": to_markdown, ".json": to_json}.get(p.suffix.lower(), to_html)(d)
-    p.write_text(text, encoding="utf-8")
+    if not p.suffix:
+        p = p.with_suffix(".html")
+    render = FORMATS.get(p.suffix.lower())
+    if render is None:
+        raise ReportError(
+            f"Quant Doctor writes reports as .html, .md or .json, not {p.suffix}.",
+            f"Name the report {p.with_suffix('.html').name}, {p.with_suffix('.md').name} or {p.with_suffix('.json').name}.",
+        )
+    try:
+        p.write_text(render(d), encoding="utf-8")
+    except OSError as exc:
+        raise ReportError(
+            f"The report could not be written to {p} ({exc.strerror}).",
+            "Pick a folder that exists and that you may write to.",
+        ) from exc
     return p

@@ -30,13 +30,17 @@ _VALUE_FLAGS = {
     "-md", "--model-draft", "--reasoning-format", "--reasoning-budget", "-to", "--slot-save-path",
     "--numa", "-lcs", "--lookup-cache-static", "--cache-reuse", "--n-cpu-moe", "-ncmoe", "--grammar",
     "--grammar-file", "-j", "--json-schema", "--log-file", "-r", "--reverse-prompt", "--samplers",
-    "--mirostat", "--typical", "--dry-multiplier", "--swa-checkpoints", "--cpu-moe",
+    "--mirostat", "--typical", "--dry-multiplier", "--swa-checkpoints",
 }  # fmt: skip
+# Options that move weights or the KV cache between GPU and CPU: understood, but not modelled by the
+# memory estimate, so they are kept as a note rather than silently dropped.
+_PLACEMENT_FLAGS_WITH_VALUE = {"--n-cpu-moe", "-ncmoe", "-ot", "--override-tensor"}
+_PLACEMENT_FLAGS = {"--cpu-moe", "-cmoe", "--no-kv-offload", "-nkvo"}
 _BARE_FLAGS = {
     "--jinja", "--no-mmap", "--mlock", "--cont-batching", "-cb", "--no-cont-batching", "-nocb", "--verbose",
     "-v", "--metrics", "--no-webui", "--embedding", "--embeddings", "--interactive", "-i", "-cnv",
     "--conversation", "-no-cnv", "--no-warmup", "--log-disable", "--color", "--kv-unified", "-kvu",
-    "--swa-full", "--no-kv-offload", "-nkvo", "--check-tensors", "--simple-io",
+    "--swa-full", "--check-tensors", "--simple-io",
 }  # fmt: skip
 _FA_VALUES = {"on": True, "off": False, "auto": None, "true": True, "false": False, "1": True, "0": False,
               "enabled": True, "disabled": False}  # fmt: skip
@@ -94,6 +98,11 @@ def from_command(command: str, **overrides: Any) -> Setup:
                 step = 1
         elif flag == "--override-kv":
             overrides_kv.append(value())
+        elif flag in _PLACEMENT_FLAGS_WITH_VALUE:
+            unknown.append(f"{flag} {value()}: moves weights to the CPU; the memory estimate does not model it")
+        elif flag in _PLACEMENT_FLAGS:
+            unknown.append(f"{flag}: moves weights or the KV cache to the CPU; the memory estimate does not model it")
+            step = 1
         elif flag in _VALUE_FLAGS:
             pass
         elif flag in _BARE_FLAGS:
@@ -175,7 +184,7 @@ def from_kcpps(path: str | Path, **overrides: Any) -> Setup:
         values["n_batch"] = data["blasbatchsize"]
     values["unknown"] = []
     values.update(overrides)
-    return Setup(**values)
+    return _setup(values, Path(path).name)
 
 
 # LM Studio stores per-model load settings as a list of {key, value} fields.
@@ -195,6 +204,11 @@ def from_lmstudio(path: str | Path, **overrides: Any) -> Setup:
     values: dict[str, Any] = {"source": f"LM Studio config {Path(path).name}", "engine": "lm-studio"}
     unknown: list[str] = []
     for item in fields if isinstance(fields, list) else []:
+        if not isinstance(item, dict):
+            raise SetupError(
+                f"{Path(path).name} is not an LM Studio model config (odd entry {item!r}).",
+                "Pick the model's config file again.",
+            )
         key, val = item.get("key"), item.get("value")
         if key in _LMSTUDIO_KEYS:
             if isinstance(val, dict):  # {"checked": true, "value": "q8_0"} style toggles
@@ -206,6 +220,20 @@ def from_lmstudio(path: str | Path, **overrides: Any) -> Setup:
             unknown.append(str(key))
     values["unknown"] = unknown
     values.update(overrides)
+    return _setup(values, f"{Path(path).name}")
+
+
+def _setup(values: dict[str, Any], where: str) -> Setup:
+    """A Setup from imported values, with wrongly typed values (a context given as text) as a plain error."""
+    for key in ("ctx", "n_gpu_layers", "n_batch"):
+        value = values.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise SetupError(f"In {where}, {key} should be a whole number, not {value!r}.", f"Fix {key} in {where}.")
+    for key in ("cache_type_k", "cache_type_v"):
+        if key in values and not isinstance(values[key], str):
+            raise SetupError(
+                f"In {where}, {key} should be a cache type name, not {values[key]!r}.", f"Fix {key} in {where}."
+            )
     return Setup(**values)
 
 
@@ -221,6 +249,8 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise SetupError(f"{path} does not exist.", f"Pick your {what} again.") from exc
+    except OSError as exc:  # a folder, no permission...
+        raise SetupError(f"{path} could not be read ({exc.strerror}).", f"Pick your {what} file again.") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise SetupError(f"{path.name} is not a readable {what} ({exc}).", f"Save the {what} again and retry.") from exc
     if not isinstance(data, dict):

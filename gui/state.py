@@ -44,6 +44,7 @@ class AppState(QObject):
         self.comparison: Any = None
         self.measurements: Any = None
         self.workers: list[JobWorker] = []
+        self._opening = 0  # the latest open request: an earlier one finishing later must not win
 
     # -- running core jobs off the UI thread -----------------------------------------------------
     def run(
@@ -73,7 +74,14 @@ class AppState(QObject):
 
     # -- the flow --------------------------------------------------------------------------------
     def open_model(self, path: str) -> JobWorker:
-        return self.run(lambda: _inspect_job(path), self.set_profile)
+        self._opening += 1
+        ticket = self._opening
+
+        def done(profile: ModelProfile) -> None:
+            if ticket == self._opening:
+                self.set_profile(profile)
+
+        return self.run(lambda: _inspect_job(path), done)
 
     def set_profile(self, profile: ModelProfile) -> None:
         self.profile = profile
@@ -93,11 +101,15 @@ class AppState(QObject):
         self.hardware_changed.emit(hardware)
         self.rediagnose()
 
-    def set_comparison(self, comparison: Any, measurements: Any) -> None:
+    def set_comparison(self, comparison: Any, measurements: Any, for_path: str | None = None) -> bool:
+        """Apply a finished comparison, unless the model on screen changed while it ran."""
+        if for_path is not None and (self.profile is None or self.profile.path != for_path):
+            return False
         self.comparison = comparison
         self.measurements = measurements
         self.comparison_changed.emit(comparison)
         self.rediagnose()
+        return True
 
     def rediagnose(self) -> None:
         """The checks are pure arithmetic on the profile (milliseconds), so they run right here."""

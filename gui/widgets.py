@@ -52,6 +52,11 @@ def icon(name: str) -> QIcon:
     return QIcon(str(resources_dir() / "icons" / f"{name}.svg"))
 
 
+def confidence_words(finding: Finding) -> str:
+    """How sure a problem is; a check that found nothing has nothing to be sure about."""
+    return f" · confidence: {finding.confidence}" if finding.is_problem else ""
+
+
 def clear_layout(layout: QLayout) -> None:
     """Remove and delete every widget in a layout (pages rebuild their lists on each update)."""
     while layout.count():
@@ -212,7 +217,7 @@ class FindingCard(QFrame):
         icon_label.setToolTip(SEVERITY_WORDS[finding.severity])
         title = QLabel(f"<b>{finding.rank}. {finding.title}</b>")
         title.setWordWrap(True)
-        meta = QLabel(f"{SEVERITY_WORDS[finding.severity]} · {finding.id} · confidence: {finding.confidence}")
+        meta = QLabel(f"{SEVERITY_WORDS[finding.severity]} · {finding.id}" + confidence_words(finding))
         meta.setEnabled(False)
         head = QHBoxLayout()
         head.addWidget(self.toggle)

@@ -173,8 +173,11 @@ def test_measurement_confirms_quant_damage(demo):
 @pytest.mark.parametrize(
     ("k", "v", "ctx", "fa", "engine", "severity", "words"),
     [
-        ("f16", "f16", 32768, None, "llama.cpp", "ok", "fine"),
-        ("q8_0", "q8_0", 32768, True, "llama.cpp", "ok", "fine"),
+        ("f16", "f16", 8192, None, "llama.cpp", "ok", "fine"),
+        ("q8_0", "q8_0", 8192, True, "llama.cpp", "ok", "fine"),
+        ("f16", "f16", 32768, None, "llama.cpp", "warning", "longer than the 8,192 this model was trained for"),
+        ("q4_1", "q4_1", 16384, True, "llama.cpp", "critical", "4-bit KV cache"),  # 5 bits stored, 4-bit values
+        ("q4_0", "q4_0", 4096, False, "koboldcpp", "info", "never above 4K"),  # koboldcpp keeps V at f16
         ("q4_0", "q4_0", 4096, True, "llama.cpp", "info", "never above 4K"),
         ("q4_0", "q4_0", 8192, True, "llama.cpp", "warning", "4-bit KV cache"),
         ("q4_0", "q4_0", 16384, True, "llama.cpp", "critical", "garbles"),
@@ -288,3 +291,33 @@ def test_hub_evidence_joins_the_finetune_finding(monkeypatch, tmp_path, capsys):
         text = " ".join(f["evidence"])
         assert "acme/Llama-8B" in text and "quantiz" in text.lower()
         assert f["severity"] in ("critical", "warning")
+
+
+def test_finetune_matches_whole_words_from_the_metadata_not_the_file_name(demo, tmp_path):
+    renamed = tmp_path / "Qwen3-14B-Q4_0.gguf"
+    renamed.symlink_to(demo.candidates["Q4_0"])
+    p = inspect_model(renamed)
+    f = finetune.check(p, None, Setup(expected="Qwen/Qwen3-4B"), None)
+    assert f.severity == "warning" and "qwen3" in f.title  # the metadata says SmolLM2 135M
+    other_size = finetune.check(p, None, Setup(expected="HuggingFaceTB/SmolLM2-360M-Instruct"), None)
+    assert other_size.severity == "warning" and "360m" in other_size.title  # 360M is not 135M
+
+
+def test_setup_import_errors_are_plain(tmp_path, demo, capsys):
+    from core.errors import SetupError
+    from core.setup_import import from_command, from_kcpps, from_lmstudio
+
+    with pytest.raises(SetupError, match="could not be read"):
+        from_kcpps(tmp_path)  # a folder
+    bad = tmp_path / "lms.json"
+    bad.write_text(json.dumps({"load": {"fields": ["x"]}}))
+    with pytest.raises(SetupError, match="not an LM Studio model config"):
+        from_lmstudio(bad)
+    bad.write_text(json.dumps({"load": {"fields": [{"key": "llm.load.contextLength", "value": "big"}]}}))
+    with pytest.raises(SetupError, match="whole number"):
+        from_lmstudio(bad)
+    s = from_command("llama-server -m m.gguf --cpu-moe -c 16384 -ctk q4_0 -ctv q4_0 -fa on --n-cpu-moe 10")
+    assert (s.ctx, s.cache_type_k, s.flash_attn) == (16384, "q4_0", True)
+    assert any(u.startswith("--cpu-moe") for u in s.unknown) and any(u.startswith("--n-cpu-moe 10") for u in s.unknown)
+    assert main(["diagnose", str(demo.reference), "--report", str(tmp_path / "nowhere" / "r.html")]) == 2
+    assert "Traceback" not in capsys.readouterr().err

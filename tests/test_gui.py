@@ -63,13 +63,13 @@ def test_import_command_fills_the_setup(qtbot, window, demo):
     open_and_wait(qtbot, window, demo.reference)
     page = window.setup_page
     with qtbot.waitSignal(window.state.diagnosis_changed, timeout=5_000):
-        page.import_command(f"llama-server -m {demo.reference} -c 16384 -ctk q4_0 -ctv q4_0 -fa on --mystery 3")
-    assert page.ctx.value() == 16384
+        page.import_command(f"llama-server -m {demo.reference} -c 8192 -ctk q4_0 -ctv q4_0 -fa on --mystery 3")
+    assert page.ctx.value() == 8192
     assert page.cache_k.currentText() == page.cache_v.currentText() == "q4_0"
     assert page.fa.currentText() == "on"
     assert "--mystery 3" in page.unknown.text()
     top = window.diagnosis_page.cards[0].finding
-    assert (top.id, top.severity) == ("kv-cache", "critical")
+    assert (top.id, top.severity) == ("kv-cache", "warning")
     # a typed change applies too (debounced)
     with qtbot.waitSignal(window.state.diagnosis_changed, timeout=5_000):
         page.cache_k.setCurrentText("q8_0")

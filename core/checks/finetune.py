@@ -29,14 +29,23 @@ def _squash(text: str) -> str:
     return re.sub(r"[^a-z0-9]", "", text.lower())
 
 
-def _file_words(profile: ModelProfile) -> tuple[set[str], str]:
-    parts = [profile.name, profile.basename, profile.finetune, profile.size_label, profile.organization,
-             profile.path.rsplit("/", 1)[-1]]  # fmt: skip
-    parts += [b.name for b in profile.base_models] + [b.repo_url for b in profile.base_models]
+def _file_words(profile: ModelProfile) -> set[str]:
+    """Every word the file says about itself, squashed, and every run of up to three adjacent words
+    joined (so "Llama-3.1" answers "llama3.1"), but never a fragment: "4b" does not match "14b".
+
+    The metadata speaks for the file; its name is only used when the metadata names nothing, since
+    anyone can rename a file."""
+    meta = [profile.name, profile.basename, profile.finetune, profile.size_label, profile.organization]
+    meta += [b.name for b in profile.base_models] + [b.repo_url for b in profile.base_models]
     if profile.card:
-        parts += profile.card.base_model
-    text = " ".join(p for p in parts if p)
-    return set(_tokens(text)), _squash(text)
+        meta += profile.card.base_model
+    parts = [p for p in meta if p] or [profile.path.rsplit("/", 1)[-1]]
+    words: set[str] = set()
+    for part in parts:
+        toks = [_squash(t) for t in _tokens(part.rsplit("/", 1)[-1] if "://" in part else part)]
+        for n in (1, 2, 3):
+            words.update("".join(toks[i : i + n]) for i in range(len(toks) - n + 1))
+    return words
 
 
 def expected_parts(expected: str) -> tuple[list[str], bool]:
@@ -78,8 +87,8 @@ def check(
         )
     evidence.insert(0, f"you expected: {setup.expected}")
     names, wants_instruct = expected_parts(setup.expected)
-    words, squashed = _file_words(profile)
-    missing = [n for n in names if n not in words and _squash(n) not in squashed]
+    words = _file_words(profile)
+    missing = [n for n in names if _squash(n) not in words]
     if wants_instruct and not profile.has_chat_template and not finetune:
         severity = "critical"
         title = "This is a quant of the base model, not the instruct/chat model you expected"
@@ -95,6 +104,10 @@ def check(
         severity = "warning"
         title = "You expected an instruct/chat model, but nothing in this file says it is one"
         fix = [FixStep(f"Check the model card: get a quant of the instruct version of {setup.expected}.")]
+    elif not wants_instruct and any(w in INSTRUCT_WORDS for w in _tokens(finetune)):
+        severity = "info"
+        title = f"This is a fine-tune ({finetune}); you named the model without it"
+        fix = [FixStep(f"If you wanted the base model itself, get a quant of {setup.expected}; if not, all is well.")]
     else:
         severity, title = "ok", f"This file matches the model you expected ({setup.expected})"
     return Finding(

@@ -22,14 +22,10 @@ KLD_RATIO_CONFIRMS = 2.0  # KLD with the person's cache this many times the f16 
 
 
 def _bits_class(cache: str) -> str:
-    bits = cache_bits(cache)
-    if bits >= 16:
+    """The type family, not the storage cost: q4_1 spends 5 bits per value but holds 4-bit values."""
+    if cache in ("f32", "f16", "bf16"):
         return "16-bit"
-    if bits >= 8:
-        return "8-bit"
-    if bits >= 5:
-        return "5-bit"
-    return "4-bit"
+    return {"q8": "8-bit", "q5": "5-bit"}.get(cache[:2], "4-bit")
 
 
 def check(profile: ModelProfile, hardware: Any, setup: Setup, measurements: Measurements | None) -> Finding:
@@ -58,10 +54,22 @@ def check(profile: ModelProfile, hardware: Any, setup: Setup, measurements: Meas
         elif ctx > LONG_CONTEXT:
             severity, title = "info", "A 5-bit KV cache above 4K context: q8_0 is safer"
 
+    trained = profile.context_length
+    if trained and ctx > trained:
+        evidence.append(f"the model was trained for {trained:,} tokens of context")
+        if severity in ("ok", "info"):
+            severity = "warning"
+            title = f"A context of {ctx:,} tokens is longer than the {trained:,} this model was trained for"
+
     quantized_v = _bits_class(v) != "16-bit"
     fallback_note = None
     if quantized_v and setup.flash_attn is False:
-        if setup.engine == "ollama":
+        if setup.engine == "koboldcpp":
+            evidence.append(
+                "koboldcpp quantizes only the K cache when flash attention is off (its documented behaviour); "
+                "the V cache stays f16"
+            )
+        elif setup.engine == "ollama":
             fallback_note = (
                 "Ollama ignores a quantized cache without flash attention and silently uses f16: "
                 "your cache setting is not in effect"
@@ -91,6 +99,8 @@ def check(profile: ModelProfile, hardware: Any, setup: Setup, measurements: Meas
     fix = []
     if severity != "ok":
         fix = engine_fixes.kv_cache(setup.engine, "q8_0", flash_attn=True)
+        if trained and ctx > trained:
+            fix.append(engine_fixes.context(setup.engine, trained))
     return Finding(
         id="kv-cache",
         severity=severity,

@@ -33,7 +33,7 @@ def check(profile: ModelProfile, hardware: Any, setup: Setup, measurements: Meas
             evidence.append(f"group size {q.group_size}")
         # EXL2's bits are already an average bpw; GPTQ/AWQ n-bit behaves like a GGUF of ~n+0.5 bpw.
         severity = severity_for_bpw(bits if profile.format == "exl2" else bits + 0.75)
-        floor = "4.0 bpw for EXL2" if profile.format == "exl2" else "4-bit with group size 128"
+        floor = "an EXL2 quant of 4.0 bpw" if profile.format == "exl2" else "a 4-bit quant with group size 128"
     else:
         bpw = block_bpw(profile)
         severity = severity_for_bpw(bpw)
@@ -41,7 +41,7 @@ def check(profile: ModelProfile, hardware: Any, setup: Setup, measurements: Meas
         evidence.append(f"transformer blocks measured at {bpw:.2f} bits per weight ({tier_label(bpw)})")
         evidence.append(f"storage by bytes: {dominant_types(profile)}")
         evidence.append(f"whole file {profile.effective_bpw:.2f} bits per weight")
-        floor = "Q4_K_M"
+        floor = "a Q4_K_M"
 
     confidence = "suspected" if severity == "ok" else "likely"
     worst = None
@@ -71,10 +71,10 @@ def check(profile: ModelProfile, hardware: Any, setup: Setup, measurements: Meas
         moe = " (Q5_K_M or better: this is a mixture-of-experts model)" if profile.is_moe else ""
         fix = [
             FixStep(
-                f"Use a {floor} or better quant of the same model{moe}; Q5_K_M for high-stakes work, Q8_0 is near lossless."
+                f"Use {floor} or better of the same model{moe}; Q5_K_M for high-stakes work, Q8_0 is near lossless."
             ),
             FixStep(
-                "If it does not fit in VRAM, a smaller context or a q8_0 KV cache frees memory for better weights."
+                "If a better quant does not fit your memory, a smaller context or a q8_0 KV cache frees room for it."
             ),
         ]
     return Finding(

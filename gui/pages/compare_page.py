@@ -177,7 +177,8 @@ class ComparePage(QWidget):
         job, kind = made
         self.clear()
         self.status.setText("Running… (Cancel in the status bar stops it within a second)")
-        self.state.run(lambda: job, lambda c: self.finished(c, kind), self.failed)
+        path = self.state.profile.path if self.state.profile else None
+        self.state.run(lambda: job, lambda c: self.finished(c, kind, path), self.failed)
 
     def run_demo_comparison(self) -> None:
         """The demo's reference (Q4_1) against the model on screen: used by the stall benchmark."""
@@ -190,7 +191,10 @@ class ComparePage(QWidget):
         self.status.setText("The comparison stopped.")
         self.state.error.emit(exc)
 
-    def finished(self, comparison: Comparison, kind: str) -> None:
+    def finished(self, comparison: Comparison, kind: str, path: str | None = None) -> None:
+        if path is not None and (self.state.profile is None or self.state.profile.path != path):
+            self.status.setText("Another model was opened while comparing: that result was set aside.")
+            return
         self.comparison = comparison
         approx = " (approximate: from a server's top log-probabilities)" if comparison.approximate else ""
         self.status.setText(f"Done in {comparison.seconds:.0f} s{approx}.")
@@ -200,7 +204,7 @@ class ComparePage(QWidget):
         metrics = comparison.metrics
         self.ppl_chart.set_rows([(d, [m.ppl_ratio]) for d, m in metrics.items()], reference=1.01)
         self.kld_chart.set_rows([(f"{d} ({m.top1_agreement:.0%} same)", [m.kld_mean]) for d, m in metrics.items()])
-        self.state.set_comparison(comparison, measurements_from_comparison(comparison.to_dict(), kind))
+        self.state.set_comparison(comparison, measurements_from_comparison(comparison.to_dict(), kind), path)
 
     def show_sample(self, index: int) -> None:
         if self.comparison is None or not 0 <= index < len(self.comparison.samples):

@@ -7,6 +7,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QTextBrowser, QVBoxLayout, QWidget
 
 from core.diagnosis import Diagnosis
+from core.errors import QuantDoctorError
 from core.report import to_markdown, write_report
 from gui.state import AppState
 
@@ -49,8 +50,8 @@ class ExportPage(QWidget):
                 return None
         try:
             out = write_report(d, path)
-        except OSError as exc:
-            self.status.setText(f"<b>Could not save {path}:</b> {exc.strerror}. Pick another folder.")
+        except QuantDoctorError as err:
+            self.status.setText(f"<b>{err.message}</b> {err.fix}")
             return None
         self.status.setText(f"Saved {out}")
         return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import Any
 
 from PySide6.QtCore import QTimer
@@ -125,7 +126,9 @@ class SetupPage(QWidget):
             self._debounce.start()
 
     def current(self) -> Setup:
-        return Setup(
+        """The form's values, keeping what the form does not show (batch sizes, notes, the model path)."""
+        return replace(
+            self.state.setup,
             ctx=self.ctx.value() or None,
             cache_type_k=self.cache_k.currentText(),
             cache_type_v=self.cache_v.currentText(),
@@ -169,8 +172,9 @@ class SetupPage(QWidget):
             return
         self.error.hide()
         self.state.set_setup(setup)
-        if setup.model_path and self.state.profile is None and os.path.exists(setup.model_path):
-            self.state.open_model(setup.model_path)
+        current = self.state.profile.path if self.state.profile else None
+        if setup.model_path and os.path.exists(setup.model_path) and setup.model_path != current:
+            self.state.open_model(setup.model_path)  # the command names a model: diagnose that one
 
     def import_command(self, text: str | None = None) -> None:
         if text is None:
