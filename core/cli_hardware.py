@@ -153,9 +153,9 @@ def hardware_from_args(args: argparse.Namespace) -> Any:
 
 def cmd_fit(args: argparse.Namespace) -> int:
     from core.errors import MemoryEstimateError
-    from core.memory import MemorySetup, model_shape, plan, read_swa_pattern
+    from core.memory import MemorySetup, model_shape, read_swa_pattern
     from core.modelfile import inspect_model
-    from core.upgrade import advise, quant_alternatives
+    from core.upgrade import plan_with_advice
 
     profile = inspect_model(args.path)
     hardware = hardware_from_args(args)
@@ -173,10 +173,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         n_batch=args.batch,
         n_ubatch=args.ubatch,
     )
-    report = plan(shape, setup, hardware)
-    if not report.fits:
-        report.alternatives.extend(quant_alternatives(profile, report.estimate.setup, hardware))
-    report.upgrade = advise(profile, report.estimate.setup, hardware)
+    report = plan_with_advice(profile, setup, hardware)
     if args.json:
         data = report.to_dict()
         data["hardware"] = {

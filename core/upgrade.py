@@ -29,6 +29,7 @@ from core.memory import (
     RUNTIME_OVERHEAD_BYTES,
     TIGHT_MARGIN_BYTES,
     Alternative,
+    FitReport,
     MemoryEstimate,
     MemorySetup,
     ModelShape,
@@ -39,6 +40,8 @@ from core.memory import (
     host_bandwidth,
     kv_arithmetic,
     model_shape,
+    plan,
+    read_swa_pattern,
 )
 from core.profile import ModelProfile
 
@@ -309,3 +312,13 @@ def quant_alternatives(profile: ModelProfile, setup: MemorySetup, hardware: Hard
 
 
 __all__ = ["QUANT_BPW", "RUNTIME_OVERHEAD_BYTES", "UpgradeAdvice", "advise", "quant_alternatives", "requantized"]
+
+
+def plan_with_advice(profile: ModelProfile, setup: MemorySetup, hardware: HardwareProfile) -> FitReport:
+    """The whole answer `fit` and the vram check give: the estimate, what else fits (settings and
+    smaller quants) when it does not, and the upgrade when nothing reasonable does."""
+    report = plan(model_shape(profile, read_swa_pattern(profile)), setup, hardware)
+    if not report.fits:
+        report.alternatives.extend(quant_alternatives(profile, report.estimate.setup, hardware))
+    report.upgrade = advise(profile, report.estimate.setup, hardware)
+    return report

@@ -16,13 +16,10 @@ from core.memory import (
     MemorySetup,
     gib,
     kv_arithmetic,
-    model_shape,
-    plan,
-    read_swa_pattern,
 )
 from core.profile import ModelProfile
 from core.setup import Setup
-from core.upgrade import advise, quant_alternatives
+from core.upgrade import plan_with_advice
 
 WHY = (
     "When the model, its KV cache and llama.cpp's working buffers do not fit in the graphics card's memory, "
@@ -44,12 +41,7 @@ def memory_setup(profile: ModelProfile, setup: Setup) -> MemorySetup:
 
 
 def fit_report(profile: ModelProfile, setup: Setup, hardware: HardwareProfile) -> FitReport:
-    shape = model_shape(profile, read_swa_pattern(profile))
-    report = plan(shape, memory_setup(profile, setup), hardware)
-    if not report.fits:
-        report.alternatives.extend(quant_alternatives(profile, report.estimate.setup, hardware))
-    report.upgrade = advise(profile, report.estimate.setup, hardware)
-    return report
+    return plan_with_advice(profile, memory_setup(profile, setup), hardware)
 
 
 def _device_line(d: Any) -> str:
