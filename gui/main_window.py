@@ -43,7 +43,7 @@ class MainWindow(QMainWindow):
         self.settings = settings or QSettings("QuantDoctor", "QuantDoctor")
         self.setWindowTitle(f"Quant Doctor {__version__}")
         self.setWindowIcon(icon("app"))
-        self.state = AppState()
+        self.state = AppState(self)  # goes with the window, and so do its jobs' reports
         self.demo: DemoModels | None = None
 
         self.pages: dict[str, QWidget] = {}
@@ -238,7 +238,7 @@ class MainWindow(QMainWindow):
         self.settings.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        self.cancel()
+        self.state.shutdown()
         self.save()
         super().closeEvent(event)
 

@@ -12,7 +12,6 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from core.diagnosis import Diagnosis, diagnose
-from core.errors import QuantDoctorError
 from core.modelfile import inspect_model
 from core.profile import ModelProfile
 from core.progress import Job, Progress
@@ -35,8 +34,8 @@ class AppState(QObject):
     busy_changed = Signal(bool)
     progress = Signal(object)  # Progress
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
         self.profile: ModelProfile | None = None
         self.setup = Setup()
         self.hardware: Any = None
@@ -45,6 +44,7 @@ class AppState(QObject):
         self.measurements: Any = None
         self.workers: list[JobWorker] = []
         self._opening = 0  # the latest open request: an earlier one finishing later must not win
+        self._diagnosing = 0  # likewise for the checks
 
     # -- running core jobs off the UI thread -----------------------------------------------------
     def run(
@@ -53,7 +53,7 @@ class AppState(QObject):
         on_result: Callable[[Any], None],
         on_error: Callable[[BaseException], None] | None = None,
     ) -> JobWorker:
-        worker = JobWorker(make_job)
+        worker = JobWorker(make_job, self)
         worker.signals.progress.connect(self.progress.emit)
         worker.signals.returned.connect(on_result)
         worker.signals.errored.connect(on_error or self.error.emit)
@@ -67,6 +67,13 @@ class AppState(QObject):
         if worker in self.workers:
             self.workers.remove(worker)
         self.busy_changed.emit(bool(self.workers))
+
+    def shutdown(self) -> None:
+        """The window is closing: stop every job, and let none that already finished report back."""
+        self._opening += 1
+        self._diagnosing += 1
+        for worker in list(self.workers):
+            worker.cancel()
 
     @property
     def busy(self) -> bool:
@@ -112,13 +119,23 @@ class AppState(QObject):
         return True
 
     def rediagnose(self) -> None:
-        """The checks are pure arithmetic on the profile (milliseconds), so they run right here."""
+        """Run the checks off the UI thread: the memory check searches contexts and layer splits with
+        llama.cpp's graph replayed, half a second on a 70B model, which would freeze the window on
+        every setting changed. The latest request wins; an earlier one finishing later is dropped."""
         if self.profile is None:
             return
-        try:
-            comparison = self.comparison.to_dict() if hasattr(self.comparison, "to_dict") else self.comparison
-            self.diagnosis = diagnose(self.profile, self.setup, self.hardware, self.measurements, comparison=comparison)
-        except QuantDoctorError as err:
-            self.error.emit(err)
-            return
-        self.diagnosis_changed.emit(self.diagnosis)
+        self._diagnosing += 1
+        ticket = self._diagnosing
+        profile, setup, hardware, measurements = self.profile, self.setup, self.hardware, self.measurements
+        comparison = self.comparison.to_dict() if hasattr(self.comparison, "to_dict") else self.comparison
+
+        def job() -> Job[Diagnosis]:
+            yield Progress("Running the checks")
+            return diagnose(profile, setup, hardware, measurements, comparison=comparison)
+
+        def done(d: Diagnosis) -> None:
+            if ticket == self._diagnosing:
+                self.diagnosis = d
+                self.diagnosis_changed.emit(d)
+
+        self.run(job, done)

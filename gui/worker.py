@@ -36,10 +36,12 @@ class WorkerSignals(QObject):
 
 
 class JobWorker(QRunnable):
-    def __init__(self, make_job: Callable[[], Job[Any]]) -> None:
+    def __init__(self, make_job: Callable[[], Job[Any]], parent: QObject | None = None) -> None:
         super().__init__()
         self.make_job = make_job
-        self.signals = WorkerSignals()
+        # Owned by `parent` (the window's state): when the window goes, the signals and the draining
+        # timer go with it, and a job still running in the pool reports to no one.
+        self.signals = WorkerSignals(parent)
         self._cancel = False
         self._events: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self._timer = QTimer(self.signals)
@@ -81,14 +83,14 @@ class JobWorker(QRunnable):
             except queue.Empty:
                 break
             if kind == "progress":
-                latest = payload
+                latest = None if self._cancel else payload  # nobody waits for a cancelled job's news
                 continue
             if latest is not None:
                 self.signals.progress.emit(latest)
                 latest = None
             if kind == "started":
                 self.signals.started.emit()
-            elif kind == "returned":
+            elif kind == "returned" and not self._cancel:
                 self.signals.returned.emit(payload)
             elif kind == "errored":
                 self.signals.errored.emit(payload)

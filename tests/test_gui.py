@@ -80,7 +80,8 @@ def test_import_command_fills_the_setup(qtbot, window, demo):
 
 def test_copy_button_copies_the_fix(qtbot, window, demo):
     open_and_wait(qtbot, window, demo.reference)
-    window.setup_page.import_command("llama-server -c 32768 -ctk q4_0 -ctv q4_0 -fa on")
+    with qtbot.waitSignal(window.state.diagnosis_changed, timeout=10_000):  # the checks run off the UI thread
+        window.setup_page.import_command("llama-server -c 32768 -ctk q4_0 -ctv q4_0 -fa on")
     card = window.diagnosis_page.cards[0]
     field = card.copy_fields[0]
     qtbot.waitUntil(field.button.isVisible)
@@ -205,6 +206,7 @@ def test_compare_runs_with_progress_and_fills_both_columns(qtbot, window, demo):
     assert page.reference_text.toPlainText().strip() and page.candidate_text.toPlainText().strip()
     assert page.reference_text.toPlainText() != page.candidate_text.toPlainText()
     assert "part at character" in page.candidate_label.text()
+    qtbot.waitUntil(lambda: not window.state.busy, timeout=10_000)  # the re-diagnosis with the measurements
     m = page.comparison.metrics["general"]
     assert m.ppl_ratio > 1.5 and m.top1_agreement < 0.7
     top = window.diagnosis_page.cards[0].finding

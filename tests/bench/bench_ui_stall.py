@@ -78,6 +78,26 @@ def main() -> int:
         took = wait_until_idle(app, window.state)
         results.append(("inspect a 256K-vocabulary GGUF + diagnosis", beat.stop(), took))
 
+        # the memory check on a 70B-shaped model for a catalog GPU: the heaviest diagnosis there is
+        from ggufmaker import Q, llama_metadata, llama_tensors, write_gguf
+
+        from core.gpu_catalog import catalog_profile
+        from core.setup import Setup
+
+        big70 = write_gguf(
+            Path(tmp) / "70b.gguf",
+            metadata=llama_metadata(80, 8192, 28672, 64, 8),
+            tensors=llama_tensors(80, 8192, 28672, 64, 8, 128256, Q.Q4_K, Q.Q6_K, Q.Q6_K),
+        )
+        window.state.set_hardware(catalog_profile("RTX 4090"))
+        beat.start()
+        window.state.open_model(str(big70))
+        wait_until_idle(app, window.state)
+        window.state.set_setup(Setup(ctx=32768, cache_type_k="q8_0", cache_type_v="q8_0", flash_attn=True))
+        took = wait_until_idle(app, window.state)
+        results.append(("70B-shaped model on an RTX 4090 + a setup change", beat.stop(), took))
+        window.state.set_hardware(None)
+
         beat.start()
         window.start_demo()
         took = wait_until_idle(app, window.state)
