@@ -47,7 +47,7 @@ bench: $(STAMP)
 screenshots: $(STAMP)
 	for p in model setup diagnosis compare advice export; do \
 		$(BIN)/quantdoctor --screenshot docs/screenshots/$$p.png --page $$p; done
-	QUANTDOCTOR_FAKE_NVML=../shared/fixtures/nvml/h200-driver580.json \
+	QUANTDOCTOR_FAKE_NVML=tests/fixtures/nvml/h200-driver580.json \
 		$(BIN)/quantdoctor --screenshot docs/screenshots/machine.png --page machine
 
 clean:

@@ -14,8 +14,8 @@ from typing import Any
 from core.checks import architecture, calibration, finetune, kv_cache, quant_tier
 from core.checks.finding import CHECK_ORDER, SEVERITIES, Finding
 from core.checks.measurements import Measurements
-from core.profile import ModelProfile
-from core.setup import Setup
+from core.model.profile import ModelProfile
+from core.settings.setup import Setup
 
 Check = Callable[[ModelProfile, Any, Setup, Measurements | None], Finding]
 

@@ -217,7 +217,7 @@ class RemoteEngineError(QuantDoctorError):
     )
 
 
-# --- hardware and memory (core.hardware, core.gpu_catalog, core.memory) ---------------------------
+# --- hardware and memory (core.hardware, core.hardware.catalog, core.memory.estimate) ---------------------------
 
 
 class HardwareProfileError(QuantDoctorError):

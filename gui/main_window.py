@@ -22,11 +22,11 @@ from PySide6.QtWidgets import (
 )
 
 from core import __version__
-from core.demo import DemoModels, prepare_demo
+from core.demo.prepare import DemoModels, prepare_demo
 from core.errors import QuantDoctorError
-from core.profile import ModelProfile
+from core.model.profile import ModelProfile
 from core.progress import Progress
-from core.setup import Setup
+from core.settings.setup import Setup
 from gui.pages.diagnosis_page import DiagnosisPage
 from gui.pages.export_page import ExportPage
 from gui.pages.model import ModelPage
@@ -228,7 +228,7 @@ class MainWindow(QMainWindow):
         if isinstance(raw, str):
             try:
                 data: dict[str, Any] = json.loads(raw)
-                self.state.set_setup(Setup(**data))
+                self.state.set_setup(Setup.of(**data))
             except (ValueError, TypeError, QuantDoctorError):
                 pass  # an old or damaged saved setup: start from the defaults
 

@@ -12,11 +12,11 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from core.diagnosis import Diagnosis, diagnose
-from core.modelfile import inspect_model
-from core.profile import ModelProfile
+from core.model.inspection import inspect_model
+from core.model.profile import ModelProfile
 from core.progress import Job, Progress
-from core.setup import Setup
-from gui.worker import JobWorker
+from core.settings.setup import Setup
+from gui.jobs import JobWorker
 
 
 def _inspect_job(path: str) -> Job[ModelProfile]:

@@ -30,7 +30,7 @@ def render_icon(out: Path, size: int = 256) -> None:
 
 def main() -> int:
     sys.path.insert(0, str(ROOT))
-    from core.demo import REFERENCE_NAME, prepare_demo
+    from core.demo.prepare import REFERENCE_NAME, prepare_demo
     from core.progress import run_job
 
     EXTRA.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pytest
 
-from core.demo import DemoModels, prepare_demo
+from core.demo.prepare import DemoModels, prepare_demo
 from core.progress import run_job
 
 

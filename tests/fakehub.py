@@ -39,7 +39,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 import gguf
 from ggufmaker import llama_metadata, llama_tensors, write_gguf
 
-from core.gguf_reader import read_gguf_header
+from core.model.gguf_reader import read_gguf_header
 
 Q = gguf.GGMLQuantizationType
 

@@ -1,13 +1,12 @@
 """A fake NVML at the library seam, built from what real GPUs answered.
 
-The fixtures in shared/fixtures/nvml/ are recorded NVML sessions (an H200 and an H100 80GB on
+The fixtures in tests/fixtures/nvml/ are recorded NVML sessions (an H200 and an H100 80GB on
 driver 580, call by call). `install` replaces the functions of the real `pynvml` module with a
 replay of such a record, so core.hardware runs its real code path, chokepoint included, against
 answers a real driver gave. The scenario helpers edit a copy of the record the way a real machine
 would answer in that situation (no driver, a lost GPU, MIG, an old driver without the v2 call...).
 
-shared/ sits beside the repository (../shared from the checkout root, here and in CI); tests that
-need it are skipped with the reason when it is missing.
+The recordings live in the repository, so every test runs on a plain clone.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ import pytest
 
 from core.hardware.nvml_replay import ReplayNvml
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "nvml"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "nvml"
 H200 = "h200-driver580.json"
 H100 = "h100-80gb-driver580.json"
 
@@ -41,7 +40,7 @@ CALLS = (
 def fixture_path(name: str = H200) -> Path:
     path = FIXTURES / name
     if not path.is_file():
-        pytest.skip(f"NVML fixture {name} not found in {FIXTURES} (shared/fixtures/nvml sits beside the checkout)")
+        raise FileNotFoundError(f"NVML fixture {name} is missing from {FIXTURES}")
     return path
 
 

@@ -11,7 +11,7 @@ N_LAYER, D, FF, VOCAB = 2, 256, 512, 1000
 
 def write_safetensors(path: Path, tensors: dict[str, tuple[str, tuple[int, ...]]]) -> Path:
     """A real safetensors header; the data is a sparse hole of the right size."""
-    from core.safetensors_reader import DTYPE_BYTES
+    from core.model.safetensors_reader import DTYPE_BYTES
 
     header: dict[str, object] = {"__metadata__": {"format": "pt"}}
     offset = 0

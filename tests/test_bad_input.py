@@ -12,8 +12,8 @@ import pytest
 from ggufmaker import Q, llama_metadata, llama_tensors, patch, u32, u64, write_gguf
 
 from core import errors
-from core.cli import main
-from core.modelfile import inspect_model
+from core.cli.main import main
+from core.model.inspection import inspect_model
 
 TENSORS = llama_tensors(2, 256, 512, 4, 2, 1024, Q.Q4_0, Q.Q8_0, Q.Q8_0)
 
@@ -45,7 +45,7 @@ def truncate_at(path: Path, size: int) -> None:
 
 
 def data_offset(path: Path) -> int:
-    from core.gguf_reader import read_gguf_header
+    from core.model.gguf_reader import read_gguf_header
 
     return read_gguf_header(path).data_offset
 

@@ -14,7 +14,7 @@ import pytest
 from test_memory_agreement import write_shaped
 from test_upgrade import LLAMA_70B
 
-from core.cli import main
+from core.cli.main import main
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from core.cli import main
+from core.cli.main import main
 from core.paths import CACHE_ENV
 
 SMALL = ["--domains", "general", "--chunk", "128", "--max-chunks", "2", "--sample-tokens", "12", "--threads", "2",

@@ -10,10 +10,10 @@ import shutil
 import psutil
 import pytest
 
-from core import demo as demo_mod
-from core.cli import main
+from core.cli.main import main
+from core.demo import prepare as demo_mod
 from core.errors import DemoUnavailableError
-from core.modelfile import inspect_model
+from core.model.inspection import inspect_model
 from core.progress import run_job
 
 

@@ -11,10 +11,10 @@ from ggufmaker import Q, llama_metadata, llama_tensors, write_gguf
 
 from core.checks import architecture, calibration, finetune, kv_cache, quant_tier
 from core.checks.measurements import DomainMetrics, Measurements
-from core.cli import main
+from core.cli.main import main
 from core.diagnosis import diagnose, rank
-from core.modelfile import inspect_model
-from core.setup import Setup
+from core.model.inspection import inspect_model
+from core.settings.setup import Setup
 
 
 def run_cli(capsys, *args: str) -> dict:
@@ -187,14 +187,14 @@ def test_measurement_confirms_quant_damage(demo):
 )
 def test_kv_cache_rules(demo, k, v, ctx, fa, engine, severity, words):
     p = inspect_model(demo.reference)
-    f = kv_cache.check(p, None, Setup(ctx=ctx, cache_type_k=k, cache_type_v=v, flash_attn=fa, engine=engine), None)
+    f = kv_cache.check(p, None, Setup.of(ctx=ctx, cache_type_k=k, cache_type_v=v, flash_attn=fa, engine=engine), None)
     assert f.severity == severity
     assert words in f.title
 
 
 def test_kv_cache_confirmed_by_measurement(demo):
     p = inspect_model(demo.reference)
-    setup = Setup(ctx=2048, cache_type_k="q4_0", cache_type_v="q4_0", flash_attn=True)
+    setup = Setup.of(ctx=2048, cache_type_k="q4_0", cache_type_v="q4_0", flash_attn=True)
     m = Measurements(
         kv_cache={"prose": DomainMetrics(10, 10.3, 0.06, 0.9)},
         kv_baseline={"prose": DomainMetrics(10, 10.0, 0.01, 0.99)},
@@ -227,7 +227,7 @@ def test_architecture_dense_q5_is_fine(tmp_path):
 )
 def test_calibration_rules_for_folders(tmp_path, quant, workload, severity):
     p = inspect_model(make_folder(tmp_path, quant["quant_method"], quant))
-    assert calibration.check(p, None, Setup(workload=workload), None).severity == severity
+    assert calibration.check(p, None, Setup.of(workload=workload), None).severity == severity
 
 
 def test_calibration_gguf_imatrix(tmp_path):
@@ -238,34 +238,34 @@ def test_calibration_gguf_imatrix(tmp_path):
         **{"quantize.imatrix.dataset": "wiki.train.raw", "quantize.imatrix.chunks_count": 100},
     )
     assert wiki.imatrix is not None and wiki.imatrix.chunks == 100
-    assert calibration.check(wiki, None, Setup(workload="multilingual"), None).severity == "warning"
+    assert calibration.check(wiki, None, Setup.of(workload="multilingual"), None).severity == "warning"
     mixed = profile_at(tmp_path, Q.Q4_K, "b.gguf", **{"quantize.imatrix.dataset": "calibration_datav3.txt"})
-    assert calibration.check(mixed, None, Setup(workload="code"), None).severity == "ok"
+    assert calibration.check(mixed, None, Setup.of(workload="code"), None).severity == "ok"
     plain = profile_at(tmp_path, Q.Q4_K, "c.gguf")
-    f = calibration.check(plain, None, Setup(workload="code"), None)
+    f = calibration.check(plain, None, Setup.of(workload="code"), None)
     assert f.severity == "ok" and "calibration-free" in f.title
 
 
 def test_calibration_confirmed_by_code_kld(tmp_path):
     p = profile_at(tmp_path, Q.Q4_K, **{"quantize.imatrix.dataset": "wiki.train.raw"})
     m = Measurements(quant={"prose": DomainMetrics(8, 8.1, 0.01, 0.95), "code": DomainMetrics(3, 3.3, 0.05, 0.85)})
-    f = calibration.check(p, None, Setup(workload="chat"), m)
+    f = calibration.check(p, None, Setup.of(workload="chat"), m)
     assert f.confidence == "confirmed-by-measurement" and f.severity == "warning"
 
 
 def test_finetune_rules(demo, base_model_gguf):
     smol = inspect_model(demo.reference)
-    assert finetune.check(smol, None, Setup(expected="HuggingFaceTB/SmolLM2-135M-Instruct"), None).severity == "ok"
-    other = finetune.check(smol, None, Setup(expected="Qwen/Qwen3-8B"), None)
+    assert finetune.check(smol, None, Setup.of(expected="HuggingFaceTB/SmolLM2-135M-Instruct"), None).severity == "ok"
+    other = finetune.check(smol, None, Setup.of(expected="Qwen/Qwen3-8B"), None)
     assert other.severity == "warning" and "qwen3" in other.title
     base = inspect_model(base_model_gguf)
-    assert finetune.check(base, None, Setup(expected="the instruct version"), None).severity == "critical"
-    assert finetune.check(base, None, Setup(expected="meta-llama/Llama-3.1-8B"), None).severity == "ok"
+    assert finetune.check(base, None, Setup.of(expected="the instruct version"), None).severity == "critical"
+    assert finetune.check(base, None, Setup.of(expected="meta-llama/Llama-3.1-8B"), None).severity == "ok"
 
 
 def test_rank_keeps_diagnostic_order_within_a_severity(demo):
     p = inspect_model(demo.candidates["Q2_0"])
-    d = diagnose(p, Setup(ctx=32768, cache_type_k="q4_0", cache_type_v="q4_0", flash_attn=True))
+    d = diagnose(p, Setup.of(ctx=32768, cache_type_k="q4_0", cache_type_v="q4_0", flash_attn=True))
     assert [(f.id, f.severity) for f in d.problems] == [("quant-tier", "critical"), ("kv-cache", "critical")]
     assert [f.rank for f in d.findings] == list(range(1, len(d.findings) + 1))
     assert rank(list(reversed(d.findings)))[0].id == "quant-tier"
@@ -297,15 +297,15 @@ def test_finetune_matches_whole_words_from_the_metadata_not_the_file_name(demo, 
     renamed = tmp_path / "Qwen3-14B-Q4_0.gguf"
     renamed.symlink_to(demo.candidates["Q4_0"])
     p = inspect_model(renamed)
-    f = finetune.check(p, None, Setup(expected="Qwen/Qwen3-4B"), None)
+    f = finetune.check(p, None, Setup.of(expected="Qwen/Qwen3-4B"), None)
     assert f.severity == "warning" and "qwen3" in f.title  # the metadata says SmolLM2 135M
-    other_size = finetune.check(p, None, Setup(expected="HuggingFaceTB/SmolLM2-360M-Instruct"), None)
+    other_size = finetune.check(p, None, Setup.of(expected="HuggingFaceTB/SmolLM2-360M-Instruct"), None)
     assert other_size.severity == "warning" and "360m" in other_size.title  # 360M is not 135M
 
 
 def test_setup_import_errors_are_plain(tmp_path, demo, capsys):
+    from core.engines.imports import from_command, from_kcpps, from_lmstudio
     from core.errors import SetupError
-    from core.setup_import import from_command, from_kcpps, from_lmstudio
 
     with pytest.raises(SetupError, match="could not be read"):
         from_kcpps(tmp_path)  # a folder
@@ -317,7 +317,7 @@ def test_setup_import_errors_are_plain(tmp_path, demo, capsys):
     with pytest.raises(SetupError, match="whole number"):
         from_lmstudio(bad)
     s = from_command("llama-server -m m.gguf --cpu-moe -c 16384 -ctk q4_0 -ctv q4_0 -fa on --n-cpu-moe 10")
-    assert (s.ctx, s.cache_type_k, s.flash_attn) == (16384, "q4_0", True)
+    assert (s.run.n_ctx, s.run.cache_type_k, s.run.flash_attn) == (16384, "q4_0", "on")
     assert any(u.startswith("--cpu-moe") for u in s.unknown) and any(u.startswith("--n-cpu-moe 10") for u in s.unknown)
     assert main(["diagnose", str(demo.reference), "--report", str(tmp_path / "nowhere" / "r.html")]) == 2
     assert "Traceback" not in capsys.readouterr().err

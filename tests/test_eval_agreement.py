@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 
 from core.evaluation.domains import DOMAINS, eval_text
-from core.evaluation.engines import LocalEngine
 from core.evaluation.metrics import TokenStats, summarize
-from core.evaluation.settings import RunSettings
+from core.evaluation.runners import LocalEngine
 from core.paths import cache_dir
 from core.progress import run_job
+from core.settings.run import RunSettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "bench"))
 from bench_eval import parse_llama_kld, parse_llama_ppl

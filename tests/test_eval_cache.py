@@ -9,8 +9,8 @@ import pytest
 
 from core.evaluation import refcache
 from core.evaluation.identity import file_fingerprint, vocab_of
-from core.evaluation.settings import RunSettings
 from core.paths import CACHE_ENV
+from core.settings.run import RunSettings
 
 
 def _key(**changes: object) -> refcache.CacheKey:

@@ -13,9 +13,9 @@ from ggufmaker import write_gguf
 
 from core.errors import EvaluationSetupError, RunnerCrashedError
 from core.evaluation.domains import DOMAINS, eval_text
-from core.evaluation.engines import LocalEngine
-from core.evaluation.settings import RunSettings
+from core.evaluation.runners import LocalEngine
 from core.progress import run_job
+from core.settings.run import RunSettings
 
 RS = RunSettings(n_ctx=512, n_threads=2)
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from core.errors import EvaluationSetupError
+from core.errors import SetupError
 from core.evaluation.compare import split_windows
 from core.evaluation.metrics import (
     TopLogprobs,
@@ -18,7 +18,7 @@ from core.evaluation.metrics import (
     summarize,
 )
 from core.evaluation.samples import first_divergence
-from core.evaluation.settings import RunSettings, cache_type_id
+from core.settings.run import RunSettings, cache_type_id
 
 
 def _log_softmax(x: np.ndarray) -> np.ndarray:
@@ -136,9 +136,9 @@ def test_windows_cover_the_text_at_word_breaks():
 
 def test_settings_are_checked_in_plain_words():
     assert cache_type_id("q4_0") == 2 and cache_type_id("F16") == 1 and cache_type_id("q8_0") == 8
-    with pytest.raises(EvaluationSetupError, match="not a KV cache type"):
+    with pytest.raises(SetupError, match="not a KV cache type"):
         RunSettings(cache_type_k="q3_k")
-    with pytest.raises(EvaluationSetupError, match="flash attention"):
-        RunSettings(cache_type_v="q4_0", flash_attn="off")
+    with pytest.raises(SetupError, match="flash attention"):
+        RunSettings(cache_type_v="q4_0", flash_attn="off").require_llama_cpp_loads()
     both = RunSettings().with_cache("q8_0")
     assert (both.cache_type_k, both.cache_type_v) == ("q8_0", "q8_0")

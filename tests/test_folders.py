@@ -13,8 +13,8 @@ import pytest
 from foldermaker import CARD, EXPECTED_PARAMS, N_LAYER, D, make_folder, write_safetensors
 
 from core import errors
-from core.cli import main
-from core.modelfile import inspect_model
+from core.cli.main import main
+from core.model.inspection import inspect_model
 
 
 def test_gptq_folder(tmp_path, unchanged):

@@ -74,7 +74,7 @@ def test_import_command_fills_the_setup(qtbot, window, demo):
     with qtbot.waitSignal(window.state.diagnosis_changed, timeout=5_000):
         page.cache_k.setCurrentText("q8_0")
         page.cache_v.setCurrentText("q8_0")
-    assert window.state.setup.cache_type_k == "q8_0"
+    assert window.state.setup.run.cache_type_k == "q8_0"
     assert window.diagnosis_page.cards[0].finding.id != "kv-cache"
 
 
@@ -101,7 +101,7 @@ def test_settings_persist(qtbot, settings, demo):
     qtbot.addWidget(again)
     assert again.recent_files()[0] == str(demo.reference)
     assert again.model_page.recent_model.entries[0].path == str(demo.reference)
-    assert (again.state.setup.ctx, again.state.setup.cache_type_k) == (4096, "q8_0")
+    assert (again.state.setup.run.n_ctx, again.state.setup.run.cache_type_k) == (4096, "q8_0")
     assert json.loads(settings.value("setup"))["cache_type_v"] == "q8_0"
 
 

@@ -8,7 +8,8 @@ import fakenvml
 import pytest
 
 from core.errors import UnknownGpuError
-from core.gpu_catalog import (
+from core.hardware import HardwareProfile, SystemMemory
+from core.hardware.catalog import (
     DRIVER_RESERVE_BYTES,
     _resources,
     catalog_profile,
@@ -17,7 +18,6 @@ from core.gpu_catalog import (
     lookup_bandwidth,
     parse_request,
 )
-from core.hardware import HardwareProfile, SystemMemory
 
 GIB = 1024**3
 

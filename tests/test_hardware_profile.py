@@ -12,7 +12,8 @@ import pytest
 from core.errors import HardwareProfileError
 from core.hardware import CpuInfo, GpuInfo, HardwareProfile, SystemMemory, load_profile, save_profile
 from core.hardware.amd import detect_amd
-from core.hardware.apple import detect_apple, metal_working_set
+from core.hardware.apple import detect_apple
+from core.hardware.machine import metal_working_set
 from core.hardware.system import cpu_info, system_memory
 
 GIB = 1024**3

@@ -33,7 +33,7 @@ from core.hub import (
     type_from_filename,
 )
 from core.hub.fit import SizeInfo, kv_cache_bytes, parse_gpu_budget
-from core.modelfile import inspect_model
+from core.model.inspection import inspect_model
 
 GB = 1_000_000_000
 GIB = 1 << 30

@@ -13,7 +13,7 @@ import gguf
 import pytest
 from fakehub import TOKEN, build_world, make_gguf, running
 
-from core.cli import main
+from core.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 Q = gguf.GGMLQuantizationType

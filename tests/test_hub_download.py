@@ -20,7 +20,7 @@ from core.errors import (
     HubOfflineError,
 )
 from core.hub import download
-from core.modelfile import inspect_model
+from core.model.inspection import inspect_model
 from core.progress import run_job
 
 REPO = "quanter/Tiny-GGUF"

@@ -9,9 +9,9 @@ import sys
 import gguf
 import pytest
 
-from core.cli import main
-from core.gguf_reader import read_gguf_header
-from core.modelfile import inspect_model
+from core.cli.main import main
+from core.model.gguf_reader import read_gguf_header
+from core.model.inspection import inspect_model
 
 REQUIRED_KEYS = {
     "format", "architecture", "name", "basename", "finetune", "base_models", "parameters", "file_size",

@@ -3,7 +3,7 @@
 Each model is loaded by the real llama.cpp (llama-cpp-python 0.3.36) in a child process, never in
 the test process, with its log on; the child creates one context per case (2K / 8K / 32K tokens,
 f16 cache without flash attention, q8_0 and q4_0 caches with it) and frees it before the next. The
-log lines llama.cpp prints for its buffers are parsed and compared with core.memory, component by
+log lines llama.cpp prints for its buffers are parsed and compared with core.memory.estimate, component by
 component, on the CPU backend:
 
     load_tensors:   CPU_Mapped model buffer size =  4566.97 MiB       -> weights
@@ -38,8 +38,9 @@ import pytest
 from ggufmaker import write_gguf
 
 from core.hardware import HardwareProfile, SystemMemory
-from core.memory import MemoryEstimate, MemorySetup, estimate, model_shape
-from core.modelfile import inspect_model
+from core.memory.estimate import MemoryEstimate, estimate, model_shape
+from core.model.inspection import inspect_model
+from core.settings.run import RunSettings
 
 Q = gguf.GGMLQuantizationType
 MIB = 1024**2
@@ -195,7 +196,7 @@ SHAPES: dict[str, dict[str, int]] = {
 
 def _kv_bytes(path: Path, ctx: int, cache: str) -> int:
     shape = model_shape(inspect_model(path))
-    return estimate(shape, MemorySetup(ctx, cache, cache, True, 0), _cpu_machine()).host.kv_bytes
+    return estimate(shape, RunSettings(ctx, cache, cache, True, 0), _cpu_machine()).host.kv_bytes
 
 
 def _cpu_machine() -> HardwareProfile:
@@ -269,7 +270,7 @@ def runs(demo: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[s
 def _estimate(path: Path, ctx: int, cache: str, fa: bool) -> MemoryEstimate:
     shape = model_shape(inspect_model(path))
     return estimate(
-        shape, MemorySetup(ctx, cache, cache, fa, n_gpu_layers=0, n_batch=2048, n_ubatch=512), _cpu_machine()
+        shape, RunSettings(ctx, cache, cache, fa, n_gpu_layers=0, n_batch=2048, n_ubatch=512), _cpu_machine()
     )
 
 

@@ -1,4 +1,4 @@
-"""core.memory without llama.cpp: the KV formula, placement, searches and alternatives, with numbers."""
+"""core.memory.estimate without llama.cpp: the KV formula, placement, searches and alternatives, with numbers."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from test_memory_agreement import SHAPES, write_shaped
 
-from core.compute_graph import GraphSetup, GraphShape, compute_buffer_bytes
-from core.errors import MemoryEstimateError
+from core.errors import MemoryEstimateError, SetupError
 from core.hardware import GpuInfo, HardwareProfile, SystemMemory
-from core.memory import (
+from core.memory.compute_graph import GraphSetup, GraphShape, compute_buffer_bytes
+from core.memory.estimate import (
     RUNTIME_OVERHEAD_BYTES,
-    MemorySetup,
     ModelShape,
+    cells,
     estimate,
     kv_bytes,
     layer_devices,
@@ -23,7 +23,8 @@ from core.memory import (
     model_shape,
     plan,
 )
-from core.modelfile import inspect_model
+from core.model.inspection import inspect_model
+from core.settings.run import RunSettings
 
 GIB, MIB = 1024**3, 1024**2
 
@@ -74,18 +75,18 @@ def machine(*gpus_gib: float, ram_gib: float = 64, bandwidth: float = 1000.0) ->
     ],
 )
 def test_kv_cache_formula(llama8b: ModelShape, cache: str, bytes_per_element: float) -> None:
-    setup = MemorySetup(8192, cache, cache, True)
+    setup = RunSettings(8192, cache, cache, True)
     # n_layer x n_ctx x (head_dim_k x n_head_kv x s(k) + head_dim_v x n_head_kv x s(v))
     assert kv_bytes(llama8b, setup) == 32 * 8192 * (128 * 8 * bytes_per_element * 2)
 
 
 def test_mixed_k_and_v_types(llama8b: ModelShape) -> None:
-    assert kv_bytes(llama8b, MemorySetup(8192, "q8_0", "f16", True)) == 32 * 8192 * 1024 * (34 / 32 + 2)
+    assert kv_bytes(llama8b, RunSettings(8192, "q8_0", "f16", True)) == 32 * 8192 * 1024 * (34 / 32 + 2)
 
 
 def test_context_is_padded_to_256_cells(llama8b: ModelShape) -> None:
-    assert kv_bytes(llama8b, MemorySetup(3000, "f16", "f16")) == kv_bytes(llama8b, MemorySetup(3072, "f16", "f16"))
-    assert MemorySetup(3000).cells == 3072 and MemorySetup(256).cells == 256
+    assert kv_bytes(llama8b, RunSettings(3000, "f16", "f16")) == kv_bytes(llama8b, RunSettings(3072, "f16", "f16"))
+    assert cells(RunSettings(3000)) == 3072 and cells(RunSettings(256)) == 256
 
 
 def test_sliding_window_layers_hold_only_the_window(llama8b: ModelShape) -> None:
@@ -96,13 +97,13 @@ def test_sliding_window_layers_hold_only_the_window(llama8b: ModelShape) -> None
     swa = 32 - full
     assert full == 5
     # window 1024 + ubatch 512 = 1536 cells for the sliding layers, padded to 256
-    assert kv_bytes(shape, MemorySetup(32768)) == per_layer_cell * (full * 32768 + swa * 1536)
-    assert kv_bytes(shape, MemorySetup(32768, swa_full=True)) == per_layer_cell * 32 * 32768
-    assert kv_bytes(shape, MemorySetup(1024)) == per_layer_cell * 32 * 1024  # never more than the context
+    assert kv_bytes(shape, RunSettings(32768)) == per_layer_cell * (full * 32768 + swa * 1536)
+    assert kv_bytes(shape, RunSettings(32768, swa_full=True)) == per_layer_cell * 32 * 32768
+    assert kv_bytes(shape, RunSettings(1024)) == per_layer_cell * 32 * 1024  # never more than the context
 
 
 def test_the_gemma3_pattern_from_the_architecture(tmp_path: Path) -> None:
-    from core.memory import _swa_layers
+    from core.memory.estimate import _swa_layers
 
     assert _swa_layers("gemma3", 12, 1024, None) == (True,) * 5 + (False,) + (True,) * 5 + (False,)
     assert _swa_layers("gemma2", 4, 4096, None) == (True, False, True, False)
@@ -148,7 +149,7 @@ def test_layer_placement_follows_llama_cpp() -> None:
 
 
 def test_full_offload(llama8b: ModelShape) -> None:
-    est = estimate(llama8b, MemorySetup(8192, "q8_0", "q8_0", True), machine(24))
+    est = estimate(llama8b, RunSettings(8192, "q8_0", "q8_0", True), machine(24))
     gpu, host = est.gpus[0], est.host
     assert host.weights_bytes == llama8b.input_bytes + llama8b.other_bytes  # the token embeddings stay
     assert gpu.weights_bytes == sum(llama8b.layer_bytes) + llama8b.output_bytes
@@ -162,27 +163,27 @@ def test_full_offload(llama8b: ModelShape) -> None:
 
 def test_tied_embeddings_put_a_copy_on_the_gpu(smol: ModelShape) -> None:
     assert smol.tied_output and smol.tied_copy_bytes == smol.input_bytes
-    on_gpu = estimate(smol, MemorySetup(2048), machine(8))
-    on_cpu = estimate(smol, MemorySetup(2048, n_gpu_layers=0), machine(8))
+    on_gpu = estimate(smol, RunSettings(2048), machine(8))
+    on_cpu = estimate(smol, RunSettings(2048, n_gpu_layers=0), machine(8))
     assert on_gpu.gpus[0].weights_bytes == sum(smol.layer_bytes) + smol.output_bytes + smol.input_bytes
     assert on_cpu.host.weights_bytes == smol.weights_bytes  # on the host the matrix serves both roles
     assert on_cpu.gpus[0].total_bytes == 0  # a GPU holding nothing costs nothing
 
 
 def test_partial_offload_splits_weights_and_kv(llama8b: ModelShape) -> None:
-    est = estimate(llama8b, MemorySetup(8192, n_gpu_layers=17), machine(24))
+    est = estimate(llama8b, RunSettings(8192, n_gpu_layers=17), machine(24))
     gpu, host = est.gpus[0], est.host
     assert gpu.layers == 16 and host.layers == 16 and gpu.holds_output
     assert gpu.kv_bytes == host.kv_bytes == 512 * MIB
     assert gpu.weights_bytes == sum(llama8b.layer_bytes[16:]) + llama8b.output_bytes
     # prompt batches copy a host layer's weights into the GPU's compute buffer
-    full = estimate(llama8b, MemorySetup(8192), machine(24)).gpus[0]
+    full = estimate(llama8b, RunSettings(8192), machine(24)).gpus[0]
     assert gpu.compute_bytes == full.compute_bytes + max(llama8b.layer_bytes[:16])
     assert any("run on the CPU" in n for n in est.notes)
 
 
 def test_two_gpus_each_pay_their_runtime(llama8b: ModelShape) -> None:
-    est = estimate(llama8b, MemorySetup(8192), machine(12, 12))
+    est = estimate(llama8b, RunSettings(8192), machine(12, 12))
     a, b = est.gpus
     assert a.layers + b.layers == 32 and b.holds_output and not a.holds_output
     assert a.overhead_bytes == b.overhead_bytes == RUNTIME_OVERHEAD_BYTES["cuda"]
@@ -191,14 +192,14 @@ def test_two_gpus_each_pay_their_runtime(llama8b: ModelShape) -> None:
 def test_lost_gpus_are_not_planned_with(llama8b: ModelShape) -> None:
     hw = machine(24)
     hw.gpus[0].lost = True
-    est = estimate(llama8b, MemorySetup(8192), hw)
+    est = estimate(llama8b, RunSettings(8192), hw)
     assert est.gpus == [] and est.host.weights_bytes == llama8b.weights_bytes
 
 
 def test_unified_memory_shares_ram(llama8b: ModelShape) -> None:
     hw = machine(48, ram_gib=64)
     hw.gpus[0].unified_memory = True
-    est = estimate(llama8b, MemorySetup(8192), hw)
+    est = estimate(llama8b, RunSettings(8192), hw)
     assert est.host.available_bytes == 64 * GIB - est.gpus[0].total_bytes
 
 
@@ -207,7 +208,7 @@ def test_unified_memory_shares_ram(llama8b: ModelShape) -> None:
 
 def test_max_context_is_the_edge(llama8b: ModelShape) -> None:
     hw = machine(8)
-    setup = MemorySetup(8192, "q8_0", "q8_0", True)
+    setup = RunSettings(8192, "q8_0", "q8_0", True)
     ctx = max_context(llama8b, setup, hw)
     assert ctx % 256 == 0 and 0 < ctx < 131072
     assert estimate(llama8b, replace(setup, n_ctx=ctx), hw).fits
@@ -218,7 +219,7 @@ def test_max_context_is_the_edge(llama8b: ModelShape) -> None:
 
 def test_max_gpu_layers_is_the_edge(llama8b: ModelShape) -> None:
     hw = machine(3)
-    setup = MemorySetup(8192)
+    setup = RunSettings(8192)
     ngl = max_gpu_layers(llama8b, setup, hw)
     assert 0 < ngl < 33
     assert estimate(llama8b, replace(setup, n_gpu_layers=ngl), hw).gpus[0].fits
@@ -228,7 +229,7 @@ def test_max_gpu_layers_is_the_edge(llama8b: ModelShape) -> None:
 
 def test_plan_offers_alternatives_with_numbers(llama8b: ModelShape) -> None:
     hw = machine(6, bandwidth=360)
-    report = plan(llama8b, MemorySetup(32768), hw)
+    report = plan(llama8b, RunSettings(32768), hw)
     assert not report.fits
     labels = [a.label for a in report.alternatives]
     assert labels[0] == "q8_0 KV cache (with flash attention)"
@@ -247,7 +248,7 @@ def test_plan_offers_alternatives_with_numbers(llama8b: ModelShape) -> None:
 
 
 def test_plan_without_a_gpu(smol: ModelShape) -> None:
-    report = plan(smol, MemorySetup(2048, flash_attn=False), HardwareProfile(ram=SystemMemory(16 * GIB, 8 * GIB)))
+    report = plan(smol, RunSettings(2048, flash_attn=False), HardwareProfile(ram=SystemMemory(16 * GIB, 8 * GIB)))
     assert report.fits and report.alternatives == [] and report.max_gpu_layers == 0
     assert report.max_context == 8192  # SmolLM2's trained context
     d = report.to_dict()
@@ -264,17 +265,17 @@ def test_plan_without_a_gpu(smol: ModelShape) -> None:
     [
         ({"n_ctx": 0}, "not possible"),
         ({"n_ctx": 512, "cache_type_k": "q3_k"}, "not a KV cache type"),
-        ({"n_ctx": 512, "cache_type_v": "q8_0", "flash_attn": False}, "without flash attention"),
-        ({"n_ctx": 512, "n_ubatch": 0}, "batch sizes"),
+        ({"n_ctx": 512, "cache_type_v": "q8_0", "flash_attn": False}, "flash attention off"),
+        ({"n_ctx": 512, "n_ubatch": 0}, "batch size"),
     ],
 )
 def test_impossible_setups(kwargs: dict[str, object], words: str) -> None:
-    with pytest.raises(MemoryEstimateError, match=words):
-        MemorySetup(**kwargs)  # type: ignore[arg-type]
+    with pytest.raises(SetupError, match=words):
+        RunSettings(**kwargs).require_llama_cpp_loads()  # type: ignore[arg-type]
 
 
 def test_quantized_k_without_flash_attention_is_allowed(llama8b: ModelShape) -> None:
-    est = estimate(llama8b, MemorySetup(8192, "q8_0", "f16", False), machine(24))
+    est = estimate(llama8b, RunSettings(8192, "q8_0", "f16", False), machine(24))
     assert est.gpus[0].kv_bytes == 32 * 8192 * 1024 * (34 / 32 + 2)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
-from core.model_discovery import default_locations, discover_models
+from core.model.discovery import default_locations, discover_models
 
 
 def test_finds_models_in_the_usual_places(demo, tmp_path, monkeypatch):

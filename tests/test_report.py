@@ -9,11 +9,11 @@ import subprocess
 
 import pytest
 
-from core.cli import main
+from core.cli.main import main
 from core.diagnosis import diagnose
-from core.modelfile import inspect_model
-from core.report import to_html, to_markdown
-from core.setup import Setup
+from core.model.inspection import inspect_model
+from core.report.diagnosis_report import to_html, to_markdown
+from core.settings.setup import Setup
 
 COMPARISON = {
     "metrics": {
@@ -31,7 +31,7 @@ COMPARISON = {
 def demo_diagnosis(demo):
     p = inspect_model(demo.candidates["Q2_0"])
     return diagnose(
-        p, Setup(ctx=8192, cache_type_k="q4_0", cache_type_v="q4_0", flash_attn=True), comparison=COMPARISON
+        p, Setup.of(ctx=8192, cache_type_k="q4_0", cache_type_v="q4_0", flash_attn=True), comparison=COMPARISON
     )
 
 

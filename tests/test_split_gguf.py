@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from core.errors import MissingShardError
-from core.modelfile import inspect_model
+from core.model.inspection import inspect_model
 
 
 def write_split(folder, n_shards=3):

@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 from test_memory_agreement import SHAPES, write_shaped
 
-from core.gpu_catalog import catalog_profile, find_gpu, gpu_info, load_catalog
 from core.hardware import HardwareProfile, SystemMemory
-from core.memory import TIGHT_MARGIN_BYTES, MemorySetup, estimate, model_shape
-from core.modelfile import inspect_model
-from core.profile import ModelProfile
-from core.upgrade import QUANT_BPW, advise, quant_alternatives, requantized
+from core.hardware.catalog import catalog_profile, find_gpu, gpu_info, load_catalog
+from core.memory.estimate import TIGHT_MARGIN_BYTES, estimate, model_shape
+from core.memory.upgrade import QUANT_BPW, advise, quant_alternatives, requantized
+from core.model.inspection import inspect_model
+from core.model.profile import ModelProfile
+from core.settings.run import RunSettings
 
 GIB = 1024**3
 LLAMA_70B = dict(n_layer=80, n_embd=8192, n_ff=28672, n_head=64, n_head_kv=8, n_vocab=128256)
@@ -46,7 +47,7 @@ def test_requantized_sizes(llama70b: ModelProfile) -> None:
 
 
 def test_70b_on_an_rtx_3060_gets_advice(llama70b: ModelProfile) -> None:
-    setup = MemorySetup(8192)
+    setup = RunSettings(8192)
     advice = advise(llama70b, setup, on("RTX 3060 12GB"))
     assert advice is not None
     assert "does not fit GeForce RTX 3060 12GB at 8192 tokens" in advice.reason
@@ -71,7 +72,7 @@ def test_70b_on_an_rtx_3060_gets_advice(llama70b: ModelProfile) -> None:
 
 
 def test_q8_needs_at_least_as_much(llama70b: ModelProfile) -> None:
-    advice = advise(llama70b, MemorySetup(8192), on("RTX 3060 12GB"))
+    advice = advise(llama70b, RunSettings(8192), on("RTX 3060 12GB"))
     assert advice is not None and advice.lossless is not None and advice.comfort is not None
     assert advice.lossless.quant == "Q8_0"
     assert advice.lossless.needed_bytes > advice.comfort.needed_bytes
@@ -79,7 +80,7 @@ def test_q8_needs_at_least_as_much(llama70b: ModelProfile) -> None:
 
 
 def test_two_cards_when_they_beat_one_bigger_card(llama70b: ModelProfile) -> None:
-    advice = advise(llama70b, MemorySetup(8192), on("RTX 3060 12GB"))
+    advice = advise(llama70b, RunSettings(8192), on("RTX 3060 12GB"))
     assert advice is not None and advice.two_gpus is not None and advice.two_gpus_why
     pair, single = advice.two_gpus, advice.comfort_by_class["desktop"]
     assert pair.count == 2 and pair.memory_gib < single.memory_gib
@@ -89,7 +90,7 @@ def test_two_cards_when_they_beat_one_bigger_card(llama70b: ModelProfile) -> Non
 
 
 def test_cpu_only_option_with_ram_and_speed(llama70b: ModelProfile) -> None:
-    advice = advise(llama70b, MemorySetup(8192), on("RTX 3060 12GB"))
+    advice = advise(llama70b, RunSettings(8192), on("RTX 3060 12GB"))
     assert advice is not None and advice.cpu_only is not None
     cpu = advice.cpu_only
     shape = model_shape(llama70b)
@@ -102,22 +103,22 @@ def test_cpu_only_option_with_ram_and_speed(llama70b: ModelProfile) -> None:
 
 
 def test_no_advice_when_something_reasonable_fits(llama8b: ModelProfile) -> None:
-    assert advise(llama8b, MemorySetup(8192), on("RTX 4090")) is None
+    assert advise(llama8b, RunSettings(8192), on("RTX 4090")) is None
     # a f16 cache at 32K overflows a 12 GB card, but q8_0 at the same context does not: no purchase needed
-    assert advise(llama8b, MemorySetup(16384), on("RTX 3060 12GB")) is None
+    assert advise(llama8b, RunSettings(16384), on("RTX 3060 12GB")) is None
 
 
 def test_cpu_only_machines(llama8b: ModelProfile, llama70b: ModelProfile, demo: object) -> None:
     machine = HardwareProfile(ram=RAM, notes=["no GPU"])
     small = inspect_model(demo.reference)  # type: ignore[attr-defined]
-    assert advise(small, MemorySetup(2048), machine) is None  # a 135M model is fast on any CPU
-    advice = advise(llama70b, MemorySetup(8192), machine)
+    assert advise(small, RunSettings(2048), machine) is None  # a 135M model is fast on any CPU
+    advice = advise(llama70b, RunSettings(8192), machine)
     assert advice is not None and "no usable GPU" in advice.reason and advice.comfort is not None
 
 
 def test_smaller_quants_as_alternatives(llama70b: ModelProfile, tmp_path: Path) -> None:
     q8 = requantized(llama70b, "Q8_0")
-    alts = quant_alternatives(q8, MemorySetup(8192), on("H100 SXM"))
+    alts = quant_alternatives(q8, RunSettings(8192), on("H100 SXM"))
     assert [a.settings["quant"] for a in alts] == ["Q5_K_M", "Q4_K_M"]
     assert all(a.fits for a in alts) and alts[0].gpu_bytes > alts[1].gpu_bytes
-    assert quant_alternatives(llama70b, MemorySetup(8192), on("H100 SXM")) == []  # already Q4_K-sized
+    assert quant_alternatives(llama70b, RunSettings(8192), on("H100 SXM")) == []  # already Q4_K-sized

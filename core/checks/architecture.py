@@ -13,8 +13,8 @@ from typing import Any
 from core.checks.finding import Finding, FixStep
 from core.checks.measurements import Measurements
 from core.checks.tiers import Q5_CLASS, Q6_CLASS, block_bpw, tier_label
-from core.profile import ModelProfile
-from core.setup import Setup
+from core.model.profile import ModelProfile
+from core.settings.setup import Setup
 
 EMBEDDING_SHARE = 0.30
 SENSITIVE_ROLES = ("router", "shared_experts", "attention")

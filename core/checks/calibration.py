@@ -12,8 +12,8 @@ from typing import Any
 
 from core.checks.finding import Finding, FixStep
 from core.checks.measurements import Measurements
-from core.profile import ModelProfile
-from core.setup import Setup
+from core.model.profile import ModelProfile
+from core.settings.setup import Setup
 
 SENSITIVE_WORKLOADS = {"code": "code", "multilingual": "multilingual text"}
 KLD_RATIO_CONFIRMS = 3.0  # KLD on code/multilingual text this many times prose's confirms a mismatch

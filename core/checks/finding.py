@@ -5,19 +5,15 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from core.engines.fixes import FixStep
+
+__all__ = ["CHECK_ORDER", "CONFIDENCES", "SEVERITIES", "Finding", "FixStep"]
+
 SEVERITIES = ("critical", "warning", "info", "ok")
 CONFIDENCES = ("suspected", "likely", "confirmed-by-measurement")
 
 # The diagnostic order: most likely cause first (DESIGN.md's table). Ties in severity keep it.
 CHECK_ORDER = ("quant-tier", "kv-cache", "architecture", "calibration", "finetune", "vram")
-
-
-@dataclass(frozen=True)
-class FixStep:
-    """One thing to do; `command` is the exact text to paste (a flag, a variable, a setting)."""
-
-    text: str
-    command: str | None = None
 
 
 @dataclass

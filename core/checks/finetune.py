@@ -13,8 +13,8 @@ from typing import Any
 
 from core.checks.finding import Finding, FixStep
 from core.checks.measurements import Measurements
-from core.profile import ModelProfile
-from core.setup import Setup
+from core.model.profile import ModelProfile
+from core.settings.setup import Setup
 
 INSTRUCT_WORDS = {"instruct", "chat", "it", "assistant", "sft", "dpo", "rlhf", "orpo", "hermes", "thinking"}
 _NOISE = {"the", "a", "an", "of", "version", "model", "gguf", "quant", "quantized", "exl2", "gptq", "awq", "hf", "by"}

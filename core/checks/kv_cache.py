@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.checks import engine_fixes
 from core.checks.finding import Finding
 from core.checks.measurements import Measurements
-from core.profile import ModelProfile
-from core.setup import Setup, cache_bits
+from core.engines import fixes as engine_fixes
+from core.engines.defaults import effective_ctx
+from core.model.profile import ModelProfile
+from core.settings.run import FlashAttn, cache_bits
+from core.settings.setup import Setup
 
 LONG_CONTEXT = 4096
 VERY_LONG_CONTEXT = 16384
@@ -29,12 +31,12 @@ def _bits_class(cache: str) -> str:
 
 
 def check(profile: ModelProfile, hardware: Any, setup: Setup, measurements: Measurements | None) -> Finding:
-    k, v = setup.cache_type_k, setup.cache_type_v
-    ctx = setup.effective_ctx(profile.context_length)
+    k, v = setup.run.cache_type_k, setup.run.cache_type_v
+    ctx = effective_ctx(setup, profile.context_length)
     evidence = [
         f"cache types: K {k} ({cache_bits(k):.1f} bits), V {v} ({cache_bits(v):.1f} bits)",
-        f"context {ctx:,} tokens" + ("" if setup.ctx else f" ({setup.engine}'s default)"),
-        "flash attention " + {True: "on", False: "off", None: "auto"}[setup.flash_attn],
+        f"context {ctx:,} tokens" + ("" if setup.run.n_ctx else f" ({setup.engine}'s default)"),
+        f"flash attention {setup.run.flash_attn.value}",
     ]
     classes = {_bits_class(k), _bits_class(v)}
     severity, title = "ok", "The KV cache precision is fine"
@@ -63,7 +65,7 @@ def check(profile: ModelProfile, hardware: Any, setup: Setup, measurements: Meas
 
     quantized_v = _bits_class(v) != "16-bit"
     fallback_note = None
-    if quantized_v and setup.flash_attn is False:
+    if quantized_v and setup.run.flash_attn is FlashAttn.OFF:
         if setup.engine == "koboldcpp":
             evidence.append(
                 "koboldcpp quantizes only the K cache when flash attention is off (its documented behaviour); "

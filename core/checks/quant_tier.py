@@ -7,8 +7,8 @@ from typing import Any
 from core.checks.finding import Finding, FixStep
 from core.checks.measurements import Measurements
 from core.checks.tiers import block_bpw, dominant_types, severity_for_bpw, tier_label
-from core.profile import ModelProfile
-from core.setup import Setup
+from core.model.profile import ModelProfile
+from core.settings.setup import Setup
 
 PPL_MEANINGFUL = 1.01  # a perplexity increase over 1% is meaningful
 PPL_SERIOUS = 1.05  # over 5% the loss shows in everyday use, whatever the tier

@@ -9,7 +9,7 @@ Q4_K 4.5 (Q4_K_M files ~4.8 with their Q6_K share), Q5_K 5.5, Q6_K 6.56, Q8_0 8.
 
 from __future__ import annotations
 
-from core.profile import ModelProfile
+from core.model.profile import ModelProfile
 
 BLOCK_ROLES = ("attention", "feed_forward", "experts", "shared_experts")
 

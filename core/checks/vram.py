@@ -1,25 +1,26 @@
-"""vram: is the fix hardware? Memory needed (core.memory, which agrees with llama.cpp) against the
-memory the machine has, and — when nothing reasonable fits — which card would (core.upgrade)."""
+"""vram: is the fix hardware? Memory needed (core.memory.estimate, which agrees with llama.cpp) against the
+memory the machine has, and — when nothing reasonable fits — which card would (core.memory.upgrade)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from core.checks import engine_fixes
 from core.checks.finding import Finding, FixStep
 from core.checks.measurements import Measurements
+from core.engines import fixes as engine_fixes
+from core.engines.defaults import effective_ctx
 from core.errors import QuantDoctorError
 from core.hardware import HardwareProfile
-from core.memory import (
+from core.memory.estimate import (
     TIGHT_MARGIN_BYTES,
     FitReport,
-    MemorySetup,
     gib,
     kv_arithmetic,
 )
-from core.profile import ModelProfile
-from core.setup import Setup
-from core.upgrade import plan_with_advice
+from core.memory.upgrade import plan_with_advice
+from core.model.profile import ModelProfile
+from core.settings.run import RunSettings
+from core.settings.setup import Setup
 
 WHY = (
     "When the model, its KV cache and llama.cpp's working buffers do not fit in the graphics card's memory, "
@@ -28,16 +29,9 @@ WHY = (
 )
 
 
-def memory_setup(profile: ModelProfile, setup: Setup) -> MemorySetup:
-    return MemorySetup(
-        n_ctx=setup.effective_ctx(profile.context_length),
-        cache_type_k=setup.cache_type_k,
-        cache_type_v=setup.cache_type_v,
-        flash_attn=setup.flash_attn,
-        n_gpu_layers=setup.n_gpu_layers,
-        n_batch=setup.n_batch,
-        n_ubatch=setup.n_ubatch,
-    )
+def memory_setup(profile: ModelProfile, setup: Setup) -> RunSettings:
+    """The person's settings with the context the engine really uses."""
+    return setup.run.replace(n_ctx=effective_ctx(setup, profile.context_length))
 
 
 def fit_report(profile: ModelProfile, setup: Setup, hardware: HardwareProfile) -> FitReport:
@@ -54,7 +48,7 @@ def _device_line(d: Any) -> str:
     return line
 
 
-def _alternative_fix(alt: Any, engine: str, current: MemorySetup) -> list[FixStep]:
+def _alternative_fix(alt: Any, engine: str, current: RunSettings) -> list[FixStep]:
     s = alt.settings
     steps: list[FixStep] = []
     if s.get("cache_type_k") != current.cache_type_k or s.get("cache_type_v") != current.cache_type_v:

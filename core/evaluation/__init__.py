@@ -6,11 +6,12 @@ llama.cpp in child processes (`LocalEngine`) or talk to an OpenAI-compatible ser
 """
 
 from core.evaluation.compare import Comparison, compare
-from core.evaluation.engines import LocalEngine, TokenProgress
 from core.evaluation.metrics import DomainMetrics
 from core.evaluation.remote import RemoteEngine
+from core.evaluation.runners import LocalEngine, TokenProgress
 from core.evaluation.samples import Sample
-from core.evaluation.settings import EvalSettings, RunSettings
+from core.evaluation.scoring import EvalSettings
+from core.settings.run import RunSettings
 
 __all__ = [
     "Comparison",

@@ -29,7 +29,6 @@ import numpy as np
 from core.errors import EvaluationSetupError, IncompatibleModelsError, RemoteEngineError
 from core.evaluation import refcache
 from core.evaluation.domains import Domain, Prompt, eval_text, prompts, resolve_domains
-from core.evaluation.engines import LocalEngine, TaskResult
 from core.evaluation.identity import check_same_vocab, file_fingerprint, vocab_of
 from core.evaluation.metrics import (
     DomainMetrics,
@@ -39,9 +38,11 @@ from core.evaluation.metrics import (
     summarize,
 )
 from core.evaluation.remote import RemoteEngine, is_url
+from core.evaluation.runners import LocalEngine, TaskResult
 from core.evaluation.samples import Sample, first_divergence
-from core.evaluation.settings import EvalSettings, RunSettings
+from core.evaluation.scoring import EVAL_DEFAULT_CTX, EvalSettings
 from core.progress import Job, Progress
+from core.settings.run import RunSettings
 
 Engine = LocalEngine | RemoteEngine
 MIN_ALIGNED = 0.8  # below this share of aligned positions, two servers/models do not tokenize alike
@@ -133,7 +134,7 @@ def compare(
     """Compare a candidate (a quant, or the same file with other settings, or a server) to a reference."""
     started = time.monotonic()
     ev = eval_settings or EvalSettings()
-    ref_settings = reference_settings or RunSettings()
+    ref_settings = reference_settings or RunSettings(n_ctx=EVAL_DEFAULT_CTX)
     cand_settings = candidate_settings or ref_settings
     yield Progress("Checking the two models")
     ref = make_engine(reference, ref_settings, "reference")

@@ -4,7 +4,7 @@
   file takes minutes, so the fingerprint hashes the size, the header and 64 spread 1 MiB samples:
   two different quants (or a re-download with other bytes) differ there, and it costs ~0.1 s.
 - `vocab_of`: the vocabulary size and a sha256 of the token list, read straight from the GGUF
-  header. core.gguf_reader skips large arrays on purpose, so this walks the metadata once more and
+  header. core.model.gguf_reader skips large arrays on purpose, so this walks the metadata once more and
   hashes the bytes of `tokenizer.ggml.tokens` without decoding them (milliseconds for 150K tokens).
   Comparing this before any model is loaded is how mismatched models are refused early.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 import gguf
 
 from core.errors import IncompatibleModelsError
-from core.gguf_reader import read_gguf_header
+from core.model.gguf_reader import read_gguf_header
 
 SAMPLES = 64
 SAMPLE_SIZE = 1 << 20

@@ -19,7 +19,7 @@ import llama_cpp
 import numpy as np
 import numpy.typing as npt
 
-from core.evaluation.settings import FLASH_ATTN, RunSettings, cache_type_id
+from core.settings.run import RunSettings, cache_type_id
 
 
 class RunnerError(Exception):
@@ -68,7 +68,7 @@ class LlamaModel:
         llama_cpp.llama_backend_init()
         self.settings = settings
         params = llama_cpp.llama_model_default_params()
-        params.n_gpu_layers = 0x7FFFFFFF if settings.n_gpu_layers < 0 else settings.n_gpu_layers
+        params.n_gpu_layers = 0x7FFFFFFF if settings.n_gpu_layers is None else settings.n_gpu_layers
         model = llama_cpp.llama_model_load_from_file(path.encode(), params)
         if not model:
             raise RunnerError(f"llama.cpp could not load {path} (see its last messages above).", "load")
@@ -154,11 +154,11 @@ class LlamaModel:
         p.n_batch = n_batch
         p.n_ubatch = min(n_ubatch, n_batch)
         p.n_seq_max = n_seq
-        p.n_threads = s.n_threads
-        p.n_threads_batch = s.n_threads
+        p.n_threads = s.threads
+        p.n_threads_batch = s.threads
         p.type_k = cache_type_id(s.cache_type_k)
         p.type_v = cache_type_id(s.cache_type_v)
-        p.flash_attn_type = FLASH_ATTN[s.flash_attn]
+        p.flash_attn_type = s.flash_attn.llama_value
         p.no_perf = True
         ctx = llama_cpp.llama_init_from_model(self.model, p)
         if not ctx:

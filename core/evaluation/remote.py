@@ -21,8 +21,8 @@ from queue import Empty, Queue
 from typing import Any, TypeVar
 
 from core.errors import RemoteEngineError
-from core.evaluation.engines import TokenProgress
 from core.evaluation.metrics import TopLogprobs
+from core.evaluation.runners import TokenProgress
 from core.progress import EtaClock, Job, Progress
 
 T = TypeVar("T")

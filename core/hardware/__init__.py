@@ -12,8 +12,7 @@ import platform
 
 from core.hardware.amd import detect_amd
 from core.hardware.apple import detect_apple
-from core.hardware.nvidia import detect_nvidia
-from core.hardware.profile import (
+from core.hardware.machine import (
     CpuInfo,
     GpuInfo,
     HardwareProfile,
@@ -22,6 +21,7 @@ from core.hardware.profile import (
     load_profile,
     save_profile,
 )
+from core.hardware.nvidia import detect_nvidia
 from core.hardware.system import cpu_info, system_memory
 
 __all__ = [

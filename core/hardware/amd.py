@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from core.hardware.profile import GpuInfo
+from core.hardware.machine import GpuInfo
 
 AMD_PCI_VENDOR = "0x1002"
 _MB = 1024 * 1024

@@ -10,20 +10,9 @@ from __future__ import annotations
 
 import sys
 
-from core.hardware.profile import GIB, GpuInfo
+from core.hardware.catalog import lookup_bandwidth
+from core.hardware.machine import GIB, GpuInfo, metal_working_set
 from core.hardware.system import Runner, run_quiet
-
-SMALL_MAC_FRACTION = 2 / 3  # RAM <= 36 GiB
-LARGE_MAC_FRACTION = 3 / 4
-LARGE_MAC_THRESHOLD = 36 * GIB
-
-
-def metal_working_set(ram_bytes: int, wired_limit_mb: int | None = None) -> int:
-    """The GPU memory macOS lets one process wire, in bytes."""
-    if wired_limit_mb:
-        return min(ram_bytes, wired_limit_mb * 1024 * 1024)
-    fraction = SMALL_MAC_FRACTION if ram_bytes <= LARGE_MAC_THRESHOLD else LARGE_MAC_FRACTION
-    return int(ram_bytes * fraction)
 
 
 def detect_apple(run: Runner = run_quiet, platform: str = sys.platform) -> tuple[list[GpuInfo], list[str]]:
@@ -52,7 +41,5 @@ def detect_apple(run: Runner = run_quiet, platform: str = sys.platform) -> tuple
             + (" (raised with iogpu.wired_limit_mb)." if limit_mb else ".")
         ],
     )
-    from core.gpu_catalog import lookup_bandwidth
-
     gpu.bandwidth_gbps = lookup_bandwidth(name, ram)
     return [gpu], []

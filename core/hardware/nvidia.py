@@ -29,7 +29,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.hardware.profile import GIB, GpuInfo, MigDevice
+from core.hardware.machine import GIB, GpuInfo, MigDevice
 
 FAKE_ENV = "QUANTDOCTOR_FAKE_NVML"
 

@@ -1,6 +1,6 @@
 """Replay a recorded NVML session: what a real GPU answered, call by call, without the GPU.
 
-Fixtures (shared/fixtures/nvml/*.json) record each NVML call a real machine answered as
+Fixtures (tests/fixtures/nvml/*.json) record each NVML call a real machine answered as
 `{"ok": value}` or `{"error": "NotSupported"}` (any NVML error name or number). `ReplayNvml`
 offers the same functions as `pynvml` and answers them from such a record, raising pynvml's own
 `NVMLError` subclasses, so code under test cannot tell it from the library.
@@ -179,7 +179,7 @@ def load_record(path: str | Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise HardwareProfileError(
             f"The recorded NVML session {p} does not exist.",
-            "Unset QUANTDOCTOR_FAKE_NVML, or point it at a fixture such as shared/fixtures/nvml/h200-driver580.json.",
+            "Unset QUANTDOCTOR_FAKE_NVML, or point it at a fixture such as tests/fixtures/nvml/h200-driver580.json.",
         ) from None
     except (OSError, ValueError) as exc:
         raise HardwareProfileError(

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from core.hardware.profile import CpuInfo, SystemMemory
+from core.hardware.machine import CpuInfo, SystemMemory
 
 Runner = Callable[[list[str]], str | None]
 

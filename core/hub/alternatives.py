@@ -19,7 +19,7 @@ from core.hub.card import GGUFEntry, HubCard, fetch_card, parse_repo_id, same_re
 from core.hub.fit import FitFn, SizeInfo, default_fit
 from core.hub.quants import QuantType, gguf_type
 from core.hub.resolve import _listing, resolve_expected, resolve_repo
-from core.profile import ModelProfile
+from core.model.profile import ModelProfile
 
 DEFAULT_CTX = 4096
 
@@ -268,7 +268,7 @@ def find_alternatives(
 ) -> Alternatives:
     """Quants of the expected model (or of what the local file quantizes), ranked for this person.
 
-    `fits(info, ctx)` decides the "fits this machine" badge (core.hub.fit; plug core.memory in there).
+    `fits(info, ctx)` decides the "fits this machine" badge (core.hub.fit; plug core.memory.estimate in there).
     `max_repos` bounds the Hub requests (one card per repository). `peek` reads the header of the top
     N GGUF candidates with a Range request to replace the name-based type with the real one.
     """

@@ -17,7 +17,7 @@ from huggingface_hub.hf_api import ModelInfo
 
 from core.hub import _client
 from core.hub.quants import QuantType, folder_type, method_from_repo, type_from_filename
-from core.profile import ModelCard
+from core.model.profile import ModelCard
 
 RELATIONS = ("quantized", "finetune", "merge", "adapter")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.\-]{0,95}/[\w.\-]{1,96}$")
@@ -181,7 +181,7 @@ class HubCard:
         return next((f for f in self.files if f.path == path), None)
 
     def model_card(self) -> ModelCard:
-        """The card as core.profile's `ModelCard`, the shape the checks read."""
+        """The card as core.model.profile's `ModelCard`, the shape the checks read."""
         return ModelCard(
             base_model=list(self.base_models),
             base_model_relation=self.relation,

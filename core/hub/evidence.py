@@ -9,7 +9,7 @@ from core.errors import HubError, HubOfflineError
 from core.hub import _client
 from core.hub.card import HubCard, fetch_card, same_repo
 from core.hub.resolve import RepoGuess, resolve_expected, resolve_repo
-from core.profile import ModelProfile
+from core.model.profile import ModelProfile
 
 VERDICTS = ("match", "base-instead-of-finetune", "finetune-instead-of-base", "different-model", "unknown")
 

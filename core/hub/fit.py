@@ -3,7 +3,7 @@
 `FitFn` is what alternatives ranking calls: `fits(info, ctx) -> True / False / None (cannot tell)`.
 The default here is deliberately simple (weights = file size, plus a KV cache in q8_0 at the
 person's context when the model's shape is known, plus a fixed runtime overhead, against free VRAM
-when a budget is given, else available RAM from psutil). core.memory owns the real estimate:
+when a budget is given, else available RAM from psutil). core.memory.estimate owns the real estimate:
 pass `fits=` to `find_alternatives` once it lands (see `memory_fit` below for the adapter shape).
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from core.errors import QuantDoctorError
-from core.profile import ModelProfile
-from core.setup import cache_bytes_per_element
+from core.model.profile import ModelProfile
+from core.settings.run import cache_bytes_per_element
 
 GIB = 1 << 30
 OVERHEAD_BYTES = 512 << 20  # compute buffers and runtime, a round figure
@@ -117,13 +117,14 @@ def _scaled(profile: ModelProfile, file_size: int) -> ModelProfile:
 
 
 def memory_fit(hardware: object) -> FitFn:
-    """core.memory's estimate (the one that agrees with llama.cpp) on a machine profile.
+    """core.memory.estimate's estimate (the one that agrees with llama.cpp) on a machine profile.
 
     Uses the candidate's own tensors when its header was read, else the person's local file of the
     same model resized to the candidate's download size; falls back to `simple_fit` with neither.
     """
     from core.hardware import HardwareProfile
-    from core.memory import MemorySetup, estimate, model_shape
+    from core.memory.estimate import estimate, model_shape
+    from core.settings.run import FlashAttn, RunSettings
 
     assert isinstance(hardware, HardwareProfile)
     fallback = simple_fit()
@@ -134,8 +135,8 @@ def memory_fit(hardware: object) -> FitFn:
             return fallback(info, ctx)
         prof = base if info.candidate is not None else _scaled(base, info.file_size)
         try:
-            setup = MemorySetup(
-                n_ctx=max(ctx, 1), cache_type_k=info.cache_type, cache_type_v=info.cache_type, flash_attn=True
+            setup = RunSettings(
+                n_ctx=max(ctx, 1), cache_type_k=info.cache_type, cache_type_v=info.cache_type, flash_attn=FlashAttn.ON
             )
             return estimate(model_shape(prof), setup, hardware).fits
         except QuantDoctorError:

@@ -2,7 +2,7 @@
 
 The header (metadata and tensor directory) sits at the start of the file: fetch its first bytes with
 an HTTP Range request, lay them at the start of a sparse local file as long as the real one, and let
-the bounded reader (core.gguf_reader, through core.gguf_profile) read it as if it were the file. If the
+the bounded reader (core.model.gguf_reader, through core.model.gguf_profile) read it as if it were the file. If the
 header is longer than what was fetched (big vocabularies), fetch more. Gives the real quant census,
 expert count and imatrix dataset of a candidate before anyone downloads gigabytes.
 """
@@ -19,10 +19,10 @@ from huggingface_hub import get_hf_file_metadata, get_session, hf_hub_url, hf_ra
 from huggingface_hub.utils import build_hf_headers  # type: ignore[attr-defined]
 
 from core.errors import HubError, ModelFileError
-from core.gguf_profile import read_gguf_profile
-from core.gguf_reader import read_gguf_header
 from core.hub import _client
-from core.profile import ModelProfile
+from core.model.gguf_profile import read_gguf_profile
+from core.model.gguf_reader import read_gguf_header
+from core.model.profile import ModelProfile
 
 FIRST_BYTES = 1 << 20
 MAX_BYTES = 64 << 20

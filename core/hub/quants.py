@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import gguf
 
-from core.gguf_reader import NEWER_FILE_TYPE_NAMES, NEWER_TYPE_NAMES
+from core.model.gguf_reader import NEWER_FILE_TYPE_NAMES, NEWER_TYPE_NAMES
 
 _VARIANTS = {"XXS": -2, "XS": -1, "S": 0, "NL": 1, "M": 1, "L": 2, "XL": 3, "XXL": 4}
 _NON_WEIGHT = {"I8", "I16", "I32", "I64", "F64", "Q8_1", "Q8_K"}

@@ -25,7 +25,7 @@ from core.errors import HubError, QuantDoctorError
 from core.hub import _client
 from core.hub.card import parse_repo_id
 from core.hub.quants import type_from_filename
-from core.profile import ModelProfile
+from core.model.profile import ModelProfile
 
 _CACHE_DIR = re.compile(r"^models--(?P<org>[^/]+?)--(?P<name>[^/]+)$")
 SOURCE_KEYS = (
@@ -63,7 +63,7 @@ def repo_from_cache_path(path: str | Path) -> tuple[str, str | None] | None:
 def _header_sources(profile: ModelProfile) -> list[str]:
     if profile.format != "gguf" or not profile.files:
         return []
-    from core.gguf_reader import read_gguf_header
+    from core.model.gguf_reader import read_gguf_header
 
     try:
         header = read_gguf_header(profile.files[0])

@@ -8,7 +8,7 @@ from typing import Any
 from PySide6.QtWidgets import QGroupBox, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from core.diagnosis import Diagnosis
-from core.memory import gib
+from core.memory.estimate import gib
 from gui.state import AppState
 from gui.widgets import GLOSSARY, StackedBar, clear_layout
 

@@ -26,9 +26,10 @@ from PySide6.QtWidgets import (
 from core.checks.measurements import measurements_from_comparison
 from core.evaluation.compare import Comparison, compare
 from core.evaluation.domains import DEFAULT_DOMAINS
-from core.evaluation.settings import EvalSettings, RunSettings
+from core.evaluation.scoring import EVAL_DEFAULT_CTX, EvalSettings
 from core.progress import Job
-from core.setup import Setup
+from core.settings.run import RunSettings
+from core.settings.setup import Setup
 from gui.state import AppState
 from gui.widgets import GLOSSARY, BarChart
 
@@ -38,13 +39,12 @@ QUICK = EvalSettings(chunk=256, max_chunks=4, sample_tokens=64)
 
 
 def run_settings(setup: Setup, cache_k: str | None = None, cache_v: str | None = None) -> RunSettings:
-    fa = {True: "on", False: "off", None: "auto"}[setup.flash_attn]
-    return RunSettings(
-        n_ctx=max(QUICK.chunk * 2, min(setup.ctx or 4096, 4096)),
-        cache_type_k=cache_k or setup.cache_type_k,
-        cache_type_v=cache_v or setup.cache_type_v,
-        flash_attn=fa,
-        n_gpu_layers=setup.n_gpu_layers if setup.n_gpu_layers is not None else 0,
+    """The person's settings, with a context short enough for the quick comparison."""
+    r = setup.run
+    return r.replace(
+        n_ctx=max(QUICK.chunk * 2, min(r.n_ctx or EVAL_DEFAULT_CTX, EVAL_DEFAULT_CTX)),
+        cache_type_k=cache_k or r.cache_type_k,
+        cache_type_v=cache_v or r.cache_type_v,
     )
 
 

@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QTe
 
 from core.diagnosis import Diagnosis
 from core.errors import QuantDoctorError
-from core.report import to_markdown, write_report
+from core.report.diagnosis_report import to_markdown, write_report
 from gui.state import AppState
 
 

@@ -8,10 +8,11 @@ from typing import Any
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QLineEdit, QListView, QPushButton, QVBoxLayout, QWidget
 
+from core.engines.defaults import effective_ctx
 from core.hub import Alternatives, Downloaded, download, find_alternatives
 from core.hub.fit import default_fit, memory_fit
+from core.model.profile_text import human_bytes
 from core.progress import Job, Progress
-from core.summary import human_bytes
 from gui.models import ModelEntry, ModelListModel, PathRole
 from gui.state import AppState
 from gui.widgets import ErrorBanner
@@ -21,7 +22,7 @@ def _search_job(state: AppState, expected: str | None) -> Job[Alternatives]:
     yield Progress("Asking the Hub for quants of " + (expected or "this model"))
     fits = memory_fit(state.hardware) if state.hardware is not None else default_fit
     return find_alternatives(
-        state.profile, expected, ctx=state.setup.effective_ctx(state.profile.context_length if state.profile else None),
+        state.profile, expected, ctx=effective_ctx(state.setup, state.profile.context_length if state.profile else None),
         workload=state.setup.workload, fits=fits,
     )  # fmt: skip
 

@@ -16,10 +16,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.gpu_catalog import catalog_profile, load_catalog
 from core.hardware import HardwareProfile, detect_hardware
+from core.hardware.catalog import catalog_profile, load_catalog
+from core.model.profile_text import human_bytes
 from core.progress import Job, Progress
-from core.summary import human_bytes
 from gui.state import AppState
 from gui.widgets import StackedBar, clear_layout
 

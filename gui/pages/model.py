@@ -19,10 +19,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.model_discovery import FoundModel, discover_models
-from core.profile import ModelProfile
+from core.model.discovery import FoundModel, discover_models
+from core.model.profile import ModelProfile
+from core.model.profile_text import human_bytes, human_count, profile_summary
 from core.progress import Job, Progress
-from core.summary import human_bytes, human_count, profile_summary
 from gui.models import ModelEntry, ModelListModel, PathRole
 from gui.state import AppState
 from gui.widgets import GLOSSARY, PALETTE, StackedBar

@@ -23,13 +23,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.engines.imports import from_command, from_kcpps, from_lmstudio, from_ollama
 from core.errors import QuantDoctorError
-from core.setup import CACHE_TYPES, ENGINES, WORKLOADS, Setup
-from core.setup_import import from_command, from_kcpps, from_lmstudio, from_ollama
+from core.settings.run import CACHE_TYPES, FlashAttn
+from core.settings.setup import ENGINES, WORKLOADS, Setup
 from gui.state import AppState
 from gui.widgets import GLOSSARY, ErrorBanner
 
-FA_CHOICES = [("auto", None), ("on", True), ("off", False)]
+FA_CHOICES = [(f.value, f) for f in (FlashAttn.AUTO, FlashAttn.ON, FlashAttn.OFF)]
 
 
 class CommandDialog(QDialog):
@@ -129,11 +130,13 @@ class SetupPage(QWidget):
         """The form's values, keeping what the form does not show (batch sizes, notes, the model path)."""
         return replace(
             self.state.setup,
-            ctx=self.ctx.value() or None,
-            cache_type_k=self.cache_k.currentText(),
-            cache_type_v=self.cache_v.currentText(),
-            flash_attn=FA_CHOICES[self.fa.currentIndex()][1],
-            n_gpu_layers=None if self.ngl.value() < 0 else self.ngl.value(),
+            run=self.state.setup.run.replace(
+                n_ctx=self.ctx.value() or None,
+                cache_type_k=self.cache_k.currentText(),
+                cache_type_v=self.cache_v.currentText(),
+                flash_attn=FA_CHOICES[self.fa.currentIndex()][1],
+                n_gpu_layers=None if self.ngl.value() < 0 else self.ngl.value(),
+            ),
             workload=self.workload.currentText(),
             expected=self.expected.text().strip() or None,
             engine=self.engine.currentText(),
@@ -150,11 +153,12 @@ class SetupPage(QWidget):
     def load(self, s: Setup) -> None:
         self._loading = True
         try:
-            self.ctx.setValue(s.ctx or 0)
-            self.cache_k.setCurrentText(s.cache_type_k)
-            self.cache_v.setCurrentText(s.cache_type_v)
-            self.fa.setCurrentIndex([v for _, v in FA_CHOICES].index(s.flash_attn))
-            self.ngl.setValue(-1 if s.n_gpu_layers is None else s.n_gpu_layers)
+            r = s.run
+            self.ctx.setValue(r.n_ctx or 0)
+            self.cache_k.setCurrentText(r.cache_type_k)
+            self.cache_v.setCurrentText(r.cache_type_v)
+            self.fa.setCurrentIndex([v for _, v in FA_CHOICES].index(r.flash_attn))
+            self.ngl.setValue(-1 if r.n_gpu_layers is None else r.n_gpu_layers)
             self.workload.setCurrentText(s.workload)
             self.expected.setText(s.expected or "")
             self.engine.setCurrentText(s.engine)

@@ -1,5 +1,5 @@
 """Turn one measurement run into figures: llama.cpp's buffers per case, the GPU memory actually used,
-and the difference, which is the CUDA runtime overhead core.memory plans with.
+and the difference, which is the CUDA runtime overhead core.memory.estimate plans with.
 
 Inputs: the NVML and nvidia-smi samples, and per model the markers measure.cpp printed, the
 llama.cpp log and the measuring process' pid. Output: measurements.json and summary.txt in --out.

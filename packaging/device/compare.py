@@ -1,6 +1,6 @@
-"""Compare a device measurement (measure_cuda_overhead.sh) with core.memory's estimate, case by case.
+"""Compare a device measurement (measure_cuda_overhead.sh) with core.memory.estimate's estimate, case by case.
 
-Run on the development machine, where core.memory and gguf are installed:
+Run on the development machine, where core.memory.estimate and gguf are installed:
 
     .venv/bin/python packaging/device/compare.py DIR/measurements.json DIR/gpus.json
 
@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import make_gguf
 
 from core.hardware import HardwareProfile
-from core.memory import RUNTIME_OVERHEAD_BYTES, MemorySetup, estimate, model_shape
-from core.modelfile import inspect_model
+from core.memory.estimate import RUNTIME_OVERHEAD_BYTES, MemorySetup, estimate, model_shape
+from core.model.inspection import inspect_model
 
 MIB = 1024**2
 

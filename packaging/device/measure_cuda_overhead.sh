@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Measure what llama.cpp really uses on an NVIDIA GPU, to set core.memory's CUDA runtime overhead.
+# Measure what llama.cpp really uses on an NVIDIA GPU, to set core.memory.estimate's CUDA runtime overhead.
 #
 # Needs: an NVIDIA GPU with nvidia-smi, nvcc, cmake, ninja, g++, python3 with pynvml (nvidia-ml-py);
 # no internet, no pip. The llama.cpp sources that llama-cpp-python 0.3.36 vendors must be copied

@@ -40,11 +40,12 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import psutil  # noqa: E402
 
-from core.demo import prepare_demo  # noqa: E402
-from core.evaluation.engines import LocalEngine  # noqa: E402
+from core.demo.prepare import prepare_demo  # noqa: E402
 from core.evaluation.metrics import DomainMetrics, TokenStats, summarize  # noqa: E402
-from core.evaluation.settings import EvalSettings, RunSettings  # noqa: E402
+from core.evaluation.runners import LocalEngine  # noqa: E402
+from core.evaluation.scoring import EvalSettings  # noqa: E402
 from core.progress import run_job  # noqa: E402
+from core.settings.run import RunSettings  # noqa: E402
 
 PPL_TOL = 0.01
 KLD_TOL = 0.05

@@ -20,8 +20,8 @@ sys.path[:0] = [str(HERE.parents[2]), str(HERE.parents[1])]
 import gguf  # noqa: E402
 from ggufmaker import Q, llama_metadata, llama_tensors, write_gguf, write_vocab_gguf  # noqa: E402
 
-from core.demo import prepare_demo  # noqa: E402
-from core.modelfile import inspect_model  # noqa: E402
+from core.demo.prepare import prepare_demo  # noqa: E402
+from core.model.inspection import inspect_model  # noqa: E402
 from core.progress import run_job  # noqa: E402
 
 TARGET_RATIO = 50.0

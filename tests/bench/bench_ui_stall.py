@@ -81,8 +81,8 @@ def main() -> int:
         # the memory check on a 70B-shaped model for a catalog GPU: the heaviest diagnosis there is
         from ggufmaker import Q, llama_metadata, llama_tensors, write_gguf
 
-        from core.gpu_catalog import catalog_profile
-        from core.setup import Setup
+        from core.hardware.catalog import catalog_profile
+        from core.settings.setup import Setup
 
         big70 = write_gguf(
             Path(tmp) / "70b.gguf",
@@ -93,7 +93,7 @@ def main() -> int:
         beat.start()
         window.state.open_model(str(big70))
         wait_until_idle(app, window.state)
-        window.state.set_setup(Setup(ctx=32768, cache_type_k="q8_0", cache_type_v="q8_0", flash_attn=True))
+        window.state.set_setup(Setup.of(ctx=32768, cache_type_k="q8_0", cache_type_v="q8_0", flash_attn=True))
         took = wait_until_idle(app, window.state)
         results.append(("70B-shaped model on an RTX 4090 + a setup change", beat.stop(), took))
         window.state.set_hardware(None)

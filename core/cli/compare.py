@@ -1,0 +1,103 @@
+"""`quantdoctor-cli compare`: run a quant and a reference side by side and measure the loss.
+
+Loaded by core.cli.main when present (see `register`). Progress goes to stderr; the result to stdout as
+a summary, or as JSON with `--json`; `--report FILE.html` also writes a self-contained page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from core.cli.output import print_json
+from core.errors import EvaluationSetupError
+from core.progress import Progress, run_job
+
+HELP = "Run a quant and a reference on the same texts and prompts; measure the loss (PPL, KLD, top-1)."
+
+
+def register(subparsers: Any) -> dict[str, tuple[str, Any]]:
+    from core.cli.run_options import add_run_arguments
+    from core.evaluation.domains import ALIASES, DOMAINS
+    from core.settings.run import CACHE_TYPES
+
+    p = subparsers.add_parser("compare", help=HELP, description=HELP)
+    p.add_argument("--reference", required=True, metavar="PATH|URL",
+                   help="the higher-precision model: a .gguf file, or an OpenAI-compatible server's URL")  # fmt: skip
+    p.add_argument("--candidate", metavar="PATH|URL",
+                   help="the quant to judge (default: the reference file itself, with --candidate-cache-type)")  # fmt: skip
+    add_run_arguments(p, title="how llama.cpp runs both models (default: context 4096, f16 cache, all GPU layers)")
+    p.add_argument("--cache-type", choices=CACHE_TYPES, metavar="T",
+                   help="KV cache type (K and V) for both models, like -ctk T -ctv T (default f16)")  # fmt: skip
+    p.add_argument("--candidate-cache-type", choices=CACHE_TYPES, metavar="T",
+                   help="KV cache type for the candidate, e.g. q4_0 against the reference's f16 to isolate the cache")  # fmt: skip
+    p.add_argument("--domains", nargs="+", metavar="DOMAIN", choices=[*DOMAINS, *ALIASES],
+                   help="which domains (default: general code multilingual math)")  # fmt: skip
+    p.add_argument("--long-context", action="store_true", help="add the long-context domain (a 4K+ token document)")
+    p.add_argument("--chunk", type=int, default=512, help="evaluation chunk in tokens, as llama-perplexity -c (512)")
+    p.add_argument("--max-chunks", type=int, default=0, help="score at most this many chunks per text (0: all)")
+    p.add_argument("--samples", type=int, default=1, help="sample prompts per domain (default 1; 0: none)")
+    p.add_argument("--sample-tokens", type=int, default=96, help="tokens per sample output (default 96)")
+    p.add_argument("--no-metrics", action="store_true", help="only the sample outputs")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a summary")
+    p.add_argument("--report", metavar="FILE.html", help="also write a self-contained HTML report")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    return {"compare": (HELP, cmd_compare)}
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from core.cli.output import ProgressPrinter
+    from core.cli.run_options import run_settings_from_args
+    from core.evaluation.compare import compare
+    from core.evaluation.comparison_text import text_summary
+    from core.evaluation.domains import ALIASES
+    from core.evaluation.scoring import EVAL_DEFAULT_CTX, EvalSettings
+    from core.report.comparison_html import write_report
+
+    candidate = args.candidate
+    if candidate is None:
+        if not args.candidate_cache_type:
+            raise EvaluationSetupError(
+                "Say what to compare the reference with.",
+                "Give --candidate PATH|URL, or --candidate-cache-type T to compare the reference file with itself "
+                "under another KV cache type.",
+            )
+        candidate = args.reference
+    wants_long = args.long_context or any(ALIASES.get(d, d) == "long" for d in args.domains or [])
+    both = {"cache_type_k": args.cache_type, "cache_type_v": args.cache_type} if args.cache_type else {}
+    ref_settings = run_settings_from_args(args, n_ctx=8192 if wants_long else EVAL_DEFAULT_CTX, **both)
+    cand_settings = ref_settings.with_cache(args.candidate_cache_type) if args.candidate_cache_type else ref_settings
+    if args.sample_tokens < 1 or args.samples < 0:
+        raise EvaluationSetupError("--samples must be 0 or more and --sample-tokens at least 1.")
+    ev = EvalSettings(chunk=args.chunk, max_chunks=args.max_chunks, sample_tokens=args.sample_tokens)
+    if args.report:
+        report = Path(args.report)
+        if not report.parent.is_dir():
+            raise EvaluationSetupError(f"The folder for the report, {report.parent}, does not exist.")
+    printer = ProgressPrinter()
+    on_progress = None if args.quiet else printer
+
+    def show(event: Progress) -> None:
+        if on_progress is not None:
+            on_progress(event)
+
+    job = compare(
+        args.reference, candidate, ref_settings, cand_settings, args.domains, args.long_context, ev,
+        samples_per_domain=args.samples, with_metrics=not args.no_metrics, with_samples=args.samples > 0,
+    )  # fmt: skip
+    try:
+        result = run_job(job, show)
+    finally:
+        job.close()
+        printer.close()
+    if args.report:
+        write_report(result, Path(args.report))
+    if args.json:
+        print_json(result.to_dict())
+    else:
+        sys.stdout.write(text_summary(result))
+        if args.report:
+            print(f"Report written to {args.report}")
+    return 0

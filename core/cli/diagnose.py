@@ -1,0 +1,120 @@
+"""`quantdoctor-cli diagnose`: the ranked checks from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from core.checks.measurements import Measurements, measurements_from_comparison
+from core.cli.run_options import add_run_arguments, given_run_values
+from core.engines.imports import from_command, from_kcpps, from_lmstudio, from_ollama
+from core.errors import SetupError
+from core.settings.setup import ENGINES, WORKLOADS, Setup
+
+
+def add_setup_arguments(p: argparse.ArgumentParser) -> None:
+    add_run_arguments(p, title="your settings (flags win over imported settings)")
+    g = p.add_argument_group("what you are doing")
+    g.add_argument("--workload", choices=WORKLOADS, help="what you use the model for (default chat)")
+    g.add_argument(
+        "--expect", metavar="NAME", help="the model you expected, e.g. Qwen/Qwen3-8B or 'the instruct version'"
+    )
+    g.add_argument("--engine", choices=ENGINES, help="what runs the model (default llama.cpp)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument(
+        "--from-command", metavar="CMD", help="import settings from a llama-server / llama-cli command line"
+    )
+    src.add_argument("--from-ollama", action="store_true", help="import Ollama's settings (OLLAMA_* variables)")
+    src.add_argument("--from-kcpps", metavar="FILE", help="import a koboldcpp .kcpps file")
+    src.add_argument("--from-lmstudio", metavar="FILE", help="import an LM Studio per-model config")
+    p.add_argument("--modelfile", metavar="FILE", help="with --from-ollama: the model's Modelfile")
+
+
+def setup_from_args(args: argparse.Namespace) -> Setup:
+    flags: dict[str, Any] = {"workload": args.workload, "expected": args.expect, "engine": args.engine}
+    given = {**given_run_values(args), **{k: v for k, v in flags.items() if v is not None}}
+    if args.from_command:
+        return from_command(args.from_command, **given)
+    if args.from_ollama:
+        return from_ollama(modelfile=args.modelfile, **given)
+    if args.from_kcpps:
+        return from_kcpps(args.from_kcpps, **given)
+    if args.from_lmstudio:
+        return from_lmstudio(args.from_lmstudio, **given)
+    return Setup.of(source="command-line flags", **given)
+
+
+def load_measurements(path: str) -> tuple[Measurements, dict[str, Any]]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        return measurements_from_comparison(data), data
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SetupError(
+            f"{path} is not a comparison saved by `quantdoctor-cli compare --json` ({exc}).",
+            "Run the comparison again with --json and pass its output file.",
+        ) from exc
+
+
+def load_hardware(args: argparse.Namespace) -> Any:
+    from core.cli.hardware import hardware_from_args
+
+    return hardware_from_args(args)
+
+
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    from core.diagnosis import diagnose
+    from core.model.inspection import inspect_model
+    from core.report.diagnosis_report import to_json, write_report
+
+    setup = setup_from_args(args)
+    path = args.path or setup.model_path
+    if not path:
+        raise SetupError("No model given.", "Name the model file, or use --from-command with a command that has -m.")
+    profile = inspect_model(path)
+    measurements, comparison = load_measurements(args.measurements) if args.measurements else (None, None)
+    hub_evidence = None
+    if args.hub and setup.expected:
+        from core.hub.evidence import hub_finetune_evidence  # never raises for Hub trouble
+
+        hub_evidence = hub_finetune_evidence(profile, setup.expected).evidence_lines()
+    d = diagnose(profile, setup, load_hardware(args), measurements, hub_evidence=hub_evidence, comparison=comparison)
+    if args.report:
+        out = write_report(d, args.report)
+        print(f"Report written to {out}", file=sys.stderr)
+    if args.json:
+        print(to_json(d))
+    elif not args.report:
+        _print_text(d)
+    return 0
+
+
+def _print_text(d: Any) -> None:
+    print(f"{d.model.display_name}: {d.model.nominal_type}, {d.model.effective_bpw:.2f} bits per weight")
+    for f in d.findings:
+        mark = {"critical": "!!", "warning": "! ", "info": "i ", "ok": "ok"}[f.severity]
+        sure = f", {f.confidence}" if f.is_problem else ""
+        print(f"\n[{mark}] {f.rank}. {f.title}  ({f.id}{sure})")
+        for e in f.evidence:
+            print(f"      - {e}")
+        for step in f.fix:
+            print(f"      > {step.text}" + (f"\n          {step.command}" if step.command else ""))
+    for n in d.notes:
+        print(f"\nnote: {n}")
+
+
+def register(sub: Any) -> dict[str, Any]:
+    help_text = "Run the ranked checks on a model with your settings and say what is wrong."
+    p = sub.add_parser("diagnose", help=help_text, description=help_text)
+    p.add_argument("path", nargs="?", help="the model file or folder (or give it with --from-command ... -m PATH)")
+    add_setup_arguments(p)
+    hw = p.add_mutually_exclusive_group()
+    hw.add_argument("--gpu", metavar="NAME", help="what-if: diagnose for a GPU from the catalog, e.g. 'RTX 4090'")
+    hw.add_argument("--hardware", metavar="FILE", help="a machine profile saved with `gpus --save`")
+    p.add_argument("--measurements", metavar="FILE", help="a comparison saved by `compare --json`: confirms suspicions")
+    p.add_argument("--hub", action="store_true", help="with --expect: ask the model Hub what this file quantizes")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--report", metavar="FILE", help="write a report: .html, .md or .json")
+    return {"diagnose": (help_text, cmd_diagnose)}

@@ -1,0 +1,170 @@
+"""`quantdoctor-cli hub …`: the model Hub from the command line (card, alternatives, download).
+
+Loaded by core.cli.main when present. Every Hub failure is a QuantDoctorError (offline, gated, not found,
+rate limited, disk full ...) so core.cli.main prints its message and fix and exits 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from core.cli.output import print_json
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _size(n: int | None) -> str:
+    from core.hub.download import _format_bytes
+
+    return _format_bytes(n) if n is not None else "size ?"
+
+
+def cmd_card(args: argparse.Namespace) -> int:
+    from core.hub import fetch_card
+
+    card = fetch_card(args.repo, revision=args.revision)
+    if args.json:
+        print_json(card.to_dict())
+        return 0
+    gated = {"manual": "gated (manual approval)", "auto": "gated (license click-through)"}.get(str(card.gated), "")
+    head = ", ".join(x for x in (gated, f"license: {card.license}" if card.license else "") if x)
+    print(card.repo_id + (f"  ({head})" if head else ""))
+    if card.quantizes:
+        print(f"Quantization of: {', '.join(card.quantizes)}  (from the {card.relation_source})")
+    elif card.relation:
+        print(f"{card.relation.capitalize()} of: {', '.join(card.base_models)}  (from the {card.relation_source})")
+    elif card.base_models:
+        print(f"Base model: {', '.join(card.base_models)}")
+    if card.datasets:
+        print(f"Datasets: {', '.join(card.datasets[:8])}")
+    if card.language:
+        print(f"Languages: {', '.join(card.language[:12])}")
+    models = card.gguf_models()
+    if models:
+        print(f"GGUF files ({len(models)}):")
+        for e in models:
+            parts = f"  ({len(e.files)} parts)" if len(e.files) > 1 else ""
+            print(f"  {(e.quant.name if e.quant else '?'):<9} {_size(e.size):>10}  {e.name}{parts}")
+    else:
+        fq = card.folder_quant()
+        total = sum(f.size or 0 for f in card.files)
+        print(f"{fq.name if fq else (card.method or 'Files')}: {len(card.files)} files, {_size(total)}")
+    return 0
+
+
+def cmd_alternatives(args: argparse.Namespace) -> int:
+    from core.errors import UnknownGpuError
+    from core.hardware import HardwareProfile, detect_hardware
+    from core.hardware.catalog import catalog_profile
+    from core.hardware.system import cpu_info, system_memory
+    from core.hub import find_alternatives
+    from core.hub.fit import memory_fit, parse_gpu_budget, simple_fit
+    from core.model.inspection import inspect_model
+
+    profile = inspect_model(args.path)
+    if args.gpu:
+        try:
+            fits = memory_fit(catalog_profile(args.gpu, HardwareProfile(ram=system_memory(), cpu=cpu_info())))
+        except UnknownGpuError:
+            fits = simple_fit(parse_gpu_budget(args.gpu))  # a bare size ("24GB") still works
+    else:
+        fits = memory_fit(detect_hardware())
+    alts = find_alternatives(
+        profile, args.expect, ctx=args.ctx, workload=args.workload, fits=fits, peek=args.peek, limit=args.limit
+    )
+    if args.json:
+        print_json(alts.to_dict())
+        return 0
+    budget = f"a {args.gpu} GPU" if args.gpu else "this machine's free memory"
+    print(f"Quants of {alts.expected} ({alts.expected_how}), for {alts.ctx:,} tokens of context with a q8_0 cache")
+    print(f"on {budget}" + (" — a MoE model: Q5_K_M or better recommended" if alts.moe else "") + ":")
+    for note in alts.notes:
+        print(f"  note: {note}")
+    if not alts.candidates:
+        print("  none found.")
+        return 0
+    for i, c in enumerate(alts.candidates, 1):
+        name = c.file or "(whole repository)"
+        qname = c.quant.name if c.quant else "?"
+        print(f"{i:>3}. {qname:<13} {_size(c.size):>10}  {c.repo_id}  {name}")
+        print(f"       {' · '.join(c.badges())} · calibration: {c.calibration}")
+    best = alts.candidates[0]
+    if best.file:
+        print(f"\nDownload the first with:  quantdoctor-cli hub download {best.repo_id} {best.file}")
+    return 0
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    from core.cli.output import ProgressPrinter
+    from core.errors import QuantDoctorError
+    from core.hub import download, reference_file
+    from core.progress import run_job
+
+    repo, filename = args.repo, args.file
+    if args.reference or not filename:
+        if filename:
+            raise QuantDoctorError("Give either a FILE or --reference, not both.", "Drop one of them.")
+        repo, filename = reference_file(args.repo)
+        print(f"Reference: {repo} {filename}", file=sys.stderr)
+    printer = ProgressPrinter()
+    try:
+        done = run_job(download(repo, filename, revision=args.revision), None if args.quiet else printer)
+    except KeyboardInterrupt:
+        printer.close()
+        print(f"The download of {filename} stopped; what arrived is kept: run the same command to resume.",
+              file=sys.stderr)  # fmt: skip
+        raise
+    finally:
+        printer.close()
+    if args.json:
+        print_json(done.to_dict())
+        return 0
+    how = "already in the cache" if done.already_cached else (
+        f"resumed from {_size(done.resumed_from)}" if done.resumed_from else "downloaded"
+    )  # fmt: skip
+    check = ", sha256 verified" if done.verified else ""
+    print(f"{done.path}  ({_size(done.size)}, {how}{check})")
+    print(f"Diagnose it with:  quantdoctor-cli inspect {done.path}")
+    return 0
+
+
+def register(subparsers: Any) -> dict[str, tuple[str, Handler]]:
+    """Add `hub` with its sub-commands to the main parser; core.cli.main calls this."""
+    help_text = "Ask the model Hub: a repository's card, better quants, downloads."
+    hub = subparsers.add_parser("hub", help=help_text, description=help_text)
+    sub = hub.add_subparsers(dest="hub_command", required=True, metavar="HUB_COMMAND")
+
+    p = sub.add_parser("card", help="Show a repository's card: what it quantizes, license, gated, files.")
+    p.add_argument("repo", help="owner/name, or the model page's address")
+    p.add_argument("--revision", help="a branch, tag or commit (default: main)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a summary")
+    p.set_defaults(hub_handler=cmd_card)
+
+    p = sub.add_parser("alternatives", help="List better quants of the model you expected, ranked for this machine.")
+    p.add_argument("path", help="the model file (or folder) you have now")
+    p.add_argument("--expect", help="the model you meant to run (owner/name); default: what the file quantizes")
+    p.add_argument("--ctx", type=int, help="your context length in tokens (default 4096)")
+    p.add_argument("--gpu", help="size the fit for this GPU's memory, e.g. '24GB' or 'RTX 4090 24GB'")
+    p.add_argument("--workload", default="chat", help="chat, code, multilingual, math, long-documents, roleplay")
+    p.add_argument("--peek", type=int, default=0, metavar="N", help="read the headers of the top N files (Range)")
+    p.add_argument("--limit", type=int, default=20, help="show at most this many (default 20)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a list")
+    p.set_defaults(hub_handler=cmd_alternatives)
+
+    p = sub.add_parser("download", help="Download a file into the Hugging Face cache (resumable, sha256-checked).")
+    p.add_argument("repo", help="owner/name")
+    p.add_argument("file", nargs="?", help="the file in the repository (see `hub card`)")
+    p.add_argument("--reference", action="store_true", help="pick a Q8_0 of the same model as a reference")
+    p.add_argument("--revision", help="a branch, tag or commit (default: main)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a summary")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.set_defaults(hub_handler=cmd_download)
+
+    def dispatch(args: argparse.Namespace) -> int:
+        handler: Handler = args.hub_handler
+        return handler(args)
+
+    return {"hub": (help_text, dispatch)}

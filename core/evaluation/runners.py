@@ -1,0 +1,143 @@
+"""The local engine: one model file, the person's settings, a worker process per run.
+
+`LocalEngine.run(tasks)` is a job (a generator of Progress returning the tasks' results). Each run
+starts a fresh worker that loads the model, does every task, and exits, so the model is in memory
+only for that run, two models are never loaded together as long as runs are sequential, and a
+crash costs that run only: the engine object stays usable for the next one.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.errors import CancelledError, EvaluationSetupError
+from core.evaluation.child_client import WorkerProcess, fatal_error
+from core.progress import EtaClock, Job, Progress
+from core.settings.run import RunSettings
+
+
+@dataclass(frozen=True)
+class TokenProgress(Progress):
+    """A sample output growing by one token (phase/done/total as for any progress event)."""
+
+    side: str = ""
+    sample_id: str = ""
+    token: str = ""
+
+
+@dataclass
+class TaskResult:
+    """What the worker said at the end of one task: `ok` with its fields, or an error kind + message."""
+
+    task_id: str
+    ok: bool
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def message(self) -> str:
+        return str(self.fields.get("message", ""))
+
+    @property
+    def kind(self) -> str:
+        return str(self.fields.get("kind", ""))
+
+
+class LocalEngine:
+    """A GGUF run by llama.cpp (through llama-cpp-python) in a child process."""
+
+    exact = True
+
+    def __init__(self, path: Path, settings: RunSettings, role: str = "model") -> None:
+        self.path = Path(path)
+        self.settings = settings.require_llama_cpp_loads()
+        self.role = role
+        self._worker: WorkerProcess | None = None
+        if not self.path.is_file():
+            raise EvaluationSetupError(f"{self.path} does not exist or is not a file.", "Pick the .gguf file again.")
+
+    @property
+    def label(self) -> str:
+        return self.path.name
+
+    @property
+    def running_pid(self) -> int | None:
+        """The worker's process id while a run is in progress (tests kill it to check crash handling)."""
+        w = self._worker
+        return w.pid if w is not None and w.returncode is None else None
+
+    def describe(self) -> str:
+        return f"{self.path.name} ({self.settings.describe()})"
+
+    def run(self, tasks: list[dict[str, Any]], phase: str, workdir: Path | None = None) -> Job[dict[str, TaskResult]]:
+        """Run `tasks` in one worker; yields progress (and TokenProgress for samples), returns results by id."""
+        owns = workdir is None
+        folder = Path(tempfile.mkdtemp(prefix="qd-eval-")) if workdir is None else workdir
+        job_file = folder / f"job-{self.role}.json"
+        job_file.write_text(
+            json.dumps({"model": str(self.path), "settings": self.settings.to_dict(), "tasks": tasks}),
+            encoding="utf-8",
+        )
+        what = f"the {self.role} ({self.path.name})"
+        worker = WorkerProcess(job_file, what)
+        self._worker = worker
+        names = {t["id"]: t.get("label", t["id"]) for t in tasks}
+        units = {t["id"]: "windows" if t.get("kind") == "windows" else "tokens" for t in tasks}
+        results: dict[str, TaskResult] = {}
+        clocks: dict[str, EtaClock] = {}
+        finished = False
+        current = Progress(f"{phase}: loading {self.path.name}")
+        try:
+            yield current
+            for event in worker.events():
+                if event is None:
+                    yield current
+                    continue
+                kind = event.get("type")
+                tid = str(event.get("task", ""))
+                if kind == "loaded":
+                    current = Progress(f"{phase}: loaded", message=f"{event.get('seconds', 0):.1f} s to load")
+                elif kind == "progress":
+                    total = float(event.get("total") or 0)
+                    clock = clocks.setdefault(tid, EtaClock(total))
+                    clock.total = total
+                    done = float(event.get("done", 0))
+                    current = Progress(
+                        f"{phase}: {names.get(tid, tid)}", done, total or None, units.get(tid, ""), clock.eta(done)
+                    )
+                elif kind == "token":
+                    text = str(event.get("text", ""))
+                    done = current.done + 1
+                    current = TokenProgress(
+                        f"{phase}: {names.get(tid, tid)}", done, current.total, "tokens",
+                        clocks[tid].eta(done) if tid in clocks else None, side=self.role, sample_id=tid, token=text,
+                    )  # fmt: skip
+                elif kind == "done":
+                    results[tid] = TaskResult(tid, True, event)
+                elif kind == "error":
+                    results[tid] = TaskResult(tid, False, event)
+                elif kind == "fatal":
+                    worker.kill()
+                    raise fatal_error(event, what)
+                elif kind == "finished":
+                    finished = True
+                yield current
+            if not finished:
+                raise worker.crash_error()
+            return results
+        except GeneratorExit:
+            worker.kill()
+            raise
+        except KeyboardInterrupt as exc:
+            worker.kill()
+            raise CancelledError("The comparison was cancelled.") from exc
+        finally:
+            worker.kill()
+            self._worker = None
+            if owns:
+                import shutil
+
+                shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,201 @@
+"""The GPU catalog (resources/gpus.json): cards people run local LLMs on, for what-ifs and advice.
+
+`--gpu "RTX 4090"` (or "2x RTX 3090") turns a catalog entry into a `HardwareProfile` so the memory
+estimate can answer "would it fit on that card?"; the upgrade advice walks the catalog for the
+smallest card that fits. Names are matched leniently ("4090", "NVIDIA GeForce RTX 4090" and
+"rtx4090" are the same card); a name that matches nothing is an `UnknownGpuError` listing the
+closest names.
+
+Standard library only, like core.hardware (it sizes Apple GPUs during detection).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from core.errors import UnknownGpuError
+from core.hardware.machine import GIB, GpuInfo, HardwareProfile, metal_working_set
+from core.paths import resources_dir
+
+# What a driver keeps for itself on a discrete card: NVML's v2 `reserved` on driver 580 is 480 MiB
+# (H100 80GB) and 615 MiB (H200); 640 MiB covers both and display-less consumer cards.
+DRIVER_RESERVE_BYTES = 640 * 1024**2
+# A unified-memory machine that is not a Mac (GB10, Strix Halo) keeps RAM for the OS and programs.
+UNIFIED_OS_RESERVE_BYTES = 8 * GIB
+
+CLASSES = ("consumer", "workstation", "datacenter", "unified")
+_NOISE = ("nvidia", "geforce", "tesla", "amd", "radeon", "apple", "generation", "graphics", "gpu")
+
+
+@dataclass(frozen=True)
+class CatalogGpu:
+    name: str
+    vendor: str
+    gpu_class: str
+    memory_gib: float
+    bandwidth_gbps: float
+    year: int
+    backend: str
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def memory_bytes(self) -> int:
+        return int(self.memory_gib * GIB)
+
+    @property
+    def unified(self) -> bool:
+        return self.gpu_class == "unified"
+
+    @property
+    def usable_bytes(self) -> int:
+        """What llama.cpp can allocate on it: less the driver's reserve, or Metal's working-set limit."""
+        if self.vendor == "apple":
+            return metal_working_set(self.memory_bytes)
+        if self.unified:
+            return self.memory_bytes - UNIFIED_OS_RESERVE_BYTES
+        return self.memory_bytes - DRIVER_RESERVE_BYTES
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "vendor": self.vendor,
+            "class": self.gpu_class,
+            "memory_gib": self.memory_gib,
+            "bandwidth_gbps": self.bandwidth_gbps,
+            "year": self.year,
+            "usable_bytes": self.usable_bytes,
+        }
+
+
+def _resources() -> Path:
+    return resources_dir()
+
+
+@cache
+def load_catalog(path: Path | None = None) -> tuple[CatalogGpu, ...]:
+    data = json.loads((path or _resources() / "gpus.json").read_text(encoding="utf-8"))
+    return tuple(
+        CatalogGpu(
+            name=g["name"],
+            vendor=g["vendor"],
+            gpu_class=g["class"],
+            memory_gib=float(g["memory_gib"]),
+            bandwidth_gbps=float(g["bandwidth_gbps"]),
+            year=int(g["year"]),
+            backend=g["backend"],
+            aliases=tuple(g.get("aliases", ())),
+        )
+        for g in data["gpus"]
+    )
+
+
+def _norm(name: str) -> str:
+    s = name.lower().replace("-", " ").replace("_", " ")
+    s = re.sub(r"(\d+)\s*gb\b", r"\1gb", s)
+    words = [w for w in re.split(r"[^a-z0-9+]+", s) if w and w not in _NOISE]
+    return " ".join(words)
+
+
+def _squash(name: str) -> str:
+    return _norm(name).replace(" ", "")
+
+
+def _names(gpu: CatalogGpu) -> list[str]:
+    return [gpu.name, *gpu.aliases]
+
+
+def find_gpu(name: str, memory_bytes: int | None = None) -> CatalogGpu:
+    """The catalog card called `name`; ambiguous or unknown names raise UnknownGpuError."""
+    candidates = _candidates(name)
+    if memory_bytes is not None and len(candidates) > 1:
+        candidates = [min(candidates, key=lambda g: abs(g.memory_bytes - memory_bytes))]
+    if len(candidates) == 1:
+        return candidates[0]
+    if candidates:
+        listed = ", ".join(g.name for g in candidates)
+        raise UnknownGpuError(
+            f"'{name}' matches several cards in the catalog: {listed}.",
+            [g.name for g in candidates],
+            'Name one of them exactly, e.g. --gpu "' + candidates[0].name + '".',
+        )
+    close = suggest(name)
+    raise UnknownGpuError(
+        f"'{name}' is not in the GPU catalog." + (f" Closest names: {', '.join(close)}." if close else ""),
+        close,
+        "Use one of the names above, or `quantdoctor-cli gpus --catalog` to list every card.",
+    )
+
+
+def _candidates(name: str) -> list[CatalogGpu]:
+    want, squashed = _norm(name), _squash(name)
+    if not want:
+        return []
+    catalog = load_catalog()
+    exact = [g for g in catalog if any(_squash(n) == squashed for n in _names(g))]
+    if exact:
+        return exact
+    # every word of the request appears in the card's name: "4090", "rtx 6000 ada"
+    words = want.split()
+    return [g for g in catalog if any(all(w in _norm(n).split() for w in words) for n in _names(g))]
+
+
+def suggest(name: str, n: int = 5) -> list[str]:
+    by_key: dict[str, str] = {}
+    for g in load_catalog():
+        for alias in _names(g):
+            by_key.setdefault(_norm(alias), g.name)
+    close = difflib.get_close_matches(_norm(name), list(by_key), n=n * 2, cutoff=0.5)
+    out: list[str] = []
+    for key in close:
+        if by_key[key] not in out:
+            out.append(by_key[key])
+    return out[:n]
+
+
+def parse_request(text: str) -> tuple[CatalogGpu, int]:
+    """'2x RTX 3090' / '2 x RTX 3090' / 'RTX 3090' -> (card, count)."""
+    m = re.match(r"^\s*(\d+)\s*[x×*]\s*(.+)$", text, re.I)
+    count, name = (int(m.group(1)), m.group(2)) if m else (1, text)
+    if not 1 <= count <= 16:
+        raise UnknownGpuError(f"{count} GPUs is not a setup Quant Doctor plans for.", [], "Ask for 1 to 16 cards.")
+    return find_gpu(name), count
+
+
+def catalog_profile(text: str, base: HardwareProfile | None = None) -> HardwareProfile:
+    """A what-if machine: the named card(s), with this machine's RAM and CPU when `base` is given."""
+    card, count = parse_request(text)
+    profile = HardwareProfile(source="catalog")
+    if base is not None:
+        profile.ram, profile.cpu, profile.platform = base.ram, base.cpu, base.platform
+    for i in range(count):
+        profile.gpus.append(gpu_info(card, i))
+    profile.notes.append(f"What-if: {count} x {card.name} from the GPU catalog.")
+    return profile
+
+
+def gpu_info(card: CatalogGpu, index: int = 0) -> GpuInfo:
+    return GpuInfo(
+        vendor=card.vendor,
+        index=index,
+        name=card.name,
+        backend=card.backend,
+        total_bytes=card.memory_bytes,
+        usable_bytes=card.usable_bytes,
+        bandwidth_gbps=card.bandwidth_gbps,
+        unified_memory=card.unified,
+        notes=["From the GPU catalog (nominal figures)."],
+    )
+
+
+def lookup_bandwidth(name: str, memory_bytes: int | None = None) -> float | None:
+    """A detected GPU's bandwidth from the catalog (Apple GPUs cannot be asked), or None."""
+    try:
+        return find_gpu(name, memory_bytes).bandwidth_gbps
+    except UnknownGpuError:
+        return None

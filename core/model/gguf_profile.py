@@ -1,0 +1,162 @@
+"""A GGUF file (single or split into shards) → `ModelProfile`."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import gguf
+
+from core.errors import CorruptModelFileError, MissingShardError
+from core.model.gguf_reader import GGUFHeader, file_type_name, read_gguf_header
+from core.model.profile import BaseModel, Imatrix, ModelProfile, TensorEntry, census, fill_sizes
+from core.model.tensor_roles import layer_of, role_of
+
+SPLIT_NAME = re.compile(r"^(?P<stem>.*)-(?P<no>\d{5})-of-(?P<count>\d{5})\.gguf$", re.IGNORECASE)
+
+# Written by llama.cpp's quantizer (tools/quantize) into imatrix quants; the gguf package has no
+# constants for them.
+IMATRIX_KEYS = {
+    "file": "quantize.imatrix.file",
+    "dataset": "quantize.imatrix.dataset",
+    "entries": "quantize.imatrix.entries_count",
+    "chunks": "quantize.imatrix.chunks_count",
+}
+
+_K = gguf.Keys
+
+
+def shard_paths(path: Path) -> list[Path]:
+    """All shards of a split GGUF, in order; a single file is its own only shard."""
+    m = SPLIT_NAME.match(path.name)
+    if not m:
+        return [path]
+    count = int(m.group("count"))
+    if count < 1:
+        raise CorruptModelFileError(f"{path.name} says it is part of a split into {count} files.")
+    width = len(m.group("no"))
+    shards = [
+        path.with_name(f"{m.group('stem')}-{i:0{width}d}-of-{m.group('count')}.gguf") for i in range(1, count + 1)
+    ]
+    missing = [s.name for s in shards if not s.is_file()]
+    if missing:
+        raise MissingShardError(
+            f"{path.name} is part {int(m.group('no'))} of a model split into {count} files, and "
+            f"{len(missing)} of them are missing from {path.parent}: {', '.join(missing[:5])}"
+            + (" ..." if len(missing) > 5 else ""),
+            f"Download {'it' if len(missing) == 1 else 'them'} into the same folder as {path.name}.",
+        )
+    return shards
+
+
+def read_gguf_profile(path: Path) -> ModelProfile:
+    shards = shard_paths(path)
+    headers = [read_gguf_header(s) for s in shards]
+    first = headers[0]
+    split_count = first.get(_K.Split.LLM_KV_SPLIT_COUNT)
+    if split_count is not None and int(split_count) != len(shards):
+        if len(shards) == 1:
+            raise MissingShardError(
+                f"{path.name} is one part of a model split into {split_count} files, but its name does "
+                "not say which part, so the others cannot be found.",
+                "Keep the split files' original names (…-00001-of-0000N.gguf) and open the first.",
+            )
+        raise CorruptModelFileError(f"{path.name} says the model is split into {split_count} files, not {len(shards)}.")
+    return _profile_from_headers(path, headers)
+
+
+def _scalar(h: GGUFHeader, key: str) -> Any:
+    value = h.get(key)
+    if isinstance(value, list):  # per-layer arrays (e.g. head_count_kv on some models)
+        nums = [v for v in value if isinstance(v, int | float)]
+        return max(nums) if nums else None
+    return value
+
+
+def _int(h: GGUFHeader, key: str) -> int | None:
+    value = _scalar(h, key)
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _str(h: GGUFHeader, key: str) -> str | None:
+    value = h.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def _profile_from_headers(path: Path, headers: list[GGUFHeader]) -> ModelProfile:
+    h = headers[0]
+    arch = _str(h, _K.General.ARCHITECTURE)
+    a = arch or ""
+    file_type = _int(h, _K.General.FILE_TYPE)
+    profile = ModelProfile(
+        format="gguf",
+        path=str(path),
+        files=[str(x.path) for x in headers],
+        file_size=sum(x.file_size for x in headers),
+        architecture=arch,
+        name=_str(h, _K.General.NAME),
+        basename=_str(h, _K.General.BASENAME),
+        finetune=_str(h, _K.General.FINETUNE),
+        size_label=_str(h, _K.General.SIZE_LABEL),
+        organization=_str(h, _K.General.ORGANIZATION),
+        file_type_id=file_type,
+        nominal_type=file_type_name(file_type) if file_type is not None else None,
+        context_length=_int(h, _K.LLM.CONTEXT_LENGTH.format(arch=a)),
+        block_count=_int(h, _K.LLM.BLOCK_COUNT.format(arch=a)),
+        embedding_length=_int(h, _K.LLM.EMBEDDING_LENGTH.format(arch=a)),
+        feed_forward_length=_int(h, _K.LLM.FEED_FORWARD_LENGTH.format(arch=a)),
+        head_count=_int(h, _K.Attention.HEAD_COUNT.format(arch=a)),
+        head_count_kv=_int(h, _K.Attention.HEAD_COUNT_KV.format(arch=a)),
+        key_length=_int(h, _K.Attention.KEY_LENGTH.format(arch=a)),
+        value_length=_int(h, _K.Attention.VALUE_LENGTH.format(arch=a)),
+        sliding_window=_int(h, _K.Attention.SLIDING_WINDOW.format(arch=a)),
+        expert_count=_int(h, _K.LLM.EXPERT_COUNT.format(arch=a)) or 0,
+        expert_used_count=_int(h, _K.LLM.EXPERT_USED_COUNT.format(arch=a)) or 0,
+        expert_shared_count=_int(h, _K.LLM.EXPERT_SHARED_COUNT.format(arch=a)) or 0,
+        has_chat_template=bool(_str(h, _K.Tokenizer.CHAT_TEMPLATE))
+        or bool(h.get(_K.Tokenizer.CHAT_TEMPLATES))
+        or any(k.startswith("tokenizer.chat_template.") for k in h.metadata),
+    )
+    if profile.head_count_kv is None:
+        profile.head_count_kv = profile.head_count
+    if profile.head_count and profile.embedding_length:
+        head_dim = profile.embedding_length // profile.head_count
+        profile.key_length = profile.key_length or head_dim
+        profile.value_length = profile.value_length or head_dim
+    profile.vocab_size = _int(h, _K.LLM.VOCAB_SIZE.format(arch=a)) or h.array_len(_K.Tokenizer.LIST)
+
+    count = _int(h, _K.General.BASE_MODEL_COUNT) or 0
+    for i in range(min(count, 64)):
+        profile.base_models.append(
+            BaseModel(
+                name=_str(h, _K.General.BASE_MODEL_NAME.format(id=i)),
+                organization=_str(h, _K.General.BASE_MODEL_ORGANIZATION.format(id=i)),
+                repo_url=_str(h, _K.General.BASE_MODEL_REPO_URL.format(id=i)),
+            )
+        )
+    if any(k in h.metadata for k in IMATRIX_KEYS.values()):
+        profile.imatrix = Imatrix(
+            file=_str(h, IMATRIX_KEYS["file"]),
+            dataset=_str(h, IMATRIX_KEYS["dataset"]),
+            entries=_int(h, IMATRIX_KEYS["entries"]),
+            chunks=_int(h, IMATRIX_KEYS["chunks"]),
+        )
+
+    unknown: set[str] = set()
+    for hdr in headers:
+        for t in hdr.tensors:
+            profile.tensors.append(
+                TensorEntry(t.name, role_of(t.name), layer_of(t.name), t.type_name, t.n_elements, t.n_bytes)
+            )
+            if t.size_from_offsets:
+                unknown.add(t.type_name)
+    profile.tensor_types = census(
+        (t.type_name, t.type_id, t.n_elements, t.n_bytes) for hdr in headers for t in hdr.tensors
+    )
+    for name in sorted(unknown):
+        profile.notes.append(
+            f"{name} is newer than the installed gguf package; its size was taken from the tensor offsets."
+        )
+    fill_sizes(profile)
+    return profile

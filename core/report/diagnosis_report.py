@@ -1,0 +1,257 @@
+"""The diagnosis as something to keep or share: self-contained HTML, Markdown, or JSON.
+
+The HTML needs nothing but a browser: styles inline, charts as inline SVG, no scripts, no fonts or
+images fetched from anywhere, so it can be mailed or attached to a forum post as one file.
+"""
+
+from __future__ import annotations
+
+import json
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from core import __version__
+from core.diagnosis import Diagnosis
+from core.engines.defaults import effective_ctx
+from core.errors import ReportError
+from core.model.profile_text import human_bytes, human_count
+
+SEVERITY_COLOURS = {"critical": "#c62828", "warning": "#ef6c00", "info": "#1565c0", "ok": "#2e7d32"}
+SEVERITY_WORDS = {"critical": "Critical", "warning": "Warning", "info": "Note", "ok": "Fine"}
+TYPE_COLOURS = ["#5c6bc0", "#26a69a", "#ffa726", "#ef5350", "#ab47bc", "#8d6e63", "#78909c", "#d4e157"]
+
+
+def to_json(d: Diagnosis) -> str:
+    return json.dumps(d.to_dict(), indent=2, default=str)
+
+
+def to_markdown(d: Diagnosis) -> str:
+    m = d.model
+    out = [
+        f"# Quant Doctor report: {m.display_name}",
+        "",
+        f"- File: `{m.path}` ({human_bytes(m.file_size)})",
+        f"- Quantization: {m.nominal_type or 'unknown'} nominal, {m.effective_bpw:.2f} bits per weight measured",
+        f"- Parameters: {human_count(m.parameters)}; architecture {m.architecture or 'unknown'}",
+        f"- Setup: context {effective_ctx(d.setup, m.context_length):,}, cache K {d.setup.run.cache_type_k} / "
+        f"V {d.setup.run.cache_type_v}, engine {d.setup.engine}, workload {d.setup.workload}"
+        + (f", expected {d.setup.expected}" if d.setup.expected else ""),
+        "",
+        "## What is wrong" if d.problems else "## Nothing found wrong",
+        "",
+    ]
+    for f in d.problems:
+        out += _markdown_finding(f)
+    if d.ruled_out:
+        out += ["## Checked — fine", ""]
+        for f in d.ruled_out:
+            out += _markdown_finding(f)
+    if d.comparison:
+        out += ["## Measured side by side", "", "| domain | PPL ref | PPL quant | ratio | mean KLD | same top token |",
+                "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+        for domain, x in d.comparison.get("metrics", {}).items():
+            out.append(
+                f"| {domain} | {x['ppl_reference']:.3f} | {x['ppl_candidate']:.3f} | {x['ppl_ratio']:.3f} | "
+                f"{x['kld_mean']:.4f} | {x['top1_agreement']:.1%} |"
+            )
+        out.append("")
+        for smp in d.comparison.get("samples") or []:
+            out += [
+                f"**{smp.get('domain', '')}: {smp.get('prompt', '')}**",
+                "",
+                "> reference: " + str(smp.get("reference", "")).replace("\n", " "),
+                ">",
+                "> quant: " + str(smp.get("candidate", "")).replace("\n", " "),
+                "",
+            ]
+    out += [f"_Made by Quant Doctor {__version__}._", ""]
+    return "\n".join(out)
+
+
+def _markdown_finding(f: Any) -> list[str]:
+    sure = f" · confidence: {f.confidence}" if f.is_problem else ""
+    lines = [f"### {f.rank}. {SEVERITY_WORDS[f.severity]}: {f.title}", "", f"`{f.id}`{sure}", ""]
+    lines += [f"- {e}" for e in f.evidence]
+    if f.why:
+        lines += ["", f"**Why it matters:** {f.why}"]
+    if f.fix:
+        lines += ["", "**Fix:**", ""]
+        for step in f.fix:
+            lines.append(f"1. {step.text}" + (f"\n   ```\n   {step.command}\n   ```" if step.command else ""))
+    lines.append("")
+    return lines
+
+
+def _svg_stacked_bar(parts: list[tuple[str, float, str]], width: int = 640, height: int = 26) -> str:
+    total = sum(v for _, v, _ in parts) or 1.0
+    x = 0.0
+    rects, legend = [], []
+    for i, (label, value, colour) in enumerate(parts):
+        w = width * value / total
+        rects.append(
+            f'<rect x="{x:.1f}" y="0" width="{w:.1f}" height="{height}" fill="{colour}"><title>{escape(label)}</title></rect>'
+        )
+        legend.append(
+            f'<rect x="{(i % 4) * 160}" y="{height + 10 + (i // 4) * 18}" width="10" height="10" fill="{colour}"/>'
+            f'<text x="{(i % 4) * 160 + 14}" y="{height + 19 + (i // 4) * 18}" font-size="11">{escape(label)}</text>'
+        )
+        x += w
+    full_h = height + 16 + ((len(parts) + 3) // 4) * 18
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{full_h}" role="img" '
+        f'viewBox="0 0 {width} {full_h}">{"".join(rects)}{"".join(legend)}</svg>'
+    )
+
+
+def _svg_bars(rows: list[tuple[str, float]], unit: str, width: int = 640, ref: float | None = None) -> str:
+    top = max([v for _, v in rows] + [ref or 0.0]) or 1.0
+    bar_w = width - 200
+    out = []
+    for i, (label, value) in enumerate(rows):
+        y = i * 24
+        out.append(f'<text x="0" y="{y + 15}" font-size="12">{escape(label)}</text>')
+        out.append(f'<rect x="120" y="{y + 4}" width="{bar_w * value / top:.1f}" height="14" fill="#5c6bc0"/>')
+        out.append(f'<text x="{124 + bar_w * value / top:.1f}" y="{y + 15}" font-size="11">{value:.4g}{unit}</text>')
+    if ref is not None:
+        x = 120 + bar_w * ref / top
+        out.append(
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="0" y2="{len(rows) * 24}" stroke="#c62828" stroke-dasharray="3,3"/>'
+        )
+    h = len(rows) * 24 + 4
+    return f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{h}" viewBox="0 0 {width} {h}">{"".join(out)}</svg>'
+
+
+def _memory_svg(memory: Any) -> str | None:
+    data = memory.to_dict() if hasattr(memory, "to_dict") else memory
+    if not isinstance(data, dict):
+        return None
+    devices = data.get("devices") or []
+    parts_html = []
+    for dev in devices:
+        parts = [
+            (f"weights {human_bytes(dev.get('weights_bytes', 0))}", float(dev.get("weights_bytes", 0)), "#5c6bc0"),
+            (f"KV cache {human_bytes(dev.get('kv_bytes', 0))}", float(dev.get("kv_bytes", 0)), "#26a69a"),
+            (f"compute {human_bytes(dev.get('compute_bytes', 0))}", float(dev.get("compute_bytes", 0)), "#ffa726"),
+            (f"overhead {human_bytes(dev.get('overhead_bytes', 0))}", float(dev.get("overhead_bytes", 0)), "#8d6e63"),
+        ]
+        cap = dev.get("available_bytes") or dev.get("capacity_bytes")
+        used = sum(p[1] for p in parts)
+        if cap and cap > used:
+            parts.append((f"free {human_bytes(cap - used)}", float(cap - used), "#e0e0e0"))
+        parts_html.append(f"<h3>{escape(str(dev.get('device', 'device')))}</h3>" + _svg_stacked_bar(parts))
+    return "".join(parts_html) or None
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:900px;margin:2em auto;padding:0 1em;
+color:#212121;background:#fff;line-height:1.45}
+h1{font-size:1.6em;margin-bottom:.2em} .sub{color:#616161;margin-top:0}
+.finding{border:1px solid #e0e0e0;border-left:6px solid var(--c);border-radius:6px;padding:.6em 1em;margin:.8em 0}
+.badge{display:inline-block;background:var(--c);color:#fff;border-radius:4px;padding:0 .5em;font-size:.85em;
+font-weight:600;margin-right:.5em} .meta{color:#757575;font-size:.85em}
+code,pre{background:#f5f5f5;border-radius:4px;padding:.1em .3em;font-family:ui-monospace,monospace}
+pre{padding:.5em .8em;overflow-x:auto} table{border-collapse:collapse} td,th{border:1px solid #e0e0e0;padding:.2em .6em}
+details summary{cursor:pointer;font-weight:600}
+"""
+
+
+def _html_finding(f: Any) -> str:
+    colour = SEVERITY_COLOURS[f.severity]
+    steps = "".join(
+        f"<li>{escape(s.text)}" + (f"<pre>{escape(s.command)}</pre>" if s.command else "") + "</li>" for s in f.fix
+    )
+    return (
+        f'<div class="finding" style="--c:{colour}"><div><span class="badge">{SEVERITY_WORDS[f.severity]}</span>'
+        f"<strong>{f.rank}. {escape(f.title)}</strong></div>"
+        f'<div class="meta">{escape(f.id)}' + (f" · confidence: {escape(f.confidence)}" if f.is_problem else "") + "</div>"
+        "<ul>" + "".join(f"<li>{escape(e)}</li>" for e in f.evidence) + "</ul>"
+        + (f"<p><em>Why it matters:</em> {escape(f.why)}</p>" if f.why else "")
+        + (f"<p><em>Fix:</em></p><ol>{steps}</ol>" if steps else "")
+        + "</div>"
+    )  # fmt: skip
+
+
+def to_html(d: Diagnosis) -> str:
+    m = d.model
+    census = _svg_stacked_bar(
+        [
+            (f"{t.type} {t.bpw:.2f} bpw", float(t.bytes), TYPE_COLOURS[i % len(TYPE_COLOURS)])
+            for i, t in enumerate(m.tensor_types)
+        ]
+    )
+    sections = [
+        f"<h1>{escape(m.display_name)}</h1>",
+        f'<p class="sub">{escape(m.nominal_type or "unknown")} · {m.effective_bpw:.2f} bits per weight measured · '
+        f"{human_count(m.parameters)} parameters · {escape(m.architecture or 'unknown')} · {human_bytes(m.file_size)}</p>",
+        f"<p>Setup: context {effective_ctx(d.setup, m.context_length):,} · KV cache K {escape(d.setup.run.cache_type_k)} / "
+        f"V {escape(d.setup.run.cache_type_v)} · {escape(d.setup.engine)} · workload {escape(d.setup.workload)}"
+        + (f" · expected {escape(d.setup.expected)}" if d.setup.expected else "")
+        + "</p>",
+        "<h2>What is wrong</h2>" if d.problems else "<h2>Nothing found wrong</h2>",
+        *[_html_finding(f) for f in d.problems],
+    ]
+    if d.ruled_out:
+        sections.append("<details open><summary>Checked — fine</summary>")
+        sections += [_html_finding(f) for f in d.ruled_out]
+        sections.append("</details>")
+    sections += ["<h2>Where the bits are</h2>", "<p>Share of the file's bytes by storage type:</p>", census]
+    mem = _memory_svg(d.memory) if d.memory is not None else None
+    if mem:
+        sections += ["<h2>Memory</h2>", mem]
+    if d.comparison and d.comparison.get("metrics"):
+        metrics = d.comparison["metrics"]
+        sections += [
+            "<h2>Measured side by side</h2>",
+            "<p>Perplexity ratio, quant ÷ reference (the red line is 1.01: above it the loss is meaningful):</p>",
+            _svg_bars([(dom, float(x["ppl_ratio"])) for dom, x in metrics.items()], "×", ref=1.01),
+            "<p>Mean KL divergence from the reference:</p>",
+            _svg_bars([(dom, float(x["kld_mean"])) for dom, x in metrics.items()], ""),
+        ]
+    samples = (d.comparison or {}).get("samples") or []
+    if samples:
+        sections.append(
+            "<h2>The two outputs, side by side</h2><table><tr><th>prompt</th><th>reference</th><th>quant</th></tr>"
+        )
+        for smp in samples:
+            cut = smp.get("first_divergence_char")
+            cand = str(smp.get("candidate", ""))
+            marked = escape(cand) if cut is None else escape(cand[:cut]) + f"<mark>{escape(cand[cut:])}</mark>"
+            sections.append(
+                f"<tr><td>{escape(str(smp.get('domain', '')))}: {escape(str(smp.get('prompt', ''))[:200])}</td>"
+                f"<td>{escape(str(smp.get('reference', '')))}</td><td>{marked}</td></tr>"
+            )
+        sections.append("</table><p class='meta'>Highlighted: where the quant's text parts from the reference's.</p>")
+    if d.notes:
+        sections.append("<h2>Notes</h2><ul>" + "".join(f"<li>{escape(n)}</li>" for n in d.notes) + "</ul>")
+    sections.append(f'<p class="meta">Made by Quant Doctor {__version__}.</p>')
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>Quant Doctor: {escape(m.display_name)}</title><style>{_CSS}</style></head><body>"
+        + "\n".join(sections)
+        + "</body></html>"
+    )
+
+
+FORMATS = {".html": to_html, ".htm": to_html, ".md": to_markdown, ".json": to_json}
+
+
+def write_report(d: Diagnosis, path: str | Path) -> Path:
+    """Write the report in the format its name asks for (.html, .md, .json; no suffix: .html added)."""
+    p = Path(path)
+    if not p.suffix:
+        p = p.with_suffix(".html")
+    render = FORMATS.get(p.suffix.lower())
+    if render is None:
+        raise ReportError(
+            f"Quant Doctor writes reports as .html, .md or .json, not {p.suffix}.",
+            f"Name the report {p.with_suffix('.html').name}, {p.with_suffix('.md').name} or {p.with_suffix('.json').name}.",
+        )
+    try:
+        p.write_text(render(d), encoding="utf-8")
+    except OSError as exc:
+        raise ReportError(
+            f"The report could not be written to {p} ({exc.strerror}).",
+            "Pick a folder that exists and that you may write to.",
+        ) from exc
+    return p

@@ -1,0 +1,87 @@
+"""`Setup`: how the person runs the model — the settings half of every diagnosis.
+
+Quantization damage and runtime settings look alike from the outside (a q4 KV cache at 32K
+context garbles long chats just like a Q2 model does), so the checks need the real settings.
+A `Setup` is the `RunSettings` llama.cpp runs with plus what the person is doing: their workload,
+the model they expected, the engine that runs it, and where the settings came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from core.errors import SetupError
+from core.settings.run import RunSettings
+
+WORKLOADS = ("chat", "code", "multilingual", "math", "long-documents", "roleplay")
+ENGINES = ("llama.cpp", "ollama", "lm-studio", "koboldcpp", "text-generation-webui", "tabbyapi", "vllm")
+
+_RUN_FIELDS = {f.name for f in fields(RunSettings)}
+_LEGACY_RUN_NAMES = {"ctx": "n_ctx"}  # the JSON and importers' spelling of RunSettings.n_ctx
+
+
+@dataclass
+class Setup:
+    run: RunSettings = field(default_factory=RunSettings)
+    workload: str = "chat"
+    expected: str | None = None
+    engine: str = "llama.cpp"
+    model_path: str | None = None  # the model the command line names, if any
+    source: str = "defaults"
+    unknown: list[str] = field(default_factory=list)  # flags or keys we did not understand, never fatal
+
+    def __post_init__(self) -> None:
+        if self.workload not in WORKLOADS:
+            raise SetupError(
+                f"'{self.workload}' is not a workload Quant Doctor knows.", f"Use one of: {', '.join(WORKLOADS)}."
+            )
+        if self.engine not in ENGINES:
+            raise SetupError(
+                f"'{self.engine}' is not an engine Quant Doctor knows.", f"Use one of: {', '.join(ENGINES)}."
+            )
+
+    @classmethod
+    def of(cls, **values: Any) -> Setup:
+        """A Setup from flat values, as importers, saved settings and the JSON spell them (`ctx`, `cache_type_k`...)."""
+        run: dict[str, Any] = {}
+        rest: dict[str, Any] = {}
+        for key, value in values.items():
+            key = _LEGACY_RUN_NAMES.get(key, key)
+            if key in _RUN_FIELDS:
+                if value is not None or key in ("n_ctx", "n_gpu_layers", "n_threads"):
+                    run[key] = value
+            elif key in {f.name for f in fields(cls)} and key != "run":
+                rest[key] = value
+            else:
+                raise SetupError(f"'{key}' is not a setting Quant Doctor knows.", "Remove it, or check its spelling.")
+        return cls(run=RunSettings(**run), **rest)
+
+    def with_run(self, **changes: Any) -> Setup:
+        return replace(self, run=self.run.replace(**changes))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The flat JSON shape `diagnose --json` has always printed (scripts read these keys)."""
+        r = self.run
+        return {
+            "ctx": r.n_ctx,
+            "cache_type_k": r.cache_type_k,
+            "cache_type_v": r.cache_type_v,
+            "flash_attn": r.flash_attn.as_legacy(),
+            "n_gpu_layers": r.n_gpu_layers,
+            "workload": self.workload,
+            "expected": self.expected,
+            "engine": self.engine,
+            "n_batch": r.n_batch,
+            "n_ubatch": r.n_ubatch,
+            "model_path": self.model_path,
+            "source": self.source,
+            "unknown": list(self.unknown),
+        }
+
+    def comparable(self) -> dict[str, Any]:
+        """The settings themselves, without where they came from (for 'same setup' comparisons)."""
+        d = self.to_dict()
+        for k in ("source", "unknown", "model_path"):
+            d.pop(k)
+        return d
