@@ -7,17 +7,17 @@ what was ruled out, not only what was found.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.checks import architecture, calibration, finetune, kv_cache, quant_tier
-from core.checks.finding import CHECK_ORDER, SEVERITIES, Finding
+from core.checks import registry
+from core.checks.base import CheckInput, Outcome
+from core.checks.finding import SEVERITIES, Finding
 from core.checks.measurements import Measurements
+from core.hardware.machine import HardwareProfile
+from core.memory.estimate import FitReport
 from core.model.profile import ModelProfile
 from core.settings.setup import Setup
-
-Check = Callable[[ModelProfile, Any, Setup, Measurements | None], Finding]
 
 
 @dataclass
@@ -25,8 +25,8 @@ class Diagnosis:
     model: ModelProfile
     setup: Setup
     findings: list[Finding]
-    hardware: Any = None
-    memory: Any = None
+    hardware: HardwareProfile | None = None
+    memory: FitReport | None = None
     comparison: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -62,7 +62,7 @@ def _as_dict(obj: Any) -> Any:
 
 
 def rank(findings: list[Finding]) -> list[Finding]:
-    ordered = sorted(findings, key=lambda f: (SEVERITIES.index(f.severity), CHECK_ORDER.index(f.id)))
+    ordered = sorted(findings, key=lambda f: (SEVERITIES.index(f.severity), registry.order_of(f.id)))
     for i, f in enumerate(ordered, start=1):
         f.rank = i
     return ordered
@@ -71,27 +71,27 @@ def rank(findings: list[Finding]) -> list[Finding]:
 def diagnose(
     profile: ModelProfile,
     setup: Setup,
-    hardware: Any = None,
+    hardware: HardwareProfile | None = None,
     measurements: Measurements | None = None,
     hub_evidence: list[str] | None = None,
     comparison: dict[str, Any] | None = None,
 ) -> Diagnosis:
-    findings = [
-        quant_tier.check(profile, hardware, setup, measurements),
-        kv_cache.check(profile, hardware, setup, measurements),
-        architecture.check(profile, hardware, setup, measurements),
-        calibration.check(profile, hardware, setup, measurements),
-        finetune.check(profile, hardware, setup, measurements, hub_evidence),
-    ]
+    """Run every registered check (core.checks.registry) on what is known, and rank what they found."""
+    given = CheckInput(profile, setup, hardware, measurements, hub_evidence)
+    findings: list[Finding] = []
     memory = None
     notes: list[str] = []
-    from core.checks import vram
-
-    vram_finding, memory = vram.check_with_estimate(profile, hardware, setup, measurements)
-    if vram_finding is not None:
-        findings.append(vram_finding)
-    else:
-        notes.append("The memory check was skipped: no machine profile was available.")
+    for check in registry.ordered():
+        if given.missing(check.requires):
+            notes.append(
+                check.skipped_note or f"The {check.id} check was skipped: {', '.join(check.requires)} missing."
+            )
+            continue
+        result = check.run(given.only(check.needs))
+        if isinstance(result, Outcome):
+            memory = result.memory if result.memory is not None else memory
+            result = result.finding
+        findings.append(result)
     if setup.unknown:
         notes.append("Settings not understood (ignored): " + "; ".join(setup.unknown))
     return Diagnosis(profile, setup, rank(findings), hardware, memory, comparison, notes)

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from core import __version__
 from core.demo.prepare import DemoModels, prepare_demo
+from core.engines import registry as engines
 from core.errors import QuantDoctorError
 from core.model.profile import ModelProfile
 from core.progress import Progress
@@ -228,7 +229,9 @@ class MainWindow(QMainWindow):
         if isinstance(raw, str):
             try:
                 data: dict[str, Any] = json.loads(raw)
-                self.state.set_setup(Setup.of(**data))
+                setup = Setup.of(**data)
+                engines.get(setup.engine)  # an engine this version no longer knows: the defaults
+                self.state.set_setup(setup)
             except (ValueError, TypeError, QuantDoctorError):
                 pass  # an old or damaged saved setup: start from the defaults
 

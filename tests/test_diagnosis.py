@@ -304,7 +304,9 @@ def test_finetune_matches_whole_words_from_the_metadata_not_the_file_name(demo, 
 
 
 def test_setup_import_errors_are_plain(tmp_path, demo, capsys):
-    from core.engines.imports import from_command, from_kcpps, from_lmstudio
+    from core.engines.koboldcpp import from_kcpps
+    from core.engines.llamacpp import from_command
+    from core.engines.lmstudio import from_lmstudio
     from core.errors import SetupError
 
     with pytest.raises(SetupError, match="could not be read"):

@@ -1,6 +1,7 @@
-"""The ranked checks, one module each, all with one signature:
+"""The checks, one module each, listed in core.checks.registry. Each module has
 
-    check(profile, hardware, setup, measurements) -> Finding
+    check(profile, hardware, setup, measurements) -> Finding      (called directly by tests)
+    CHECK = Check(id=..., order=..., run=..., needs=...)           (what the registry lists)
 
-`core.diagnosis` runs them in the diagnostic order (most likely cause first) and ranks the result.
+`core.diagnosis` runs the registry in the diagnostic order (most likely cause first) and ranks the result.
 """

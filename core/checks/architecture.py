@@ -8,11 +8,11 @@ where rounding hurts every token.
 
 from __future__ import annotations
 
-from typing import Any
-
+from core.checks.base import Check, CheckInput
 from core.checks.finding import Finding, FixStep
 from core.checks.measurements import Measurements
 from core.checks.tiers import Q5_CLASS, Q6_CLASS, block_bpw, tier_label
+from core.hardware.machine import HardwareProfile
 from core.model.profile import ModelProfile
 from core.settings.setup import Setup
 
@@ -25,7 +25,9 @@ def _span(values: list[float]) -> str:
     return f"{lo:.2f}" if abs(hi - lo) < 0.005 else f"{lo:.2f}–{hi:.2f}"
 
 
-def check(profile: ModelProfile, hardware: Any, setup: Setup, measurements: Measurements | None) -> Finding:
+def check(
+    profile: ModelProfile, hardware: HardwareProfile | None, setup: Setup, measurements: Measurements | None
+) -> Finding:
     evidence: list[str] = []
     problems: list[str] = []
     bpw = profile.bpw_by_role
@@ -80,3 +82,10 @@ def check(profile: ModelProfile, hardware: Any, setup: Setup, measurements: Meas
         fix=fix,
         confidence="likely" if problems else "suspected",
     )
+
+
+def run(inputs: CheckInput) -> Finding:
+    return check(inputs.profile, inputs.hardware, inputs.setup, inputs.measurements)
+
+
+CHECK = Check(id="architecture", order=30, run=run, needs=frozenset(("profile", "setup")), hub_fixable=True)

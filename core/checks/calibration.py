@@ -8,10 +8,11 @@ without an imatrix use no calibration at all, which makes them a safe choice for
 from __future__ import annotations
 
 import re
-from typing import Any
 
+from core.checks.base import Check, CheckInput
 from core.checks.finding import Finding, FixStep
 from core.checks.measurements import Measurements
+from core.hardware.machine import HardwareProfile
 from core.model.profile import ModelProfile
 from core.settings.setup import Setup
 
@@ -49,7 +50,9 @@ def _calibration_source(profile: ModelProfile) -> tuple[str | None, str]:
     return None, "a GGUF without an importance matrix"
 
 
-def check(profile: ModelProfile, hardware: Any, setup: Setup, measurements: Measurements | None) -> Finding:
+def check(
+    profile: ModelProfile, hardware: HardwareProfile | None, setup: Setup, measurements: Measurements | None
+) -> Finding:
     dataset, source = _calibration_source(profile)
     evidence = [f"calibration: {dataset or 'none'} ({source})", f"your workload: {setup.workload}"]
     if profile.card and profile.card.datasets:
@@ -93,3 +96,12 @@ def check(profile: ModelProfile, hardware: Any, setup: Setup, measurements: Meas
         fix=fix,
         confidence=confidence,
     )
+
+
+def run(inputs: CheckInput) -> Finding:
+    return check(inputs.profile, inputs.hardware, inputs.setup, inputs.measurements)
+
+
+CHECK = Check(
+    id="calibration", order=40, run=run, needs=frozenset(("profile", "setup", "measurements")), hub_fixable=True
+)

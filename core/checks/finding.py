@@ -5,19 +5,18 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from core.engines.fixes import FixStep
+from core.engines.base import FixStep
 
-__all__ = ["CHECK_ORDER", "CONFIDENCES", "SEVERITIES", "Finding", "FixStep"]
+__all__ = ["CONFIDENCES", "SEVERITIES", "Finding", "FixStep"]
 
 SEVERITIES = ("critical", "warning", "info", "ok")
 CONFIDENCES = ("suspected", "likely", "confirmed-by-measurement")
 
-# The diagnostic order: most likely cause first (DESIGN.md's table). Ties in severity keep it.
-CHECK_ORDER = ("quant-tier", "kv-cache", "architecture", "calibration", "finetune", "vram")
-
 
 @dataclass
 class Finding:
+    """`id` is the id of the check that found it (core.checks.registry), which also places it in the ranking."""
+
     id: str
     severity: str
     title: str
@@ -30,7 +29,6 @@ class Finding:
     def __post_init__(self) -> None:
         assert self.severity in SEVERITIES, self.severity
         assert self.confidence in CONFIDENCES, self.confidence
-        assert self.id in CHECK_ORDER, self.id
 
     @property
     def is_problem(self) -> bool:

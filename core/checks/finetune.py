@@ -9,10 +9,11 @@ whether it carries a chat template.
 from __future__ import annotations
 
 import re
-from typing import Any
 
+from core.checks.base import Check, CheckInput
 from core.checks.finding import Finding, FixStep
 from core.checks.measurements import Measurements
+from core.hardware.machine import HardwareProfile
 from core.model.profile import ModelProfile
 from core.settings.setup import Setup
 
@@ -58,7 +59,7 @@ def expected_parts(expected: str) -> tuple[list[str], bool]:
 
 def check(
     profile: ModelProfile,
-    hardware: Any,
+    hardware: HardwareProfile | None,
     setup: Setup,
     measurements: Measurements | None,
     hub_evidence: list[str] | None = None,
@@ -122,3 +123,10 @@ def check(
         fix=fix,
         confidence="likely" if severity != "ok" else "suspected",
     )
+
+
+def run(inputs: CheckInput) -> Finding:
+    return check(inputs.profile, inputs.hardware, inputs.setup, inputs.measurements, inputs.hub_evidence)
+
+
+CHECK = Check(id="finetune", order=50, run=run, needs=frozenset(("profile", "setup", "hub_evidence")), hub_fixable=True)

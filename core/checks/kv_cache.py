@@ -8,14 +8,14 @@ falls back to f16 instead.
 
 from __future__ import annotations
 
-from typing import Any
-
+from core.checks.base import Check, CheckInput
 from core.checks.finding import Finding
 from core.checks.measurements import Measurements
-from core.engines import fixes as engine_fixes
-from core.engines.defaults import effective_ctx
+from core.engines import registry as engines
+from core.engines.base import NoFlashAttnCache
+from core.hardware.machine import HardwareProfile
 from core.model.profile import ModelProfile
-from core.settings.run import FlashAttn, cache_bits
+from core.settings.run import UNQUANTIZED_CACHE_TYPES, cache_bits
 from core.settings.setup import Setup
 
 LONG_CONTEXT = 4096
@@ -25,14 +25,17 @@ KLD_RATIO_CONFIRMS = 2.0  # KLD with the person's cache this many times the f16 
 
 def _bits_class(cache: str) -> str:
     """The type family, not the storage cost: q4_1 spends 5 bits per value but holds 4-bit values."""
-    if cache in ("f32", "f16", "bf16"):
+    if cache in UNQUANTIZED_CACHE_TYPES:
         return "16-bit"
     return {"q8": "8-bit", "q5": "5-bit"}.get(cache[:2], "4-bit")
 
 
-def check(profile: ModelProfile, hardware: Any, setup: Setup, measurements: Measurements | None) -> Finding:
+def check(
+    profile: ModelProfile, hardware: HardwareProfile | None, setup: Setup, measurements: Measurements | None
+) -> Finding:
     k, v = setup.run.cache_type_k, setup.run.cache_type_v
-    ctx = effective_ctx(setup, profile.context_length)
+    engine = engines.of(setup)
+    ctx = engine.effective_ctx(setup.run, profile.context_length)
     evidence = [
         f"cache types: K {k} ({cache_bits(k):.1f} bits), V {v} ({cache_bits(v):.1f} bits)",
         f"context {ctx:,} tokens" + ("" if setup.run.n_ctx else f" ({setup.engine}'s default)"),
@@ -63,25 +66,13 @@ def check(profile: ModelProfile, hardware: Any, setup: Setup, measurements: Meas
             severity = "warning"
             title = f"A context of {ctx:,} tokens is longer than the {trained:,} this model was trained for"
 
-    quantized_v = _bits_class(v) != "16-bit"
-    fallback_note = None
-    if quantized_v and setup.run.flash_attn is FlashAttn.OFF:
-        if setup.engine == "koboldcpp":
-            evidence.append(
-                "koboldcpp quantizes only the K cache when flash attention is off (its documented behaviour); "
-                "the V cache stays f16"
-            )
-        elif setup.engine == "ollama":
-            fallback_note = (
-                "Ollama ignores a quantized cache without flash attention and silently uses f16: "
-                "your cache setting is not in effect"
-            )
-            evidence.append(fallback_note)
+    if setup.run.v_cache_needs_flash_attn:
+        evidence.append(engine.without_flash_attn_note)
+        if engine.without_flash_attn is NoFlashAttnCache.F16_FALLBACK:
             if severity in ("warning", "critical"):
                 severity, title = "info", "Your quantized KV cache is not in effect (no flash attention)"
-        else:
-            evidence.append("llama.cpp refuses a quantized V cache without flash attention: the model will not load")
-            severity = "critical" if severity != "critical" else severity
+        elif engine.without_flash_attn is NoFlashAttnCache.REFUSES:
+            severity = "critical"
             title = "A quantized V cache needs flash attention: llama.cpp refuses to load without it"
 
     confidence = "likely" if severity in ("warning", "critical") else "suspected"
@@ -100,9 +91,9 @@ def check(profile: ModelProfile, hardware: Any, setup: Setup, measurements: Meas
 
     fix = []
     if severity != "ok":
-        fix = engine_fixes.kv_cache(setup.engine, "q8_0", flash_attn=True)
+        fix = engine.kv_cache("q8_0", flash_attn=True)
         if trained and ctx > trained:
-            fix.append(engine_fixes.context(setup.engine, trained))
+            fix.append(engine.context(trained))
     return Finding(
         id="kv-cache",
         severity=severity,
@@ -116,3 +107,10 @@ def check(profile: ModelProfile, hardware: Any, setup: Setup, measurements: Meas
         fix=fix,
         confidence=confidence,
     )
+
+
+def run(inputs: CheckInput) -> Finding:
+    return check(inputs.profile, inputs.hardware, inputs.setup, inputs.measurements)
+
+
+CHECK = Check(id="kv-cache", order=20, run=run, needs=frozenset(("profile", "setup", "measurements")))

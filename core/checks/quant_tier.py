@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from core.checks.base import Check, CheckInput
 from core.checks.finding import Finding, FixStep
 from core.checks.measurements import Measurements
 from core.checks.tiers import block_bpw, dominant_types, severity_for_bpw, tier_label
+from core.hardware.machine import HardwareProfile
 from core.model.profile import ModelProfile
 from core.settings.setup import Setup
 
@@ -21,7 +21,9 @@ def _folder_bits(profile: ModelProfile) -> float | None:
     return q.bits
 
 
-def check(profile: ModelProfile, hardware: Any, setup: Setup, measurements: Measurements | None) -> Finding:
+def check(
+    profile: ModelProfile, hardware: HardwareProfile | None, setup: Setup, measurements: Measurements | None
+) -> Finding:
     evidence: list[str] = []
     bits = _folder_bits(profile)
     if profile.format in ("exl2", "gptq", "awq") and bits is not None:
@@ -89,3 +91,12 @@ def check(profile: ModelProfile, hardware: Any, setup: Setup, measurements: Meas
         fix=fix,
         confidence=confidence,
     )
+
+
+def run(inputs: CheckInput) -> Finding:
+    return check(inputs.profile, inputs.hardware, inputs.setup, inputs.measurements)
+
+
+CHECK = Check(
+    id="quant-tier", order=10, run=run, needs=frozenset(("profile", "setup", "measurements")), hub_fixable=True
+)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.checks.base import Check, CheckInput, Outcome
 from core.checks.finding import Finding, FixStep
 from core.checks.measurements import Measurements
-from core.engines import fixes as engine_fixes
-from core.engines.defaults import effective_ctx
+from core.engines import registry as engines
 from core.errors import QuantDoctorError
-from core.hardware import HardwareProfile
+from core.hardware.machine import HardwareProfile
 from core.memory.estimate import (
     TIGHT_MARGIN_BYTES,
     FitReport,
@@ -31,7 +31,7 @@ WHY = (
 
 def memory_setup(profile: ModelProfile, setup: Setup) -> RunSettings:
     """The person's settings with the context the engine really uses."""
-    return setup.run.replace(n_ctx=effective_ctx(setup, profile.context_length))
+    return setup.run.replace(n_ctx=engines.effective_ctx(setup, profile.context_length))
 
 
 def fit_report(profile: ModelProfile, setup: Setup, hardware: HardwareProfile) -> FitReport:
@@ -48,20 +48,21 @@ def _device_line(d: Any) -> str:
     return line
 
 
-def _alternative_fix(alt: Any, engine: str, current: RunSettings) -> list[FixStep]:
+def _alternative_fix(alt: Any, engine_id: str, current: RunSettings) -> list[FixStep]:
+    engine = engines.get(engine_id)
     s = alt.settings
     steps: list[FixStep] = []
     if s.get("cache_type_k") != current.cache_type_k or s.get("cache_type_v") != current.cache_type_v:
-        steps += engine_fixes.kv_cache(engine, s["cache_type_k"], flash_attn=True)
+        steps += engine.kv_cache(s["cache_type_k"], flash_attn=True)
     if s.get("ctx") and s["ctx"] != current.n_ctx:
-        steps.append(engine_fixes.context(engine, int(s["ctx"])))
+        steps.append(engine.context(int(s["ctx"])))
     if s.get("n_gpu_layers") is not None and s["n_gpu_layers"] != current.n_gpu_layers:
-        steps.append(engine_fixes.gpu_layers(engine, int(s["n_gpu_layers"])))
+        steps.append(engine.gpu_layers(int(s["n_gpu_layers"])))
     return steps
 
 
 def check_with_estimate(
-    profile: ModelProfile, hardware: Any, setup: Setup, measurements: Measurements | None
+    profile: ModelProfile, hardware: HardwareProfile | None, setup: Setup, measurements: Measurements | None
 ) -> tuple[Finding | None, FitReport | None]:
     """(finding, fit report); (None, None) when there is no machine profile to check against."""
     if hardware is None:
@@ -133,3 +134,20 @@ def check_with_estimate(
         ),
         report,
     )
+
+
+def run(inputs: CheckInput) -> Outcome:
+    assert inputs.hardware is not None  # `requires` below: diagnose skips this check without a machine
+    finding, report = check_with_estimate(inputs.profile, inputs.hardware, inputs.setup, inputs.measurements)
+    assert finding is not None
+    return Outcome(finding, report)
+
+
+CHECK = Check(
+    id="vram",
+    order=60,
+    run=run,
+    needs=frozenset(("profile", "setup", "hardware")),
+    requires=frozenset(("hardware",)),
+    skipped_note="The memory check was skipped: no machine profile was available.",
+)

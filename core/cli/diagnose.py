@@ -10,9 +10,13 @@ from typing import Any
 
 from core.checks.measurements import Measurements, measurements_from_comparison
 from core.cli.run_options import add_run_arguments, given_run_values
-from core.engines.imports import from_command, from_kcpps, from_lmstudio, from_ollama
+from core.engines import registry as engines
+from core.engines.koboldcpp import from_kcpps
+from core.engines.llamacpp import from_command
+from core.engines.lmstudio import from_lmstudio
+from core.engines.ollama import from_ollama
 from core.errors import SetupError
-from core.settings.setup import ENGINES, WORKLOADS, Setup
+from core.settings.setup import WORKLOADS, Setup
 
 
 def add_setup_arguments(p: argparse.ArgumentParser) -> None:
@@ -22,7 +26,7 @@ def add_setup_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--expect", metavar="NAME", help="the model you expected, e.g. Qwen/Qwen3-8B or 'the instruct version'"
     )
-    g.add_argument("--engine", choices=ENGINES, help="what runs the model (default llama.cpp)")
+    g.add_argument("--engine", choices=engines.ids(), help="what runs the model (default llama.cpp)")
     src = p.add_mutually_exclusive_group()
     src.add_argument(
         "--from-command", metavar="CMD", help="import settings from a llama-server / llama-cli command line"

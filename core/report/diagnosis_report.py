@@ -13,7 +13,7 @@ from typing import Any
 
 from core import __version__
 from core.diagnosis import Diagnosis
-from core.engines.defaults import effective_ctx
+from core.engines.registry import effective_ctx
 from core.errors import ReportError
 from core.model.profile_text import human_bytes, human_count
 

@@ -5,12 +5,10 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QLabel, QScrollArea, QVBoxLayout, QWidget
 
+from core.checks import registry as checks
 from core.diagnosis import Diagnosis
 from gui.state import AppState
 from gui.widgets import FindingCard, clear_layout
-
-# Findings whose fix is "get another file": they offer the Hub search.
-HUB_FIXABLE = ("quant-tier", "finetune", "architecture", "calibration")
 
 
 class DiagnosisPage(QWidget):
@@ -45,7 +43,10 @@ class DiagnosisPage(QWidget):
         else:
             self.summary.setText("<h2>Nothing found wrong</h2>Every check passed; see the evidence below.")
         for i, f in enumerate(problems):
-            action = ("Find a better quant…", self.better_quant_requested.emit) if f.id in HUB_FIXABLE else None
+            # findings whose fix is "get another file" (Check.hub_fixable) offer the Hub search
+            action = (
+                ("Find a better quant…", self.better_quant_requested.emit) if f.id in checks.hub_fixable() else None
+            )
             card = FindingCard(f, expanded=i == 0, action=action)
             self.cards.append(card)
             self.inner_layout.addWidget(card)

@@ -8,7 +8,7 @@ from typing import Any
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QLineEdit, QListView, QPushButton, QVBoxLayout, QWidget
 
-from core.engines.defaults import effective_ctx
+from core.engines.registry import effective_ctx
 from core.hub import Alternatives, Downloaded, download, find_alternatives
 from core.hub.fit import default_fit, memory_fit
 from core.model.profile_text import human_bytes

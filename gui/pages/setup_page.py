@@ -23,10 +23,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.engines.imports import from_command, from_kcpps, from_lmstudio, from_ollama
+from core.engines import registry as engines
+from core.engines.koboldcpp import from_kcpps
+from core.engines.llamacpp import from_command
+from core.engines.lmstudio import from_lmstudio
+from core.engines.ollama import from_ollama
 from core.errors import QuantDoctorError
 from core.settings.run import CACHE_TYPES, FlashAttn
-from core.settings.setup import ENGINES, WORKLOADS, Setup
+from core.settings.setup import WORKLOADS, Setup
 from gui.state import AppState
 from gui.widgets import GLOSSARY, ErrorBanner
 
@@ -77,7 +81,7 @@ class SetupPage(QWidget):
         self.expected.setPlaceholderText("e.g. Qwen/Qwen3-8B, or 'the instruct version'")
         self.expected.setToolTip("The model you meant to run: used to catch a base model downloaded by mistake.")
         self.engine = QComboBox()
-        self.engine.addItems(ENGINES)
+        self.engine.addItems(engines.ids())
         self.source = QLabel()
         self.source.setEnabled(False)
         self.unknown = QLabel()

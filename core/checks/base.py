@@ -1,0 +1,70 @@
+"""What a check declares about itself (`Check`) and what it is given (`CheckInput`).
+
+A check module ends with one `CHECK = Check(...)`: its id, its place in the diagnostic order, whether
+the Hub can fix what it finds, and which inputs it reads. `core.checks.registry` lists the modules;
+`core.diagnosis.diagnose` runs them. A check only sees the optional inputs it declares, so the
+declaration is true by construction; a check that `requires` an input is skipped, with a note, when
+that input is missing (the memory check without a machine profile).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from core.checks.finding import Finding
+from core.checks.measurements import Measurements
+from core.hardware.machine import HardwareProfile
+from core.memory.estimate import FitReport
+from core.model.profile import ModelProfile
+from core.settings.setup import Setup
+
+Need = Literal["profile", "setup", "hardware", "measurements", "hub_evidence"]
+OPTIONAL_INPUTS: tuple[Need, ...] = ("hardware", "measurements", "hub_evidence")
+
+
+@dataclass(frozen=True)
+class CheckInput:
+    """Everything a diagnosis knows; each check gets the parts it declared."""
+
+    profile: ModelProfile
+    setup: Setup
+    hardware: HardwareProfile | None = None
+    measurements: Measurements | None = None
+    hub_evidence: list[str] | None = None
+
+    def only(self, needs: frozenset[Need]) -> CheckInput:
+        """This input with every optional part the check did not declare left out."""
+        return replace(
+            self,
+            hardware=self.hardware if "hardware" in needs else None,
+            measurements=self.measurements if "measurements" in needs else None,
+            hub_evidence=self.hub_evidence if "hub_evidence" in needs else None,
+        )
+
+    def missing(self, required: frozenset[Need]) -> list[Need]:
+        return [name for name in OPTIONAL_INPUTS if name in required and getattr(self, name) is None]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A finding with what the check computed on the way that the diagnosis keeps (the memory fit)."""
+
+    finding: Finding
+    memory: FitReport | None = None
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str  # Finding.id of what it finds; the key of the JSON and of the window's cards
+    order: int  # the diagnostic order: most likely cause first; ties in severity keep it
+    run: Callable[[CheckInput], Finding | Outcome]
+    needs: frozenset[Need] = field(default_factory=lambda: frozenset(("profile", "setup")))
+    requires: frozenset[Need] = frozenset()  # needs without which it cannot run at all
+    hub_fixable: bool = False  # a better download from the Hub fixes what it finds
+    skipped_note: str = ""  # the diagnosis note when a required input is missing
+
+    def __post_init__(self) -> None:
+        if not self.requires <= self.needs:
+            raise ValueError(f"check {self.id}: requires {set(self.requires - self.needs)} without needing it")

@@ -1,0 +1,69 @@
+"""koboldcpp: settings from its launcher file (.kcpps, JSON), fixes as its own command-line flags.
+
+It runs llama.cpp underneath with a 4096-token default context, spells the cache type as a number
+(`--quantkv 0|1|2`), and with flash attention off quantizes only the K cache (its documented
+behaviour), keeping V at f16.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from core.engines.base import Engine, FixStep, NoFlashAttnCache, layers_step
+from core.engines.reading import read_json, setup_from
+from core.errors import SetupError
+from core.settings.setup import Setup
+
+# --quantkv's values: the one table, read both ways.
+QUANTKV = {0: "f16", 1: "q8_0", 2: "q4_0"}
+_QUANTKV_OF = {cache: n for n, cache in QUANTKV.items()}
+_DEFAULT_QUANTKV = 1  # a cache type koboldcpp cannot set: recommend its q8_0
+
+
+def from_kcpps(path: str | Path, **overrides: Any) -> Setup:
+    """A koboldcpp launcher file (.kcpps, JSON): contextsize, quantkv, flashattention, gpulayers."""
+    data = read_json(Path(path), "koboldcpp settings file")
+    values: dict[str, Any] = {"source": f"koboldcpp file {Path(path).name}", "engine": "koboldcpp"}
+    if isinstance(data.get("contextsize"), int):
+        values["n_ctx"] = data["contextsize"]
+    q = data.get("quantkv")
+    if isinstance(q, int):
+        if q not in QUANTKV:
+            raise SetupError(f"quantkv {q} is not a koboldcpp cache setting (0, 1 or 2).", "Check the .kcpps file.")
+        values["cache_type_k"] = values["cache_type_v"] = QUANTKV[q]
+    if "flashattention" in data:
+        values["flash_attn"] = bool(data["flashattention"])
+    if isinstance(data.get("gpulayers"), int):
+        values["n_gpu_layers"] = None if data["gpulayers"] < 0 else data["gpulayers"]
+    if isinstance(data.get("blasbatchsize"), int) and data["blasbatchsize"] > 0:
+        values["n_batch"] = data["blasbatchsize"]
+    values["unknown"] = []
+    values.update(overrides)
+    return setup_from(values, Path(path).name)
+
+
+def kv_cache_fix(cache: str, flash_attn: bool) -> list[FixStep]:
+    return [
+        FixStep(
+            "Start koboldcpp with:",
+            f"--quantkv {_QUANTKV_OF.get(cache, _DEFAULT_QUANTKV)}" + (" --flashattention" if flash_attn else ""),
+        )
+    ]
+
+
+ENGINE = Engine(
+    id="koboldcpp",
+    name="koboldcpp",
+    default_ctx=4096,
+    without_flash_attn=NoFlashAttnCache.K_ONLY,
+    without_flash_attn_note=(
+        "koboldcpp quantizes only the K cache when flash attention is off (its documented behaviour); "
+        "the V cache stays f16"
+    ),
+    kv_cache_fix=kv_cache_fix,
+    context_command=lambda ctx: f"--contextsize {ctx}",
+    gpu_layers_fix=lambda n: layers_step(f"--gpulayers {n}", n),
+    read_settings=from_kcpps,
+    reads_from="a koboldcpp .kcpps launcher file",
+)

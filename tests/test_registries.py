@@ -1,0 +1,180 @@
+"""The engine and check registries: every engine gives every hook, and a new engine or check is one
+module plus one registry entry (here: registered at run time, as a plug-in would)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from core.checks import registry as checks
+from core.checks.base import Check, CheckInput
+from core.checks.finding import Finding
+from core.checks.measurements import DomainMetrics, Measurements
+from core.cli.main import main
+from core.diagnosis import diagnose
+from core.engines import koboldcpp, llamacpp, lmstudio, ollama, tabbyapi, textgen, vllm
+from core.engines import registry as engines
+from core.engines.base import Engine, FixStep, NoFlashAttnCache, layers_step
+from core.errors import SetupError
+from core.hardware import HardwareProfile, SystemMemory
+from core.hardware.catalog import catalog_profile
+from core.model.inspection import inspect_model
+from core.settings.run import RunSettings
+from core.settings.setup import Setup
+
+GIB = 1024**3
+MODULES = (llamacpp, ollama, lmstudio, koboldcpp, textgen, tabbyapi, vllm)
+
+
+# --- engines -----------------------------------------------------------------------------------------
+
+
+def test_the_registry_lists_every_engine_module_in_menu_order():
+    assert engines.ids() == (
+        "llama.cpp", "ollama", "lm-studio", "koboldcpp", "text-generation-webui", "tabbyapi", "vllm"
+    )  # fmt: skip
+    assert [engines.get(m.ENGINE.id) for m in MODULES] == [m.ENGINE for m in MODULES]
+
+
+@pytest.mark.parametrize("engine", [m.ENGINE for m in MODULES], ids=lambda e: e.id)
+def test_every_engine_provides_every_hook(engine: Engine):
+    assert engine.name and isinstance(engine.without_flash_attn, NoFlashAttnCache) and engine.without_flash_attn_note
+    for cache in ("q8_0", "q4_0", "f16"):
+        steps = engine.kv_cache(cache, flash_attn=True)
+        assert steps and all(isinstance(s, FixStep) and s.text for s in steps)
+    ctx = engine.context(12288)
+    assert "12,288" in ctx.text and ctx.command and "12288" in ctx.command
+    layers = engine.gpu_layers(17)
+    assert "17" in layers.text and layers.command and "17" in layers.command
+    assert engine.default_ctx is None or engine.default_ctx > 0
+    if engine.read_settings is not None:
+        assert engine.reads_from
+
+
+def test_the_context_an_engine_really_uses():
+    unset, set_ = RunSettings(), RunSettings(n_ctx=2048)
+    assert engines.get("llama.cpp").effective_ctx(unset, 131072) == 131072  # -c 0: the model's own
+    assert engines.get("llama.cpp").effective_ctx(unset, None) == 4096
+    assert engines.get("ollama").effective_ctx(unset, 131072) == 4096
+    assert engines.get("koboldcpp").effective_ctx(unset, 131072) == 4096
+    assert engines.get("lm-studio").effective_ctx(unset, 131072) == 4096
+    assert all(e.effective_ctx(set_, 131072) == 2048 for e in engines.ENGINES.values())
+
+
+def test_koboldcpp_cache_table_reads_both_ways(tmp_path: Path):
+    for n, cache in koboldcpp.QUANTKV.items():
+        f = tmp_path / f"{n}.kcpps"
+        f.write_text(json.dumps({"quantkv": n, "flashattention": True}))
+        s = koboldcpp.from_kcpps(f)
+        assert (s.run.cache_type_k, s.run.cache_type_v) == (cache, cache)
+        assert koboldcpp.ENGINE.kv_cache(cache, True)[0].command == f"--quantkv {n} --flashattention"
+    assert koboldcpp.ENGINE.kv_cache("q5_0", False)[0].command == "--quantkv 1"  # nothing closer: q8_0
+
+
+def test_an_unknown_engine_is_a_plain_error():
+    with pytest.raises(SetupError, match="'exllama-classic' is not an engine") as err:
+        engines.of(Setup(engine="exllama-classic"))
+    assert "llama.cpp" in err.value.fix
+
+
+def test_a_registered_engine_shows_up_everywhere(monkeypatch: pytest.MonkeyPatch, demo, capsys):
+    monkeypatch.setattr(engines, "ENGINES", dict(engines.ENGINES))
+    fake = Engine(
+        id="fakerun",
+        name="FakeRun",
+        default_ctx=1024,
+        without_flash_attn=NoFlashAttnCache.K_ONLY,
+        without_flash_attn_note="FakeRun keeps V at f16 without flash attention",
+        kv_cache_fix=lambda cache, fa: [FixStep("Start FakeRun with:", f"--kv {cache}")],
+        context_command=lambda ctx: f"--window {ctx}",
+        gpu_layers_fix=lambda n: layers_step(f"--offload {n}", n),
+    )
+    engines.register(fake)
+    assert engines.ids()[-1] == "fakerun" and engines.get("fakerun") is fake
+    with pytest.raises(ValueError, match="already registered"):
+        engines.register(fake)
+    # the check uses its default context and its own wording
+    p = inspect_model(demo.reference)
+    d = diagnose(p, Setup.of(engine="fakerun", cache_type_k="q4_0", cache_type_v="q4_0", flash_attn=False))
+    kv = next(f for f in d.findings if f.id == "kv-cache")
+    assert "context 1,024 tokens (fakerun's default)" in kv.evidence
+    assert "FakeRun keeps V at f16 without flash attention" in kv.evidence
+    assert kv.severity == "info" and [s.command for s in kv.fix] == ["--kv q8_0"]
+    # the CLI offers it (its --engine choices come from the registry)
+    assert main(["diagnose", str(demo.reference), "--engine", "fakerun", "-ctk", "q4_0", "-ctv", "q4_0", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["setup"]["engine"] == "fakerun"
+
+
+@pytest.mark.parametrize(
+    ("engine", "severity", "words"),
+    [("llama.cpp", "critical", "refuses"), ("koboldcpp", "info", "never above 4K"), ("ollama", "info", "4-bit")],
+)
+def test_each_engine_says_what_it_does_without_flash_attention(demo, engine, severity, words):
+    p = inspect_model(demo.reference)
+    s = Setup.of(ctx=4096, cache_type_k="q4_0", cache_type_v="q4_0", flash_attn=False, engine=engine)
+    f = checks.get("kv-cache").run(CheckInput(p, s))
+    assert isinstance(f, Finding) and f.severity == severity and words in f.title
+    assert engines.get(engine).without_flash_attn_note in f.evidence
+
+
+# --- checks ------------------------------------------------------------------------------------------
+
+
+def test_the_registry_keeps_the_diagnostic_order_and_hub_fixes():
+    assert [c.id for c in checks.ordered()] == [
+        "quant-tier", "kv-cache", "architecture", "calibration", "finetune", "vram"
+    ]  # fmt: skip
+    assert checks.hub_fixable() == {"quant-tier", "finetune", "architecture", "calibration"}
+    assert checks.get("vram").requires == {"hardware"}
+
+
+def test_a_registered_check_runs_in_diagnose_and_ranks(monkeypatch: pytest.MonkeyPatch, demo):
+    monkeypatch.setattr(checks, "CHECKS", dict(checks.CHECKS))
+    seen: list[CheckInput] = []
+
+    def run(inputs: CheckInput) -> Finding:
+        seen.append(inputs)
+        return Finding(id="sampler", severity="warning", title="Temperature 2.0 is too hot", evidence=["temp 2.0"])
+
+    checks.register(Check(id="sampler", order=25, run=run, needs=frozenset(("profile", "setup")), hub_fixable=False))
+    with pytest.raises(ValueError, match="order 25 is taken"):
+        checks.register(Check(id="other", order=25, run=run))
+    with pytest.raises(ValueError, match="already registered"):
+        checks.register(Check(id="sampler", order=26, run=run))
+
+    p = inspect_model(demo.reference)  # an f16 file: nothing else is wrong
+    m = Measurements(quant={"prose": DomainMetrics(10, 10, 0.001, 0.99)})
+    d = diagnose(p, Setup.of(ctx=8192, cache_type_k="q4_0", cache_type_v="q4_0", flash_attn=True), measurements=m)
+    assert seen and seen[0].measurements is None  # it did not declare measurements, so it gets none
+    ids = [f.id for f in d.findings]
+    # both warnings: the kv-cache check (order 20) before the new one (order 25); then the fine ones in order
+    assert ids[:2] == ["kv-cache", "sampler"] and [f.rank for f in d.findings[:2]] == [1, 2]
+    assert ids[2:] == ["quant-tier", "architecture", "calibration", "finetune"]
+    assert d.to_dict()["findings"][1]["title"] == "Temperature 2.0 is too hot"
+    # a more severe finding from a later check still ranks first
+    checks.CHECKS["sampler"] = dataclasses.replace(
+        checks.CHECKS["sampler"],
+        run=lambda i: Finding(id="sampler", severity="critical", title="Temperature 9", evidence=[]),
+    )
+    assert (
+        diagnose(p, Setup.of(ctx=8192, cache_type_k="q4_0", cache_type_v="q4_0", flash_attn=True)).top.id == "sampler"
+    )
+
+
+def test_a_check_that_requires_the_machine_is_skipped_without_one(demo):
+    p = inspect_model(demo.reference)
+    d = diagnose(p, Setup())
+    assert "vram" not in [f.id for f in d.findings] and d.memory is None
+    assert "The memory check was skipped: no machine profile was available." in d.notes
+    machine = catalog_profile("RTX 4090", HardwareProfile(ram=SystemMemory(64 * GIB, 48 * GIB)))
+    d = diagnose(p, Setup(), hardware=machine)
+    assert d.memory is not None and next(f for f in d.findings if f.id == "vram").severity == "ok"
+    assert not any("skipped" in n for n in d.notes)
+
+
+def test_a_check_cannot_require_what_it_does_not_need():
+    with pytest.raises(ValueError, match="requires"):
+        Check(id="x", order=99, run=lambda i: Finding("x", "ok", "t"), requires=frozenset(("hardware",)))
