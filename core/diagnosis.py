@@ -12,12 +12,13 @@ from typing import Any
 
 from core.checks import registry
 from core.checks.base import CheckInput, Outcome
-from core.checks.finding import SEVERITIES, Finding
+from core.checks.finding import Finding
 from core.checks.measurements import Measurements
 from core.hardware.machine import HardwareProfile
 from core.memory.estimate import FitReport
 from core.model.profile import ModelProfile
 from core.settings.setup import Setup
+from core.severity import SEVERITIES
 
 
 @dataclass

@@ -17,10 +17,6 @@ def cache_dir() -> Path:
     return Path(override) if override else platformdirs.user_cache_path(APP_NAME, appauthor=False)
 
 
-def config_dir() -> Path:
-    return platformdirs.user_config_path(APP_NAME, appauthor=False)
-
-
 def resources_dir() -> Path:
     """`resources/` in a checkout, or inside a PyInstaller bundle (sys._MEIPASS)."""
     import sys

@@ -23,11 +23,10 @@ from PySide6.QtWidgets import (
 
 from core.checks.finding import Finding
 from core.errors import QuantDoctorError
+from core.palette import LIMIT, series
 from core.paths import resources_dir
-
-SEVERITY_COLOURS = {"critical": "#c62828", "warning": "#ef6c00", "info": "#1565c0", "ok": "#2e7d32"}
-SEVERITY_WORDS = {"critical": "Critical", "warning": "Warning", "info": "Note", "ok": "Fine"}
-PALETTE = ["#5c6bc0", "#26a69a", "#ffa726", "#ef5350", "#ab47bc", "#8d6e63", "#78909c", "#d4e157"]
+from core.severity import ICONS, LABELS
+from core.severity import colour as severity_colour
 
 GLOSSARY = {
     "bpw": "Bits per weight: how many bits each of the model's numbers takes on average. 16 is full "
@@ -66,7 +65,8 @@ def clear_layout(layout: QLayout) -> None:
             widget.deleteLater()
 
 
-def is_dark() -> bool:
+def dark_theme() -> bool:
+    """Whether the window is drawn light on dark (the system's dark mode): severities then use their dark colours."""
     pal = QGuiApplication.palette()
     return pal.color(QPalette.ColorRole.Window).lightness() < 128
 
@@ -106,7 +106,7 @@ class StackedBar(QWidget):
         p.drawRect(QRectF(1, 1, w, 22))
         if self.capacity:
             cx = 1 + w * self.capacity / total
-            p.setPen(QColor("#c62828"))
+            p.setPen(QColor(LIMIT))
             p.drawLine(int(cx), 0, int(cx), 25)
         p.setPen(self.palette().color(QPalette.ColorRole.WindowText))
         col_w = max(1, self.width() // 3)
@@ -152,18 +152,18 @@ class BarChart(QWidget):
             p.drawText(QRectF(0, y, label_w - 6, 16), Qt.AlignmentFlag.AlignVCenter, label)
             for i, value in enumerate(values):
                 w = bar_w * scale(value) / top
-                p.fillRect(QRectF(label_w, y + 2, w, 12), QColor(PALETTE[i % len(PALETTE)]))
+                p.fillRect(QRectF(label_w, y + 2, w, 12), QColor(series(i)))
                 p.setPen(text)
                 p.drawText(QRectF(label_w + w + 4, y, right, 16), Qt.AlignmentFlag.AlignVCenter, self.fmt.format(value))
                 y += 16
             y += 10
         if self.reference is not None:
             x = label_w + bar_w * scale(self.reference) / top
-            p.setPen(QColor("#c62828"))
+            p.setPen(QColor(LIMIT))
             p.drawLine(int(x), 0, int(x), y)
         step = max(150, (self.width() - label_w) // max(1, len(self.series)))
         for i, name in enumerate(self.series):
-            p.fillRect(QRectF(label_w + i * step, y + 4, 10, 10), QColor(PALETTE[i % len(PALETTE)]))
+            p.fillRect(QRectF(label_w + i * step, y + 4, 10, 10), QColor(series(i)))
             p.setPen(text)
             p.drawText(QRectF(label_w + i * step + 14, y, step - 16, 16), Qt.AlignmentFlag.AlignVCenter, name)
         p.end()
@@ -204,7 +204,7 @@ class FindingCard(QFrame):
         self.finding = finding
         self.action_button: QPushButton | None = None
         self.setFrameShape(QFrame.Shape.StyledPanel)
-        colour = SEVERITY_COLOURS[finding.severity]
+        colour = severity_colour(finding.severity, dark=dark_theme())
         self.setStyleSheet(f"FindingCard {{ border-left: 5px solid {colour}; }}")
         self.toggle = QToolButton()
         self.toggle.setCheckable(True)
@@ -213,11 +213,11 @@ class FindingCard(QFrame):
         self.toggle.setToolTip("Show the evidence and the fix")
         self.toggle.setAccessibleName(f"Details of {finding.title}")
         icon_label = QLabel()
-        icon_label.setPixmap(icon(finding.severity).pixmap(QSize(20, 20)))
-        icon_label.setToolTip(SEVERITY_WORDS[finding.severity])
+        icon_label.setPixmap(icon(ICONS[finding.severity]).pixmap(QSize(20, 20)))
+        icon_label.setToolTip(LABELS[finding.severity])
         title = QLabel(f"<b>{finding.rank}. {finding.title}</b>")
         title.setWordWrap(True)
-        meta = QLabel(f"{SEVERITY_WORDS[finding.severity]} · {finding.id}" + confidence_words(finding))
+        meta = QLabel(f"{LABELS[finding.severity]} · {finding.id}" + confidence_words(finding))
         meta.setEnabled(False)
         head = QHBoxLayout()
         head.addWidget(self.toggle)

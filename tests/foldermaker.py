@@ -8,11 +8,16 @@ from pathlib import Path
 
 N_LAYER, D, FF, VOCAB = 2, 256, 512, 1000
 
+# Bytes per element of each safetensors dtype (the format's own list); the reader needs none of it,
+# since every header gives its tensors' byte offsets.
+DTYPE_BYTES = {
+    "F64": 8, "F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1, "F8_E8M0": 1, "F4": 1,
+    "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1,
+}  # fmt: skip
+
 
 def write_safetensors(path: Path, tensors: dict[str, tuple[str, tuple[int, ...]]]) -> Path:
     """A real safetensors header; the data is a sparse hole of the right size."""
-    from core.model.safetensors_reader import DTYPE_BYTES
-
     header: dict[str, object] = {"__metadata__": {"format": "pt"}}
     offset = 0
     for name, (dtype, shape) in tensors.items():

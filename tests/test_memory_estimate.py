@@ -58,7 +58,7 @@ def machine(*gpus_gib: float, ram_gib: float = 64, bandwidth: float = 1000.0) ->
     )
 
 
-# --- KV cache: DESIGN.md's formula ------------------------------------------------------------------
+# --- KV cache: the formula in docs/ARCHITECTURE.md ------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -6,10 +6,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from core.engines.base import FixStep
+from core.severity import SEVERITIES
 
-__all__ = ["CONFIDENCES", "SEVERITIES", "Finding", "FixStep"]
+__all__ = ["CONFIDENCES", "SEVERITIES", "Finding", "FixStep"]  # SEVERITIES: core.severity
 
-SEVERITIES = ("critical", "warning", "info", "ok")
 CONFIDENCES = ("suspected", "likely", "confirmed-by-measurement")
 
 

@@ -1,6 +1,6 @@
 """`quantdoctor-cli compare`: run a quant and a reference side by side and measure the loss.
 
-Loaded by core.cli.main when present (see `register`). Progress goes to stderr; the result to stdout as
+Registered by core.cli.main (see `register`). Progress goes to stderr; the result to stdout as
 a summary, or as JSON with `--json`; `--report FILE.html` also writes a self-contained page.
 """
 
@@ -54,7 +54,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from core.evaluation.comparison_text import text_summary
     from core.evaluation.domains import ALIASES
     from core.evaluation.scoring import EVAL_DEFAULT_CTX, EvalSettings
-    from core.report.comparison_html import write_report
+    from core.report.comparison_html import write_comparison_report
 
     candidate = args.candidate
     if candidate is None:
@@ -93,7 +93,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         job.close()
         printer.close()
     if args.report:
-        write_report(result, Path(args.report))
+        write_comparison_report(result, Path(args.report))
     if args.json:
         print_json(result.to_dict())
     else:

@@ -17,6 +17,7 @@ from core.engines.lmstudio import from_lmstudio
 from core.engines.ollama import from_ollama
 from core.errors import SetupError
 from core.settings.setup import WORKLOADS, Setup
+from core.severity import GLYPHS
 
 
 def add_setup_arguments(p: argparse.ArgumentParser) -> None:
@@ -71,7 +72,7 @@ def load_hardware(args: argparse.Namespace) -> Any:
 def cmd_diagnose(args: argparse.Namespace) -> int:
     from core.diagnosis import diagnose
     from core.model.inspection import inspect_model
-    from core.report.diagnosis_report import to_json, write_report
+    from core.report.diagnosis_report import to_json, write_diagnosis_report
 
     setup = setup_from_args(args)
     path = args.path or setup.model_path
@@ -86,7 +87,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
         hub_evidence = hub_finetune_evidence(profile, setup.expected).evidence_lines()
     d = diagnose(profile, setup, load_hardware(args), measurements, hub_evidence=hub_evidence, comparison=comparison)
     if args.report:
-        out = write_report(d, args.report)
+        out = write_diagnosis_report(d, args.report)
         print(f"Report written to {out}", file=sys.stderr)
     if args.json:
         print(to_json(d))
@@ -98,7 +99,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 def _print_text(d: Any) -> None:
     print(f"{d.model.display_name}: {d.model.nominal_type}, {d.model.effective_bpw:.2f} bits per weight")
     for f in d.findings:
-        mark = {"critical": "!!", "warning": "! ", "info": "i ", "ok": "ok"}[f.severity]
+        mark = GLYPHS[f.severity]
         sure = f", {f.confidence}" if f.is_problem else ""
         print(f"\n[{mark}] {f.rank}. {f.title}  ({f.id}{sure})")
         for e in f.evidence:

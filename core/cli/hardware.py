@@ -4,7 +4,7 @@
     quantdoctor-cli fit MODEL --ctx N [--cache-type-k T] [--cache-type-v T] [--flash-attn [on|off|auto]]
                         [--n-gpu-layers N] [--gpu NAME | --hardware FILE] [--json]
 
-Loaded by core.cli.main through `register`. Heavy imports (the model reader, the memory estimate) happen
+Registered by core.cli.main (see `register`). Heavy imports (the model reader, the memory estimate) happen
 inside the handlers so `gpus` runs where only the standard library, pynvml and psutil exist.
 """
 

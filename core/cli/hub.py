@@ -1,6 +1,6 @@
 """`quantdoctor-cli hub …`: the model Hub from the command line (card, alternatives, download).
 
-Loaded by core.cli.main when present. Every Hub failure is a QuantDoctorError (offline, gated, not found,
+Registered by core.cli.main (see `register`). Every Hub failure is a QuantDoctorError (offline, gated, not found,
 rate limited, disk full ...) so core.cli.main prints its message and fix and exits 2, never a traceback.
 """
 

@@ -29,7 +29,6 @@ DRIVER_RESERVE_BYTES = 640 * 1024**2
 # A unified-memory machine that is not a Mac (GB10, Strix Halo) keeps RAM for the OS and programs.
 UNIFIED_OS_RESERVE_BYTES = 8 * GIB
 
-CLASSES = ("consumer", "workstation", "datacenter", "unified")
 _NOISE = ("nvidia", "geforce", "tesla", "amd", "radeon", "apple", "generation", "graphics", "gpu")
 
 

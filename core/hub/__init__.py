@@ -16,7 +16,7 @@ client the standard way and never stored, logged or shown by Quant Doctor.
 
 from __future__ import annotations
 
-from core.hub.alternatives import Alternative, Alternatives, calibration_match, find_alternatives, reference_file
+from core.hub.alternatives import Alternatives, HubCandidate, calibration_match, find_alternatives, reference_file
 from core.hub.card import GGUFEntry, HubCard, HubFile, fetch_card, parse_repo_id
 from core.hub.download import Downloaded, download
 from core.hub.evidence import FinetuneEvidence, hub_finetune_evidence
@@ -26,12 +26,12 @@ from core.hub.quants import QuantType, type_from_filename
 from core.hub.resolve import RepoGuess, resolve_expected, resolve_repo
 
 __all__ = [
-    "Alternative",
     "Alternatives",
     "Downloaded",
     "FinetuneEvidence",
     "FitFn",
     "GGUFEntry",
+    "HubCandidate",
     "HubCard",
     "HubFile",
     "QuantType",

@@ -58,7 +58,7 @@ def calibration_match(dataset: str | None, workload: str, calibrated: bool) -> t
 
 
 @dataclass
-class Alternative:
+class HubCandidate:
     """One downloadable quant, with its badges."""
 
     repo_id: str
@@ -132,14 +132,14 @@ class Alternatives:
     ctx: int
     workload: str
     moe: bool
-    candidates: list[Alternative]
+    candidates: list[HubCandidate]
     repos_seen: list[str]
     notes: list[str] = field(default_factory=list)
 
-    def best(self) -> Alternative | None:
+    def best(self) -> HubCandidate | None:
         return self.candidates[0] if self.candidates else None
 
-    def reference(self) -> Alternative | None:
+    def reference(self) -> HubCandidate | None:
         """A Q8_0 (else F16/BF16) GGUF of the expected model: the side-by-side comparison's reference."""
         for names in (("Q8_0",), ("F16", "BF16")):
             hits = [c for c in self.candidates if c.quant and c.quant.name in names and c.is_expected is not False]
@@ -224,9 +224,9 @@ def _imatrix(card: HubCard, entry: GGUFEntry | None) -> bool:
 
 
 def _candidates_of(card: HubCard, expected: str, profile: ModelProfile | None, ctx: int, workload: str,
-                   moe: bool, fits: FitFn) -> list[Alternative]:  # fmt: skip
+                   moe: bool, fits: FitFn) -> list[HubCandidate]:  # fmt: skip
     is_expected = any(same_repo(q, expected) for q in card.quantizes) if card.quantizes else None
-    out: list[Alternative] = []
+    out: list[HubCandidate] = []
     entries = card.gguf_models()
     if entries:
         for e in entries:
@@ -235,7 +235,7 @@ def _candidates_of(card: HubCard, expected: str, profile: ModelProfile | None, c
             calibrated = _imatrix(card, e)
             match, label = calibration_match(None, workload, calibrated)
             info = SizeInfo(e.size, profile, "q8_0", moe, e.name)
-            out.append(Alternative(
+            out.append(HubCandidate(
                 card.repo_id, e.name, e.files, e.size, e.quant, "gguf", is_expected, fits(info, ctx),
                 e.quant.meets_floor(moe), e.quant.tier(moe), label, match, card.downloads, card.is_gated,
             ))  # fmt: skip
@@ -248,7 +248,7 @@ def _candidates_of(card: HubCard, expected: str, profile: ModelProfile | None, c
     match, label = calibration_match(str(calib) if calib else None, workload, True)
     size = sum(f.size or 0 for f in card.files if f.path.endswith(".safetensors")) or None
     info = SizeInfo(size, profile, "q8_0", moe, card.repo_id)
-    out.append(Alternative(
+    out.append(HubCandidate(
         card.repo_id, None, tuple(f.path for f in card.files), size, quant, quant.method, is_expected,
         fits(info, ctx), quant.meets_floor(moe), quant.tier(moe), label, match, card.downloads, card.is_gated,
     ))  # fmt: skip
@@ -289,10 +289,10 @@ def find_alternatives(
     if len(repos) > max_repos:
         notes.append(f"Looked at the {max_repos} most downloaded of {len(repos)} repositories.")
     moe = _looks_moe(profile, cards, target)
-    candidates: list[Alternative] = []
+    candidates: list[HubCandidate] = []
     for card in cards:
         candidates += _candidates_of(card, target, profile, n_ctx, workload, moe, fits)
-    candidates.sort(key=Alternative.sort_key)
+    candidates.sort(key=HubCandidate.sort_key)
     if peek:
         _peek(
             candidates,
@@ -301,12 +301,12 @@ def find_alternatives(
             moe,
             lambda alt, prof: fits(SizeInfo(alt.size, profile, "q8_0", moe, alt.file or "", prof), n_ctx),
         )
-        candidates.sort(key=Alternative.sort_key)
+        candidates.sort(key=HubCandidate.sort_key)
     return Alternatives(target, how, n_ctx, workload, moe, candidates[:limit], [c.repo_id for c in cards], notes)
 
 
-def _peek(candidates: list[Alternative], n: int, workload: str, moe: bool,
-          refit: Callable[[Alternative, ModelProfile], bool | None]) -> None:  # fmt: skip
+def _peek(candidates: list[HubCandidate], n: int, workload: str, moe: bool,
+          refit: Callable[[HubCandidate, ModelProfile], bool | None]) -> None:  # fmt: skip
     from core.hub.peek import peek_gguf
 
     for alt in [c for c in candidates if c.method == "gguf" and c.file][:n]:

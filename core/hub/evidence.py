@@ -11,8 +11,6 @@ from core.hub.card import HubCard, fetch_card, same_repo
 from core.hub.resolve import RepoGuess, resolve_expected, resolve_repo
 from core.model.profile import ModelProfile
 
-VERDICTS = ("match", "base-instead-of-finetune", "finetune-instead-of-base", "different-model", "unknown")
-
 
 @dataclass
 class FinetuneEvidence:

@@ -3,8 +3,8 @@
 `FitFn` is what alternatives ranking calls: `fits(info, ctx) -> True / False / None (cannot tell)`.
 The default here is deliberately simple (weights = file size, plus a KV cache in q8_0 at the
 person's context when the model's shape is known, plus a fixed runtime overhead, against free VRAM
-when a budget is given, else available RAM from psutil). core.memory.estimate owns the real estimate:
-pass `fits=` to `find_alternatives` once it lands (see `memory_fit` below for the adapter shape).
+when a budget is given, else available RAM from psutil). core.memory.estimate owns the real estimate;
+`memory_fit` adapts it to a `FitFn` (what `quantdoctor-cli hub alternatives` passes as `fits=`).
 """
 
 from __future__ import annotations
@@ -12,10 +12,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from core.errors import QuantDoctorError
 from core.model.profile import ModelProfile
 from core.settings.run import cache_bytes_per_element
+
+if TYPE_CHECKING:
+    from core.hardware.machine import HardwareProfile
 
 GIB = 1 << 30
 OVERHEAD_BYTES = 512 << 20  # compute buffers and runtime, a round figure
@@ -43,7 +47,7 @@ FitFn = Callable[[SizeInfo, int], bool | None]
 
 
 def kv_cache_bytes(profile: ModelProfile | None, ctx: int, cache_type: str = "q8_0") -> int | None:
-    """n_layer × n_ctx × (head_dim_k + head_dim_v) × n_head_kv × bytes per element (DESIGN.md)."""
+    """n_layer × n_ctx × (head_dim_k + head_dim_v) × n_head_kv × bytes per element (docs/ARCHITECTURE.md, "The KV cache")."""
     if profile is None or not profile.block_count or not profile.head_count_kv:
         return None
     hk = profile.key_length
@@ -116,17 +120,15 @@ def _scaled(profile: ModelProfile, file_size: int) -> ModelProfile:
     return replace(profile, tensors=tensors)
 
 
-def memory_fit(hardware: object) -> FitFn:
+def memory_fit(hardware: HardwareProfile) -> FitFn:
     """core.memory.estimate's estimate (the one that agrees with llama.cpp) on a machine profile.
 
     Uses the candidate's own tensors when its header was read, else the person's local file of the
     same model resized to the candidate's download size; falls back to `simple_fit` with neither.
     """
-    from core.hardware import HardwareProfile
     from core.memory.estimate import estimate, model_shape
     from core.settings.run import FlashAttn, RunSettings
 
-    assert isinstance(hardware, HardwareProfile)
     fallback = simple_fit()
 
     def fits(info: SizeInfo, ctx: int) -> bool | None:

@@ -17,12 +17,6 @@ from core.errors import IncompleteFileError, ModelFolderError
 
 MAX_HEADER_BYTES = 100 * 1024 * 1024
 
-# Bytes per element of each safetensors dtype (the format's own list).
-DTYPE_BYTES = {
-    "F64": 8, "F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1, "F8_E8M0": 1, "F4": 1,
-    "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1,
-}  # fmt: skip
-
 
 @dataclass(frozen=True)
 class SafeTensor:

@@ -78,7 +78,7 @@ def _mark(text: str, cut: int | None) -> str:
     return f"{_e(text[:cut])}<span class='split'>{_e(text[cut:])}</span>"
 
 
-def write_report(comparison: Comparison, path: Path) -> Path:
+def write_comparison_report(comparison: Comparison, path: Path) -> Path:
     path = Path(path)
     path.write_text(render(comparison), encoding="utf-8")
     return path

@@ -16,10 +16,9 @@ from core.diagnosis import Diagnosis
 from core.engines.registry import effective_ctx
 from core.errors import ReportError
 from core.model.profile_text import human_bytes, human_count
-
-SEVERITY_COLOURS = {"critical": "#c62828", "warning": "#ef6c00", "info": "#1565c0", "ok": "#2e7d32"}
-SEVERITY_WORDS = {"critical": "Critical", "warning": "Warning", "info": "Note", "ok": "Fine"}
-TYPE_COLOURS = ["#5c6bc0", "#26a69a", "#ffa726", "#ef5350", "#ab47bc", "#8d6e63", "#78909c", "#d4e157"]
+from core.palette import LIMIT, MEMORY_PARTS, series
+from core.severity import LABELS
+from core.severity import colour as severity_colour
 
 
 def to_json(d: Diagnosis) -> str:
@@ -71,7 +70,7 @@ def to_markdown(d: Diagnosis) -> str:
 
 def _markdown_finding(f: Any) -> list[str]:
     sure = f" · confidence: {f.confidence}" if f.is_problem else ""
-    lines = [f"### {f.rank}. {SEVERITY_WORDS[f.severity]}: {f.title}", "", f"`{f.id}`{sure}", ""]
+    lines = [f"### {f.rank}. {LABELS[f.severity]}: {f.title}", "", f"`{f.id}`{sure}", ""]
     lines += [f"- {e}" for e in f.evidence]
     if f.why:
         lines += ["", f"**Why it matters:** {f.why}"]
@@ -111,12 +110,12 @@ def _svg_bars(rows: list[tuple[str, float]], unit: str, width: int = 640, ref: f
     for i, (label, value) in enumerate(rows):
         y = i * 24
         out.append(f'<text x="0" y="{y + 15}" font-size="12">{escape(label)}</text>')
-        out.append(f'<rect x="120" y="{y + 4}" width="{bar_w * value / top:.1f}" height="14" fill="#5c6bc0"/>')
+        out.append(f'<rect x="120" y="{y + 4}" width="{bar_w * value / top:.1f}" height="14" fill="{series(0)}"/>')
         out.append(f'<text x="{124 + bar_w * value / top:.1f}" y="{y + 15}" font-size="11">{value:.4g}{unit}</text>')
     if ref is not None:
         x = 120 + bar_w * ref / top
         out.append(
-            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="0" y2="{len(rows) * 24}" stroke="#c62828" stroke-dasharray="3,3"/>'
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="0" y2="{len(rows) * 24}" stroke="{LIMIT}" stroke-dasharray="3,3"/>'
         )
     h = len(rows) * 24 + 4
     return f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{h}" viewBox="0 0 {width} {h}">{"".join(out)}</svg>'
@@ -130,15 +129,27 @@ def _memory_svg(memory: Any) -> str | None:
     parts_html = []
     for dev in devices:
         parts = [
-            (f"weights {human_bytes(dev.get('weights_bytes', 0))}", float(dev.get("weights_bytes", 0)), "#5c6bc0"),
-            (f"KV cache {human_bytes(dev.get('kv_bytes', 0))}", float(dev.get("kv_bytes", 0)), "#26a69a"),
-            (f"compute {human_bytes(dev.get('compute_bytes', 0))}", float(dev.get("compute_bytes", 0)), "#ffa726"),
-            (f"overhead {human_bytes(dev.get('overhead_bytes', 0))}", float(dev.get("overhead_bytes", 0)), "#8d6e63"),
+            (
+                f"weights {human_bytes(dev.get('weights_bytes', 0))}",
+                float(dev.get("weights_bytes", 0)),
+                MEMORY_PARTS["weights"],
+            ),
+            (f"KV cache {human_bytes(dev.get('kv_bytes', 0))}", float(dev.get("kv_bytes", 0)), MEMORY_PARTS["kv"]),
+            (
+                f"compute {human_bytes(dev.get('compute_bytes', 0))}",
+                float(dev.get("compute_bytes", 0)),
+                MEMORY_PARTS["compute"],
+            ),
+            (
+                f"overhead {human_bytes(dev.get('overhead_bytes', 0))}",
+                float(dev.get("overhead_bytes", 0)),
+                MEMORY_PARTS["overhead"],
+            ),
         ]
         cap = dev.get("available_bytes") or dev.get("capacity_bytes")
         used = sum(p[1] for p in parts)
         if cap and cap > used:
-            parts.append((f"free {human_bytes(cap - used)}", float(cap - used), "#e0e0e0"))
+            parts.append((f"free {human_bytes(cap - used)}", float(cap - used), MEMORY_PARTS["unused"]))
         parts_html.append(f"<h3>{escape(str(dev.get('device', 'device')))}</h3>" + _svg_stacked_bar(parts))
     return "".join(parts_html) or None
 
@@ -157,12 +168,12 @@ details summary{cursor:pointer;font-weight:600}
 
 
 def _html_finding(f: Any) -> str:
-    colour = SEVERITY_COLOURS[f.severity]
+    colour = severity_colour(f.severity)
     steps = "".join(
         f"<li>{escape(s.text)}" + (f"<pre>{escape(s.command)}</pre>" if s.command else "") + "</li>" for s in f.fix
     )
     return (
-        f'<div class="finding" style="--c:{colour}"><div><span class="badge">{SEVERITY_WORDS[f.severity]}</span>'
+        f'<div class="finding" style="--c:{colour}"><div><span class="badge">{LABELS[f.severity]}</span>'
         f"<strong>{f.rank}. {escape(f.title)}</strong></div>"
         f'<div class="meta">{escape(f.id)}' + (f" · confidence: {escape(f.confidence)}" if f.is_problem else "") + "</div>"
         "<ul>" + "".join(f"<li>{escape(e)}</li>" for e in f.evidence) + "</ul>"
@@ -175,10 +186,7 @@ def _html_finding(f: Any) -> str:
 def to_html(d: Diagnosis) -> str:
     m = d.model
     census = _svg_stacked_bar(
-        [
-            (f"{t.type} {t.bpw:.2f} bpw", float(t.bytes), TYPE_COLOURS[i % len(TYPE_COLOURS)])
-            for i, t in enumerate(m.tensor_types)
-        ]
+        [(f"{t.type} {t.bpw:.2f} bpw", float(t.bytes), series(i)) for i, t in enumerate(m.tensor_types)]
     )
     sections = [
         f"<h1>{escape(m.display_name)}</h1>",
@@ -236,7 +244,7 @@ def to_html(d: Diagnosis) -> str:
 FORMATS = {".html": to_html, ".htm": to_html, ".md": to_markdown, ".json": to_json}
 
 
-def write_report(d: Diagnosis, path: str | Path) -> Path:
+def write_diagnosis_report(d: Diagnosis, path: str | Path) -> Path:
     """Write the report in the format its name asks for (.html, .md, .json; no suffix: .html added)."""
     p = Path(path)
     if not p.suffix:

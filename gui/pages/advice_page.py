@@ -9,10 +9,11 @@ from PySide6.QtWidgets import QGroupBox, QLabel, QScrollArea, QVBoxLayout, QWidg
 
 from core.diagnosis import Diagnosis
 from core.memory.estimate import gib
+from core.palette import MEMORY_PARTS
 from gui.state import AppState
 from gui.widgets import GLOSSARY, StackedBar, clear_layout
 
-PARTS = (("weights", "#5c6bc0"), ("kv", "#26a69a"), ("compute", "#ffa726"), ("overhead", "#8d6e63"))
+PARTS = tuple((k, MEMORY_PARTS[k]) for k in ("weights", "kv", "compute", "overhead"))
 LABELS = {"weights": "weights", "kv": "KV cache", "compute": "compute buffers", "overhead": "runtime"}
 
 

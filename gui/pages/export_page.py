@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QTe
 
 from core.diagnosis import Diagnosis
 from core.errors import QuantDoctorError
-from core.report.diagnosis_report import to_markdown, write_report
+from core.report.diagnosis_report import to_markdown, write_diagnosis_report
 from gui.state import AppState
 
 
@@ -49,7 +49,7 @@ class ExportPage(QWidget):
             if not path:
                 return None
         try:
-            out = write_report(d, path)
+            out = write_diagnosis_report(d, path)
         except QuantDoctorError as err:
             self.status.setText(f"<b>{err.message}</b> {err.fix}")
             return None

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 from core.hardware import HardwareProfile, detect_hardware
 from core.hardware.catalog import catalog_profile, load_catalog
 from core.model.profile_text import human_bytes
+from core.palette import MEMORY_PARTS
 from core.progress import Job, Progress
 from gui.state import AppState
 from gui.widgets import StackedBar, clear_layout
@@ -56,9 +57,9 @@ class GpuCard(QFrame):
         free = gpu.free_bytes if gpu.free_bytes is not None else max(0, total - used - reserved)
         self.bar.set_parts(
             [
-                (f"used {human_bytes(used)}", float(used), "#ef5350"),
-                (f"reserved {human_bytes(reserved)}", float(reserved), "#8d6e63"),
-                (f"free {human_bytes(free)}", float(free), "#66bb6a"),
+                (f"used {human_bytes(used)}", float(used), MEMORY_PARTS["used"]),
+                (f"reserved {human_bytes(reserved)}", float(reserved), MEMORY_PARTS["reserved"]),
+                (f"free {human_bytes(free)}", float(free), MEMORY_PARTS["free"]),
             ]
         )
         lay.addWidget(QLabel(f"Memory: {human_bytes(total)} in all" if total else "Memory: not reported"))

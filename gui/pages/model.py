@@ -22,10 +22,11 @@ from PySide6.QtWidgets import (
 from core.model.discovery import FoundModel, discover_models
 from core.model.profile import ModelProfile
 from core.model.profile_text import human_bytes, human_count, profile_summary
+from core.palette import series
 from core.progress import Job, Progress
 from gui.models import ModelEntry, ModelListModel, PathRole
 from gui.state import AppState
-from gui.widgets import GLOSSARY, PALETTE, StackedBar
+from gui.widgets import GLOSSARY, StackedBar
 
 
 def _discover_job() -> Job[list[FoundModel]]:
@@ -163,9 +164,6 @@ class ModelPage(QWidget):
             )
         )
         self.types.set_parts(
-            [
-                (f"{t.type} {t.bpw:.2f} bpw", float(t.bytes), PALETTE[i % len(PALETTE)])
-                for i, t in enumerate(p.tensor_types)
-            ]
+            [(f"{t.type} {t.bpw:.2f} bpw", float(t.bytes), series(i)) for i, t in enumerate(p.tensor_types)]
         )
         self.details.setPlainText(profile_summary(p))
