@@ -178,3 +178,29 @@ def test_a_check_that_requires_the_machine_is_skipped_without_one(demo):
 def test_a_check_cannot_require_what_it_does_not_need():
     with pytest.raises(ValueError, match="requires"):
         Check(id="x", order=99, run=lambda i: Finding("x", "ok", "t"), requires=frozenset(("hardware",)))
+
+
+# --- the examples in docs/ARCHITECTURE.md work as written ---------------------------------------------
+
+
+def _doc_module(first_line: str) -> dict[str, object]:
+    doc = (Path(__file__).parent.parent / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    block = next(b for b in doc.split("```python\n")[1:] if b.startswith(first_line))
+    namespace: dict[str, object] = {"__name__": "doc_example"}
+    exec(compile(block.split("```")[0], "ARCHITECTURE.md", "exec"), namespace)
+    return namespace
+
+
+def test_the_documented_engine_and_check_work(monkeypatch: pytest.MonkeyPatch, demo):
+    monkeypatch.setattr(engines, "ENGINES", dict(engines.ENGINES))
+    monkeypatch.setattr(checks, "CHECKS", dict(checks.CHECKS))
+    engine = engines.register(_doc_module("# core/engines/exllamav3.py")["ENGINE"])  # type: ignore[arg-type]
+    check = checks.register(_doc_module("# core/checks/sampler.py")["CHECK"])  # type: ignore[arg-type]
+    assert engines.get("exllamav3") is engine and checks.get("sampler") is check
+    p = inspect_model(demo.reference)
+    d = diagnose(p, Setup.of(engine="exllamav3", cache_type_k="q4_0", cache_type_v="q4_0", flash_attn=False, ctx=8192))
+    fine = [f.id for f in d.findings if f.severity == "ok"]
+    assert fine == ["quant-tier", "sampler", "architecture", "calibration", "finetune"]  # order 25: after 10 and 20
+    kv = next(f for f in d.findings if f.id == "kv-cache")
+    assert "ExLlamaV3 keeps V at f16 without flash attention" in kv.evidence
+    assert [s.command for s in kv.fix] == ["cache_mode: Q8"]
