@@ -204,3 +204,10 @@ def test_the_documented_engine_and_check_work(monkeypatch: pytest.MonkeyPatch, d
     kv = next(f for f in d.findings if f.id == "kv-cache")
     assert "ExLlamaV3 keeps V at f16 without flash attention" in kv.evidence
     assert [s.command for s in kv.fix] == ["cache_mode: Q8"]
+
+
+def test_llamacpp_reads_parallel_slots_with_a_context():
+    # -np splits the context between slots: said, never a crash (it raised KeyError before)
+    s = llamacpp.from_command("llama-server -m m.gguf -c 8192 -np 4 -fa on")
+    assert s.run.n_ctx == 8192 and s.engine == "llama.cpp"
+    assert "--parallel 4: each of the 4 slots gets 2048 tokens" in s.unknown
