@@ -19,7 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from core.paths import cache_dir
+from core.paths import own_folder
 
 FORMAT_VERSION = 1
 FOLDER = "reference-logits"
@@ -63,8 +63,7 @@ STALE_PART_S = 24 * 3600
 
 def cache_folder() -> Path:
     """The cache folder; half-written files a killed worker left behind a day ago are removed."""
-    folder = cache_dir() / FOLDER
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = own_folder(FOLDER)
     now = time.time()
     for part in folder.glob("*.part.npz"):
         try:

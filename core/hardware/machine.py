@@ -17,7 +17,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from core import jsonfile
 from core.errors import HardwareProfileError
+from core.files import user_path
 
 SCHEMA_VERSION = 1
 GIB = 1024**3
@@ -210,17 +212,8 @@ def _check_type(name: str, value: Any, place: str) -> Any:
 
 def load_profile(path: str | os.PathLike[str]) -> HardwareProfile:
     """Read a profile saved with `gpus --save` (or written by hand)."""
-    p = Path(path).expanduser()
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise HardwareProfileError(f"{p} does not exist.", "Check the path of the machine profile.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise HardwareProfileError(f"{p} could not be read: {exc}.") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise HardwareProfileError(f"{p.name} is not valid JSON ({exc.msg} at line {exc.lineno}).") from None
+    p = user_path(path, HardwareProfileError)
+    data = jsonfile.load(p, "machine profile", HardwareProfileError)
     profile = HardwareProfile.from_dict(data, where=p.name)
     profile.source = "file"
     return profile
