@@ -440,3 +440,51 @@ def test_worker_dies_with_its_parent(sig: str) -> None:
         import shutil
 
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+# --- the Hugging Face cache layout: snapshot files are links into ../../blobs ---------------------------
+
+
+def _hf_cache_folder(tmp_path: Path) -> Path:
+    """A sharded model laid out exactly as huggingface_hub's cache lays it out."""
+    import hashlib
+
+    from foldermaker import make_folder
+
+    (tmp_path / "src").mkdir()
+    src = make_folder(tmp_path / "src", "gptq", {"quant_method": "gptq", "bits": 4, "group_size": 128})
+    repo = tmp_path / "hub" / "models--org--Model-GPTQ"
+    snap = repo / "snapshots" / ("c" * 40)
+    blobs = repo / "blobs"
+    snap.mkdir(parents=True)
+    blobs.mkdir()
+    (src / "model.safetensors").rename(src / "model-00001-of-00001.safetensors")
+    (src / "model.safetensors.index.json").write_text(
+        json.dumps({"weight_map": {"model.embed_tokens.weight": "model-00001-of-00001.safetensors"}})
+    )
+    for f in src.iterdir():
+        blob = blobs / hashlib.sha256(f.name.encode()).hexdigest()
+        f.rename(blob)
+        (snap / f.name).symlink_to(Path("..") / ".." / "blobs" / blob.name)
+    return snap
+
+
+def test_hf_cache_snapshot_with_shards_is_read(tmp_path: Path) -> None:
+    from foldermaker import EXPECTED_PARAMS
+
+    snap = _hf_cache_folder(tmp_path)
+    assert inspect_model(snap).parameters == EXPECTED_PARAMS
+
+
+def test_hf_cache_link_leaving_the_repository_is_refused(tmp_path: Path) -> None:
+    from foldermaker import write_safetensors
+
+    snap = _hf_cache_folder(tmp_path)
+    other = tmp_path / "hub" / "models--someone--Else" / "blobs"
+    other.mkdir(parents=True)
+    secret = write_safetensors(other / "secret", {"x": ("F16", (4,))})
+    shard = snap / "model-00001-of-00001.safetensors"
+    shard.unlink()
+    shard.symlink_to(secret)
+    with pytest.raises(errors.ModelFolderError, match="outside the model folder"):
+        inspect_model(snap)
