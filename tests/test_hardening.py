@@ -488,3 +488,85 @@ def test_hf_cache_link_leaving_the_repository_is_refused(tmp_path: Path) -> None
     shard.symlink_to(secret)
     with pytest.raises(errors.ModelFolderError, match="outside the model folder"):
         inspect_model(snap)
+
+
+# --- reports: file text is text in every output ---------------------------------------------------------
+
+
+def test_markdown_report_escapes_file_text(tmp_path: Path, capsys) -> None:
+    evil = "<script>alert(1)</script><img src=x onerror=alert(1)>[click](javascript:alert(1))![i](http://x/y.png)`x"
+    model = small_gguf(tmp_path / "m.gguf", **{"general.name": evil, "general.finetune": evil})
+    out = tmp_path / "r.md"
+    assert main(["diagnose", str(model), "--report", str(out), "--expect", evil]) in (0, 1)
+    md = out.read_text()
+    assert "alert" in md  # the text is there, as text
+    for bad in ("<script", "<img", "](javascript", "](http", "![i]"):
+        assert bad not in md, bad
+    from PySide6.QtGui import QTextDocument
+
+    doc = QTextDocument()
+    doc.setMarkdown(md)
+    assert "<script>alert(1)</script>" in doc.toPlainText()  # rendered, it reads exactly as the file says
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["compare", "--reference", "x.gguf", "--max-chunks", "-3"],
+        ["compare", "--reference", "x.gguf", "--chunk", "0"],
+        ["compare", "--reference", "x.gguf", "--samples", "1000000000"],
+        ["hub", "alternatives", "x.gguf", "--limit", "-1"],
+    ],
+)
+def test_impossible_counts_are_usage_errors(argv: list[str], capsys) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "not between" in err and "Traceback" not in err
+
+
+# --- the reference-logit cache: a damaged entry is removed, recomputed, and said ----------------------
+
+
+def _cache_entry(path: Path, n: int = 20, k: int = 64, m: int = 64, **drop: bool) -> Path:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    arrays = {
+        "tokens": np.arange(n + 1, dtype=np.int32), "topk_ids": rng.integers(0, 100, (n, k), dtype=np.int32),
+        "topk_logp": -rng.random((n, k), dtype=np.float32), "rest_mass": rng.random(n), "nll": rng.random(n),
+        "argmax": np.zeros(n, dtype=np.int32), "tail_ids": rng.integers(0, 100, (n, m), dtype=np.int32),
+        "tail_logp": -rng.random((n, m), dtype=np.float32),
+    }  # fmt: skip
+    for name in drop:
+        arrays.pop(name)
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+    return path
+
+
+@pytest.mark.parametrize("damage", ["truncated", "flipped", "missing", "shape"])
+def test_damaged_reference_cache_entry(damage: str, tmp_path: Path, monkeypatch) -> None:
+    from core.evaluation import refcache
+    from core.paths import CACHE_ENV
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    key = refcache.CacheKey("m", refcache.text_sha256("t"), {}, 512, 0, 64, 64)
+    path = refcache.path_for(key)
+    _cache_entry(path)
+    assert refcache.lookup_checked(key) == (path, None)  # a whole entry is used
+    if damage == "missing":
+        _cache_entry(path, tail_logp=True)
+    elif damage == "shape":
+        _cache_entry(path, k=32)
+    else:
+        data = bytearray(path.read_bytes())
+        if damage == "truncated":
+            data = data[: len(data) // 2]
+        else:
+            data[len(data) // 3] ^= 0xFF  # inside an array's bytes: only the zip CRC notices
+        path.write_bytes(bytes(data))
+    hit, note = refcache.lookup_checked(key)
+    assert hit is None and not path.exists()
+    assert note and "damaged" in note and "computed again" in note

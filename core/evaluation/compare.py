@@ -230,7 +230,9 @@ def _exact(
             fingerprint, refcache.text_sha256(text), refcache.logit_settings(ref.settings.to_dict()), chunk,
             ev.max_chunks, ev.top_k, ev.tail_samples,
         )  # fmt: skip
-        hit = refcache.lookup(key)
+        hit, damaged = refcache.lookup_checked(key)
+        if damaged:
+            plan.notes.append(damaged)
         ref_files[dom] = hit or refcache.path_for(key)
         if hit is not None:
             cached.append(dom)
