@@ -238,6 +238,8 @@ def test_terminal_escapes_are_shown_not_obeyed(tmp_path: Path) -> None:
         for bad in ("\x1b", "\x07", "\x9b", "\u202e"):
             assert bad not in out, (args, bad)
         assert "Evil" in out
+        if "--json" in args:
+            assert "Evil" in json.dumps(json.loads(run.stdout))  # still valid JSON, the same text
 
 
 # --- the GGUF reader: bounded reads, lengths checked before reading ------------------------------------

@@ -99,8 +99,10 @@ def whole(low: int, high: int) -> Callable[[str], int]:
 
 
 def print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2, ensure_ascii=False, default=str)
-    sys.stdout.write("\n")
+    """JSON on stdout. Control characters only occur inside strings there, so they are written as
+    JSON's own `\\uXXXX` escapes (still the same JSON), never raw to the terminal."""
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    sys.stdout.write(_CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
 
 
 class ProgressPrinter:

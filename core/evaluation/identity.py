@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,15 +37,14 @@ TOKENS_KEY = "tokenizer.ggml.tokens"
 
 def file_fingerprint(path: Path) -> str:
     """A sha256 over the file's size, its first 4 MiB and 64 spread samples (see module docstring)."""
-    size = path.stat().st_size
-    h = hashlib.sha256(str(size).encode())
-    with open(path, "rb") as f:
-        h.update(f.read(4 * SAMPLE_SIZE))
+    with open_regular(path, "a GGUF model file", NotAModelFileError) as fd:
+        size = os.fstat(fd).st_size
+        h = hashlib.sha256(str(size).encode())
+        h.update(pread_exact(fd, min(size, 4 * SAMPLE_SIZE), 0, path, ModelFileError))
         if size > 4 * SAMPLE_SIZE:
             step = max(1, (size - SAMPLE_SIZE) // SAMPLES)
             for i in range(SAMPLES + 1):
-                f.seek(min(i * step, max(0, size - SAMPLE_SIZE)))
-                h.update(f.read(SAMPLE_SIZE))
+                h.update(pread_exact(fd, SAMPLE_SIZE, min(i * step, max(0, size - SAMPLE_SIZE)), path, ModelFileError))
     return h.hexdigest()
 
 

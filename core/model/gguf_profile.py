@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 
@@ -69,8 +68,9 @@ def read_gguf_profile(path: Path) -> ModelProfile:
 def _int(h: GGUFHeader, key: str) -> int | None:
     """A count or size the app computes with: a whole, finite, non-negative number, or a plain error.
 
-    A per-layer array (head_count_kv on some models) gives its largest item. Text, true/false, NaN,
-    infinity or a fraction where llama.cpp reads an integer is a broken header, not a value to skip.
+    A per-layer array (head_count_kv on some models) gives its largest item. Text, true/false or a
+    float (NaN, infinity, 2.0) where llama.cpp reads an integer is a broken header, as llama.cpp's own
+    typed key reader says, not a value to skip.
     """
     value = h.get(key)
     if value is None:
@@ -81,7 +81,7 @@ def _int(h: GGUFHeader, key: str) -> int | None:
         if isinstance(v, bool) or not isinstance(v, int | float):
             shown = "text" if isinstance(v, str) else type(v).__name__
             raise CorruptModelFileError(f"{h.path.name}: '{key}' should be a whole number, but it holds {shown}.")
-        if isinstance(v, float) and not (math.isfinite(v) and v.is_integer()):
+        if isinstance(v, float):  # llama.cpp refuses a float where it reads an integer key, so do we
             raise CorruptModelFileError(f"{h.path.name}: '{key}' should be a whole number, not {v}.")
         if v < 0:
             raise CorruptModelFileError(f"{h.path.name}: '{key}' is negative ({int(v)}).")
