@@ -135,7 +135,7 @@ def mutate_values(g: Gguf, rng: random.Random, allow_huge_shape: bool) -> tuple[
     kvs = list(g.kvs)
     tensors = [list(t) for t in g.tensors]
     i = rng.randrange(len(kvs))
-    key, vtype, value = kvs[i]
+    key = kvs[i][0]
     choices: list[tuple[str, int, Any]] = [
         ("f32 inf", F32, math.inf), ("f32 -inf", F32, -math.inf), ("f32 nan", F32, math.nan),
         ("f64 1e308", F64, 1e308), ("f32 2.5", F32, 2.5), ("f32 4.0", F32, 4.0), ("i32 -1", I32, -1), ("i64 min", I64, -(1 << 63)),
