@@ -13,7 +13,7 @@ import errno
 import os
 import stat
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from core.errors import QuantDoctorError
@@ -174,3 +174,35 @@ def read_text_limited(
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise error(f"{Path(path).name} is not UTF-8 text, so it is not {what}.", f"Pick {what}.") from exc
+
+
+def write_text_file(
+    path: str | os.PathLike[str], text: str, what: str = "the file", error: type[QuantDoctorError] = QuantDoctorError
+) -> Path:
+    """Write `text` to a regular file at `path`, atomically (a temporary name, then a rename).
+
+    An existing FIFO, device or folder at `path` is refused instead of opened (opening a FIFO for
+    writing waits for a reader forever), and a write that fails leaves no half file behind.
+    """
+    p = user_path(path, error)
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise _os_error(p, exc, what, error) from exc
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise error(f"{_describe(p)} is {_kind(st.st_mode)}; {what} is not written there.", "Pick another file name.")
+    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, p)
+    except OSError as exc:
+        with suppress(OSError):
+            os.unlink(tmp)
+        raise error(
+            f"{what[:1].upper()}{what[1:]} could not be written to {_describe(p)} ({exc.strerror or exc}).",
+            "Pick a folder that exists and that you may write to.",
+        ) from exc
+    return p

@@ -572,3 +572,15 @@ def test_damaged_reference_cache_entry(damage: str, tmp_path: Path, monkeypatch)
     hit, note = refcache.lookup_checked(key)
     assert hit is None and not path.exists()
     assert note and "damaged" in note and "computed again" in note
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_report_to_a_fifo_is_refused_not_blocked(tmp_path: Path, capsys) -> None:
+    model = small_gguf(tmp_path / "m.gguf")
+    fifo = tmp_path / "r.md"
+    os.mkfifo(fifo)
+    run = run_cli("diagnose", str(model), "--report", str(fifo), timeout=60)
+    assert run.returncode == 2 and "named pipe" in run.stderr, run.stderr
+    assert main(["diagnose", str(model), "--report", str(tmp_path / "no" / "such" / "r.md")]) == 2
+    assert "could not be written" in capsys.readouterr().err
+    assert not list(tmp_path.glob(".*.tmp"))

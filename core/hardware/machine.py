@@ -19,7 +19,7 @@ from typing import Any
 
 from core import jsonfile
 from core.errors import HardwareProfileError
-from core.files import user_path
+from core.files import user_path, write_text_file
 
 SCHEMA_VERSION = 1
 GIB = 1024**3
@@ -220,15 +220,9 @@ def load_profile(path: str | os.PathLike[str]) -> HardwareProfile:
 
 
 def save_profile(profile: HardwareProfile, path: str | os.PathLike[str]) -> Path:
-    p = Path(path).expanduser()
-    try:
-        p.write_text(json.dumps(profile.to_dict(), indent=2) + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise HardwareProfileError(
-            f"The machine profile could not be written to {p}: {exc.strerror or exc}.",
-            "Pick a folder you can write to.",
-        ) from None
-    return p
+    return write_text_file(
+        path, json.dumps(profile.to_dict(), indent=2) + "\n", "the machine profile", HardwareProfileError
+    )
 
 
 # Apple Silicon: macOS lets Metal wire only part of the unified RAM (see core.hardware.apple).

@@ -16,6 +16,7 @@ from core import __version__
 from core.diagnosis import Diagnosis
 from core.engines.registry import effective_ctx
 from core.errors import ReportError
+from core.files import write_text_file
 from core.model.profile_text import human_bytes, human_count
 from core.palette import LIMIT, MEMORY_PARTS, series
 from core.severity import LABELS
@@ -289,11 +290,4 @@ def write_diagnosis_report(d: Diagnosis, path: str | Path) -> Path:
             f"Quant Doctor writes reports as .html, .md or .json, not {p.suffix}.",
             f"Name the report {p.with_suffix('.html').name}, {p.with_suffix('.md').name} or {p.with_suffix('.json').name}.",
         )
-    try:
-        p.write_text(render(d), encoding="utf-8")
-    except OSError as exc:
-        raise ReportError(
-            f"The report could not be written to {p} ({exc.strerror}).",
-            "Pick a folder that exists and that you may write to.",
-        ) from exc
-    return p
+    return write_text_file(p, render(d), "the report", ReportError)
