@@ -81,3 +81,38 @@ def test_trickling_server_is_a_plain_stall_and_resume_works(hub, tiny, tmp_path,
     hub.trickle_after = None
     done = run_job(download(REPO, FILE))
     assert done.resumed_from == kept and done.verified and done.path.read_bytes() == tiny
+
+
+# --- an OpenAI-compatible server that answers nonsense ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"[1, 2, 3]", b"[" * 100_000 + b"]" * 100_000, b"<!DOCTYPE html><html>portal</html>", b'{"data": 5}',
+     b'{"data": [1, "x"]}', b'{"data": NaN}'],
+)  # fmt: skip
+def test_remote_server_nonsense_is_a_plain_error(body: bytes) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from core.errors import RemoteEngineError
+    from core.evaluation.remote import RemoteEngine
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        engine = RemoteEngine(f"http://127.0.0.1:{server.server_address[1]}", timeout=5)
+        with pytest.raises(RemoteEngineError):
+            run_job(engine.connect())
+    finally:
+        server.shutdown()
