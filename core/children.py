@@ -95,14 +95,20 @@ def watch_parent() -> None:
         os._exit(1)  # the parent died before the death signal was armed
 
     def lifeline() -> None:
+        # The raw fd, not sys.stdin: a daemon thread blocked in a buffered reader holds its lock, and
+        # the interpreter aborts at exit when it cannot take that lock ("could not acquire lock").
         try:
-            while sys.stdin.buffer.read(4096):
+            while os.read(fd, 4096):
                 pass
-        except (OSError, ValueError, AttributeError):
+        except OSError:
             pass
         os._exit(1)
 
-    if parent and sys.stdin is not None and not sys.stdin.isatty():
+    try:
+        fd = sys.stdin.fileno() if sys.stdin is not None else -1
+    except (OSError, ValueError):  # no real stdin (closed, or replaced by an object without one)
+        fd = -1
+    if parent and fd >= 0 and not os.isatty(fd):
         threading.Thread(target=lifeline, name="lifeline", daemon=True).start()
 
 
