@@ -584,3 +584,15 @@ def test_report_to_a_fifo_is_refused_not_blocked(tmp_path: Path, capsys) -> None
     assert main(["diagnose", str(model), "--report", str(tmp_path / "no" / "such" / "r.md")]) == 2
     assert "could not be written" in capsys.readouterr().err
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_watched_worker_exits_cleanly() -> None:
+    """The parent watch must not abort the worker's own normal exit (a daemon thread in a buffered
+    stdin reader made the interpreter abort at shutdown: exit -6)."""
+    from core.children import start_child
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    code = "from core.children import watch_parent; watch_parent(); import time; time.sleep(0.3); print('done')"
+    proc = start_child([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
+    out = proc.stdout.read() if proc.stdout else ""
+    assert proc.wait(timeout=30) == 0 and out.strip() == "done"
