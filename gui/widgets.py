@@ -90,7 +90,6 @@ class SafeBrowser(QTextBrowser):
         self.setHtml(html_text)
 
 
-
 GLOSSARY = {
     "bpw": "Bits per weight: how many bits each of the model's numbers takes on average. 16 is full "
     "precision; Q8_0 is 8.5; Q4_K_M about 4.8; below 4 quality drops fast.",
