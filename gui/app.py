@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 PAGES = ("machine", "model", "setup", "diagnosis", "compare", "advice", "export")
 
@@ -32,7 +33,33 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+_shown: dict[str, Any] = {}
+
+
+def _on_signal(signum: int) -> None:
+    """SIGTERM / SIGHUP: close the window like the person would (jobs stopped; core.children.cleanup
+    has already killed the workers and removed the temporary folders), or exit if there is none yet."""
+    window, app = _shown.get("window"), _shown.get("app")
+    if window is None or app is None:
+        raise SystemExit(128 + signum)
+    window.close()
+    app.quit()
+
+
+def _tick_for_signals(app: Any) -> None:
+    """Python runs signal handlers only when it holds control: a timer hands it control a few times a
+    second while Qt's event loop waits in C++."""
+    from PySide6.QtCore import QTimer
+
+    ticker = QTimer(app)
+    ticker.timeout.connect(lambda: None)
+    ticker.start(200)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from core.children import install_signal_cleanup
+
+    install_signal_cleanup(_on_signal)
     args = parse_args(sys.argv[1:] if argv is None else argv)
     headless = args.self_test or bool(args.screenshot) or args.quit_when_shown
     if headless:
@@ -56,6 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings.clear()
     window = MainWindow(settings, detect_hardware=not args.quit_when_shown)
     window.show()
+    _shown.update(window=window, app=app)
+    _tick_for_signals(app)
     if args.quit_when_shown:
         QTimer.singleShot(0, lambda: (print("shown", flush=True), app.quit()))
         return app.exec()

@@ -11,9 +11,10 @@ from types import TracebackType
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import qVersion
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
 
 from core import __version__
+from gui.widgets import Label
 
 
 def versions() -> dict[str, str]:
@@ -64,7 +65,7 @@ class CrashDialog(QDialog):
         buttons.rejected.connect(self.close)
         lay = QVBoxLayout(self)
         lay.addWidget(
-            QLabel(
+            Label(
                 "Something unexpected went wrong. Your files are untouched and the app is still running.\n"
                 "If you report this, please include the details below."
             )

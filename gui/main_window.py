@@ -9,7 +9,6 @@ from PySide6.QtCore import QByteArray, QSettings, QSize, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QHBoxLayout,
-    QLabel,
     QListWidget,
     QListWidgetItem,
     QMainWindow,
@@ -21,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core import __version__
+from core import __version__, jsonfile
 from core.demo.prepare import DemoModels, prepare_demo
 from core.engines import registry as engines
 from core.errors import QuantDoctorError
@@ -33,7 +32,7 @@ from gui.pages.export_page import ExportPage
 from gui.pages.model import ModelPage
 from gui.pages.setup_page import SetupPage
 from gui.state import AppState
-from gui.widgets import ErrorBanner, icon
+from gui.widgets import ErrorBanner, Label, icon
 
 MAX_RECENT = 10
 
@@ -80,7 +79,7 @@ class MainWindow(QMainWindow):
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(260)
         self.progress.hide()
-        self.progress_text = QLabel()
+        self.progress_text = Label()
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.hide()
         self.statusBar().addPermanentWidget(self.progress_text)
@@ -211,8 +210,8 @@ class MainWindow(QMainWindow):
     def recent_files(self) -> list[str]:
         value = self.settings.value("recent", [])
         if isinstance(value, str):
-            return [value]
-        return [str(v) for v in value] if isinstance(value, list) else []
+            return [value][:MAX_RECENT]
+        return [v for v in value if isinstance(v, str)][:MAX_RECENT] if isinstance(value, list) else []
 
     def add_recent(self, path: str) -> None:
         recent = [path] + [p for p in self.recent_files() if p != path]
@@ -227,8 +226,8 @@ class MainWindow(QMainWindow):
             self.resize(1100, 760)
         raw = self.settings.value("setup")
         if isinstance(raw, str):
-            try:
-                data: dict[str, Any] = json.loads(raw)
+            try:  # the one JSON loader and Setup's own checks: damage is a QuantDoctorError
+                data: dict[str, Any] = jsonfile.loads(raw, "the saved setup", max_bytes=1 << 20)
                 setup = Setup.of(**data)
                 engines.get(setup.engine)  # an engine this version no longer knows: the defaults
                 self.state.set_setup(setup)

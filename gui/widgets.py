@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Callable, Sequence
 from functools import cache
+from typing import Any
 
 from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPainter, QPalette
@@ -16,6 +18,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSizePolicy,
+    QTextBrowser,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -27,6 +30,65 @@ from core.palette import LIMIT, series
 from core.paths import resources_dir
 from core.severity import ICONS, LABELS
 from core.severity import colour as severity_colour
+
+# --- Text from files, servers and the Hub is data: plain text, always -------------------------------
+#
+# QLabel, tooltips and QTextBrowser all guess "rich text" from the text itself, so a model named
+# `<img src="/dev/zero">` would make Qt load that "image". Every label in the app is a `Label`
+# (plain text, whatever the text looks like); a `RichLabel` is for the app's own HTML, and every
+# value put into it goes through `esc`. tests/test_hardening_gui.py fails if a page makes a bare QLabel.
+
+
+def esc(value: object) -> str:
+    """A value made safe to put inside the app's own HTML."""
+    return html.escape(str(value), quote=True)
+
+
+def plain_tip(text: str) -> str:
+    """A tooltip that shows `text` literally (tooltips, too, guess rich text from their content)."""
+    return "<p style='white-space:pre'>" + esc(text).replace("\n", "<br>") + "</p>"
+
+
+class Label(QLabel):
+    """A label that shows its text as plain text, whatever it looks like. Links never open."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setOpenExternalLinks(False)
+        self.setText(text)
+
+    def setTextFormat(self, fmt: Qt.TextFormat) -> None:
+        super().setTextFormat(Qt.TextFormat.PlainText)  # a Label stays plain, whatever a caller asks
+
+
+class RichLabel(Label):
+    """A label for the app's own HTML (headings, bold). Anything from a file goes in through `esc`."""
+
+    def __init__(self, html_text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__("", parent)
+        QLabel.setTextFormat(self, Qt.TextFormat.RichText)
+        self.setText(html_text)
+
+    def setTextFormat(self, fmt: Qt.TextFormat) -> None:
+        QLabel.setTextFormat(self, fmt)
+
+
+class SafeBrowser(QTextBrowser):
+    """A QTextBrowser that never loads anything a document points at (images, style sheets, links)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setOpenLinks(False)
+        self.setOpenExternalLinks(False)
+
+    def loadResource(self, kind: int, url: Any) -> Any:
+        return None
+
+    def set_app_html(self, html_text: str) -> None:
+        """The app's own HTML; every value in it went through `esc`."""
+        self.setHtml(html_text)
+
 
 GLOSSARY = {
     "bpw": "Bits per weight: how many bits each of the model's numbers takes on average. 16 is full "
@@ -84,7 +146,7 @@ class StackedBar(QWidget):
     def set_parts(self, parts: Sequence[tuple[str, float, str]], capacity: float | None = None) -> None:
         self.parts = [p for p in parts if p[1] > 0]
         self.capacity = capacity
-        self.setToolTip("\n".join(label for label, _, _ in self.parts))
+        self.setToolTip(plain_tip("\n".join(label for label, _, _ in self.parts)))
         rows = (len(self.parts) + 2) // 3
         self.setMinimumHeight(34 + 18 * rows)
         self.update()
@@ -132,7 +194,9 @@ class BarChart(QWidget):
         self.rows = [(label, list(values)) for label, values in rows]
         self.reference = reference
         self.setMinimumHeight(24 + len(self.rows) * (10 + 16 * len(self.series)))
-        self.setToolTip("\n".join(f"{label}: " + ", ".join(f"{v:.4g}" for v in values) for label, values in self.rows))
+        self.setToolTip(
+            plain_tip("\n".join(f"{label}: " + ", ".join(f"{v:.4g}" for v in values) for label, values in self.rows))
+        )
         self.update()
 
     def paintEvent(self, event: object) -> None:
@@ -212,12 +276,12 @@ class FindingCard(QFrame):
         self.toggle.setArrowType(Qt.ArrowType.DownArrow if expanded else Qt.ArrowType.RightArrow)
         self.toggle.setToolTip("Show the evidence and the fix")
         self.toggle.setAccessibleName(f"Details of {finding.title}")
-        icon_label = QLabel()
+        icon_label = Label()
         icon_label.setPixmap(icon(ICONS[finding.severity]).pixmap(QSize(20, 20)))
         icon_label.setToolTip(LABELS[finding.severity])
-        title = QLabel(f"<b>{finding.rank}. {finding.title}</b>")
+        title = RichLabel(f"<b>{esc(finding.rank)}. {esc(finding.title)}</b>")
         title.setWordWrap(True)
-        meta = QLabel(f"{LABELS[finding.severity]} · {finding.id}" + confidence_words(finding))
+        meta = Label(f"{LABELS[finding.severity]} · {finding.id}" + confidence_words(finding))
         meta.setEnabled(False)
         head = QHBoxLayout()
         head.addWidget(self.toggle)
@@ -228,19 +292,19 @@ class FindingCard(QFrame):
         body = QVBoxLayout(self.body)
         body.setContentsMargins(28, 0, 0, 0)
         for e in finding.evidence:
-            lab = QLabel("• " + e)
+            lab = Label("• " + e)
             lab.setWordWrap(True)
             lab.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             body.addWidget(lab)
         if finding.why:
-            why = QLabel(f"<i>Why it matters:</i> {finding.why}")
+            why = RichLabel(f"<i>Why it matters:</i> {esc(finding.why)}")
             why.setWordWrap(True)
             body.addWidget(why)
         self.copy_fields: list[CopyField] = []
         if finding.fix:
-            body.addWidget(QLabel("<b>Fix:</b>"))
+            body.addWidget(RichLabel("<b>Fix:</b>"))
             for i, step in enumerate(finding.fix, 1):
-                lab = QLabel(f"{i}. {step.text}")
+                lab = Label(f"{i}. {step.text}")
                 lab.setWordWrap(True)
                 body.addWidget(lab)
                 if step.command:
@@ -271,7 +335,7 @@ class ErrorBanner(QFrame):
         super().__init__(parent)
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setStyleSheet("ErrorBanner { border-left: 5px solid #c62828; }")
-        self.label = QLabel()
+        self.label = RichLabel()
         self.label.setWordWrap(True)
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         close = QToolButton()
@@ -285,9 +349,9 @@ class ErrorBanner(QFrame):
 
     def show_error(self, exc: BaseException) -> None:
         if isinstance(exc, QuantDoctorError):
-            self.label.setText(f"<b>{exc.message}</b><br>What to do: {exc.fix}")
+            self.label.setText(f"<b>{esc(exc.message)}</b><br>What to do: {esc(exc.fix)}")
         else:
-            self.label.setText(f"<b>Something unexpected went wrong:</b> {exc!r}")
+            self.label.setText(f"<b>Something unexpected went wrong:</b> {esc(repr(exc))}")
         self.show()
 
     @property

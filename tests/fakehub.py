@@ -20,6 +20,9 @@ Errors: 401/403 GatedRepo for gated files (without / with a token that was not g
 Faults: `slow` (seconds before answering a path prefix), `rate_limited` (path prefixes), `cut_after`
 (next CDN bodies stop after N bytes and the connection is dropped), `stall_after` (the body stops
 for `stall_s`), `corrupt` (sha256s served with one byte flipped), `ignore_range`.
+Hostile answers: `etag` / `commit` (sent instead of the real ETag / X-Repo-Commit, e.g. a path),
+`trickle_after` (after N bytes, the CDN sends one byte every `trickle_s`), `html_api` (every API
+answer is a captive portal's HTML page, with status 200).
 """
 
 from __future__ import annotations
@@ -123,6 +126,11 @@ class FakeHub:
         self.stall_s = 0.0
         self.corrupt: set[str] = set()
         self.ignore_range = False
+        self.etag: str | None = None
+        self.commit: str | None = None
+        self.trickle_after: int | None = None
+        self.trickle_s = 0.5
+        self.html_api = False
         self._lock = threading.Lock()
         self._hub = self._serve("hub")
         self._cdn = self._serve("cdn")
@@ -195,6 +203,9 @@ class FakeHub:
                 return self._send(h, method, 429, b"rate limited", {"Retry-After": "7"})
             if server == "cdn":
                 return self._cdn_file(h, method, path)
+            if self.html_api and server == "hub" and path.startswith("/api/"):
+                page = b"<!DOCTYPE html><html><body>Sign in to the hotel Wi-Fi</body></html>"
+                return self._send(h, method, 200, page, {"Content-Type": "text/html"})
             if path == "/api/models":
                 return self._listing(h, method, query)
             if path.startswith("/api/models/"):
@@ -318,7 +329,7 @@ class FakeHub:
             return self._error(h, method, 404, "RepoNotFound", "Repository not found")
         if rev not in ("main", repo.sha):
             return self._error(h, method, 404, "RevisionNotFound", "Invalid rev id")
-        commit = {"X-Repo-Commit": repo.sha}
+        commit = {"X-Repo-Commit": self.commit or repo.sha}
         if repo.gated:
             token = self._token(h)
             if token is None:
@@ -331,8 +342,8 @@ class FakeHub:
         if f.lfs:
             headers = {
                 **commit,
-                "ETag": f'"{f.git_oid}"',
-                "X-Linked-Etag": f'"{f.sha256}"',
+                "ETag": f'"{self.etag or f.git_oid}"',
+                "X-Linked-Etag": f'"{self.etag or f.sha256}"',
                 "X-Linked-Size": str(f.size),
                 "Location": f"{self.cdn_url}/blobs/{f.sha256}",
                 "Content-Length": "0",
@@ -385,6 +396,7 @@ class FakeHub:
             if cut is not None:
                 self.cuts_left -= 1
             stall = self.stall_after
+            trickle = self.trickle_after
         if cut is not None and cut < len(part):
             h.wfile.write(part[:cut])
             h.wfile.flush()
@@ -396,6 +408,14 @@ class FakeHub:
             h.wfile.flush()
             time.sleep(self.stall_s)
             h.close_connection = True
+            return
+        if trickle is not None and trickle < len(part):
+            h.wfile.write(part[:trickle])
+            h.wfile.flush()
+            for i in range(trickle, len(part)):  # one byte at a time, slowly: never a read timeout
+                h.wfile.write(part[i : i + 1])
+                h.wfile.flush()
+                time.sleep(self.trickle_s)
             return
         h.wfile.write(part)
 

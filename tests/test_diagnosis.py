@@ -309,7 +309,7 @@ def test_setup_import_errors_are_plain(tmp_path, demo, capsys):
     from core.engines.lmstudio import from_lmstudio
     from core.errors import SetupError
 
-    with pytest.raises(SetupError, match="could not be read"):
+    with pytest.raises(SetupError, match="is a folder, not a koboldcpp settings file"):
         from_kcpps(tmp_path)  # a folder
     bad = tmp_path / "lms.json"
     bad.write_text(json.dumps({"load": {"fields": ["x"]}}))

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from core.cli.output import print_json
+from core.cli.output import print_json, whole
 from core.errors import EvaluationSetupError
 from core.progress import Progress, run_job
 
@@ -36,10 +36,14 @@ def register(subparsers: Any) -> dict[str, tuple[str, Any]]:
     p.add_argument("--domains", nargs="+", metavar="DOMAIN", choices=[*DOMAINS, *ALIASES],
                    help="which domains (default: general code multilingual math)")  # fmt: skip
     p.add_argument("--long-context", action="store_true", help="add the long-context domain (a 4K+ token document)")
-    p.add_argument("--chunk", type=int, default=512, help="evaluation chunk in tokens, as llama-perplexity -c (512)")
-    p.add_argument("--max-chunks", type=int, default=0, help="score at most this many chunks per text (0: all)")
-    p.add_argument("--samples", type=int, default=1, help="sample prompts per domain (default 1; 0: none)")
-    p.add_argument("--sample-tokens", type=int, default=96, help="tokens per sample output (default 96)")
+    p.add_argument(
+        "--chunk", type=whole(16, 1 << 20), default=512, help="evaluation chunk in tokens, as llama-perplexity -c (512)"
+    )
+    p.add_argument(
+        "--max-chunks", type=whole(0, 1 << 20), default=0, help="score at most this many chunks per text (0: all)"
+    )
+    p.add_argument("--samples", type=whole(0, 100), default=1, help="sample prompts per domain (default 1; 0: none)")
+    p.add_argument("--sample-tokens", type=whole(1, 4096), default=96, help="tokens per sample output (default 96)")
     p.add_argument("--no-metrics", action="store_true", help="only the sample outputs")
     p.add_argument("--json", action="store_true", help="print JSON instead of a summary")
     p.add_argument("--report", metavar="FILE.html", help="also write a self-contained HTML report")

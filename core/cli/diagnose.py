@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 from typing import Any
 
+from core import jsonfile
 from core.checks.measurements import Measurements, measurements_from_comparison
 from core.cli.run_options import add_run_arguments, given_run_values
 from core.engines import registry as engines
@@ -16,6 +15,7 @@ from core.engines.llamacpp import from_command
 from core.engines.lmstudio import from_lmstudio
 from core.engines.ollama import from_ollama
 from core.errors import SetupError
+from core.files import user_path
 from core.settings.setup import WORKLOADS, Setup
 from core.severity import GLYPHS
 
@@ -53,10 +53,11 @@ def setup_from_args(args: argparse.Namespace) -> Setup:
 
 
 def load_measurements(path: str) -> tuple[Measurements, dict[str, Any]]:
+    fix = "Run the comparison again with --json and pass its output file."
+    data = jsonfile.load(user_path(path, SetupError), "saved comparison", SetupError, fix=fix)
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
         return measurements_from_comparison(data), data
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError) as exc:
         raise SetupError(
             f"{path} is not a comparison saved by `quantdoctor-cli compare --json` ({exc}).",
             "Run the comparison again with --json and pass its output file.",

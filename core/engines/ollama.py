@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from core.engines.base import Engine, FixStep, NoFlashAttnCache, layers_step
-from core.engines.reading import whole_number
+from core.engines.reading import read_settings_text, whole_number
 from core.settings.run import FlashAttn
 from core.settings.setup import Setup
 
@@ -33,7 +33,11 @@ def from_ollama(env: Mapping[str, str] | None = None, modelfile: str | Path | No
     if ctx:
         values["n_ctx"] = whole_number("OLLAMA_CONTEXT_LENGTH", ctx)
     if modelfile is not None:
-        text = Path(modelfile).read_text(encoding="utf-8") if Path(str(modelfile)).is_file() else str(modelfile)
+        text = (
+            read_settings_text(modelfile, "an Ollama Modelfile")
+            if os.path.lexists(str(modelfile)) and "\n" not in str(modelfile)
+            else str(modelfile)
+        )
         for line in text.splitlines():
             m = re.match(r"\s*PARAMETER\s+(\S+)\s+(.+?)\s*$", line, re.IGNORECASE)
             if not m:

@@ -6,11 +6,12 @@ fatal, and a value of the wrong kind becomes a `SetupError` that names the file 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from core import jsonfile
 from core.errors import SetupError
+from core.files import read_text_limited
 from core.settings.setup import Setup
 
 
@@ -36,14 +37,14 @@ def whole_number(what: str, text: str) -> int:
 
 
 def read_json(path: Path, what: str) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise SetupError(f"{path} does not exist.", f"Pick your {what} again.") from exc
-    except OSError as exc:  # a folder, no permission...
-        raise SetupError(f"{path} could not be read ({exc.strerror}).", f"Pick your {what} file again.") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SetupError(f"{path.name} is not a readable {what} ({exc}).", f"Save the {what} again and retry.") from exc
-    if not isinstance(data, dict):
-        raise SetupError(f"{path.name} is not a {what}.", f"Pick your {what} again.")
+    """A settings file through the one bounded JSON loader (core.jsonfile): a regular file only."""
+    data: dict[str, Any] = jsonfile.load(path, what, SetupError, fix=f"Save the {what} again and retry.")
     return data
+
+
+MAX_TEXT_BYTES = 1024 * 1024
+
+
+def read_settings_text(path: str | Path, what: str) -> str:
+    """A small text settings file (a Modelfile): a regular file, UTF-8, not binary, at most 1 MB."""
+    return read_text_limited(path, MAX_TEXT_BYTES, what, SetupError)

@@ -18,7 +18,7 @@ from pathlib import Path
 from queue import Empty, Queue
 from typing import Any
 
-from core.children import child_env, module_command
+from core.children import module_command, start_child
 from core.errors import EvaluationSetupError, QuantDoctorError, RunnerCrashedError
 
 POLL_S = 0.1
@@ -39,10 +39,9 @@ class WorkerProcess:
         self._proc: subprocess.Popen[bytes] | None = None
 
     def events(self) -> Iterator[dict[str, Any] | None]:
-        proc = subprocess.Popen(
-            module_command(self.module, str(self.job_file)),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=child_env(),
-        )  # fmt: skip
+        proc = start_child(
+            module_command(self.module, str(self.job_file)), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         self._proc = proc
         self.pid = proc.pid
         queue: Queue[dict[str, Any] | None] = Queue()

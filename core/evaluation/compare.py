@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from core.children import make_temp_dir, remove_temp_dir
 from core.errors import EvaluationSetupError, IncompatibleModelsError, RemoteEngineError
 from core.evaluation import refcache
 from core.evaluation.domains import Domain, Prompt, eval_text, prompts, resolve_domains
@@ -149,7 +148,7 @@ def compare(
             yield from engine.connect()
 
     plan = _plan(resolve_domains(domains, long_context), samples_per_domain, with_metrics, with_samples)
-    workdir = Path(tempfile.mkdtemp(prefix="qd-compare-"))
+    workdir = make_temp_dir("qd-compare-")
     try:
         if isinstance(ref, LocalEngine) and isinstance(cand, LocalEngine):
             metrics, pieces, cached = yield from _exact(ref, cand, plan, ev, workdir)
@@ -157,7 +156,7 @@ def compare(
             metrics, pieces = yield from _approximate(ref, cand, plan, ev, workdir)
             cached = []
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        remove_temp_dir(workdir)
 
     samples = _pair_samples(plan, pieces)
     yield Progress("Comparison finished", 1, 1)
@@ -231,7 +230,9 @@ def _exact(
             fingerprint, refcache.text_sha256(text), refcache.logit_settings(ref.settings.to_dict()), chunk,
             ev.max_chunks, ev.top_k, ev.tail_samples,
         )  # fmt: skip
-        hit = refcache.lookup(key)
+        hit, damaged = refcache.lookup_checked(key)
+        if damaged:
+            plan.notes.append(damaged)
         ref_files[dom] = hit or refcache.path_for(key)
         if hit is not None:
             cached.append(dom)

@@ -12,15 +12,16 @@
 from __future__ import annotations
 
 import hashlib
-import mmap
+import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 import gguf
 
-from core.errors import IncompatibleModelsError
-from core.model.gguf_reader import read_gguf_header
+from core.errors import IncompatibleModelsError, ModelFileError, NotAModelFileError
+from core.files import open_regular, pread_exact
+from core.model.gguf_reader import GGUFHeader, read_gguf_header
 
 SAMPLES = 64
 SAMPLE_SIZE = 1 << 20
@@ -36,15 +37,14 @@ TOKENS_KEY = "tokenizer.ggml.tokens"
 
 def file_fingerprint(path: Path) -> str:
     """A sha256 over the file's size, its first 4 MiB and 64 spread samples (see module docstring)."""
-    size = path.stat().st_size
-    h = hashlib.sha256(str(size).encode())
-    with open(path, "rb") as f:
-        h.update(f.read(4 * SAMPLE_SIZE))
+    with open_regular(path, "a GGUF model file", NotAModelFileError) as fd:
+        size = os.fstat(fd).st_size
+        h = hashlib.sha256(str(size).encode())
+        h.update(pread_exact(fd, min(size, 4 * SAMPLE_SIZE), 0, path, ModelFileError))
         if size > 4 * SAMPLE_SIZE:
             step = max(1, (size - SAMPLE_SIZE) // SAMPLES)
             for i in range(SAMPLES + 1):
-                f.seek(min(i * step, max(0, size - SAMPLE_SIZE)))
-                h.update(f.read(SAMPLE_SIZE))
+                h.update(pread_exact(fd, SAMPLE_SIZE, min(i * step, max(0, size - SAMPLE_SIZE)), path, ModelFileError))
     return h.hexdigest()
 
 
@@ -70,44 +70,42 @@ def vocab_of(path: Path) -> Vocab:
     add_bos = header.get("tokenizer.ggml.add_bos_token")
     if not isinstance(add_bos, bool):
         add_bos = model == "llama"  # llama.cpp's default: SentencePiece vocabularies add BOS, BPE ones do not
-    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-        count, digest, bos_text = _hash_tokens(mm, bos_id if isinstance(bos_id, int) else -1)
+    count, digest, bos_text = _hash_tokens(header, bos_id if isinstance(bos_id, int) else -1)
     return Vocab(count, digest, model, pre, bos_text, add_bos)
 
 
-def _hash_tokens(mm: mmap.mmap, want: int = -1) -> tuple[int, str, str]:
-    """(token count, sha256 of the token list's bytes, the text of token `want`)."""
-    pos = 4 + 4 + 8  # magic, version, tensor count
-    (n_kv,) = _U64.unpack_from(mm, pos)
-    pos += 8
-    for _ in range(n_kv):
-        (klen,) = _U64.unpack_from(mm, pos)
-        key = bytes(mm[pos + 8 : pos + 8 + klen]).decode("utf-8", errors="replace")
-        pos += 8 + klen
-        (vtype,) = _U32.unpack_from(mm, pos)
-        pos += 4
-        if vtype == _VT.ARRAY:
-            (itype,) = _U32.unpack_from(mm, pos)
-            (count,) = _U64.unpack_from(mm, pos + 4)
-            pos += 12
-            start = pos
-            picked = ""
-            if itype == _VT.STRING:
-                for i in range(count):
-                    (n,) = _U64.unpack_from(mm, pos)
-                    if i == want:
-                        picked = bytes(mm[pos + 8 : pos + 8 + n]).decode("utf-8", errors="replace")
-                    pos += 8 + n
-            else:
-                pos += count * _SIZES[itype]
-            if key == TOKENS_KEY:
-                return count, hashlib.sha256(mm[start:pos]).hexdigest(), picked
-        elif vtype == _VT.STRING:
-            (n,) = _U64.unpack_from(mm, pos)
-            pos += 8 + n
-        else:
-            pos += _SIZES[vtype]
-    return 0, "", ""
+def _hash_tokens(header: GGUFHeader, want: int = -1) -> tuple[int, str, str]:
+    """(token count, sha256 of the token list's bytes, the text of token `want`).
+
+    Reads the span the header reader recorded with bounded preads (never a memory map, so a file
+    that shrinks meanwhile is a plain error, not a SIGBUS).
+    """
+    span = header.spans.get(TOKENS_KEY)
+    if span is None:
+        return 0, "", ""
+    start, end = span
+    count = header.array_len(TOKENS_KEY) or 0
+    sha = hashlib.sha256()
+    picked = ""
+    pos, index = start, 0
+    with open_regular(header.path, "a GGUF model file", NotAModelFileError) as fd:
+        at = start
+        while at < end:
+            chunk = pread_exact(fd, min(end - at, 1 << 22), at, header.path, ModelFileError)
+            sha.update(chunk)
+            # find token `want` by walking the length prefixes that fall in this chunk
+            while want >= 0 and index <= want and pos + 8 <= at + len(chunk):
+                if pos >= at:
+                    (n,) = _U64.unpack_from(chunk, pos - at)
+                else:  # a length prefix that straddles two chunks
+                    (n,) = _U64.unpack(pread_exact(fd, 8, pos, header.path, ModelFileError))
+                if index == want:
+                    text = pread_exact(fd, min(n, 256), pos + 8, header.path, ModelFileError)
+                    picked = text.decode("utf-8", errors="replace")
+                pos += 8 + n
+                index += 1
+            at += len(chunk)
+    return count, sha.hexdigest(), picked
 
 
 def check_same_vocab(reference: Path, candidate: Path) -> Vocab:

@@ -19,7 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from core.paths import cache_dir
+from core.paths import own_folder
 
 FORMAT_VERSION = 1
 FOLDER = "reference-logits"
@@ -63,8 +63,7 @@ STALE_PART_S = 24 * 3600
 
 def cache_folder() -> Path:
     """The cache folder; half-written files a killed worker left behind a day ago are removed."""
-    folder = cache_dir() / FOLDER
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = own_folder(FOLDER)
     now = time.time()
     for part in folder.glob("*.part.npz"):
         try:
@@ -79,22 +78,59 @@ def path_for(key: CacheKey) -> Path:
     return cache_folder() / f"{key.digest()[:40]}.npz"
 
 
-def lookup(key: CacheKey) -> Path | None:
-    """The cached file for this key, or None (a file that cannot be opened counts as missing)."""
+# The arrays an entry holds, with their number of dimensions (llama_child.save_reference writes them).
+_ARRAYS = {"tokens": 1, "topk_ids": 2, "topk_logp": 2, "rest_mass": 1, "nll": 1, "argmax": 1, "tail_ids": 2,
+           "tail_logp": 2}  # fmt: skip
+
+
+def _problem(path: Path, key: CacheKey) -> str | None:
+    """Why the entry at `path` cannot be used (None: it is whole). Reads every array, so a flipped
+    byte fails the zip's CRC here, in the parent, instead of crashing the worker that would use it."""
+    import zipfile
+
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            missing = [name for name in _ARRAYS if name not in z.files]
+            if missing:
+                return "it lacks " + ", ".join(missing)
+            arrays = {name: z[name] for name in _ARRAYS}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        return f"it cannot be read ({type(exc).__name__})"
+    for name, ndim in _ARRAYS.items():
+        if arrays[name].ndim != ndim:
+            return f"its {name} has {arrays[name].ndim} dimensions instead of {ndim}"
+    n = arrays["nll"].shape[0]
+    if any(arrays[name].shape[0] != n for name in _ARRAYS if name != "tokens"):
+        return "its arrays disagree on the number of tokens"
+    if arrays["topk_ids"].shape[1] != key.top_k or arrays["tail_ids"].shape[1] != key.tail_samples:
+        return "its top-k or tail width differs from the settings"
+    if not (np.isfinite(arrays["nll"]).all() and np.isfinite(arrays["rest_mass"]).all()):
+        return "it holds numbers that are not finite"
+    return None
+
+
+def lookup_checked(key: CacheKey) -> tuple[Path | None, str | None]:
+    """(the cached file for this key or None, a note when a damaged entry was found and removed).
+
+    A damaged entry (cut short, flipped bytes, missing arrays) is removed, so the reference is
+    computed again and stored whole, and the note says so: it never fails every later comparison.
+    """
     path = path_for(key)
     if not path.is_file():
-        return None
-    try:
-        import numpy as np
-
-        with np.load(path) as z:
-            if "topk_ids" not in z.files or "tokens" not in z.files:
-                raise ValueError("incomplete")
-    except (OSError, ValueError, EOFError):
+        return None, None
+    problem = _problem(path, key)
+    if problem is not None:
         path.unlink(missing_ok=True)
-        return None
+        return None, f"A damaged cached reference ({path.name}: {problem}) was removed and computed again."
     os.utime(path)  # most recently used first, for whoever trims the cache
-    return path
+    return path, None
+
+
+def lookup(key: CacheKey) -> Path | None:
+    """The cached file for this key, or None (a damaged one is removed; see `lookup_checked`)."""
+    return lookup_checked(key)[0]
 
 
 def logit_settings(settings: dict[str, Any]) -> dict[str, Any]:

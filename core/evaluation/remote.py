@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from queue import Empty, Queue
 from typing import Any, TypeVar
 
+from core import jsonfile
 from core.errors import RemoteEngineError
 from core.evaluation.metrics import TopLogprobs
 from core.evaluation.runners import TokenProgress
@@ -110,12 +111,10 @@ class RemoteEngine:
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         try:
             with urllib.request.urlopen(self._request(path, body), timeout=self.timeout) as resp:
-                data = json.loads(resp.read().decode("utf-8"))
+                raw = resp.read(MAX_ANSWER_BYTES + 1)
         except (urllib.error.URLError, OSError, ValueError) as exc:
             raise self._fail(path, exc) from exc
-        if not isinstance(data, dict):
-            raise self._fail(path, ValueError("not a JSON object"))
-        return data
+        return _answer(raw, f"{self.base}{path}")
 
     # --- API ---
 
@@ -125,10 +124,12 @@ class RemoteEngine:
         def call() -> str:
             try:
                 with urllib.request.urlopen(self._request("/v1/models", None), timeout=min(self.timeout, 15)) as resp:
-                    data = json.loads(resp.read().decode("utf-8"))
+                    raw = resp.read(MAX_ANSWER_BYTES + 1)
             except (urllib.error.URLError, OSError, ValueError) as exc:
                 raise self._fail("/v1/models", exc) from exc
-            models = [m.get("id") for m in data.get("data", []) if isinstance(m, dict)]
+            data = _answer(raw, f"{self.base}/v1/models")
+            listed = data.get("data")
+            models = [m.get("id") for m in listed if isinstance(m, dict)] if isinstance(listed, list) else []
             if not models:
                 raise RemoteEngineError(f"The server at {self.base} lists no model at /v1/models.")
             if self.model and self.model not in models:
@@ -248,6 +249,17 @@ class RemoteEngine:
             stop.set()
 
 
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
+
+
+def _answer(raw: bytes, where: str) -> dict[str, Any]:
+    """A server's JSON answer through the one bounded loader: an object, or a plain RemoteEngineError."""
+    data: dict[str, Any] = jsonfile.loads(
+        raw, f"The answer of {where}", RemoteEngineError, max_bytes=MAX_ANSWER_BYTES, duplicates=True
+    )
+    return data
+
+
 def _sse_deltas(resp: Any) -> Iterator[str]:
     """Text deltas from an OpenAI chat-completions event stream (`data: {...}` lines, `data: [DONE]`)."""
     for raw in resp:
@@ -257,8 +269,10 @@ def _sse_deltas(resp: Any) -> Iterator[str]:
         payload = line[5:].strip()
         if payload == "[DONE]":
             return
-        event = json.loads(payload)
-        for choice in event.get("choices", []):
-            content = (choice.get("delta") or {}).get("content")
+        event = jsonfile.loads(payload, "An event of the server's stream", RemoteEngineError, duplicates=True)
+        choices = event.get("choices")
+        for choice in choices if isinstance(choices, list) else []:
+            delta = choice.get("delta") if isinstance(choice, dict) else None
+            content = delta.get("content") if isinstance(delta, dict) else None
             if content:
                 yield str(content)

@@ -9,11 +9,11 @@ crash costs that run only: the engine object stays usable for the next one.
 from __future__ import annotations
 
 import json
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.children import make_temp_dir, remove_temp_dir
 from core.errors import CancelledError, EvaluationSetupError
 from core.evaluation.child_client import WorkerProcess, fatal_error
 from core.progress import EtaClock, Job, Progress
@@ -75,7 +75,7 @@ class LocalEngine:
     def run(self, tasks: list[dict[str, Any]], phase: str, workdir: Path | None = None) -> Job[dict[str, TaskResult]]:
         """Run `tasks` in one worker; yields progress (and TokenProgress for samples), returns results by id."""
         owns = workdir is None
-        folder = Path(tempfile.mkdtemp(prefix="qd-eval-")) if workdir is None else workdir
+        folder = make_temp_dir("qd-eval-") if workdir is None else workdir
         job_file = folder / f"job-{self.role}.json"
         job_file.write_text(
             json.dumps({"model": str(self.path), "settings": self.settings.to_dict(), "tasks": tasks}),
@@ -138,6 +138,4 @@ class LocalEngine:
             worker.kill()
             self._worker = None
             if owns:
-                import shutil
-
-                shutil.rmtree(folder, ignore_errors=True)
+                remove_temp_dir(folder)

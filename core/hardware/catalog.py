@@ -12,13 +12,13 @@ Standard library only, like core.hardware (it sizes Apple GPUs during detection)
 from __future__ import annotations
 
 import difflib
-import json
 import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from core import jsonfile
 from core.errors import UnknownGpuError
 from core.hardware.machine import GIB, GpuInfo, HardwareProfile, metal_working_set
 from core.paths import resources_dir
@@ -78,7 +78,7 @@ def _resources() -> Path:
 
 @cache
 def load_catalog(path: Path | None = None) -> tuple[CatalogGpu, ...]:
-    data = json.loads((path or _resources() / "gpus.json").read_text(encoding="utf-8"))
+    data = jsonfile.load(path or _resources() / "gpus.json", "GPU catalog", expect=None)
     return tuple(
         CatalogGpu(
             name=g["name"],

@@ -17,7 +17,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from core import jsonfile
 from core.errors import HardwareProfileError
+from core.files import user_path, write_text_file
 
 SCHEMA_VERSION = 1
 GIB = 1024**3
@@ -210,32 +212,17 @@ def _check_type(name: str, value: Any, place: str) -> Any:
 
 def load_profile(path: str | os.PathLike[str]) -> HardwareProfile:
     """Read a profile saved with `gpus --save` (or written by hand)."""
-    p = Path(path).expanduser()
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise HardwareProfileError(f"{p} does not exist.", "Check the path of the machine profile.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise HardwareProfileError(f"{p} could not be read: {exc}.") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise HardwareProfileError(f"{p.name} is not valid JSON ({exc.msg} at line {exc.lineno}).") from None
+    p = user_path(path, HardwareProfileError)
+    data = jsonfile.load(p, "machine profile", HardwareProfileError)
     profile = HardwareProfile.from_dict(data, where=p.name)
     profile.source = "file"
     return profile
 
 
 def save_profile(profile: HardwareProfile, path: str | os.PathLike[str]) -> Path:
-    p = Path(path).expanduser()
-    try:
-        p.write_text(json.dumps(profile.to_dict(), indent=2) + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise HardwareProfileError(
-            f"The machine profile could not be written to {p}: {exc.strerror or exc}.",
-            "Pick a folder you can write to.",
-        ) from None
-    return p
+    return write_text_file(
+        path, json.dumps(profile.to_dict(), indent=2) + "\n", "the machine profile", HardwareProfileError
+    )
 
 
 # Apple Silicon: macOS lets Metal wire only part of the unified RAM (see core.hardware.apple).

@@ -13,7 +13,6 @@ Quant Doctor shows on an H200 from a laptop; it is never needed in normal use.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,7 +20,9 @@ from typing import Any
 
 import pynvml
 
+from core import jsonfile
 from core.errors import HardwareProfileError
+from core.files import user_path
 
 _CLOCK_KEYS = {1: "max_clock_sm", 2: "max_clock_mem"}  # NVML_CLOCK_SM, NVML_CLOCK_MEM
 
@@ -173,19 +174,7 @@ class ReplayNvml:
 
 
 def load_record(path: str | Path) -> dict[str, Any]:
-    p = Path(path).expanduser()
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise HardwareProfileError(
-            f"The recorded NVML session {p} does not exist.",
-            "Unset QUANTDOCTOR_FAKE_NVML, or point it at a fixture such as tests/fixtures/nvml/h200-driver580.json.",
-        ) from None
-    except (OSError, ValueError) as exc:
-        raise HardwareProfileError(
-            f"The recorded NVML session {p} could not be read: {exc}.",
-            "Unset QUANTDOCTOR_FAKE_NVML, or point it at a valid fixture.",
-        ) from None
-    if not isinstance(data, dict):
-        raise HardwareProfileError(f"The recorded NVML session {p} is not a JSON object.")
+    p = user_path(path, HardwareProfileError)
+    fix = "Unset QUANTDOCTOR_FAKE_NVML, or point it at a fixture such as tests/fixtures/nvml/h200-driver580.json."
+    data: dict[str, Any] = jsonfile.load(p, "recorded NVML session", HardwareProfileError, fix=fix)
     return data

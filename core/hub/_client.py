@@ -13,6 +13,7 @@ offline guard), its header builder and its error typing, plus a timeout and no s
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +37,7 @@ from huggingface_hub.errors import (
 # A public name of huggingface_hub.utils that mypy does not see as re-exported (lazy imports there).
 from huggingface_hub.utils import build_hf_headers  # type: ignore[attr-defined]
 
+from core import jsonfile
 from core.errors import (
     HubError,
     HubGatedError,
@@ -46,8 +48,14 @@ from core.errors import (
     HubUnreachableError,
     QuantDoctorError,
 )
+from core.files import user_path
 
 _TRUE = {"1", "on", "yes", "true"}
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
+_NOT_THE_HUB_FIX = (
+    "Something between you and the Hub answered instead of it (a captive portal, a login page, a proxy), "
+    "or HF_ENDPOINT points at the wrong server. Open a web page to sign in to the network, or check HF_ENDPOINT."
+)
 
 
 def endpoint() -> str:
@@ -66,9 +74,9 @@ def is_offline() -> bool:
 def cache_dir() -> Path:
     """The standard Hugging Face cache (HF_HUB_CACHE, else HF_HOME/hub), shared with other tools."""
     if os.environ.get("HF_HUB_CACHE"):
-        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+        return user_path(os.environ["HF_HUB_CACHE"], HubError)
     if os.environ.get("HF_HOME"):
-        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
+        return user_path(os.environ["HF_HOME"], HubError) / "hub"
     return Path(constants.HF_HUB_CACHE)
 
 
@@ -123,7 +131,15 @@ def get_json(path: str, params: dict[str, Any] | list[tuple[str, Any]] | None = 
         timeout=timeout if timeout is not None else metadata_timeout(),
     )
     hf_raise_for_status(response)
-    return response.json()
+    return jsonfile.loads(
+        response.content,
+        f"The answer of {endpoint()} to {path}",
+        HubUnreachableError,
+        expect=None,
+        max_bytes=MAX_ANSWER_BYTES,
+        duplicates=True,
+        fix=_NOT_THE_HUB_FIX,
+    )
 
 
 def _retry_after(response: httpx2.Response | None) -> int | None:
@@ -192,6 +208,11 @@ def translated(what: str, repo_id: str | None = None, filename: str | None = Non
         raise HubTimeoutError(f"Could not {what}: the Hub did not answer in time.") from exc
     except (httpx2.TransportError, ConnectionError) as exc:
         raise HubUnreachableError(f"Could not {what}: the Hub could not be reached ({type(exc).__name__}).") from exc
+    except json.JSONDecodeError as exc:  # the client parsed something that was not the Hub's JSON
+        looks = "a web page" if "<" in (exc.doc or "")[:200] else "not the Hub's JSON"
+        raise HubUnreachableError(
+            f"Could not {what}: the server at {endpoint()} answered with {looks}.", _NOT_THE_HUB_FIX
+        ) from exc
     except FileMetadataError as exc:
         raise HubUnreachableError(
             f"Could not {what}: the server at {endpoint()} does not answer like the model Hub.",

@@ -59,6 +59,11 @@ from core.hub.card import HubFile, fetch_card, parse_repo_id
 from core.progress import Job, Progress
 
 CHUNK = 1 << 20
+# A download that receives less than STALL_MIN_BYTES in STALL_S seconds has stalled (a server that
+# trickles a byte a second never trips the per-read timeout). It counts as a dropped connection:
+# retried, resuming, and reported plainly when the retries run out. QUANTDOCTOR_STALL_S tunes it.
+STALL_S = 30.0
+STALL_MIN_BYTES = 64 * 1024
 DISK_MARGIN = 64 << 20  # keep a little room: a full disk breaks more than the download
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -89,6 +94,58 @@ class Downloaded:
             "already_cached": self.already_cached,
             "verified": self.verified,
         }
+
+
+# --- Nothing a server says becomes a path unchecked ---------------------------------------------------
+#
+# The blob name is the file's ETag and the snapshot folder its commit, both from the server's
+# answer. A hostile mirror (HF_ENDPOINT) could send `"../../../../X"`: each is checked for the shape
+# the Hub gives it (and against the file names the Hub allows), and every path built from them must
+# resolve inside the cache.
+
+_ETAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+_NOT_HUB = "The server at HF_ENDPOINT does not answer like the model Hub: unset HF_ENDPOINT or fix it."
+
+
+class _Stalled(Exception):
+    """Too few bytes arrived in the stall window."""
+
+
+def stall_seconds() -> float:
+    try:
+        value = float(os.environ.get("QUANTDOCTOR_STALL_S", ""))
+    except ValueError:
+        return STALL_S
+    return value if value > 0 else STALL_S
+
+
+def _checked_etag(etag: str) -> str:
+    if not _ETAG.match(etag):
+        raise HubError(f"The server named the file's version {etag[:80]!r}, which is not a version id.", _NOT_HUB)
+    return etag
+
+
+def _checked_commit(commit: str) -> str:
+    if not _COMMIT.match(commit):
+        raise HubError(f"The server named the commit {commit[:80]!r}, which is not a commit id.", _NOT_HUB)
+    return commit
+
+
+def _checked_filename(filename: str) -> list[str]:
+    parts = filename.replace("\\", "/").split("/")
+    if not filename or filename.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\0" in filename:
+        raise HubNotFoundError(f"'{filename[:200]}' is not a file name in a repository.", "Check the file name.")
+    return parts
+
+
+def _inside_cache(root: Path, *parts: str) -> Path:
+    """`root/parts...`, refused unless it resolves inside `root` (no '..', no link leading out)."""
+    path = root.joinpath(*parts)
+    real_root = root.resolve()
+    if real_root not in path.resolve().parents:
+        raise HubError(f"A download would be written outside the Hugging Face cache ({str(path)[:200]}).", _NOT_HUB)
+    return path
 
 
 def free_disk_space(path: Path) -> int:
@@ -190,8 +247,9 @@ def download(
     sha256 = entry.sha256 if entry and entry.sha256 else (meta.etag if _HEX64.match(meta.etag) else None)
 
     storage = cache / repo_folder_name(repo_id=repo_id, repo_type="model")
-    blob = storage / "blobs" / meta.etag
-    pointer = storage / "snapshots" / meta.commit_hash / filename
+    etag, commit = _checked_etag(meta.etag), _checked_commit(meta.commit_hash)
+    blob = _inside_cache(storage, "blobs", etag)
+    pointer = _inside_cache(storage, "snapshots", commit, *_checked_filename(filename))
     if pointer.is_file():
         done = pointer.stat().st_size
         yield Progress("Already downloaded", done, done, "bytes", 0.0, str(pointer))
@@ -201,7 +259,7 @@ def download(
     verified = False
     if not blob.is_file():
         blob.parent.mkdir(parents=True, exist_ok=True)
-        lock_path = cache / ".locks" / storage.name / f"{meta.etag}.lock"
+        lock_path = _inside_cache(cache, ".locks", storage.name, f"{etag}.lock")
         lock_path.parent.mkdir(parents=True, exist_ok=True)
         with ExitStack() as stack:
             try:
@@ -287,6 +345,8 @@ def _fetch(
     rate = _Rate()
     rate.add(start, have)
     last_event = 0.0
+    stall_s = stall_seconds()
+    stalled = False
     while size is None or have < size:
         request_headers = dict(headers)
         if have:
@@ -304,10 +364,18 @@ def _fetch(
                     hasher = hashlib.sha256()
                     git = _git_hasher(size) if git is not None else None
                     partial.unlink(missing_ok=True)
+                window_start, window_have = time.monotonic(), have
                 with open(partial, "ab") as out:
                     for chunk in response.iter_bytes():  # as it arrives: a cut loses nothing received
                         if not chunk:
                             continue
+                        if size is not None and have + len(chunk) > size:
+                            partial.unlink(missing_ok=True)
+                            raise ChecksumMismatchError(
+                                f"The server sent more than the {size:,} bytes {filename} has; the download was "
+                                "stopped and removed.",
+                                "Run the download again; if it happens again, the server (or a proxy) is broken.",
+                            )
                         _write(out, chunk, filename, have, size)
                         hasher.update(chunk)
                         if git is not None:
@@ -315,6 +383,10 @@ def _fetch(
                         have += len(chunk)
                         now = time.monotonic()
                         rate.add(now, have)
+                        if now - window_start >= stall_s:
+                            if have - window_have < STALL_MIN_BYTES:
+                                raise _Stalled()
+                            window_start, window_have = now, have
                         if now - last_event >= 0.1:
                             last_event = now
                             out.flush()
@@ -326,13 +398,18 @@ def _fetch(
                 raise httpx2.RemoteProtocolError("the server closed the connection early")
         except OfflineModeIsEnabled as exc:
             raise HubOfflineError(f"Quant Doctor is offline (HF_HUB_OFFLINE is set), so it cannot {what}.") from exc
-        except httpx2.TransportError as exc:
+        except (httpx2.TransportError, _Stalled) as exc:
             attempts += 1
+            stalled = isinstance(exc, _Stalled)
             if attempts > retries:
+                why = (
+                    f"the server sent less than {_format_bytes(STALL_MIN_BYTES)} in {stall_s:g} s: it has stalled"
+                    if stalled
+                    else f"the connection dropped or stalled for {limit:g} s"
+                )
                 raise HubDownloadError(
                     f"The download of {filename} stopped at {_format_bytes(have)} of "
-                    f"{_format_bytes(size or 0)} (the connection dropped or stalled for {limit:g} s). "
-                    "What arrived is kept.",
+                    f"{_format_bytes(size or 0)} ({why}). What arrived is kept.",
                 ) from exc
             yield Progress(phase, have, size, "bytes", None, f"connection lost, resuming (try {attempts + 1})")
             time.sleep(min(2.0, 0.2 * attempts))

@@ -7,11 +7,14 @@ manifests are read to give each blob its model name. Nothing here opens a model 
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from core import jsonfile
+from core.errors import ModelFileError
+from core.files import open_regular
 
 GGUF_MAGIC = b"GGUF"
 MAX_MANIFEST_BYTES = 1 << 20
@@ -45,10 +48,11 @@ def default_locations(home: Path | None = None) -> dict[str, list[Path]]:
 
 
 def _is_gguf(path: Path) -> bool:
+    """A regular file that starts with the GGUF magic (a FIFO or device named .gguf is never opened)."""
     try:
-        with open(path, "rb") as f:
-            return f.read(4) == GGUF_MAGIC
-    except OSError:
+        with open_regular(path, "a GGUF file", ModelFileError) as fd:
+            return os.pread(fd, 4, 0) == GGUF_MAGIC
+    except (OSError, ModelFileError):
         return False
 
 
@@ -77,8 +81,8 @@ def _ollama(root: Path) -> Iterator[FoundModel]:
         if not manifest.is_file() or manifest.stat().st_size > MAX_MANIFEST_BYTES:
             continue
         try:
-            data = json.loads(manifest.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            data = jsonfile.load(manifest, "Ollama manifest", ModelFileError, max_bytes=MAX_MANIFEST_BYTES)
+        except ModelFileError:
             continue
         rel = manifest.relative_to(manifests).parts  # registry/namespace/model/tag
         name = f"{rel[-2]}:{rel[-1]}" if len(rel) >= 2 else manifest.name

@@ -8,18 +8,24 @@ are opened: a shard map that points elsewhere is refused.
 
 from __future__ import annotations
 
-import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
+from core import jsonfile
 from core.errors import ModelFolderError
+from core.files import read_text_limited
 from core.model.profile import BaseModel, ModelCard, ModelProfile, QuantConfig, TensorEntry, census, fill_sizes
 from core.model.safetensors_reader import SafeTensor, read_safetensors_header
 from core.model.tensor_roles import layer_of, role_of
 
 MAX_JSON_BYTES = 16 * 1024 * 1024
 INDEX_NAME = "model.safetensors.index.json"
+_METHOD = re.compile(r"[a-z0-9][a-z0-9_.-]{0,39}")
+MAX_CARD_BYTES = 1024 * 1024
+_FRONT_MATTER = re.compile(r"^---\s*\n(.*?)\n---\s*(?:\n|$)", re.DOTALL)
+_YAML_ALIAS = re.compile(r"(?:^|[\s\[{,:-])[&*][^\s]")
 
 # Parts of one quantized linear layer, by format: they are counted together as one weight.
 _GPTQ_PARTS = ("qweight", "qzeros", "scales", "g_idx")
@@ -27,35 +33,45 @@ _EXL2_PARTS = ("q_weight", "q_invperm", "q_perm", "q_scale", "q_scale_max", "q_g
 
 
 def _load_json(path: Path, what: str) -> Any:
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
+    """An optional JSON file of the folder (None when absent), through the one bounded loader."""
+    if not os.path.lexists(path):
         return None
-    if size > MAX_JSON_BYTES:
-        raise ModelFolderError(
-            f"{path.name} is {size:,} bytes; a real {what} is a few kilobytes, so this is not one.",
-            f"Replace {path.name} with the one from the model's repository.",
-        )
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelFolderError(
-            f"{path.name} is not valid JSON ({exc}).", f"Download {path.name} again from the model's repository."
-        ) from exc
+    return jsonfile.load(
+        path,
+        what,
+        ModelFolderError,
+        expect=dict,
+        max_bytes=MAX_JSON_BYTES,
+        fix=f"Replace {path.name} with the one from the model's repository.",
+    )
+
+
+def _allowed_roots(folder: Path) -> list[Path]:
+    """Where the folder's files may really live: the folder, and for a Hugging Face cache snapshot
+    (`models--org--name/snapshots/<rev>/`, whose files are links into `../../blobs`) its own repository."""
+    real = folder.resolve()
+    roots = [real]
+    for f in (folder.absolute(), real):
+        repo = f.parent.parent
+        if f.parent.name == "snapshots" and repo.name.startswith(("models--", "datasets--", "spaces--")):
+            roots.append(repo.resolve())
+    return roots
 
 
 def _inside(folder: Path, name: str) -> Path:
-    """Resolve a file name from the shard map, refusing anything outside the folder."""
+    """Resolve a weight file's name, refusing anything that leads outside the folder (or its cache repository)."""
     if not name or os.path.isabs(name) or Path(name).is_absolute() or ".." in Path(name).parts:
         raise ModelFolderError(
-            f"{INDEX_NAME} points at '{name}', outside the model folder; Quant Doctor does not open it.",
+            f"{INDEX_NAME} points at '{name[:200]}', outside the model folder; Quant Doctor does not open it.",
             "Use the index file from the model's repository: it only names files in the same folder.",
         )
     resolved = (folder / name).resolve()
-    if folder.resolve() not in resolved.parents:
-        raise ModelFolderError(f"{INDEX_NAME} points at '{name}', outside the model folder; it is not opened.")
-    return resolved
+    if not any(root in resolved.parents for root in _allowed_roots(folder)):
+        raise ModelFolderError(
+            f"'{name[:200]}' leads outside the model folder (to {str(resolved)[:200]}); it is not opened.",
+            "Copy the model's files into one folder, or open the folder the Hugging Face cache made for it.",
+        )
+    return folder / name
 
 
 def _weight_files(folder: Path) -> list[Path]:
@@ -66,7 +82,7 @@ def _weight_files(folder: Path) -> list[Path]:
             raise ModelFolderError(f"{INDEX_NAME} has no weight_map.", f"Download {INDEX_NAME} again.")
         names = sorted({str(v) for v in weight_map.values()})
         files = [_inside(folder, n) for n in names]
-        missing = [p.name for p in files if not p.is_file()]
+        missing = [p.name for p in files if not os.path.lexists(p)]
         if missing:
             raise ModelFolderError(
                 f"The model is split into {len(files)} weight files and {len(missing)} "
@@ -76,7 +92,7 @@ def _weight_files(folder: Path) -> list[Path]:
                 "Download the missing files into the same folder.",
             )
         return files
-    return sorted(folder.glob("*.safetensors"))
+    return [_inside(folder, p.name) for p in sorted(folder.glob("*.safetensors"))]
 
 
 def _quant_config(folder: Path, config: dict[str, Any]) -> QuantConfig | None:
@@ -87,8 +103,19 @@ def _quant_config(folder: Path, config: dict[str, Any]) -> QuantConfig | None:
             qc = {"quant_method": "gptq", **qc}
     if not isinstance(qc, dict):
         return None
-    method = str(qc.get("quant_method") or "").lower()
+    method = qc.get("quant_method") or ""
+    if not isinstance(method, str) or not _METHOD.fullmatch(method.lower()):
+        raise ModelFolderError(
+            f"The quantization config names the method {str(method)[:40]!r}, which is not a method name.",
+            "Replace config.json (or quantize_config.json) with the one from the model's repository.",
+        )
+    method = method.lower()
     bits = qc.get("bits", qc.get("w_bit"))
+    if bits is not None and (isinstance(bits, bool) or not isinstance(bits, int | float) or not 0 < bits <= 32):
+        raise ModelFolderError(
+            f"The quantization config gives {str(bits)[:40]!r} bits per weight; a bit width is a number from 1 to 32.",
+            "Replace config.json (or quantize_config.json) with the one from the model's repository.",
+        )
     group = qc.get("group_size", qc.get("q_group_size"))
     calibration = qc.get("calibration") if isinstance(qc.get("calibration"), dict) else None
     dataset = qc.get("dataset")
@@ -111,11 +138,21 @@ def _card(folder: Path) -> ModelCard | None:
     readme = folder / "README.md"
     if not readme.is_file():
         return None
-    from huggingface_hub.repocard import metadata_load  # the Hub's own front-matter parser
+    import yaml  # what the Hub's own front-matter parser (huggingface_hub.repocard) uses
 
     try:
-        meta = metadata_load(readme) or {}
+        text = read_text_limited(readme, MAX_CARD_BYTES, "a model card", ModelFolderError)
+    except ModelFolderError:
+        return None  # the card is optional: a huge or binary README only loses its hints
+    m = _FRONT_MATTER.match(text)
+    # Anchors and aliases are how a few lines of YAML expand to gigabytes; real cards use neither.
+    if not m or len(m.group(1)) > 64 * 1024 or _YAML_ALIAS.search(m.group(1)):
+        return None
+    try:
+        meta = yaml.safe_load(m.group(1)) or {}
     except Exception:  # a malformed card must not stop inspection; the card is optional
+        return None
+    if not isinstance(meta, dict):
         return None
 
     def as_list(value: Any) -> list[str]:
@@ -163,7 +200,7 @@ def _group(tensors: list[SafeTensor], qc: QuantConfig | None) -> list[TensorEntr
 
 def read_folder_profile(folder: Path) -> ModelProfile:
     config_path = folder / "config.json"
-    if not config_path.is_file():
+    if not os.path.lexists(config_path):
         raise ModelFolderError(
             f"{folder.name} has no config.json, so it is not a model folder Quant Doctor can read.",
             "Open the folder that holds config.json and the .safetensors files, or pick a .gguf file.",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 import gguf
 
@@ -54,8 +53,8 @@ def read_gguf_profile(path: Path) -> ModelProfile:
     shards = shard_paths(path)
     headers = [read_gguf_header(s) for s in shards]
     first = headers[0]
-    split_count = first.get(_K.Split.LLM_KV_SPLIT_COUNT)
-    if split_count is not None and int(split_count) != len(shards):
+    split_count = _int(first, _K.Split.LLM_KV_SPLIT_COUNT)
+    if split_count is not None and split_count != len(shards):
         if len(shards) == 1:
             raise MissingShardError(
                 f"{path.name} is one part of a model split into {split_count} files, but its name does "
@@ -66,17 +65,28 @@ def read_gguf_profile(path: Path) -> ModelProfile:
     return _profile_from_headers(path, headers)
 
 
-def _scalar(h: GGUFHeader, key: str) -> Any:
-    value = h.get(key)
-    if isinstance(value, list):  # per-layer arrays (e.g. head_count_kv on some models)
-        nums = [v for v in value if isinstance(v, int | float)]
-        return max(nums) if nums else None
-    return value
-
-
 def _int(h: GGUFHeader, key: str) -> int | None:
-    value = _scalar(h, key)
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    """A count or size the app computes with: a whole, finite, non-negative number, or a plain error.
+
+    A per-layer array (head_count_kv on some models) gives its largest item. Text, true/false or a
+    float (NaN, infinity, 2.0) where llama.cpp reads an integer is a broken header, as llama.cpp's own
+    typed key reader says, not a value to skip.
+    """
+    value = h.get(key)
+    if value is None:
+        return None
+    items = value if isinstance(value, list) else [value]
+    whole: list[int] = []
+    for v in items:
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            shown = "text" if isinstance(v, str) else type(v).__name__
+            raise CorruptModelFileError(f"{h.path.name}: '{key}' should be a whole number, but it holds {shown}.")
+        if isinstance(v, float):  # llama.cpp refuses a float where it reads an integer key, so do we
+            raise CorruptModelFileError(f"{h.path.name}: '{key}' should be a whole number, not {v}.")
+        if v < 0:
+            raise CorruptModelFileError(f"{h.path.name}: '{key}' is negative ({int(v)}).")
+        whole.append(int(v))
+    return max(whole) if whole else None
 
 
 def _str(h: GGUFHeader, key: str) -> str | None:

@@ -9,13 +9,16 @@ inspecting a 40 GB file costs the same as a 100 MB one.
 It enforces the rules llama.cpp's `ggml/src/gguf.cpp` enforces (every count and length checked
 against the bytes left, strings <= 1 GiB, arrays <= 2^30 items, n_dims <= 4, tensors in order,
 aligned and inside the file, no duplicate keys), and turns each violation into a typed error with
-a plain message instead of a crash. The file is opened read-only and memory-mapped read-only.
+a plain message instead of a crash. The file is opened read-only, and only if it is a regular file
+(core.files). It is read with bounded `pread`s, never memory-mapped: a file that shrinks while it
+is read (a download restarted, a copy overwritten) is a plain "the file changed" error, not a
+SIGBUS that kills the process. Each string's length is checked before a byte of it is read, and
+strings kept only for display are kept truncated.
 """
 
 from __future__ import annotations
 
 import itertools
-import mmap
 import os
 import struct
 from dataclasses import dataclass, field
@@ -27,9 +30,11 @@ import gguf
 from core.errors import (
     CorruptModelFileError,
     IncompleteFileError,
+    ModelFileError,
     NotAModelFileError,
     UnsupportedVersionError,
 )
+from core.files import open_regular, pread_exact
 
 # Limits from llama.cpp's gguf.cpp (GGUF_MAX_STRING_LENGTH, GGUF_MAX_ARRAY_ELEMENTS, GGML_MAX_DIMS,
 # GGML_MAX_NAME).
@@ -39,6 +44,17 @@ MAX_DIMS = 4
 MAX_TENSOR_NAME = 64
 INT64_MAX = (1 << 63) - 1
 MAX_HEADER_COUNT = 1 << 32
+
+# Keys longer than this are corruption (real ones are under 100 bytes); llama.cpp has no limit, but
+# a key is copied whole into memory and into every message that names it.
+MAX_KEY_LENGTH = 1024
+# String values are kept for display only: longer ones are kept truncated, the rest skipped unread.
+MAX_KEPT_STRING = 64 * 1024
+MAX_KEPT_ARRAY_STRING = 1024
+# A string array longer than this is refused rather than walked: the largest real tokenizers have
+# a few hundred thousand tokens or merges, and walking costs a Python step per item.
+MAX_STRING_ARRAY = 4 * 1024 * 1024
+_WINDOW = 1 << 20
 
 # Arrays at most this long are read into Python values (per-layer head counts, languages, tags);
 # longer ones (the vocabulary, merges, scores) are skipped and only their length is kept.
@@ -100,6 +116,8 @@ class ArrayInfo:
 
     item_type: int
     count: int
+    start: int = 0  # where its items begin in the file
+    end: int = 0  # where they end
 
 
 @dataclass(frozen=True)
@@ -126,6 +144,9 @@ class GGUFHeader:
     data_offset: int
     metadata: dict[str, Any] = field(default_factory=dict)
     arrays: dict[str, ArrayInfo] = field(default_factory=dict)
+    spans: dict[str, tuple[int, int]] = field(default_factory=dict)  # every array's items: (start, end) in the file
+    value_types: dict[str, int] = field(default_factory=dict)  # each key's GGUF value type
+    truncated: set[str] = field(default_factory=set)  # string values kept only in part
     tensors: list[TensorInfo] = field(default_factory=list)
 
     def get(self, key: str, default: Any = None) -> Any:
@@ -146,14 +167,20 @@ class GGUFHeader:
 
 
 class _Cursor:
-    """Sequential reads over a memory map, each one checked against the bytes left."""
+    """Sequential reads through a bounded window of the file, each one checked against the bytes left.
 
-    def __init__(self, buf: mmap.mmap | bytes, size: int, path: Path) -> None:
-        self.buf = buf
+    `size` is the file's size when it was opened; a read that finds less (the file shrank) is a
+    plain error from core.files.pread_exact, never a fault.
+    """
+
+    def __init__(self, fd: int, size: int, path: Path) -> None:
+        self.fd = fd
         self.size = size
         self.pos = 0
         self.path = path
         self.where = "header"
+        self._buf = b""
+        self._buf_at = 0
 
     def need(self, n: int) -> None:
         if n < 0 or self.pos + n > self.size:
@@ -164,41 +191,70 @@ class _Cursor:
                 has=self.size,
             )
 
-    def u32(self) -> int:
-        self.need(4)
-        (v,) = _U32.unpack_from(self.buf, self.pos)
-        self.pos += 4
-        return int(v)
+    def window(self, at: int, n: int) -> tuple[bytes, int]:
+        """(buffer, index of `at` in it) holding at least `n` bytes from `at` (n <= the bytes left)."""
+        if self._buf_at <= at and at + n <= self._buf_at + len(self._buf):
+            return self._buf, at - self._buf_at
+        want = min(max(n, _WINDOW), self.size - at)
+        self._buf = pread_exact(self.fd, want, at, self.path, ModelFileError)
+        self._buf_at = at
+        return self._buf, 0
 
-    def u64(self) -> int:
-        self.need(8)
-        (v,) = _U64.unpack_from(self.buf, self.pos)
-        self.pos += 8
-        return int(v)
-
-    def i64(self) -> int:
-        self.need(8)
-        (v,) = _I64.unpack_from(self.buf, self.pos)
-        self.pos += 8
-        return int(v)
-
-    def string(self, what: str) -> str:
-        n = self.u64()
-        if n > MAX_STRING_LENGTH:
-            raise CorruptModelFileError(
-                f"{self.path.name}: {what} claims a length of {n:,} bytes, over the 1 GiB limit."
-            )
+    def take(self, n: int) -> bytes:
         self.need(n)
-        raw = bytes(self.buf[self.pos : self.pos + n])
+        if n > _WINDOW:
+            data = pread_exact(self.fd, n, self.pos, self.path, ModelFileError)
+        else:
+            buf, i = self.window(self.pos, n)
+            data = buf[i : i + n]
         self.pos += n
-        return raw.decode("utf-8", errors="replace")
+        return data
 
-    def scalar(self, vtype: int) -> Any:
-        st = _SCALAR_STRUCTS[vtype]
+    def _unpack(self, st: struct.Struct) -> Any:
         self.need(st.size)
-        (v,) = st.unpack_from(self.buf, self.pos)
+        buf, i = self.window(self.pos, st.size)
+        (v,) = st.unpack_from(buf, i)
         self.pos += st.size
         return v
+
+    def u32(self) -> int:
+        return int(self._unpack(_U32))
+
+    def u64(self) -> int:
+        return int(self._unpack(_U64))
+
+    def i64(self) -> int:
+        return int(self._unpack(_I64))
+
+    def length(self, what: str, limit: int = MAX_STRING_LENGTH) -> int:
+        n = self.u64()
+        if n > limit:
+            raise CorruptModelFileError(
+                f"{self.path.name}: {what} claims a length of {n:,} bytes, over the "
+                + ("1 GiB limit." if limit == MAX_STRING_LENGTH else f"{limit:,}-byte limit.")
+            )
+        self.need(n)
+        return n
+
+    def name(self, what: str, limit: int) -> str:
+        """A key or a tensor name: length checked before reading, and it must be valid UTF-8."""
+        raw = self.take(self.length(what, limit))
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CorruptModelFileError(
+                f"{self.path.name}: {what} {raw[:60]!r} is not valid UTF-8 text, which GGUF requires."
+            ) from exc
+
+    def string(self, what: str, keep: int = MAX_KEPT_STRING) -> tuple[str, bool]:
+        """A string value, of which at most `keep` bytes are read; (text, whether it was cut)."""
+        n = self.length(what)
+        raw = self.take(min(n, keep))
+        self.pos += n - len(raw)
+        return raw.decode("utf-8", errors="replace"), n > keep
+
+    def scalar(self, vtype: int) -> Any:
+        return self._unpack(_SCALAR_STRUCTS[vtype])
 
 
 def _sniff_not_gguf(head: bytes, path: Path) -> NotAModelFileError:
@@ -242,17 +298,7 @@ def _sniff_not_gguf(head: bytes, path: Path) -> NotAModelFileError:
 def read_gguf_header(path: str | os.PathLike[str]) -> GGUFHeader:
     """Read a GGUF file's metadata and tensor directory, checking every bound as it goes."""
     p = Path(path)
-    try:
-        fd = os.open(p, os.O_RDONLY | getattr(os, "O_BINARY", 0))
-    except FileNotFoundError as exc:
-        raise NotAModelFileError(f"{p} does not exist.", "Check the path and pick the file again.") from exc
-    except IsADirectoryError as exc:
-        raise NotAModelFileError(f"{p} is a folder, not a file.", "Pick the .gguf file inside it.") from exc
-    except PermissionError as exc:
-        raise NotAModelFileError(
-            f"Quant Doctor may not read {p}.", "Check the file's permissions, or copy it somewhere readable."
-        ) from exc
-    try:
+    with open_regular(p, "a GGUF model file", NotAModelFileError) as fd:
         size = os.fstat(fd).st_size
         if size == 0:
             raise IncompleteFileError(
@@ -260,15 +306,11 @@ def read_gguf_header(path: str | os.PathLike[str]) -> GGUFHeader:
                 needed=24,
                 has=0,
             )
-        with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as mm:
-            return _parse(mm, size, p)
-    finally:
-        os.close(fd)
+        return _parse(_Cursor(fd, size, p), size, p)
 
 
-def _parse(mm: mmap.mmap, size: int, path: Path) -> GGUFHeader:
-    cur = _Cursor(mm, size, path)
-    head = bytes(mm[: min(size, 512)])
+def _parse(cur: _Cursor, size: int, path: Path) -> GGUFHeader:
+    head = pread_exact(cur.fd, min(size, 512), 0, path, ModelFileError)
     if head[:4] != b"GGUF":
         if len(head) < 4 and b"GGUF".startswith(head):
             cur.need(24)
@@ -306,26 +348,29 @@ def _parse(mm: mmap.mmap, size: int, path: Path) -> GGUFHeader:
     cur.where = "metadata"
     cur.need(n_kv * 14)
     for _ in range(n_kv):
-        key = cur.string("a metadata key")
+        key = cur.name("a metadata key", MAX_KEY_LENGTH)
         if not key:
             raise CorruptModelFileError(f"{path.name} has a metadata entry with an empty key.")
         if key in header.metadata or key in header.arrays:
             raise CorruptModelFileError(f"{path.name} has the metadata key '{key}' twice.")
         vtype = cur.u32()
+        header.value_types[key] = vtype
         if vtype == _VT.ARRAY:
             _read_array(cur, header, key)
         elif vtype == _VT.STRING:
-            header.metadata[key] = cur.string(f"the value of '{key}'")
+            header.metadata[key], cut = cur.string(f"the value of '{key}'")
+            if cut:
+                header.truncated.add(key)
         elif vtype in _SCALAR_STRUCTS:
             header.metadata[key] = cur.scalar(vtype)
         else:
             raise CorruptModelFileError(f"{path.name}: metadata key '{key}' has an unknown value type {vtype}.")
 
     align_key = gguf.Keys.General.ALIGNMENT
-    if align_key in header.metadata or align_key in header.arrays:
-        alignment = header.metadata.get(align_key)
-        if not isinstance(alignment, int) or isinstance(alignment, bool):
-            raise CorruptModelFileError(f"{path.name}: '{align_key}' must be a single unsigned integer.")
+    if align_key in header.value_types:
+        alignment = int(header.metadata[align_key]) if align_key in header.metadata else 0
+        if header.value_types[align_key] != _VT.UINT32:  # llama.cpp's gguf.cpp requires exactly this type
+            raise CorruptModelFileError(f"{path.name}: '{align_key}' must be a single unsigned 32-bit integer.")
         if alignment <= 0 or alignment & (alignment - 1):
             raise CorruptModelFileError(f"{path.name}: alignment {alignment} is not a power of two.")
         header.alignment = alignment
@@ -348,42 +393,65 @@ def _read_array(cur: _Cursor, header: GGUFHeader, key: str) -> None:
         raise CorruptModelFileError(f"{path.name}: metadata array '{key}' claims {count:,} items, over the 2^30 limit.")
     least = 8 if item_type == _VT.STRING else _SCALAR_STRUCTS[item_type].size
     cur.need(count * least)
+    start = cur.pos
     if item_type == _VT.STRING:
+        if count > MAX_STRING_ARRAY:
+            raise CorruptModelFileError(
+                f"{path.name}: metadata array '{key}' claims {count:,} strings; the largest real tokenizers "
+                f"have well under {MAX_STRING_ARRAY:,}."
+            )
         if count <= SMALL_ARRAY_LIMIT:
-            header.metadata[key] = [cur.string(f"an item of '{key}'") for _ in range(count)]
-            return
-        _skip_strings(cur, key, count)
-        header.arrays[key] = ArrayInfo(item_type, count)
+            items = []
+            for _ in range(count):
+                text, cut = cur.string(f"an item of '{key}'", MAX_KEPT_ARRAY_STRING)
+                items.append(text)
+                if cut:
+                    header.truncated.add(key)
+            header.metadata[key] = items
+        else:
+            _skip_strings(cur, key, count)
+            header.arrays[key] = ArrayInfo(item_type, count, start, cur.pos)
+        header.spans[key] = (start, cur.pos)
         return
     st = _SCALAR_STRUCTS[item_type]
     if count <= SMALL_ARRAY_LIMIT:
-        fmt = f"<{count}{st.format[-1]}"
-        header.metadata[key] = list(struct.unpack_from(fmt, cur.buf, cur.pos))
+        raw = cur.take(count * st.size)
+        header.metadata[key] = list(struct.unpack_from(f"<{count}{st.format[-1]}", raw, 0))
     else:
-        header.arrays[key] = ArrayInfo(item_type, count)
-    cur.pos += count * st.size
+        cur.pos += count * st.size
+        header.arrays[key] = ArrayInfo(item_type, count, start, cur.pos)
+    header.spans[key] = (start, cur.pos)
 
 
 def _skip_strings(cur: _Cursor, key: str, count: int) -> None:
-    """Walk past `count` length-prefixed strings without decoding them: the hot loop of inspection."""
-    buf, size, pos = cur.buf, cur.size, cur.pos
+    """Walk past `count` length-prefixed strings without decoding them: the hot loop of inspection.
+
+    Reads only the length prefixes, a window at a time; a string longer than the window is jumped
+    over without being read.
+    """
+    size, pos = cur.size, cur.pos
     unpack = _U64.unpack_from
-    for _ in range(count):
+    left = count
+    while left:
         if pos + 8 > size:
-            break
-        (n,) = unpack(buf, pos)
-        if n > MAX_STRING_LENGTH:
-            raise CorruptModelFileError(
-                f"{cur.path.name}: an item of '{key}' claims a length of {n:,} bytes, over the 1 GiB limit."
-            )
-        pos += 8 + n
+            cur.pos = min(pos, size)
+            cur.need(8)
+        buf, i = cur.window(pos, 8)
+        end = len(buf)
+        base = pos - i
+        while left and i + 8 <= end:
+            (n,) = unpack(buf, i)
+            if n > MAX_STRING_LENGTH:
+                raise CorruptModelFileError(
+                    f"{cur.path.name}: an item of '{key}' claims a length of {n:,} bytes, over the 1 GiB limit."
+                )
+            i += 8 + n
+            left -= 1
+        pos = base + i
         if pos > size:
-            break
-    else:
-        cur.pos = pos
-        return
-    cur.pos = min(pos, size)
-    cur.need(8 if pos <= size else pos - cur.pos)
+            cur.pos = base + i - n
+            cur.need(n)
+    cur.pos = pos
 
 
 def _read_tensor_infos(cur: _Cursor, header: GGUFHeader, n_tensors: int) -> None:
@@ -391,9 +459,7 @@ def _read_tensor_infos(cur: _Cursor, header: GGUFHeader, n_tensors: int) -> None
     raw: list[tuple[str, tuple[int, ...], int, int, int]] = []
     names: set[str] = set()
     for _ in range(n_tensors):
-        name = cur.string("a tensor name")
-        if len(name.encode()) >= MAX_TENSOR_NAME:
-            raise CorruptModelFileError(f"{path.name}: tensor name '{name[:80]}' is longer than 63 bytes.")
+        name = cur.name("a tensor name", MAX_TENSOR_NAME - 1)
         if name in names:
             raise CorruptModelFileError(f"{path.name} has the tensor '{name}' twice.")
         names.add(name)

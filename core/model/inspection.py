@@ -6,19 +6,19 @@ The single entry point for reading models. Nothing here writes: files are opened
 from __future__ import annotations
 
 import os
-from pathlib import Path
+import stat
 
 from core.errors import ModelFolderError, NotAModelFileError
+from core.files import stat_path, user_path
 from core.model.folder_profile import read_folder_profile
 from core.model.gguf_profile import read_gguf_profile
 from core.model.profile import ModelProfile
 
 
 def inspect_model(path: str | os.PathLike[str]) -> ModelProfile:
-    p = Path(path).expanduser()
-    if not p.exists():
-        raise NotAModelFileError(f"{p} does not exist.", "Check the path and pick the model again.")
-    if p.is_dir():
+    p = user_path(path, NotAModelFileError)
+    st = stat_path(p, "a model file", NotAModelFileError)
+    if stat.S_ISDIR(st.st_mode):
         if (p / "config.json").is_file():
             return read_folder_profile(p)
         ggufs = sorted(p.glob("*.gguf"))

@@ -10,8 +10,10 @@ import html
 from pathlib import Path
 from typing import Any
 
+from core.errors import ReportError
 from core.evaluation.compare import Comparison
 from core.evaluation.comparison_text import verdict
+from core.files import write_text_file
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:70rem;color:#1d2430;padding:0 1rem}
@@ -79,6 +81,4 @@ def _mark(text: str, cut: int | None) -> str:
 
 
 def write_comparison_report(comparison: Comparison, path: Path) -> Path:
-    path = Path(path)
-    path.write_text(render(comparison), encoding="utf-8")
-    return path
+    return write_text_file(path, render(comparison), "the report", ReportError)

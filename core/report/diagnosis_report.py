@@ -7,6 +7,7 @@ images fetched from anywhere, so it can be mailed or attached to a forum post as
 from __future__ import annotations
 
 import json
+import re
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from core import __version__
 from core.diagnosis import Diagnosis
 from core.engines.registry import effective_ctx
 from core.errors import ReportError
+from core.files import write_text_file
 from core.model.profile_text import human_bytes, human_count
 from core.palette import LIMIT, MEMORY_PARTS, series
 from core.severity import LABELS
@@ -25,17 +27,50 @@ def to_json(d: Diagnosis) -> str:
     return json.dumps(d.to_dict(), indent=2, default=str)
 
 
+# --- Markdown: text from files and servers is escaped, never markup ---------------------------------
+#
+# Markdown passes raw HTML through (`<script>`, `<img onerror=...>` run in many viewers), and its own
+# punctuation turns a name into a link or an image. `_md` makes any value literal text: HTML
+# special characters become entities, Markdown punctuation is backslash-escaped, line breaks and
+# control characters cannot start a new block. `_code` puts a value in a code span no backtick in it
+# can close.
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()!|~])")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _md(value: object) -> str:
+    text = _CONTROL.sub(" ", str(value))
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def _code(value: object) -> str:
+    text = _CONTROL.sub(" ", str(value))
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _code_block(value: object, indent: str = "") -> str:
+    text = _CONTROL.sub(" ", str(value))
+    longest = max((len(run) for run in re.findall(r"~+", text)), default=0)
+    fence = "~" * max(3, longest + 1)
+    return f"\n{indent}{fence}\n{indent}{text}\n{indent}{fence}"
+
+
 def to_markdown(d: Diagnosis) -> str:
     m = d.model
     out = [
-        f"# Quant Doctor report: {m.display_name}",
+        f"# Quant Doctor report: {_md(m.display_name)}",
         "",
-        f"- File: `{m.path}` ({human_bytes(m.file_size)})",
-        f"- Quantization: {m.nominal_type or 'unknown'} nominal, {m.effective_bpw:.2f} bits per weight measured",
-        f"- Parameters: {human_count(m.parameters)}; architecture {m.architecture or 'unknown'}",
-        f"- Setup: context {effective_ctx(d.setup, m.context_length):,}, cache K {d.setup.run.cache_type_k} / "
-        f"V {d.setup.run.cache_type_v}, engine {d.setup.engine}, workload {d.setup.workload}"
-        + (f", expected {d.setup.expected}" if d.setup.expected else ""),
+        f"- File: {_code(m.path)} ({human_bytes(m.file_size)})",
+        f"- Quantization: {_md(m.nominal_type or 'unknown')} nominal, {m.effective_bpw:.2f} bits per weight measured",
+        f"- Parameters: {human_count(m.parameters)}; architecture {_md(m.architecture or 'unknown')}",
+        f"- Setup: context {effective_ctx(d.setup, m.context_length):,}, cache K {_md(d.setup.run.cache_type_k)} / "
+        f"V {_md(d.setup.run.cache_type_v)}, engine {_md(d.setup.engine)}, workload {_md(d.setup.workload)}"
+        + (f", expected {_md(d.setup.expected)}" if d.setup.expected else ""),
         "",
         "## What is wrong" if d.problems else "## Nothing found wrong",
         "",
@@ -51,17 +86,17 @@ def to_markdown(d: Diagnosis) -> str:
                 "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
         for domain, x in d.comparison.get("metrics", {}).items():
             out.append(
-                f"| {domain} | {x['ppl_reference']:.3f} | {x['ppl_candidate']:.3f} | {x['ppl_ratio']:.3f} | "
+                f"| {_md(domain)} | {x['ppl_reference']:.3f} | {x['ppl_candidate']:.3f} | {x['ppl_ratio']:.3f} | "
                 f"{x['kld_mean']:.4f} | {x['top1_agreement']:.1%} |"
             )
         out.append("")
         for smp in d.comparison.get("samples") or []:
             out += [
-                f"**{smp.get('domain', '')}: {smp.get('prompt', '')}**",
+                f"**{_md(smp.get('domain', ''))}: {_md(smp.get('prompt', ''))}**",
                 "",
-                "> reference: " + str(smp.get("reference", "")).replace("\n", " "),
+                "> reference: " + _md(smp.get("reference", "")),
                 ">",
-                "> quant: " + str(smp.get("candidate", "")).replace("\n", " "),
+                "> quant: " + _md(smp.get("candidate", "")),
                 "",
             ]
     out += [f"_Made by Quant Doctor {__version__}._", ""]
@@ -69,15 +104,15 @@ def to_markdown(d: Diagnosis) -> str:
 
 
 def _markdown_finding(f: Any) -> list[str]:
-    sure = f" · confidence: {f.confidence}" if f.is_problem else ""
-    lines = [f"### {f.rank}. {LABELS[f.severity]}: {f.title}", "", f"`{f.id}`{sure}", ""]
-    lines += [f"- {e}" for e in f.evidence]
+    sure = f" · confidence: {_md(f.confidence)}" if f.is_problem else ""
+    lines = [f"### {f.rank}. {LABELS[f.severity]}: {_md(f.title)}", "", f"{_code(f.id)}{sure}", ""]
+    lines += [f"- {_md(e)}" for e in f.evidence]
     if f.why:
-        lines += ["", f"**Why it matters:** {f.why}"]
+        lines += ["", f"**Why it matters:** {_md(f.why)}"]
     if f.fix:
         lines += ["", "**Fix:**", ""]
         for step in f.fix:
-            lines.append(f"1. {step.text}" + (f"\n   ```\n   {step.command}\n   ```" if step.command else ""))
+            lines.append(f"1. {_md(step.text)}" + (_code_block(step.command, "   ") if step.command else ""))
     lines.append("")
     return lines
 
@@ -255,11 +290,4 @@ def write_diagnosis_report(d: Diagnosis, path: str | Path) -> Path:
             f"Quant Doctor writes reports as .html, .md or .json, not {p.suffix}.",
             f"Name the report {p.with_suffix('.html').name}, {p.with_suffix('.md').name} or {p.with_suffix('.json').name}.",
         )
-    try:
-        p.write_text(render(d), encoding="utf-8")
-    except OSError as exc:
-        raise ReportError(
-            f"The report could not be written to {p} ({exc.strerror}).",
-            "Pick a folder that exists and that you may write to.",
-        ) from exc
-    return p
+    return write_text_file(p, render(d), "the report", ReportError)

@@ -31,6 +31,16 @@ class Setup:
     unknown: list[str] = field(default_factory=list)  # flags or keys we did not understand, never fatal
 
     def __post_init__(self) -> None:
+        # Saved settings and imported files may hold anything: a wrong type is a plain error here,
+        # never a crash later in whatever shows the value.
+        for name in ("expected", "model_path"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise SetupError(f"The {name.replace('_', ' ')} should be text, not {str(value)[:60]!r}.")
+        if not isinstance(self.source, str):
+            raise SetupError(f"The settings' source should be text, not {str(self.source)[:60]!r}.")
+        if not isinstance(self.unknown, list) or not all(isinstance(u, str) for u in self.unknown):
+            raise SetupError(f"The list of unknown settings should be a list of text, not {str(self.unknown)[:60]!r}.")
         if self.workload not in WORKLOADS:
             raise SetupError(
                 f"'{self.workload}' is not a workload Quant Doctor knows.", f"Use one of: {', '.join(WORKLOADS)}."

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtWidgets import QGroupBox, QLabel, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGroupBox, QScrollArea, QVBoxLayout, QWidget
 
 from core.diagnosis import Diagnosis
 from core.memory.estimate import gib
 from core.palette import MEMORY_PARTS
 from gui.state import AppState
-from gui.widgets import GLOSSARY, StackedBar, clear_layout
+from gui.widgets import GLOSSARY, Label, RichLabel, StackedBar, clear_layout, esc
 
 PARTS = tuple((k, MEMORY_PARTS[k]) for k in ("weights", "kv", "compute", "overhead"))
 LABELS = {"weights": "weights", "kv": "KV cache", "compute": "compute buffers", "overhead": "runtime"}
@@ -21,7 +21,7 @@ class AdvicePage(QWidget):
     def __init__(self, state: AppState) -> None:
         super().__init__()
         self.state = state
-        self.header = QLabel("<h2>Advice</h2>Open a model to see where its memory goes.")
+        self.header = RichLabel("<h2>Advice</h2>Open a model to see where its memory goes.")
         self.header.setWordWrap(True)
         self.inner = QWidget()
         self.inner_layout = QVBoxLayout(self.inner)
@@ -44,8 +44,8 @@ class AdvicePage(QWidget):
         est = report.estimate
         verdict = "fits" if report.fits else "does not fit"
         self.header.setText(
-            f"<h2>Advice</h2>{d.model.display_name} at {est.setup.n_ctx:,} tokens with a "
-            f"{est.setup.cache_type_k}/{est.setup.cache_type_v} KV cache <b>{verdict}</b> "
+            f"<h2>Advice</h2>{esc(d.model.display_name)} at {est.setup.n_ctx:,} tokens with a "
+            f"{esc(est.setup.cache_type_k)}/{esc(est.setup.cache_type_v)} KV cache <b>{verdict}</b> "
             f"({gib(est.total_bytes)} in all). Largest context that fits: {report.max_context:,} tokens."
         )
         for dev in est.devices:
@@ -67,7 +67,7 @@ class AdvicePage(QWidget):
                 if dev.available_bytes is not None
                 else f"{gib(dev.total_bytes)} needed"
             )
-            bl.addWidget(QLabel(room + ("" if dev.fits else " — too much")))
+            bl.addWidget(Label(room + ("" if dev.fits else " — too much")))
             self.inner_layout.addWidget(box)
         if report.alternatives:
             box = QGroupBox("Other settings, with their numbers")
@@ -75,7 +75,9 @@ class AdvicePage(QWidget):
             for alt in report.alternatives:
                 speed = f", about {alt.tokens_per_s:g} tokens/s" if alt.tokens_per_s else ""
                 slow = f" ({alt.slowdown:g}× slower)" if alt.slowdown and alt.slowdown > 1.05 else ""
-                lab = QLabel(f"{'✔' if alt.fits else '✘'} {alt.label}{speed}{slow}<br><small>{alt.arithmetic}</small>")
+                lab = RichLabel(
+                    f"{'✔' if alt.fits else '✘'} {esc(alt.label)}{speed}{slow}<br><small>{esc(alt.arithmetic)}</small>"
+                )
                 lab.setWordWrap(True)
                 bl.addWidget(lab)
             self.inner_layout.addWidget(box)
@@ -83,8 +85,8 @@ class AdvicePage(QWidget):
             box = QGroupBox("The fix is hardware")
             bl = QVBoxLayout(box)
             for line in report.upgrade.lines():
-                lab = QLabel(line)
-                lab.setWordWrap(True)
-                bl.addWidget(lab)
+                plain = Label(line)
+                plain.setWordWrap(True)
+                bl.addWidget(plain)
             self.inner_layout.addWidget(box)
         self.inner_layout.addStretch(1)

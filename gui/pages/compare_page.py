@@ -14,11 +14,9 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QPushButton,
     QRadioButton,
-    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
@@ -31,7 +29,7 @@ from core.progress import Job
 from core.settings.run import RunSettings
 from core.settings.setup import Setup
 from gui.state import AppState
-from gui.widgets import GLOSSARY, BarChart
+from gui.widgets import GLOSSARY, BarChart, Label, RichLabel, SafeBrowser
 
 # The app's comparison is meant to answer in a minute or two on a laptop: a few short chunks per
 # domain. The CLI and the benchmark run the full texts.
@@ -74,7 +72,7 @@ class ComparePage(QWidget):
         self.long_context = QCheckBox("long context (4K+, slow)")
         self.run_button = QPushButton("Compare")
         self.run_button.setToolTip("Runs the reference first, then your model: never both in memory at once.")
-        self.status = QLabel()
+        self.status = Label()
         self.status.setWordWrap(True)
 
         grid = QGridLayout()
@@ -85,7 +83,7 @@ class ComparePage(QWidget):
         grid.addWidget(self.mode_server, 2, 0)
         grid.addWidget(self.server_url, 2, 1, 1, 2)
         domains = QHBoxLayout()
-        domains.addWidget(QLabel("Domains:"))
+        domains.addWidget(Label("Domains:"))
         for box in self.domain_boxes.values():
             domains.addWidget(box)
         domains.addWidget(self.long_context)
@@ -97,10 +95,10 @@ class ComparePage(QWidget):
         sl.addLayout(domains)
 
         self.prompt_picker = QComboBox()
-        self.reference_text = QTextBrowser()
-        self.candidate_text = QTextBrowser()
-        self.reference_label = QLabel("<b>Reference</b>")
-        self.candidate_label = QLabel("<b>Your model</b>")
+        self.reference_text = SafeBrowser()
+        self.candidate_text = SafeBrowser()
+        self.reference_label = RichLabel("<b>Reference</b>")
+        self.candidate_label = RichLabel("<b>Your model</b>")
         texts = QGridLayout()
         texts.addWidget(self.reference_label, 0, 0)
         texts.addWidget(self.candidate_label, 0, 1)
@@ -115,7 +113,7 @@ class ComparePage(QWidget):
         charts.addWidget(self.kld_chart)
 
         lay = QVBoxLayout(self)
-        lay.addWidget(QLabel("<h2>Compare</h2>Measure what the quantization costs, on the same prompts and texts."))
+        lay.addWidget(RichLabel("<h2>Compare</h2>Measure what the quantization costs, on the same prompts and texts."))
         lay.addWidget(setup_box)
         lay.addWidget(self.status)
         lay.addWidget(self.prompt_picker)
@@ -211,8 +209,8 @@ class ComparePage(QWidget):
             return
         s = self.comparison.samples[index]
         cut = s.first_divergence_char
-        self.reference_text.setHtml(_highlight(s.reference, cut))
-        self.candidate_text.setHtml(_highlight(s.candidate, cut))
+        self.reference_text.set_app_html(_highlight(s.reference, cut))
+        self.candidate_text.set_app_html(_highlight(s.candidate, cut))
         where = "identical" if cut is None else f"they part at character {cut} (token {s.first_divergence})"
         self.candidate_label.setText(f"<b>Your model</b> — {where}")
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QLabel, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QScrollArea, QVBoxLayout, QWidget
 
 from core.checks import registry as checks
 from core.diagnosis import Diagnosis
 from gui.state import AppState
-from gui.widgets import FindingCard, clear_layout
+from gui.widgets import FindingCard, RichLabel, clear_layout, esc
 
 
 class DiagnosisPage(QWidget):
@@ -17,7 +17,7 @@ class DiagnosisPage(QWidget):
     def __init__(self, state: AppState) -> None:
         super().__init__()
         self.state = state
-        self.summary = QLabel("Open a model to see what is wrong with it.")
+        self.summary = RichLabel("Open a model to see what is wrong with it.")
         self.summary.setWordWrap(True)
         self.cards: list[FindingCard] = []
         self.inner = QWidget()
@@ -51,13 +51,13 @@ class DiagnosisPage(QWidget):
             self.cards.append(card)
             self.inner_layout.addWidget(card)
         if fine:
-            self.inner_layout.addWidget(QLabel("<h3>Checked — fine</h3>"))
+            self.inner_layout.addWidget(RichLabel("<h3>Checked — fine</h3>"))
             for f in fine:
                 card = FindingCard(f, expanded=False)
                 self.cards.append(card)
                 self.inner_layout.addWidget(card)
         for n in d.notes:
-            note = QLabel(f"<i>{n}</i>")
+            note = RichLabel(f"<i>{esc(n)}</i>")
             note.setWordWrap(True)
             self.inner_layout.addWidget(note)
         self.inner_layout.addStretch(1)

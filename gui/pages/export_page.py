@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QTextBrowser, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
 
 from core.diagnosis import Diagnosis
 from core.errors import QuantDoctorError
 from core.report.diagnosis_report import to_markdown, write_diagnosis_report
 from gui.state import AppState
+from gui.widgets import Label, RichLabel, SafeBrowser
 
 
 class ExportPage(QWidget):
@@ -25,10 +26,12 @@ class ExportPage(QWidget):
             self.buttons[fmt] = b
             row.addWidget(b)
         row.addStretch(1)
-        self.status = QLabel()
-        self.preview = QTextBrowser()
+        self.status = Label()
+        self.preview = SafeBrowser()
         lay = QVBoxLayout(self)
-        lay.addWidget(QLabel("<h2>Export</h2>The diagnosis as a file to keep or share. The HTML needs only a browser."))
+        lay.addWidget(
+            RichLabel("<h2>Export</h2>The diagnosis as a file to keep or share. The HTML needs only a browser.")
+        )
         lay.addLayout(row)
         lay.addWidget(self.status)
         lay.addWidget(self.preview, 1)
@@ -51,7 +54,7 @@ class ExportPage(QWidget):
         try:
             out = write_diagnosis_report(d, path)
         except QuantDoctorError as err:
-            self.status.setText(f"<b>{err.message}</b> {err.fix}")
+            self.status.setText(f"{err.message} {err.fix}")
             return None
         self.status.setText(f"Saved {out}")
         return out

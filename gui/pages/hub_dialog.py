@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QLineEdit, QListView, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDialog, QHBoxLayout, QLineEdit, QListView, QPushButton, QVBoxLayout, QWidget
 
 from core.engines.registry import effective_ctx
 from core.hub import Alternatives, Downloaded, download, find_alternatives
@@ -15,7 +15,7 @@ from core.model.profile_text import human_bytes
 from core.progress import Job, Progress
 from gui.models import ModelEntry, ModelListModel, PathRole
 from gui.state import AppState
-from gui.widgets import ErrorBanner
+from gui.widgets import ErrorBanner, Label
 
 
 def _search_job(state: AppState, expected: str | None) -> Job[Alternatives]:
@@ -47,7 +47,7 @@ class BetterQuantDialog(QDialog):
         self.reference_button = QPushButton("Download as comparison reference")
         for b in (self.download_button, self.reference_button):
             b.setEnabled(False)
-        self.status = QLabel("Downloads go to the standard Hugging Face cache, so other tools can use them too.")
+        self.status = Label("Downloads go to the standard Hugging Face cache, so other tools can use them too.")
         self.status.setWordWrap(True)
         self.error = ErrorBanner()
 

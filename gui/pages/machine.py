@@ -9,7 +9,6 @@ from PySide6.QtWidgets import (
     QFrame,
     QGroupBox,
     QHBoxLayout,
-    QLabel,
     QPushButton,
     QScrollArea,
     QVBoxLayout,
@@ -22,7 +21,7 @@ from core.model.profile_text import human_bytes
 from core.palette import MEMORY_PARTS
 from core.progress import Job, Progress
 from gui.state import AppState
-from gui.widgets import StackedBar, clear_layout
+from gui.widgets import Label, RichLabel, StackedBar, clear_layout, esc
 
 
 def _detect_job() -> Job[HardwareProfile]:
@@ -40,7 +39,7 @@ class GpuCard(QFrame):
         self.setFrameShape(QFrame.Shape.StyledPanel)
         lay = QVBoxLayout(self)
         status = " — LOST (fell off the bus; not used)" if gpu.lost else ""
-        lay.addWidget(QLabel(f"<b>{gpu.name}</b>{status}"))
+        lay.addWidget(RichLabel(f"<b>{esc(gpu.name)}</b>{status}"))
         facts = [
             f"driver {gpu.driver_version}" if gpu.driver_version else None,
             f"CUDA {gpu.cuda_driver_version}" if gpu.cuda_driver_version else None,
@@ -49,7 +48,7 @@ class GpuCard(QFrame):
             "unified memory" if gpu.unified_memory else None,
             "MIG on" if gpu.mig_enabled else None,
         ]
-        lay.addWidget(QLabel(" · ".join(f for f in facts if f) or gpu.backend))
+        lay.addWidget(Label(" · ".join(f for f in facts if f) or gpu.backend))
         self.bar = StackedBar()
         total = gpu.total_bytes or 0
         used = gpu.used_bytes if gpu.used_bytes is not None else max(0, total - (gpu.free_bytes or total))
@@ -62,10 +61,10 @@ class GpuCard(QFrame):
                 (f"free {human_bytes(free)}", float(free), MEMORY_PARTS["free"]),
             ]
         )
-        lay.addWidget(QLabel(f"Memory: {human_bytes(total)} in all" if total else "Memory: not reported"))
+        lay.addWidget(Label(f"Memory: {human_bytes(total)} in all" if total else "Memory: not reported"))
         lay.addWidget(self.bar)
         for note in gpu.notes:
-            n = QLabel(note)
+            n = Label(note)
             n.setWordWrap(True)
             lay.addWidget(n)
 
@@ -75,14 +74,14 @@ class MachinePage(QWidget):
         super().__init__()
         self.state = state
         self.detected: HardwareProfile | None = None
-        self.header = QLabel("<h2>This machine</h2>Looking…")
+        self.header = RichLabel("<h2>This machine</h2>Looking…")
         self.header.setWordWrap(True)
         self.cards = QWidget()
         self.cards_layout = QVBoxLayout(self.cards)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.cards)
-        self.system = QLabel()
+        self.system = RichLabel()
         self.system.setWordWrap(True)
         self.what_if = QComboBox()
         self.what_if.addItem("This machine (detected)")
@@ -90,7 +89,7 @@ class MachinePage(QWidget):
         self.what_if.setToolTip("Diagnose as if you had this GPU instead: figures from the vendor's spec sheet")
         self.redetect = QPushButton("Look again")
         row = QHBoxLayout()
-        row.addWidget(QLabel("What if I had:"))
+        row.addWidget(Label("What if I had:"))
         row.addWidget(self.what_if, 1)
         row.addWidget(self.redetect)
         box = QGroupBox("CPU and memory")
@@ -131,17 +130,17 @@ class MachinePage(QWidget):
         what_if = getattr(hw, "source", "") == "catalog"
         title = "What if: " + ", ".join(g.name for g in hw.gpus) if what_if else "This machine"
         if hw.cpu_only:
-            self.header.setText(f"<h2>{title}</h2>No GPU will be used: {hw.cpu_only_reason}")
+            self.header.setText(f"<h2>{esc(title)}</h2>No GPU will be used: {esc(hw.cpu_only_reason)}")
         else:
             n = len(hw.usable_gpus)
-            self.header.setText(f"<h2>{title}</h2>{n} GPU{'s' if n != 1 else ''} ready for llama.cpp.")
+            self.header.setText(f"<h2>{esc(title)}</h2>{n} GPU{'s' if n != 1 else ''} ready for llama.cpp.")
         for gpu in hw.gpus:
             self.cards_layout.addWidget(GpuCard(gpu))
         self.cards_layout.addStretch(1)
         cpu, ram = hw.cpu, hw.ram
         flags = [f for f, on in (("AVX2", cpu.avx2), ("AVX-512", cpu.avx512)) if on]
         self.system.setText(
-            f"CPU: {cpu.model or 'unknown'}"
+            f"CPU: {esc(cpu.model or 'unknown')}"
             + (f", {cpu.physical_cores} cores" if cpu.physical_cores else "")
             + (f" ({', '.join(flags)})" if flags else "")
             + (f"<br>RAM: {human_bytes(ram.total_bytes)} in all" if ram.total_bytes else "")

@@ -10,7 +10,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QGroupBox,
     QHBoxLayout,
-    QLabel,
     QListView,
     QPlainTextEdit,
     QPushButton,
@@ -26,7 +25,7 @@ from core.palette import series
 from core.progress import Job, Progress
 from gui.models import ModelEntry, ModelListModel, PathRole
 from gui.state import AppState
-from gui.widgets import GLOSSARY, StackedBar
+from gui.widgets import GLOSSARY, Label, RichLabel, StackedBar, esc
 
 
 def _discover_job() -> Job[list[FoundModel]]:
@@ -51,7 +50,7 @@ class ModelPage(QWidget):
         for b in (self.open_file, self.open_folder, self.demo):
             buttons.addWidget(b)
         buttons.addStretch(1)
-        hint = QLabel("…or drop a .gguf file or a model folder anywhere on this page.")
+        hint = Label("…or drop a .gguf file or a model folder anywhere on this page.")
         hint.setEnabled(False)
 
         self.recent_model = ModelListModel("Models you open are listed here.")
@@ -73,9 +72,9 @@ class ModelPage(QWidget):
         left = QWidget()
         left.setLayout(lists)
 
-        self.title = QLabel("No model yet.")
+        self.title = RichLabel("No model yet.")
         self.title.setWordWrap(True)
-        self.badges = QLabel()
+        self.badges = RichLabel()
         self.types = StackedBar()
         self.types.setToolTip(GLOSSARY["bpw"])
         self.details = QPlainTextEdit()
@@ -85,7 +84,7 @@ class ModelPage(QWidget):
         rl = QVBoxLayout(right)
         rl.addWidget(self.title)
         rl.addWidget(self.badges)
-        rl.addWidget(QLabel("Where the bits are (share of the file by storage type):"))
+        rl.addWidget(Label("Where the bits are (share of the file by storage type):"))
         rl.addWidget(self.types)
         rl.addWidget(self.details, 1)
 
@@ -145,8 +144,9 @@ class ModelPage(QWidget):
 
     def show_profile(self, p: ModelProfile) -> None:
         self.title.setText(
-            f"<h2>{p.display_name}</h2>{p.architecture or 'unknown architecture'} · {human_count(p.parameters)} "
-            f"parameters · {human_bytes(p.file_size)} · <b>{p.nominal_type or 'unknown'}</b> nominal, "
+            f"<h2>{esc(p.display_name)}</h2>{esc(p.architecture or 'unknown architecture')} · "
+            f"{human_count(p.parameters)} parameters · {human_bytes(p.file_size)} · "
+            f"<b>{esc(p.nominal_type or 'unknown')}</b> nominal, "
             f"<b>{p.effective_bpw:.2f}</b> bits per weight measured"
         )
         self.title.setToolTip(GLOSSARY["bpw"])
@@ -160,7 +160,8 @@ class ModelPage(QWidget):
             badges.append(f"{p.quantization.quant_method} calibration: {p.quantization.dataset or 'not recorded'}")
         self.badges.setText(
             "  ".join(
-                f"<span style='background:#e8eaf6;color:#1a237e;padding:2px'>&nbsp;{b}&nbsp;</span>" for b in badges
+                f"<span style='background:#e8eaf6;color:#1a237e;padding:2px'>&nbsp;{esc(b)}&nbsp;</span>"
+                for b in badges
             )
         )
         self.types.set_parts(

@@ -13,7 +13,6 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFileDialog,
     QFormLayout,
-    QLabel,
     QLineEdit,
     QMenu,
     QPlainTextEdit,
@@ -32,7 +31,7 @@ from core.errors import QuantDoctorError
 from core.settings.run import CACHE_TYPES, FlashAttn
 from core.settings.setup import WORKLOADS, Setup
 from gui.state import AppState
-from gui.widgets import GLOSSARY, ErrorBanner
+from gui.widgets import GLOSSARY, ErrorBanner, Label, RichLabel
 
 FA_CHOICES = [(f.value, f) for f in (FlashAttn.AUTO, FlashAttn.ON, FlashAttn.OFF)]
 
@@ -47,7 +46,7 @@ class CommandDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         lay = QVBoxLayout(self)
-        lay.addWidget(QLabel("Paste the command you start llama-server or llama-cli with:"))
+        lay.addWidget(Label("Paste the command you start llama-server or llama-cli with:"))
         lay.addWidget(self.text)
         lay.addWidget(buttons)
 
@@ -82,9 +81,9 @@ class SetupPage(QWidget):
         self.expected.setToolTip("The model you meant to run: used to catch a base model downloaded by mistake.")
         self.engine = QComboBox()
         self.engine.addItems(engines.ids())
-        self.source = QLabel()
+        self.source = Label()
         self.source.setEnabled(False)
-        self.unknown = QLabel()
+        self.unknown = Label()
         self.unknown.setWordWrap(True)
         self.error = ErrorBanner()
 
@@ -107,7 +106,7 @@ class SetupPage(QWidget):
         form.addRow("Engine", self.engine)
         lay = QVBoxLayout(self)
         lay.addWidget(self.error)
-        lay.addWidget(QLabel("<h2>Your setup</h2>The settings your model runs with. Changes apply at once."))
+        lay.addWidget(RichLabel("<h2>Your setup</h2>The settings your model runs with. Changes apply at once."))
         lay.addWidget(self.import_button)
         lay.addLayout(form)
         lay.addWidget(self.source)

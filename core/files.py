@@ -1,0 +1,208 @@
+"""Opening a file the person named, safely: only regular files, never blocking, never a traceback.
+
+Every path the app reads comes from a person, a config or a server, so it may be a FIFO (opening
+it blocks forever), a device (`/dev/zero` never ends), a folder, a name too long for the file
+system, `~nosuchuser`, or a file that changes while it is read. This module is the one place that
+turns each of those into a typed error with a plain message: files are opened non-blocking and
+checked to be regular files *before* a single byte is read, and reads are bounded and see EOF.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+from core.errors import QuantDoctorError
+
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+
+
+def user_path(text: str | os.PathLike[str], error: type[QuantDoctorError] = QuantDoctorError) -> Path:
+    """`~` expanded, with `~nosuchuser` (and a missing home folder) as a plain error."""
+    p = Path(text)
+    try:
+        return p.expanduser()
+    except RuntimeError as exc:  # pathlib's way of saying the user or home folder is unknown
+        raise error(
+            f"{str(text)[:200]}: there is no user or home folder by that name.",
+            "Write the full path instead of one starting with ~.",
+        ) from exc
+
+
+def _describe(p: Path) -> str:
+    name = str(p)
+    return name if len(name) <= 200 else name[:100] + "…" + name[-60:]
+
+
+def _os_error(p: Path, exc: OSError, what: str, error: type[QuantDoctorError]) -> QuantDoctorError:
+    shown = _describe(p)
+    if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        return error(f"{shown} does not exist.", "Check the path and pick the file again.")
+    if exc.errno == errno.EISDIR:
+        return error(f"{shown} is a folder, not {what}.", f"Pick {what} inside it.")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return error(
+            f"Quant Doctor may not read {shown}.", "Check the file's permissions, or copy it somewhere readable."
+        )
+    if exc.errno == errno.ENAMETOOLONG:
+        return error(f"The path {shown} is too long for this system.", "Move the file to a folder with a shorter path.")
+    if exc.errno == errno.ELOOP:
+        return error(f"{shown} is a symbolic link that points to itself.", "Pick the real file.")
+    return error(f"{shown} could not be opened ({exc.strerror or exc}).", "Check the path and try again.")
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
+def stat_path(
+    path: str | os.PathLike[str], what: str = "a file", error: type[QuantDoctorError] = QuantDoctorError
+) -> os.stat_result:
+    """os.stat with every failure (missing, too long, no permission, a NUL byte) as a plain error."""
+    p = Path(path)
+    try:
+        return os.stat(p)
+    except OSError as exc:
+        raise _os_error(p, exc, what, error) from exc
+    except ValueError as exc:  # a NUL byte in the path
+        raise error(f"{_describe(p)!r} is not a valid path.", "Check the path and pick the file again.") from exc
+
+
+def open_regular_fd(
+    path: str | os.PathLike[str], what: str = "a file", error: type[QuantDoctorError] = QuantDoctorError
+) -> int:
+    """An fd of a regular file opened read-only and non-blocking, or a typed error. Caller closes it.
+
+    A FIFO opened non-blocking for reading returns at once (no writer needed), so the check after
+    opening never hangs; a FIFO opened any other way would wait for a writer forever.
+    """
+    p = Path(path)
+    st = stat_path(p, what, error)
+    if not stat.S_ISREG(st.st_mode):
+        # Refuse before opening: opening a device or a pipe can itself have effects.
+        kind = _kind(st.st_mode)
+        fix = f"Pick {what} inside it." if kind == "a folder" else f"Pick {what} (a regular file)."
+        raise error(f"{_describe(p)} is {kind}, not {what}.", fix)
+    try:
+        fd = os.open(p, _OPEN_FLAGS)
+    except OSError as exc:
+        raise _os_error(p, exc, what, error) from exc
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):  # swapped between the two looks
+        os.close(fd)
+        raise error(f"{_describe(p)} is {_kind(st.st_mode)}, not {what}.", f"Pick {what} (a regular file).")
+    return fd
+
+
+@contextmanager
+def open_regular(
+    path: str | os.PathLike[str], what: str = "a file", error: type[QuantDoctorError] = QuantDoctorError
+) -> Iterator[int]:
+    """`with open_regular(p) as fd:` — `open_regular_fd` that closes the fd afterwards."""
+    fd = open_regular_fd(path, what, error)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def pread_exact(fd: int, n: int, offset: int, path: Path, error: type[QuantDoctorError]) -> bytes:
+    """Exactly `n` bytes at `offset`, or a plain error when the file ended early (it changed underneath)."""
+    parts: list[bytes] = []
+    got = 0
+    while got < n:
+        chunk = os.pread(fd, min(n - got, 1 << 24), offset + got)
+        if not chunk:
+            raise error(
+                f"{path.name} changed while it was read (it is now shorter than when it was opened).",
+                "Wait until the file is completely downloaded or copied, then open it again.",
+            )
+        parts.append(chunk)
+        got += len(chunk)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def read_limited(
+    path: str | os.PathLike[str],
+    limit: int,
+    what: str = "a file",
+    error: type[QuantDoctorError] = QuantDoctorError,
+) -> bytes:
+    """The whole of a regular file of at most `limit` bytes; a bigger one is refused before reading."""
+    p = Path(path)
+    with open_regular(p, what, error) as fd:
+        size = os.fstat(fd).st_size
+        if size > limit:
+            raise error(
+                f"{p.name} is {size:,} bytes; {what} is never that big, so this is not one.",
+                f"Pick {what}, or replace {p.name} with a fresh copy.",
+            )
+        data = b""
+        while len(data) <= limit:  # a file growing under us stops at the limit, never reads on forever
+            chunk = os.read(fd, limit + 1 - len(data))
+            if not chunk:
+                break
+            data += chunk
+        if len(data) > limit:
+            raise error(f"{p.name} grew past {limit:,} bytes while it was read.", "Open it again once it is complete.")
+        return data
+
+
+def read_text_limited(
+    path: str | os.PathLike[str],
+    limit: int,
+    what: str = "a text file",
+    error: type[QuantDoctorError] = QuantDoctorError,
+) -> str:
+    """`read_limited` decoded as UTF-8; a binary file is a plain error."""
+    data = read_limited(path, limit, what, error)
+    if b"\0" in data:
+        raise error(f"{Path(path).name} is a binary file, not {what}.", f"Pick {what}.")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise error(f"{Path(path).name} is not UTF-8 text, so it is not {what}.", f"Pick {what}.") from exc
+
+
+def write_text_file(
+    path: str | os.PathLike[str], text: str, what: str = "the file", error: type[QuantDoctorError] = QuantDoctorError
+) -> Path:
+    """Write `text` to a regular file at `path`, atomically (a temporary name, then a rename).
+
+    An existing FIFO, device or folder at `path` is refused instead of opened (opening a FIFO for
+    writing waits for a reader forever), and a write that fails leaves no half file behind.
+    """
+    p = user_path(path, error)
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise _os_error(p, exc, what, error) from exc
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise error(f"{_describe(p)} is {_kind(st.st_mode)}; {what} is not written there.", "Pick another file name.")
+    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, p)
+    except OSError as exc:
+        with suppress(OSError):
+            os.unlink(tmp)
+        raise error(
+            f"{what[:1].upper()}{what[1:]} could not be written to {_describe(p)} ({exc.strerror or exc}).",
+            "Pick a folder that exists and that you may write to.",
+        ) from exc
+    return p
