@@ -214,10 +214,12 @@ def test_a_500_mb_log_is_read_in_bounded_time_and_memory(tmp_path: Path) -> None
         f.write(filler * 3 + sample)
     # in a child, so its peak memory is its own
     child = (
-        "import json, resource, sys, time\n"
+        "import json, resource, sys\n"
         "from core.engines.logs import read_log\n"
-        "t = time.monotonic(); r = read_log(sys.argv[1]); t = time.monotonic() - t\n"
-        "print(json.dumps({'seconds': t, 'peak_kib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,"
+        "u = resource.getrusage(resource.RUSAGE_SELF); r = read_log(sys.argv[1])\n"
+        "v = resource.getrusage(resource.RUSAGE_SELF)\n"
+        "t = v.ru_utime + v.ru_stime - u.ru_utime - u.ru_stime\n"
+        "print(json.dumps({'cpu_seconds': t, 'peak_kib': v.ru_maxrss,"
         " 'engine': r.engine, 'k': r.cache_type_k, 'skipped': r.bytes_skipped, 'notes': r.notes}))\n"
     )
     out = subprocess.run([sys.executable, "-c", child, str(p)], capture_output=True, text=True, timeout=120)
@@ -225,7 +227,7 @@ def test_a_500_mb_log_is_read_in_bounded_time_and_memory(tmp_path: Path) -> None
     r = json.loads(out.stdout)
     assert r["engine"] == "llama-server" and r["k"] == "q8_0"
     assert r["skipped"] > 400 * 1024 * 1024 and any("first 4 MiB" in n for n in r["notes"])
-    assert r["seconds"] < 30, r
+    assert r["cpu_seconds"] < 20, r  # CPU time, not wall time: the same bound on a busy machine
     assert r["peak_kib"] < 400 * 1024, r  # the interpreter and its imports included
 
 

@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 from engine_fakes import fake_engine, fake_engine_process, fixture, json_bytes, routes_for
 
-from core.engines.live import _ollama_blob, connect, identify, ollama_name_parts, scan
+from core.engines.live import connect, identify, scan
 from core.engines.loopback import Loopback, parse_url
+from core.engines.ollama import ollama_blob, ollama_name_parts
 from core.errors import EngineNotFoundError
 
 ENGINES = {
@@ -79,7 +80,7 @@ def test_ollama_settings_and_what_it_does_not_say(fakes: Any) -> None:
     assert any("55% on the GPU" in w for w in e.warnings), e.warnings
 
 
-def test_ollama_blob_through_the_manifests(tmp_path: Path) -> None:
+def testollama_blob_through_the_manifests(tmp_path: Path) -> None:
     models = tmp_path / "models"
     manifest = models / "manifests" / "registry.ollama.ai" / "library" / "llama3.2" / "3b"
     manifest.parent.mkdir(parents=True)
@@ -87,8 +88,8 @@ def test_ollama_blob_through_the_manifests(tmp_path: Path) -> None:
     blob = models / "blobs" / "sha256-dde5aa3fc5ffc17176b5e8bdc82f587b24b2678c6c66101bf7da77af9f7ccdff"
     blob.parent.mkdir(parents=True)
     blob.write_bytes(b"GGUF")
-    assert _ollama_blob("llama3.2:3b", {"OLLAMA_MODELS": str(models)}, "") == str(blob)
-    assert _ollama_blob("llama3.2:1b", {"OLLAMA_MODELS": str(models)}, "", home=tmp_path) is None
+    assert ollama_blob("llama3.2:3b", {"OLLAMA_MODELS": str(models)}, "") == str(blob)
+    assert ollama_blob("llama3.2:1b", {"OLLAMA_MODELS": str(models)}, "", home=tmp_path) is None
     assert ollama_name_parts("llama3.2") == ("registry.ollama.ai", "library", "llama3.2", "latest")
     assert ollama_name_parts("me/mine:q4") == ("registry.ollama.ai", "me", "mine", "q4")
 

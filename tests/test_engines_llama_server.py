@@ -46,7 +46,8 @@ def llama_server_binary() -> Path | None:
 
 BINARY = llama_server_binary()
 pytestmark = pytest.mark.skipif(
-    BINARY is None, reason=f"llama-server is not built: run `{BUILD}` (about 7 minutes once; cached), or set $LLAMA_SERVER"
+    BINARY is None,
+    reason=f"llama-server is not built: run `{BUILD}` (about 7 minutes once; cached), or set $LLAMA_SERVER",
 )
 
 

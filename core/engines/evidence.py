@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.engines.live import FoundEngine
+from core.engines.found import FoundEngine
 from core.engines.log_vs_estimate import EstimateVsLog, compare_with_log
 from core.engines.logs import LogReading, LogWarning
 from core.errors import QuantDoctorError

@@ -24,7 +24,8 @@ from PySide6.QtWidgets import (
 )
 
 from core.engines.evidence import EngineEvidence, engine_evidence, log_evidence, model_on_disk
-from core.engines.live import FoundEngine, ScanResult, scan
+from core.engines.found import FoundEngine, ScanResult
+from core.engines.live import scan
 from core.engines.logs import read_log
 from core.model.inspection import inspect_model
 from core.progress import Job, Progress

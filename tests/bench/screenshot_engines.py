@@ -47,7 +47,9 @@ def main(out: str) -> int:
                 time.sleep(0.3)
         app = QApplication.instance() or QApplication(sys.argv[:1])
         with fake_engine(routes_for("ollama")) as (ollama, _):
-            w = MainWindow(QSettings(str(Path(out).with_suffix(".ini")), QSettings.Format.IniFormat), detect_hardware=False)
+            w = MainWindow(
+                QSettings(str(Path(out).with_suffix(".ini")), QSettings.Format.IniFormat), detect_hardware=False
+            )
             w.resize(1100, 760)
             w.show()
             panel = w.setup_page.engine_panel
