@@ -149,6 +149,12 @@ def _print_text(d: Any) -> None:
             print(f"      > {step.text}" + (f"\n          {step.command}" if step.command else ""))
     for n in d.notes:
         print(f"\nnote: {n}")
+    table = getattr(d.engine, "vs_estimate", None)
+    if table is not None and table.rows:
+        print("\nQuant Doctor's memory estimate vs llama.cpp's own buffers (from the log):")
+        for line in table.table():
+            print(f"  {line}")
+        print(f"  {table.verdict}")
 
 
 def register(sub: Any) -> dict[str, Any]:

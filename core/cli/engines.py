@@ -35,6 +35,11 @@ def cmd_engines(args: argparse.Namespace) -> int:
             print(f"  ? {line}")
     for p in result.problems:
         print(f"note: {p}")
+    from core.engines.logs import usual_log_files
+
+    for engine, paths in usual_log_files().items():
+        for path in paths:
+            print(f"log: {engine}: {path}  (quantdoctor-cli diagnose --from-log {path})")
     return 0
 
 

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 from core.engines.evidence import EngineEvidence, engine_evidence, log_evidence, model_on_disk
 from core.engines.found import FoundEngine, ScanResult
 from core.engines.live import scan
-from core.engines.logs import read_log
+from core.engines.logs import read_log, usual_log_files
 from core.model.inspection import inspect_model
 from core.progress import Job, Progress
 from core.settings.setup import Setup
@@ -122,7 +122,9 @@ class EnginePanel(QWidget):
     # -- import a log -------------------------------------------------------------------------------
     def import_log(self, path: str | None = None) -> None:
         if path is None:
-            path, _ = QFileDialog.getOpenFileName(self, "Your app's log", "", "Logs (*.log *.txt);;All files (*)")
+            usual = [p for paths in usual_log_files().values() for p in paths]  # Ollama's, LM Studio's
+            start = str(usual[0]) if usual else ""
+            path, _ = QFileDialog.getOpenFileName(self, "Your app's log", start, "Logs (*.log *.txt);;All files (*)")
         if not path:
             return
         self.status.setText(f"Reading {Path(path).name}…")
