@@ -13,6 +13,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ENV_PREFIXES = ("OLLAMA_", "LLAMA_ARG_")
+_SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
+_SECRET_FLAGS = {
+    "--api-key",
+    "--api-key-file",
+    "--password",
+    "--ssl-key-file",
+    "--hf-token",
+    "-hft",
+    "--admin-password",
+}
 
 
 @dataclass
@@ -63,11 +73,29 @@ def engine_process(port: int) -> EngineProcess | None:
         )  # fmt: skip
     found = EngineProcess(pid, name)
     try:
-        found.cmdline = list(proc.cmdline())
+        found.cmdline = hide_secrets(list(proc.cmdline()))
     except (psutil.Error, OSError):
         found.notes.append("Its command line could not be read.")
     try:
-        found.env = {k: v for k, v in proc.environ().items() if k.startswith(ENV_PREFIXES)}
+        found.env = {k: ("(hidden)" if any(w in k for w in _SECRET_WORDS) else v)
+                     for k, v in proc.environ().items() if k.startswith(ENV_PREFIXES)}  # fmt: skip
     except (psutil.Error, OSError):
         found.notes.append("Its environment could not be read on this system.")
     return found
+
+
+def hide_secrets(cmdline: list[str]) -> list[str]:
+    """The command line with API keys and passwords replaced: it is shown, printed and saved in reports."""
+    out: list[str] = []
+    hide_next = False
+    for tok in cmdline:
+        flag, eq, _ = tok.partition("=")
+        if hide_next:
+            out.append("(hidden)")
+            hide_next = False
+        elif flag in _SECRET_FLAGS and eq:
+            out.append(f"{flag}=(hidden)")
+        else:
+            out.append(tok)
+            hide_next = tok in _SECRET_FLAGS
+    return out
