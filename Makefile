@@ -30,6 +30,9 @@ lint: $(STAMP)
 
 test: lint
 	@bash packaging/system-deps.sh --test
+	# llama-server for the engine tests (tests/test_engines_llama_server.py): built once from the installed
+	# llama-cpp-python's own llama.cpp, then cached (~7 min on 2 cores the first time)
+	PYTHON=$(BIN)/python bash tests/bench/build_llama_tools.sh llama-server
 	$(BIN)/python -m pytest
 
 package: $(STAMP)

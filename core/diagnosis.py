@@ -30,6 +30,7 @@ class Diagnosis:
     memory: FitReport | None = None
     comparison: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    engine: Any = None  # core.engines.evidence.EngineEvidence: what the person's engine or its log said
 
     @property
     def problems(self) -> list[Finding]:
@@ -52,6 +53,7 @@ class Diagnosis:
             "memory": _as_dict(self.memory),
             "comparison": self.comparison,
             "notes": self.notes,
+            "engine": _as_dict(self.engine),
         }
 
 
@@ -76,6 +78,7 @@ def diagnose(
     measurements: Measurements | None = None,
     hub_evidence: list[str] | None = None,
     comparison: dict[str, Any] | None = None,
+    engine: Any = None,
 ) -> Diagnosis:
     """Run every registered check (core.checks.registry) on what is known, and rank what they found."""
     given = CheckInput(profile, setup, hardware, measurements, hub_evidence)
@@ -95,4 +98,6 @@ def diagnose(
         findings.append(result)
     if setup.unknown:
         notes.append("Settings not understood (ignored): " + "; ".join(setup.unknown))
-    return Diagnosis(profile, setup, rank(findings), hardware, memory, comparison, notes)
+    if engine is not None:
+        notes.extend(engine.lines())
+    return Diagnosis(profile, setup, rank(findings), hardware, memory, comparison, notes, engine)

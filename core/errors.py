@@ -249,3 +249,24 @@ class ReportError(QuantDoctorError):
     """A report could not be written (no such folder, no permission, an unknown format)."""
 
     default_fix = "Pick another file name or folder for the report."
+
+
+# --- the person's own engine and its log (core.engines) ------------------------------------------------
+
+
+class EngineLogError(QuantDoctorError):
+    """A log file that cannot be read, or that no engine Quant Doctor knows wrote."""
+
+    default_fix = (
+        "Open the log your engine printed when it loaded the model: llama-server's or llama-cli's console, "
+        "Ollama's server.log, LM Studio's developer log or koboldcpp's console, saved as a text file."
+    )
+
+
+class EngineNotFoundError(QuantDoctorError):
+    """No running engine answered on this machine, or not the one asked for."""
+
+    default_fix = (
+        "Start your app (Ollama, LM Studio, llama-server, koboldcpp...) and load the model, then try again; "
+        "or give its address, e.g. llama-server:http://127.0.0.1:8081."
+    )

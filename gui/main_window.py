@@ -106,6 +106,7 @@ class MainWindow(QMainWindow):
         self.state.diagnosis_changed.connect(lambda _: self.banner.hide())
         self.model_page.demo_requested.connect(self.start_demo)
         self.diagnosis_page.better_quant_requested.connect(self.find_better_quant)
+        self.setup_page.engine_panel.imported.connect(lambda: self.show_page("diagnosis"))
         self.hub_dialog: Any = None
         self.cancel_button.clicked.connect(self.cancel)
 

@@ -42,6 +42,7 @@ class AppState(QObject):
         self.diagnosis: Diagnosis | None = None
         self.comparison: Any = None
         self.measurements: Any = None
+        self.engine_evidence: Any = None  # what the person's app or its log said (core.engines.evidence)
         self.workers: list[JobWorker] = []
         self._opening = 0  # the latest open request: an earlier one finishing later must not win
         self._diagnosing = 0  # likewise for the checks
@@ -103,6 +104,10 @@ class AppState(QObject):
         self.setup_changed.emit(setup)
         self.rediagnose()
 
+    def set_engine_evidence(self, evidence: Any) -> None:
+        """What the app or log said beside its settings; the next set_setup rediagnoses with it."""
+        self.engine_evidence = evidence
+
     def set_hardware(self, hardware: Any) -> None:
         self.hardware = hardware
         self.hardware_changed.emit(hardware)
@@ -127,11 +132,12 @@ class AppState(QObject):
         self._diagnosing += 1
         ticket = self._diagnosing
         profile, setup, hardware, measurements = self.profile, self.setup, self.hardware, self.measurements
+        evidence = self.engine_evidence
         comparison = self.comparison.to_dict() if hasattr(self.comparison, "to_dict") else self.comparison
 
         def job() -> Job[Diagnosis]:
             yield Progress("Running the checks")
-            return diagnose(profile, setup, hardware, measurements, comparison=comparison)
+            return diagnose(profile, setup, hardware, measurements, comparison=comparison, engine=evidence)
 
         def done(d: Diagnosis) -> None:
             if ticket == self._diagnosing:

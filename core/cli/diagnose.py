@@ -35,6 +35,13 @@ def add_setup_arguments(p: argparse.ArgumentParser) -> None:
     src.add_argument("--from-ollama", action="store_true", help="import Ollama's settings (OLLAMA_* variables)")
     src.add_argument("--from-kcpps", metavar="FILE", help="import a koboldcpp .kcpps file")
     src.add_argument("--from-lmstudio", metavar="FILE", help="import an LM Studio per-model config")
+    src.add_argument(
+        "--from-engine",
+        metavar="ENGINE",
+        help="ask the running engine: ollama[:MODEL], lmstudio[:MODEL], llama-server[:URL], koboldcpp, "
+        "text-generation-webui, tabbyapi, vllm (this machine only)",
+    )
+    src.add_argument("--from-log", metavar="FILE", help="read an engine's log: llama.cpp, Ollama, LM Studio, koboldcpp")
     p.add_argument("--modelfile", metavar="FILE", help="with --from-ollama: the model's Modelfile")
 
 
@@ -50,6 +57,33 @@ def setup_from_args(args: argparse.Namespace) -> Setup:
     if args.from_lmstudio:
         return from_lmstudio(args.from_lmstudio, **given)
     return Setup.of(source="command-line flags", **given)
+
+
+def evidence_from_args(args: argparse.Namespace, setup: Setup) -> tuple[Setup, Any]:
+    """With --from-engine / --from-log: the engine's own settings (flags still win) and what else it said."""
+    flags: dict[str, Any] = {"workload": args.workload, "expected": args.expect, "engine": args.engine}
+    given = {**given_run_values(args), **{k: v for k, v in flags.items() if v is not None}}
+    if getattr(args, "from_engine", None):
+        from core.engines.evidence import engine_evidence
+        from core.engines.live import connect
+
+        found = connect(args.from_engine)
+        if found.setup is None:
+            raise SetupError(f"{found.summary()}.", "Load a model in it (or name one), then try again.")
+        return Setup.of(**{**found.setup.to_dict(), **_legacy(given)}), engine_evidence(found)
+    if getattr(args, "from_log", None):
+        from core.engines.evidence import log_evidence, model_on_disk
+        from core.engines.logs import read_log
+        from core.model.inspection import inspect_model
+
+        reading = read_log(args.from_log)
+        path = args.path or model_on_disk(reading.model_path)
+        return reading.setup(**given), log_evidence(reading, inspect_model(path) if path else None)
+    return setup, None
+
+
+def _legacy(values: dict[str, Any]) -> dict[str, Any]:
+    return {("ctx" if k == "n_ctx" else k): v for k, v in values.items()}
 
 
 def load_measurements(path: str) -> tuple[Measurements, dict[str, Any]]:
@@ -75,10 +109,14 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     from core.model.inspection import inspect_model
     from core.report.diagnosis_report import to_json, write_diagnosis_report
 
-    setup = setup_from_args(args)
+    setup, evidence = evidence_from_args(args, setup_from_args(args))
     path = args.path or setup.model_path
     if not path:
-        raise SetupError("No model given.", "Name the model file, or use --from-command with a command that has -m.")
+        raise SetupError(
+            "No model given.",
+            "Name the model file, or use --from-command with a command that has -m"
+            + (" (the engine did not say where its model file is)." if evidence else "."),
+        )
     profile = inspect_model(path)
     measurements, comparison = load_measurements(args.measurements) if args.measurements else (None, None)
     hub_evidence = None
@@ -86,7 +124,10 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
         from core.hub.evidence import hub_finetune_evidence  # never raises for Hub trouble
 
         hub_evidence = hub_finetune_evidence(profile, setup.expected).evidence_lines()
-    d = diagnose(profile, setup, load_hardware(args), measurements, hub_evidence=hub_evidence, comparison=comparison)
+    d = diagnose(
+        profile, setup, load_hardware(args), measurements, hub_evidence=hub_evidence, comparison=comparison,
+        engine=evidence,
+    )  # fmt: skip
     if args.report:
         out = write_diagnosis_report(d, args.report)
         print(f"Report written to {out}", file=sys.stderr)
@@ -109,6 +150,12 @@ def _print_text(d: Any) -> None:
             print(f"      > {step.text}" + (f"\n          {step.command}" if step.command else ""))
     for n in d.notes:
         print(f"\nnote: {n}")
+    table = getattr(d.engine, "vs_estimate", None)
+    if table is not None and table.rows:
+        print("\nQuant Doctor's memory estimate vs llama.cpp's own buffers (from the log):")
+        for line in table.table():
+            print(f"  {line}")
+        print(f"  {table.verdict}")
 
 
 def register(sub: Any) -> dict[str, Any]:

@@ -14,13 +14,13 @@ from collections.abc import Callable, Sequence
 
 from core import __version__
 from core.children import RUN_MODULE_FLAG, install_signal_cleanup, run_module_from_argv
-from core.cli import compare, diagnose, hardware, hub, model
+from core.cli import compare, diagnose, engines, hardware, hub, model
 from core.cli.output import install_safe_streams, print_json
 from core.cli.run_options import normalise_argv
 from core.errors import QuantDoctorError
 
 COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], int]]] = {}
-_COMMAND_MODULES = (model, hardware, diagnose, compare, hub)
+_COMMAND_MODULES = (model, hardware, diagnose, compare, hub, engines)
 
 
 def build_parser() -> argparse.ArgumentParser:

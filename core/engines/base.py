@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from core.engines.found import LiveApi
 from core.settings.run import RunSettings
 from core.settings.setup import Setup
 
@@ -48,6 +49,7 @@ class Engine:
     gpu_layers_fix: Callable[[int], FixStep]  # put n layers on the GPU
     read_settings: Callable[..., Setup] | None = None  # the engine's own settings as a Setup
     reads_from: str = ""  # what read_settings reads, for people ("a llama-server command line")
+    live: tuple[LiveApi, ...] = ()  # the servers it runs and how to ask them what they run (core.engines.live)
 
     def effective_ctx(self, run: RunSettings, model_ctx: int | None) -> int:
         """The context the engine will really use: the setting, else the engine's default."""

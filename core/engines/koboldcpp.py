@@ -11,6 +11,16 @@ from pathlib import Path
 from typing import Any
 
 from core.engines.base import Engine, FixStep, NoFlashAttnCache, layers_step
+from core.engines.found import (
+    Answers,
+    FoundEngine,
+    FoundModel,
+    LiveApi,
+    positive_int,
+    process_is,
+    unreadable,
+)
+from core.engines.loopback import Loopback
 from core.engines.reading import read_json, setup_from
 from core.errors import SetupError
 from core.settings.setup import Setup
@@ -52,6 +62,53 @@ def kv_cache_fix(cache: str, flash_attn: bool) -> list[FixStep]:
     ]
 
 
+# --- the running engine: what its API (and process) says -------------------------------------------
+
+
+def query_koboldcpp(client: Loopback, a: Answers, e: FoundEngine, want: str | None) -> None:
+    """koboldcpp: /api/v1/model and /api/extra/true_max_context_length (= --contextsize); the rest is on its
+    command line (--quantkv, --flashattention, --gpulayers) and console."""
+    e.version = str(a["/api/extra/version"].json_dict().get("version") or "") or None
+    name = str(a["/api/v1/model"].json_dict().get("result", "")).removeprefix("koboldcpp/")
+    ctx = positive_int(client.get("/api/extra/true_max_context_length").json_dict().get("value"))
+    loaded = bool(name) and name != "inactive"
+    e.models = [FoundModel(name or "model", loaded, ctx)]
+    values: dict[str, Any] = {"engine": "koboldcpp", "source": f"koboldcpp at {e.url}", "unknown": []}
+    if ctx:
+        values["ctx"] = ctx
+    proc = e.process
+    args = _kobold_cmdline(proc.cmdline) if proc and proc.cmdline and process_is(proc, "kobold") else None
+    if args is not None:
+        values.update(args)
+        e.facts.append(f"process {proc.pid if proc else '?'}: {', '.join(f'{k}={v}' for k, v in args.items())}")
+    else:
+        e.missing.append("koboldcpp's API does not report flash attention, --quantkv or GPU layers; its console prints "
+                         "them (the Namespace(...) line)" + unreadable(e) + " — import the console log.")  # fmt: skip
+    e.setup = Setup.of(**values)
+
+
+_KOBOLD_FLAGS = {"--contextsize": "ctx", "--gpulayers": "n_gpu_layers", "--blasbatchsize": "n_batch"}
+
+
+def _kobold_cmdline(cmdline: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for i, tok in enumerate(cmdline):
+        nxt = cmdline[i + 1] if i + 1 < len(cmdline) else ""
+        if tok in _KOBOLD_FLAGS and nxt.lstrip("-").isdigit():
+            out[_KOBOLD_FLAGS[tok]] = int(nxt)
+        elif tok == "--quantkv" and nxt in ("0", "1", "2"):
+            out["cache_type_k"] = out["cache_type_v"] = {"0": "f16", "1": "q8_0", "2": "q4_0"}[nxt]
+        elif tok == "--flashattention":
+            out["flash_attn"] = True
+        elif tok in ("--model", "--model_param") and nxt:
+            out["model_path"] = nxt
+        elif tok.endswith(".gguf") and "model_path" not in out:
+            out["model_path"] = tok
+    if isinstance(out.get("n_gpu_layers"), int) and out["n_gpu_layers"] < 0:
+        out["n_gpu_layers"] = None
+    return out
+
+
 ENGINE = Engine(
     id="koboldcpp",
     name="koboldcpp",
@@ -66,4 +123,5 @@ ENGINE = Engine(
     gpu_layers_fix=lambda n: layers_step(f"--gpulayers {n}", n),
     read_settings=from_kcpps,
     reads_from="a koboldcpp .kcpps launcher file",
+    live=(LiveApi("koboldcpp", "koboldcpp", (5001,), query_koboldcpp, ("kobold",)),),
 )

@@ -8,12 +8,26 @@ behaviour is described relative to this one.
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 from typing import Any
 
 from core.engines.base import Engine, FixStep, NoFlashAttnCache, layers_step
+from core.engines.found import (
+    Answers,
+    FoundEngine,
+    FoundModel,
+    LiveApi,
+    answer_data,
+    as_dict,
+    positive_int,
+    process_is,
+)
+from core.engines.loopback import Loopback
+from core.engines.process import EngineProcess
 from core.engines.reading import whole_number
-from core.errors import SetupError
+from core.errors import QuantDoctorError, SetupError
 from core.settings.run import FlashAttn
+from core.settings.sampling import Sampling
 from core.settings.setup import Setup
 
 _FA_WORDS = {"on", "off", "auto", "true", "false", "1", "0", "enabled", "disabled"}
@@ -135,6 +149,96 @@ def kv_cache_fix(cache: str, flash_attn: bool) -> list[FixStep]:
     ]
 
 
+# --- the running engine: what its API (and process) says -------------------------------------------
+
+
+def query_llama_server(client: Loopback, a: Answers, e: FoundEngine, want: str | None) -> None:
+    """llama-server: /props (per-slot context, model path, template, BOS/EOS, sampling, build),
+    /v1/models meta (training context, vocabulary, parameters), /slots; cache types, flash attention
+    and GPU layers only from its command line (server-context.cpp get_res_props has no such key)."""
+    props = a["/props"].json_dict()
+    dgs = as_dict(props.get("default_generation_settings"))
+    params = as_dict(dgs.get("params"))
+    meta = next((as_dict(d.get("meta")) for d in answer_data(a, "/v1/models") if isinstance(d.get("meta"), dict)), {})
+    per_slot = positive_int(dgs.get("n_ctx")) or positive_int(meta.get("n_ctx"))
+    slots_total = positive_int(props.get("total_slots"))
+    e.version = props.get("build_info") if isinstance(props.get("build_info"), str) else None
+    path = props.get("model_path") if isinstance(props.get("model_path"), str) else None
+    name = str(props.get("model_alias") or (Path(path).stem if path else "") or "model")
+    model = FoundModel(name, True, per_slot, positive_int(meta.get("n_ctx_train")), path,
+                       str(props.get("model_ftype") or meta.get("ftype") or "") or None, positive_int(meta.get("size")))  # fmt: skip
+    e.models = [model]
+    if per_slot:
+        e.facts.append(f"context per conversation (slot): {per_slot:,} tokens" +
+                       (f", {slots_total} slot(s)" if slots_total else ""))  # fmt: skip
+    if model.n_ctx_train:
+        e.facts.append(f"the model was trained for {model.n_ctx_train:,} tokens")
+    for key in ("bos_token", "eos_token"):
+        if isinstance(props.get(key), str):
+            e.facts.append(f"{key.replace('_token', '').upper()} token: {props[key]!r}")
+    if isinstance(props.get("chat_template"), str):
+        e.facts.append(f"chat template: {len(props['chat_template']):,} characters")
+    if props.get("endpoint_slots") is True:
+        slots = client.get("/slots").json()
+        if isinstance(slots, list):
+            ctxs = sorted({n for s in slots if isinstance(s, dict) and (n := positive_int(s.get("n_ctx")))})
+            e.facts.append(f"/slots: {len(slots)} slot(s), context {', '.join(f'{c:,}' for c in ctxs)} each")
+    elif props:
+        e.facts.append("/slots is turned off on this server (--no-slots)")
+    proc = e.process
+    base = Setup.of(engine="llama.cpp", source=f"llama-server at {e.url}")
+    if proc and proc.cmdline and process_is(proc, "llama", "server"):
+        base = _llama_setup_from_process(proc, e)
+    else:
+        if proc and proc.cmdline:
+            proc.notes.append(f"the process on this port ({proc.name}) is not a llama-server program")
+        e.missing.append(
+            "llama-server's API does not report the KV cache types, flash attention or GPU layers; they are on its "
+            "command line (-ctk/-ctv/-fa/-ngl), which could not be read"
+            + (f" ({'; '.join(proc.notes)})" if proc and proc.notes else "")
+            + ". Import its log to read them."
+        )
+    sampling = Sampling.from_mapping(params, "llama-server /props")
+    changes: dict[str, Any] = {"source": f"llama-server at {e.url}", "sampling": sampling}
+    if path:
+        changes["model_path"] = path
+    e.setup = Setup.of(**{**base.to_dict(), "ctx": per_slot or base.run.n_ctx, **changes})
+
+
+def _llama_setup_from_process(proc: EngineProcess, e: FoundEngine) -> Setup:
+    env_flags = []
+    for var, flag in (("LLAMA_ARG_CTX_SIZE", "-c"), ("LLAMA_ARG_CACHE_TYPE_K", "-ctk"),
+                      ("LLAMA_ARG_CACHE_TYPE_V", "-ctv"), ("LLAMA_ARG_FLASH_ATTN", "-fa"),
+                      ("LLAMA_ARG_N_GPU_LAYERS", "-ngl"), ("LLAMA_ARG_N_PARALLEL", "-np"),
+                      ("LLAMA_ARG_MODEL", "-m")):  # fmt: skip
+        if proc.env.get(var):
+            env_flags += [flag, proc.env[var]]
+    # the command line wins over LLAMA_ARG_* (common/arg.cpp reads the variables only for flags not given)
+    command = shlex.join([proc.cmdline[0], *env_flags, *proc.cmdline[1:]])
+    try:
+        setup = from_command(command)
+    except QuantDoctorError as err:
+        e.missing.append(f"llama-server's command line could not be read ({err.message}); import its log instead.")
+        return Setup.of(engine="llama.cpp", source=f"llama-server at {e.url}")
+    e.facts.append(f"process {proc.pid} ({proc.name}): {setup.run.describe()}")
+    return setup
+
+
+def query_llama_cpp_python(client: Loopback, a: Answers, e: FoundEngine, want: str | None) -> None:
+    """llama-cpp-python's own server (`python -m llama_cpp.server`): only model ids; settings on its command line."""
+    e.models = [FoundModel(str(d.get("id")), True) for d in answer_data(a, "/v1/models")]
+    setup = Setup.of(engine="llama.cpp", source=f"llama-cpp-python server at {e.url}")
+    if e.process and e.process.cmdline:
+        cmd = [t.replace("--n_ctx", "-c").replace("--model", "-m") for t in e.process.cmdline]
+        setup = from_command(shlex.join(cmd[cmd.index("-m") - 1 :] if "-m" in cmd else cmd[:1]))
+        setup = Setup.of(**{**setup.to_dict(), "source": f"llama-cpp-python server at {e.url}", "unknown": []})
+    else:
+        e.missing.append(
+            "llama-cpp-python's server reports only the model's name; its settings are on its command line."
+        )
+    e.setup = setup
+
+
 ENGINE = Engine(
     id="llama.cpp",
     name="llama.cpp",
@@ -146,4 +250,8 @@ ENGINE = Engine(
     gpu_layers_fix=lambda n: layers_step(f"-ngl {n}", n),
     read_settings=from_command,
     reads_from="a llama-server / llama-cli command line",
+    live=(
+        LiveApi("llama-server", "llama-server", (8080,), query_llama_server, ("llama.cpp", "llamacpp")),
+        LiveApi("llama-cpp-python", "llama-cpp-python server", (8000,), query_llama_cpp_python),
+    ),
 )

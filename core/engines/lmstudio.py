@@ -10,8 +10,18 @@ from pathlib import Path
 from typing import Any
 
 from core.engines.base import Engine, FixStep, NoFlashAttnCache, layers_step
+from core.engines.found import (
+    Answers,
+    FoundEngine,
+    FoundModel,
+    LiveApi,
+    answer_data,
+    as_dict,
+    positive_int,
+)
+from core.engines.loopback import Loopback
 from core.engines.reading import read_json, setup_from
-from core.errors import SetupError
+from core.errors import EngineNotFoundError, SetupError
 from core.settings.setup import Setup
 
 # LM Studio stores per-model load settings as a list of {key, value} fields.
@@ -59,6 +69,86 @@ def kv_cache_fix(cache: str, flash_attn: bool) -> list[FixStep]:
     ]
 
 
+# --- the running engine: what its API (and process) says -------------------------------------------
+
+
+def query_lm_studio(client: Loopback, a: Answers, e: FoundEngine, want: str | None) -> None:
+    """LM Studio: /api/v1/models (0.4+: loaded instances with context and flash attention) or /api/v0/models;
+    KV cache quantization and GPU offload only in its per-model settings file on disk."""
+    v1 = [m for m in a["/api/v1/models"].json_dict().get("models", []) if isinstance(m, dict)]
+    for m in v1:
+        inst = next((i for i in m.get("loaded_instances") or [] if isinstance(i, dict)), None)
+        cfg = as_dict(inst.get("config")) if inst else {}
+        q = m.get("quantization")
+        e.models.append(FoundModel(str(m.get("key") or m.get("display_name") or "model"), inst is not None,
+                                   positive_int(cfg.get("context_length")), positive_int(m.get("max_context_length")),
+                                   quantization=str(q.get("name")) if isinstance(q, dict) else None,
+                                   size_bytes=positive_int(m.get("size_bytes"))))  # fmt: skip
+        if inst is not None and "flash_attention" in cfg:
+            e.facts.append(f"{m.get('key')}: flash attention {'on' if cfg['flash_attention'] else 'off'}, "
+                           f"{cfg.get('parallel', 1)} parallel slot(s)")  # fmt: skip
+    if not v1:
+        for d in answer_data(a, "/api/v0/models"):
+            e.models.append(FoundModel(str(d.get("id")), d.get("state") == "loaded", None,
+                                       positive_int(d.get("max_context_length")), quantization=d.get("quantization")))  # fmt: skip
+        e.missing.append("This LM Studio (before 0.4) does not report the loaded context length.")
+    target = next((m for m in e.models if m.name == want), None) if want else e.loaded
+    if want and target is None:
+        raise EngineNotFoundError(f"LM Studio has no model called '{want}'.", "Give the model's key as lmstudio:KEY.")
+    if target is None:
+        e.missing.append("No model is loaded in LM Studio: load one, or name it (lmstudio:KEY).")
+        return
+    saved = _lm_studio_config(target.name)
+    values: dict[str, Any] = {"engine": "lm-studio", "source": f"LM Studio at {e.url}", "unknown": []}
+    if saved is not None:
+        imported = from_lmstudio(saved)
+        values.update({k: v for k, v in imported.to_dict().items() if k in ("cache_type_k", "cache_type_v", "ctx",
+                                                                               "flash_attn", "n_gpu_layers")})  # fmt: skip
+        e.facts.append(f"per-model settings file: {saved}")
+    else:
+        e.missing.append("LM Studio's API does not report the KV cache quantization or the GPU offload; they are in "
+                         "its per-model settings (~/.lmstudio/.internal/user-concrete-model-default-config), not found "
+                         "for this model — import its developer log to read them.")  # fmt: skip
+    if target.context:
+        values["ctx"] = target.context
+    instance = next((m for m in a["/api/v1/models"].json_dict().get("models", []) if isinstance(m, dict)
+                     and m.get("key") == target.name), {})  # fmt: skip
+    configs = [as_dict(i.get("config")) for i in instance.get("loaded_instances") or [] if isinstance(i, dict)]
+    cfg = configs[0] if configs else {}
+    if isinstance(cfg.get("flash_attention"), bool):
+        values["flash_attn"] = cfg["flash_attention"]
+    target.path = _lm_studio_file(target.name)
+    if target.path:
+        values["model_path"] = target.path
+    e.setup = Setup.of(**values)
+
+
+def _lm_studio_home() -> Path:
+    return Path.home() / ".lmstudio"
+
+
+def _lm_studio_config(key: str) -> Path | None:
+    root = _lm_studio_home() / ".internal" / "user-concrete-model-default-config"
+    if not root.is_dir():
+        return None
+    stem = key.lower().replace(" ", "-")
+    for p in sorted(root.glob("*/*/*.json"))[:500]:
+        if stem in p.name.lower() or stem in p.parent.name.lower():
+            return p
+    return None
+
+
+def _lm_studio_file(key: str) -> str | None:
+    root = _lm_studio_home() / "models"
+    if not root.is_dir():
+        return None
+    stem = key.lower()
+    for p in sorted(root.glob("*/*/*.gguf"))[:2000]:
+        if stem in p.name.lower() or stem in p.parent.name.lower():
+            return str(p)
+    return None
+
+
 ENGINE = Engine(
     id="lm-studio",
     name="LM Studio",
@@ -70,4 +160,5 @@ ENGINE = Engine(
     gpu_layers_fix=lambda n: layers_step(f"GPU Offload: {n} layers (the model's load settings)", n),
     read_settings=from_lmstudio,
     reads_from="an LM Studio per-model config file",
+    live=(LiveApi("lm-studio", "LM Studio", (1234,), query_lm_studio, ("lmstudio",)),),
 )

@@ -6,6 +6,7 @@ and a quantized KV cache without flash attention is silently dropped for f16 rat
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -13,8 +14,23 @@ from pathlib import Path
 from typing import Any
 
 from core.engines.base import Engine, FixStep, NoFlashAttnCache, layers_step
+from core.engines.found import (
+    Answers,
+    FoundEngine,
+    FoundModel,
+    LiveApi,
+    as_dict,
+    first_int,
+    gib,
+    positive_int,
+    process_is,
+    unreadable,
+)
+from core.engines.loopback import Loopback
 from core.engines.reading import read_settings_text, whole_number
+from core.errors import EngineNotFoundError
 from core.settings.run import FlashAttn
+from core.settings.sampling import Sampling
 from core.settings.setup import Setup
 
 
@@ -68,6 +84,149 @@ def kv_cache_fix(cache: str, flash_attn: bool) -> list[FixStep]:
     return steps
 
 
+# --- the running engine: what its API (and process) says -------------------------------------------
+
+
+def query_ollama(client: Loopback, a: Answers, e: FoundEngine, want: str | None) -> None:
+    """Ollama: /api/ps (loaded models, size vs size in VRAM, context), /api/show (Modelfile parameters,
+    GGUF metadata), the blob on disk via the manifests; cache type and flash attention only from OLLAMA_*."""
+    e.version = str(a["/api/version"].json_dict().get("version") or "") or None
+    tags = [m for m in a["/api/tags"].json_dict().get("models", []) if isinstance(m, dict)]
+    ps = [m for m in client.get("/api/ps").json_dict().get("models", []) if isinstance(m, dict)]
+    loaded = {str(m.get("name") or m.get("model")): m for m in ps}
+    for m in tags:
+        name = str(m.get("name") or m.get("model") or "")
+        details = as_dict(m.get("details"))
+        running = loaded.get(name)
+        e.models.append(FoundModel(
+            name, running is not None, positive_int(running.get("context_length")) if running else None, None, None,
+            str(details.get("quantization_level") or "") or None,
+            positive_int(running.get("size")) if running else positive_int(m.get("size")),  # loaded: weights + cache + buffers
+            positive_int(running.get("size_vram")) if running else None,
+        ))  # fmt: skip
+    for name, m in loaded.items():
+        if name not in {x.name for x in e.models}:
+            e.models.append(FoundModel(name, True, positive_int(m.get("context_length")), size_bytes=positive_int(m.get("size")),
+                                       size_vram=positive_int(m.get("size_vram"))))  # fmt: skip
+    for fm in e.models:
+        if fm.loaded and fm.size_bytes and fm.size_vram is not None and fm.size_vram < fm.size_bytes:
+            share = fm.size_vram / fm.size_bytes
+            e.warnings.append(
+                f"{fm.name} is only {share:.0%} on the GPU ({gib(fm.size_vram)} of {gib(fm.size_bytes)}): the rest "
+                "runs from system RAM, which is slow. A smaller context or quant would fit it whole."
+            )
+    target = want or (e.loaded.name if e.loaded else None)
+    if target is None:
+        e.missing.append("No model is loaded in Ollama: name one (ollama:MODEL) to read its settings.")
+        return
+    model = next((m for m in e.models if m.name in (target, f"{target}:latest")), None)
+    if model is None:
+        raise EngineNotFoundError(f"Ollama has no model called '{target}'.",
+                                  "Run `ollama list` to see the names, then give one as ollama:NAME.")  # fmt: skip
+    show = client.post_json("/api/show", {"model": model.name}).json_dict()
+    params = _ollama_parameters(str(show.get("parameters") or ""))
+    info = as_dict(show.get("model_info"))
+    arch = info.get("general.architecture")
+    model.n_ctx_train = positive_int(info.get(f"{arch}.context_length")) if arch else None
+    env = dict(e.process.env) if e.process and process_is(e.process, "ollama") else {}
+    model.path = ollama_blob(model.name, env, str(show.get("modelfile") or ""))
+    values: dict[str, Any] = {"engine": "ollama", "source": f"Ollama at {e.url}", "unknown": []}
+    num_ctx = (
+        model.context
+        or positive_int(first_int(params.get("num_ctx")))
+        or positive_int(first_int(env.get("OLLAMA_CONTEXT_LENGTH")))
+    )
+    if num_ctx:
+        values["n_ctx"] = num_ctx
+    if model.context:
+        e.facts.append(f"{model.name} runs with {model.context:,} tokens of context (/api/ps)")
+    if "num_ctx" in params:
+        e.facts.append(f"its Modelfile sets num_ctx {params['num_ctx'][0]}")
+    if (gpu := first_int(params.get("num_gpu"))) is not None:
+        values["n_gpu_layers"] = gpu
+    if env.get("OLLAMA_KV_CACHE_TYPE") is not None:
+        values["cache_type_k"] = values["cache_type_v"] = env["OLLAMA_KV_CACHE_TYPE"] or "f16"
+        e.facts.append(
+            f"OLLAMA_KV_CACHE_TYPE={env['OLLAMA_KV_CACHE_TYPE'] or '(unset: f16)'} in the server's environment"
+        )
+    else:
+        e.missing.append("Ollama's API does not report the KV cache type; it is set by OLLAMA_KV_CACHE_TYPE in the "
+                         "server's environment" + unreadable(e) + " — import the server log to read it.")  # fmt: skip
+    if env.get("OLLAMA_FLASH_ATTENTION") is not None:
+        values["flash_attn"] = FlashAttn.ON if env["OLLAMA_FLASH_ATTENTION"].lower() in ("1", "true") else FlashAttn.OFF
+    else:
+        e.missing.append("Ollama's API does not report flash attention; it is set by OLLAMA_FLASH_ATTENTION"
+                         + unreadable(e) + " — import the server log to read it.")  # fmt: skip
+    if not model.context and "num_ctx" not in params and "OLLAMA_CONTEXT_LENGTH" not in env:
+        e.missing.append("The model is not loaded and sets no num_ctx: it will get Ollama's default context "
+                         "(4096 tokens in most versions, more on large GPUs since 0.15.5).")  # fmt: skip
+    if "stop" in params:
+        e.facts.append(f"stop strings: {', '.join(params['stop'])}")
+    values["sampling"] = Sampling.from_mapping({k: v[0] for k, v in params.items()}, "Ollama Modelfile")
+    if model.path:
+        values["model_path"] = model.path
+    e.setup = Setup.of(**values)
+
+
+def _ollama_parameters(text: str) -> dict[str, list[str]]:
+    """/api/show `parameters`: one `key<padding>value` line per value, strings in Go %#v quotes."""
+    out: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        key, _, value = line.strip().partition(" ")
+        if key:
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            out.setdefault(key, []).append(value)
+    return out
+
+
+_DIGEST = re.compile(r"^sha256[:-]([0-9a-fA-F]{64})$")
+
+
+def ollama_models_dirs(env: dict[str, str] | None = None, home: Path | None = None) -> list[Path]:
+    """Where Ollama keeps models: $OLLAMA_MODELS, ~/.ollama/models, the Linux service's home (docs/faq.md)."""
+    env = env or {}
+    dirs = [Path(p) for p in (env.get("OLLAMA_MODELS"), os.environ.get("OLLAMA_MODELS")) if p]
+    dirs += [(home or Path.home()) / ".ollama" / "models", Path("/usr/share/ollama/.ollama/models")]
+    return list(dict.fromkeys(dirs))
+
+
+def ollama_blob(name: str, env: dict[str, str], modelfile: str, home: Path | None = None) -> str | None:
+    """The GGUF of an Ollama model: manifests/<host>/<namespace>/<model>/<tag> -> the image.model layer's blob."""
+    for folder in ollama_models_dirs(env, home):
+        manifest = folder / "manifests" / Path(*ollama_name_parts(name))
+        try:
+            data = json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        layers = data.get("layers") if isinstance(data, dict) else None
+        for layer in layers if isinstance(layers, list) else []:
+            if isinstance(layer, dict) and layer.get("mediaType") == "application/vnd.ollama.image.model":
+                m = _DIGEST.match(str(layer.get("digest", "")))
+                blob = folder / "blobs" / f"sha256-{m.group(1)}" if m else None
+                if blob is not None and blob.is_file():
+                    return str(blob)
+    m = re.search(r"^FROM (\S+)", modelfile, re.MULTILINE)  # the server's own path, if it is readable here
+    if m and Path(m.group(1)).is_file():
+        return m.group(1)
+    return None
+
+
+def ollama_name_parts(name: str) -> tuple[str, str, str, str]:
+    """server/modelpath.go defaults: registry.ollama.ai / library / <model> / latest."""
+    base, _, tag = name.partition(":")
+    parts = base.split("/")
+    host, namespace = "registry.ollama.ai", "library"
+    if len(parts) == 3:
+        host, namespace, model = parts
+    elif len(parts) == 2:
+        namespace, model = parts
+    else:
+        model = parts[0]
+    return host, namespace, model, tag or "latest"
+
+
 ENGINE = Engine(
     id="ollama",
     name="Ollama",
@@ -82,4 +241,5 @@ ENGINE = Engine(
     gpu_layers_fix=lambda n: layers_step(f"PARAMETER num_gpu {n}  (in the Modelfile)", n),
     read_settings=from_ollama,
     reads_from="Ollama's OLLAMA_* environment variables and a Modelfile",
+    live=(LiveApi("ollama", "Ollama", (11434,), query_ollama),),
 )

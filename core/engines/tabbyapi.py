@@ -5,13 +5,61 @@ Its cache is set as a mode (FP16, Q8, Q6, Q4) rather than llama.cpp's type names
 
 from __future__ import annotations
 
+from typing import Any
+
 from core.engines.base import Engine, FixStep, NoFlashAttnCache, layers_step
+from core.engines.found import (
+    Answers,
+    FoundEngine,
+    FoundModel,
+    LiveApi,
+    answer_data,
+    as_dict,
+    positive_int,
+)
+from core.engines.loopback import Loopback
+from core.settings.setup import Setup
 
 _CACHE_MODE = {"f16": "FP16", "q8_0": "Q8", "q4_0": "Q4"}
 
 
 def kv_cache_fix(cache: str, flash_attn: bool) -> list[FixStep]:
     return [FixStep("In TabbyAPI's config.yml, under model:", f"cache_mode: {_CACHE_MODE.get(cache, 'Q8')}")]
+
+
+# --- the running engine: what its API (and process) says -------------------------------------------
+
+
+_TABBY_CACHE = {"FP16": "f16", "Q8": "q8_0", "Q6": "q5_1", "Q4": "q4_0"}
+
+
+_TABBY_BITS = {"16": "f16", "8": "q8_0", "6": "q5_1", "5": "q5_0", "4": "q4_0", "3": "q4_0", "2": "q4_0"}
+
+
+def query_tabbyapi(client: Loopback, a: Answers, e: FoundEngine, want: str | None) -> None:
+    """TabbyAPI: /v1/model (max_seq_len, cache_mode, cache_size); needs an API key unless auth is off."""
+    card = client.get("/v1/model")
+    data = card.json_dict()
+    params = as_dict(data.get("parameters"))
+    name = str(data.get("id") or next((d.get("id") for d in answer_data(a, "/v1/models")), "") or "model")
+    ctx = positive_int(params.get("max_seq_len"))
+    e.models = [FoundModel(name, bool(data), ctx)]
+    values: dict[str, Any] = {"engine": "tabbyapi", "source": f"TabbyAPI at {e.url}", "unknown": []}
+    if ctx:
+        values["ctx"] = ctx
+    mode = str(params.get("cache_mode") or "")
+    if mode:
+        if "," in mode:
+            k, _, v = mode.partition(",")
+            values["cache_type_k"], values["cache_type_v"] = _TABBY_BITS.get(k.strip()), _TABBY_BITS.get(v.strip())
+        else:
+            values["cache_type_k"] = values["cache_type_v"] = _TABBY_CACHE.get(mode.upper())
+        values = {k: v for k, v in values.items() if v is not None}
+        e.facts.append(f"cache_mode {mode} (scored as llama.cpp's nearest cache type)")
+    if card.status in (401, 403):
+        e.missing.append("TabbyAPI wants an API key for /v1/model: its context and cache mode were not read.")
+    e.missing.append("TabbyAPI does not report the model's bits per weight (the EXL2/EXL3 folder name usually does).")
+    e.setup = Setup.of(**values)
 
 
 ENGINE = Engine(
@@ -24,4 +72,5 @@ ENGINE = Engine(
     kv_cache_fix=kv_cache_fix,
     context_command=lambda ctx: f"max_seq_len: {ctx}",
     gpu_layers_fix=lambda n: layers_step(f"-ngl {n}", n),
+    live=(LiveApi("tabbyapi", "TabbyAPI", (5000,), query_tabbyapi, ("tabby",)),),
 )

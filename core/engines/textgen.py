@@ -5,7 +5,20 @@ Its settings live in its own UI; nothing is read from a file, the person types t
 
 from __future__ import annotations
 
+import shlex
+from pathlib import Path
+
 from core.engines.base import Engine, FixStep, NoFlashAttnCache, layers_step
+from core.engines.found import (
+    Answers,
+    FoundEngine,
+    FoundModel,
+    LiveApi,
+)
+from core.engines.llamacpp import from_command
+from core.engines.loopback import Loopback
+from core.engines.process import EngineProcess
+from core.settings.setup import Setup
 
 
 def kv_cache_fix(cache: str, flash_attn: bool) -> list[FixStep]:
@@ -17,6 +30,46 @@ def kv_cache_fix(cache: str, flash_attn: bool) -> list[FixStep]:
     ]
 
 
+# --- the running engine: what its API (and process) says -------------------------------------------
+
+
+def query_textgen(client: Loopback, a: Answers, e: FoundEngine, want: str | None) -> None:
+    """text-generation-webui: model name and loader; for GGUF it runs llama-server as a child process
+    (modules/llama_cpp_server.py), whose command line holds the settings."""
+    info = a["/v1/internal/model/info"].json_dict()
+    name = str(info.get("model_name") or "")
+    loaded = bool(name) and name != "None"
+    e.models = [FoundModel(name or "none", loaded)]
+    e.facts.append(f"loader: {info.get('loader')}")
+    child = _child_llama_server(e.process)
+    if child is not None:
+        setup = from_command(shlex.join(child))
+        e.facts.append(f"its llama-server child: {setup.run.describe()}")
+        e.setup = Setup.of(**{**setup.to_dict(), "engine": "text-generation-webui",
+                              "source": f"text-generation-webui at {e.url}"})  # fmt: skip
+        e.models[0].path = setup.model_path
+        e.models[0].context = setup.run.n_ctx
+    else:
+        e.missing.append("text-generation-webui's API reports only the model name and loader; its llama-server child's "
+                         "command line (context, cache type) could not be read — import its console log.")  # fmt: skip
+        e.setup = Setup.of(engine="text-generation-webui", source=f"text-generation-webui at {e.url}")
+
+
+def _child_llama_server(proc: EngineProcess | None) -> list[str] | None:
+    if proc is None:
+        return None
+    import psutil
+
+    try:
+        for child in psutil.Process(proc.pid).children(recursive=True):
+            cmd = child.cmdline()
+            if cmd and "llama-server" in Path(cmd[0]).name:
+                return list(cmd)
+    except (psutil.Error, OSError):
+        return None
+    return None
+
+
 ENGINE = Engine(
     id="text-generation-webui",
     name="text-generation-webui",
@@ -26,4 +79,5 @@ ENGINE = Engine(
     kv_cache_fix=kv_cache_fix,
     context_command=lambda ctx: f"--ctx-size {ctx}",
     gpu_layers_fix=lambda n: layers_step(f"--gpu-layers {n}", n),
+    live=(LiveApi("text-generation-webui", "text-generation-webui", (5000,), query_textgen, ("textgen", "oobabooga")),),
 )

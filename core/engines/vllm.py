@@ -2,11 +2,46 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from core.engines.base import Engine, FixStep, NoFlashAttnCache, layers_step
+from core.engines.found import (
+    Answers,
+    FoundEngine,
+    FoundModel,
+    LiveApi,
+    answer_data,
+    positive_int,
+)
+from core.engines.loopback import Loopback
+from core.settings.setup import Setup
 
 
 def kv_cache_fix(cache: str, flash_attn: bool) -> list[FixStep]:
     return [FixStep("Let vLLM keep the model's own precision for the KV cache:", "--kv-cache-dtype auto")]
+
+
+# --- the running engine: what its API (and process) says -------------------------------------------
+
+
+def query_vllm(client: Loopback, a: Answers, e: FoundEngine, want: str | None) -> None:
+    """vLLM: /v1/models max_model_len and root; quantization and --kv-cache-dtype only on its command line."""
+    e.version = str(a["/version"].json_dict().get("version") or "") or None
+    cards = [d for d in answer_data(a, "/v1/models") if d.get("max_model_len") is not None] or answer_data(
+        a, "/v1/models"
+    )
+    for d in cards:
+        root = str(d.get("root") or "")
+        e.models.append(FoundModel(str(d.get("id")), True, positive_int(d.get("max_model_len")),
+                                   path=root if root and Path(root).exists() else None))  # fmt: skip
+    values: dict[str, Any] = {"engine": "vllm", "source": f"vLLM at {e.url}", "unknown": []}
+    if e.models and e.models[0].context:
+        values["ctx"] = e.models[0].context
+    if e.models and e.models[0].path:
+        values["model_path"] = e.models[0].path
+    e.missing.append("vLLM's API does not report the quantization or --kv-cache-dtype; they are on its command line.")
+    e.setup = Setup.of(**values)
 
 
 ENGINE = Engine(
@@ -19,4 +54,5 @@ ENGINE = Engine(
     kv_cache_fix=kv_cache_fix,
     context_command=lambda ctx: f"--max-model-len {ctx}",
     gpu_layers_fix=lambda n: layers_step(f"-ngl {n}", n),
+    live=(LiveApi("vllm", "vLLM", (8000,), query_vllm),),
 )

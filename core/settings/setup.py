@@ -13,6 +13,7 @@ from typing import Any
 
 from core.errors import SetupError
 from core.settings.run import RunSettings
+from core.settings.sampling import Sampling
 
 WORKLOADS = ("chat", "code", "multilingual", "math", "long-documents", "roleplay")
 
@@ -29,6 +30,7 @@ class Setup:
     model_path: str | None = None  # the model the command line names, if any
     source: str = "defaults"
     unknown: list[str] = field(default_factory=list)  # flags or keys we did not understand, never fatal
+    sampling: Sampling = field(default_factory=Sampling)  # the engine's sampler, where it was reported
 
     def __post_init__(self) -> None:
         # Saved settings and imported files may hold anything: a wrong type is a plain error here,
@@ -41,6 +43,9 @@ class Setup:
             raise SetupError(f"The settings' source should be text, not {str(self.source)[:60]!r}.")
         if not isinstance(self.unknown, list) or not all(isinstance(u, str) for u in self.unknown):
             raise SetupError(f"The list of unknown settings should be a list of text, not {str(self.unknown)[:60]!r}.")
+        if isinstance(self.sampling, dict):  # saved settings and JSON spell it as a mapping
+            data = {k: v for k, v in self.sampling.items() if k != "source"}
+            self.sampling = Sampling.from_mapping(data, self.sampling.get("source"))
         if self.workload not in WORKLOADS:
             raise SetupError(
                 f"'{self.workload}' is not a workload Quant Doctor knows.", f"Use one of: {', '.join(WORKLOADS)}."
@@ -82,6 +87,7 @@ class Setup:
             "model_path": self.model_path,
             "source": self.source,
             "unknown": list(self.unknown),
+            "sampling": self.sampling.to_dict(),
         }
 
     def comparable(self) -> dict[str, Any]:

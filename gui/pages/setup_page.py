@@ -30,6 +30,7 @@ from core.engines.ollama import from_ollama
 from core.errors import QuantDoctorError
 from core.settings.run import CACHE_TYPES, FlashAttn
 from core.settings.setup import WORKLOADS, Setup
+from gui.pages.engine_panel import EnginePanel
 from gui.state import AppState
 from gui.widgets import GLOSSARY, ErrorBanner, Label, RichLabel
 
@@ -94,6 +95,7 @@ class SetupPage(QWidget):
         menu.addAction("A koboldcpp .kcpps file…", self.import_kcpps)
         menu.addAction("An LM Studio model config…", self.import_lmstudio)
         self.import_button.setMenu(menu)
+        self.engine_panel = EnginePanel(state)
 
         form = QFormLayout()
         form.addRow("Context length", self.ctx)
@@ -107,6 +109,7 @@ class SetupPage(QWidget):
         lay = QVBoxLayout(self)
         lay.addWidget(self.error)
         lay.addWidget(RichLabel("<h2>Your setup</h2>The settings your model runs with. Changes apply at once."))
+        lay.addWidget(self.engine_panel)
         lay.addWidget(self.import_button)
         lay.addLayout(form)
         lay.addWidget(self.source)
@@ -178,6 +181,7 @@ class SetupPage(QWidget):
             self.error.show_error(err)
             return
         self.error.hide()
+        self.state.set_engine_evidence(None)  # settings from elsewhere: what an app said no longer applies
         self.state.set_setup(setup)
         current = self.state.profile.path if self.state.profile else None
         if setup.model_path and os.path.exists(setup.model_path) and setup.model_path != current:

@@ -1,0 +1,52 @@
+"""`quantdoctor-cli engines`: which engines run on this machine, and what each has loaded."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from core.cli.output import print_json
+
+
+def cmd_engines(args: argparse.Namespace) -> int:
+    from core.engines.live import scan
+
+    result = scan(ports=args.port or (), seconds=args.seconds)
+    if args.json:
+        print_json(result.to_dict())
+        return 0
+    if not result.found:
+        print("No engine answered on this machine (Ollama, LM Studio, llama-server, koboldcpp, "
+              "text-generation-webui, TabbyAPI, vLLM at their default ports).")  # fmt: skip
+    for e in result.found:
+        print(e.summary())
+        for m in e.models:
+            if not m.loaded:
+                continue
+            extra = [f"trained for {m.n_ctx_train:,}" if m.n_ctx_train else "", m.quantization or "", m.path or ""]
+            print(f"  loaded: {m.name}" + "".join(f"; {x}" for x in extra if x))
+        if e.setup is not None:
+            print(f"  settings: {e.setup.run.describe()}")
+            if not e.setup.sampling.empty:
+                print(f"  sampling: {e.setup.sampling.describe()}")
+        for line in e.warnings:
+            print(f"  ! {line}")
+        for line in e.missing:
+            print(f"  ? {line}")
+    for p in result.problems:
+        print(f"note: {p}")
+    from core.engines.logs import usual_log_files
+
+    for engine, paths in usual_log_files().items():
+        for path in paths:
+            print(f"log: {engine}: {path}  (quantdoctor-cli diagnose --from-log {path})")
+    return 0
+
+
+def register(sub: Any) -> dict[str, Any]:
+    help_text = "List the engines running on this machine (loopback only) and the model each has loaded."
+    p = sub.add_parser("engines", help=help_text, description=help_text)
+    p.add_argument("--port", type=int, action="append", metavar="N", help="also look at this port (repeatable)")
+    p.add_argument("--seconds", type=float, default=2.0, help=argparse.SUPPRESS)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    return {"engines": (help_text, cmd_engines)}

@@ -1,0 +1,174 @@
+"""Find the engines running on this machine and ask each what it runs: the person's settings, untyped.
+
+People run Ollama, LM Studio, koboldcpp, text-generation-webui, TabbyAPI, vLLM or llama-server;
+their running app knows its settings exactly. The scan knocks on each engine's default port (and
+any the person adds) on loopback only, identifies the engine by the *shape* of its answers — not
+the port: TabbyAPI answers like koboldcpp and like llama-server, and text-generation-webui shares
+port 5000 with it — and turns what it reports into a `Setup`, the model file on disk where it can
+be found, and a plain list of what the API does not say (with where that setting lives instead).
+
+Every answer shape below follows the engine's own source or documentation; each fixture in
+tests/fixtures/engines/<engine>/ cites the file it follows (SOURCES.md there). The whole scan takes
+at most `SCAN_SECONDS`, each request at most one second, and only reads (GET, and Ollama's
+read-only POST /api/show): nothing is loaded, unloaded or generated.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor, wait
+
+from core.engines import registry
+from core.engines.found import Answers, FoundEngine, LiveApi, ScanResult, answer_data, owned_by
+from core.engines.loopback import Loopback, parse_url, port_open
+from core.engines.process import engine_process
+from core.errors import EngineNotFoundError, QuantDoctorError
+
+SCAN_SECONDS = 2.0
+
+
+PROBE_SECONDS = 1.0
+
+
+IDENTIFY_PATHS = (
+    "/.well-known/serviceinfo", "/api/version", "/api/tags", "/props", "/api/extra/version", "/api/v1/model",
+    "/api/v0/models", "/api/v1/models", "/v1/internal/model/info", "/v1/models", "/version",
+)  # fmt: skip
+
+
+def identify(a: Answers) -> str | None:
+    """Which engine gave these answers (SUMMARY of tests/fixtures/engines: probe order matters)."""
+    software = a["/.well-known/serviceinfo"].json_dict().get("software")
+    kobold_model = str(a["/api/v1/model"].json_dict().get("result", ""))
+    if (isinstance(software, dict) and software.get("name") == "TabbyAPI") or kobold_model.startswith("tabbyAPI/") \
+            or "tabbyAPI" in owned_by(a):  # fmt: skip
+        return "tabbyapi"
+    tags = a["/api/tags"].json_dict().get("models")
+    if isinstance(a["/api/version"].json_dict().get("version"), str) and isinstance(tags, list):
+        return "ollama"
+    props = a["/props"].json_dict()
+    if isinstance(props.get("default_generation_settings"), dict) and ("model_path" in props or "build_info" in props):
+        return "llama-server"
+    if "llamacpp" in owned_by(a):
+        return "llama-server"
+    if a["/api/extra/version"].json_dict().get("result") == "KoboldCpp" and (
+        kobold_model.startswith("koboldcpp/") or kobold_model == "inactive" or "koboldcpp" in owned_by(a)
+    ):
+        return "koboldcpp"
+    v0 = answer_data(a, "/api/v0/models")
+    v1 = a["/api/v1/models"].json_dict().get("models")
+    if any("compatibility_type" in d or "state" in d for d in v0) or (
+        isinstance(v1, list) and any(isinstance(m, dict) and "loaded_instances" in m for m in v1)
+    ):
+        return "lm-studio"
+    if "organization_owner" in owned_by(a):
+        return "lm-studio"
+    info = a["/v1/internal/model/info"].json_dict()
+    if "model_name" in info and "loader" in info:
+        return "text-generation-webui"
+    if "vllm" in owned_by(a):
+        return "vllm"
+    if "me" in owned_by(a):
+        return "llama-cpp-python"
+    return None
+
+
+def live_apis() -> dict[str, LiveApi]:
+    """Every kind of server the registered engines run, by key (core.engines.<engine>.ENGINE.live)."""
+    return {api.key: api for engine in registry.ENGINES.values() for api in engine.live}
+
+
+def default_ports() -> tuple[int, ...]:
+    return tuple(sorted({p for api in live_apis().values() for p in api.ports}))
+
+
+def kind_named(name: str) -> LiveApi:
+    n = name.strip().lower()
+    for api in live_apis().values():
+        if n == api.key or n in api.aliases:
+            return api
+    raise EngineNotFoundError(f"'{name}' is not an engine Quant Doctor can connect to.",
+                              f"Use one of: {', '.join(live_apis())}.")  # fmt: skip
+
+
+def probe_port(host: str, port: int, deadline: float, want: str | None = None, read_process: bool = True,
+               probe_seconds: float = PROBE_SECONDS) -> tuple[FoundEngine | None, str | None]:  # fmt: skip
+    """(the engine on this port, or None; a problem in words, or None)."""
+    if not port_open(host, port, min(0.3, deadline - time.monotonic())):
+        return None, None
+    client = Loopback(host, port, deadline=min(deadline, time.monotonic() + probe_seconds), timeout=probe_seconds)
+    with ThreadPoolExecutor(max_workers=len(IDENTIFY_PATHS)) as pool:
+        answers = dict(zip(IDENTIFY_PATHS, pool.map(client.get, IDENTIFY_PATHS), strict=True))
+    key = identify(answers)
+    if key is None:
+        said = sorted({a.describe() for a in answers.values() if a.error or a.status == 200})[:3]
+        return None, f"port {port}: something answered, but not like an engine Quant Doctor knows ({'; '.join(said)})"
+    kind = live_apis()[key]
+    client = Loopback(host, port, deadline=deadline, timeout=probe_seconds)
+    found = FoundEngine(key, kind.label, client.url)
+    if read_process:
+        found.process = engine_process(port)
+    try:
+        kind.query(client, answers, found, want)
+    except EngineNotFoundError:
+        raise
+    except QuantDoctorError as err:
+        found.warnings.append(f"Its settings could not be used: {err.message}")
+    return found, None
+
+
+def scan(ports: Iterable[int] = (), seconds: float = SCAN_SECONDS, host: str = "127.0.0.1",
+         read_process: bool = True, defaults: bool = True) -> ScanResult:  # fmt: skip
+    """Every engine answering on this machine's default ports (plus `ports`), within `seconds`."""
+    start = time.monotonic()
+    deadline = start + seconds
+    todo = list(dict.fromkeys([*(default_ports() if defaults else ()), *ports]))
+    found: list[FoundEngine] = []
+    problems: list[str] = []
+    pool = ThreadPoolExecutor(max_workers=len(todo))
+    futures = {pool.submit(probe_port, host, p, deadline, None, read_process): p for p in todo}
+    done, late = wait(futures, timeout=max(0.0, deadline - time.monotonic()) + 0.05)
+    pool.shutdown(wait=False, cancel_futures=True)  # a straggler's own deadline ends it soon after
+    for fut in sorted(done, key=lambda f: futures[f]):
+        try:
+            engine, problem = fut.result()
+        except QuantDoctorError as err:
+            engine, problem = None, f"port {futures[fut]}: {err.message}"
+        if engine is not None:
+            found.append(engine)
+        if problem:
+            problems.append(problem)
+    problems += [f"port {futures[f]}: no answer in time" for f in late]
+    return ScanResult(found, problems, time.monotonic() - start)
+
+
+def connect(spec: str, seconds: float = 5.0) -> FoundEngine:
+    """One engine, from `ollama`, `ollama:llama3.2:3b`, `lmstudio`, `llama-server:http://127.0.0.1:8081`, ..."""
+    name, _, rest = spec.partition(":")
+    kind = kind_named(name)
+    url: str | None = None
+    model: str | None = None
+    if rest.startswith(("http://", "https://", "//", "[", "127.", "localhost")) or rest.isdigit():
+        url = rest
+    elif rest:
+        model = rest
+    ports = [parse_url(url, kind.ports[0])] if url else [("127.0.0.1", p) for p in kind.ports]
+    deadline = time.monotonic() + seconds
+    said: list[str] = []
+    for host, port in ports:
+        # asked for by name: no 2-second scan budget, but each request still ends by the deadline
+        found, problem = probe_port(host, port, deadline, model, probe_seconds=seconds)
+        if found is not None and (
+            found.key == kind.key or (kind.key == "llama-server" and found.key == "llama-cpp-python")
+        ):
+            return found
+        if found is not None:
+            said.append(f"port {port} runs {found.label}, not {kind.label}")
+        elif problem:
+            said.append(problem)
+    where = ", ".join(f"{h}:{p}" for h, p in ports)
+    raise EngineNotFoundError(
+        f"No {kind.label} answered at {where}" + (f" ({'; '.join(said)})" if said else "") + ".",
+        f"Start {kind.label} and load the model, or give its address ({kind.key}:http://127.0.0.1:PORT).",
+    )

@@ -1,0 +1,152 @@
+"""Connect to my app / Import a log: the person's own engine fills in the setup, nothing typed.
+
+The scan (loopback only, two seconds at most) and the log reading run off the UI thread through
+`AppState.run`. One click on an engine found imports its settings, opens its model file when it is
+on this machine, and leads to the diagnosis. Everything an engine or a log says is shown as plain
+text, never as markup.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.engines.evidence import EngineEvidence, engine_evidence, log_evidence, model_on_disk
+from core.engines.found import FoundEngine, ScanResult
+from core.engines.live import scan
+from core.engines.logs import read_log, usual_log_files
+from core.model.inspection import inspect_model
+from core.progress import Job, Progress
+from core.settings.setup import Setup
+from gui.state import AppState
+from gui.widgets import Label
+
+ENGINE_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+def _scan_job(ports: list[int]) -> Job[ScanResult]:
+    yield Progress("Looking for your apps on this machine")
+    return scan(ports=ports)
+
+
+def _log_job(path: str) -> Job[tuple[Setup, EngineEvidence]]:
+    yield Progress("Reading the log")
+    reading = read_log(path)
+    model = model_on_disk(reading.model_path)
+    evidence = log_evidence(reading, inspect_model(model) if model else None)
+    return reading.setup(), evidence
+
+
+class EnginePanel(QWidget):
+    """Two buttons and the list of engines found."""
+
+    imported = Signal()  # settings were imported: the window shows the diagnosis
+
+    def __init__(self, state: AppState) -> None:
+        super().__init__()
+        self.state = state
+        self.connect_button = QPushButton("Connect to my app")
+        self.connect_button.setToolTip(
+            "Find Ollama, LM Studio, llama-server, koboldcpp, text-generation-webui, TabbyAPI or vLLM running "
+            "on this computer and read the settings of the model it has loaded (nothing leaves this computer)."
+        )
+        self.log_button = QPushButton("Import a log…")
+        self.log_button.setToolTip(
+            "Read what your app printed when it loaded the model: the real settings and warnings."
+        )
+        self.status = Label()
+        self.status.setWordWrap(True)
+        self.found = QListWidget()
+        self.found.setMaximumHeight(110)
+        self.found.hide()
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.connect_button)
+        buttons.addWidget(self.log_button)
+        buttons.addStretch(1)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addLayout(buttons)
+        lay.addWidget(self.found)
+        lay.addWidget(self.status)
+        self.connect_button.clicked.connect(self.scan)
+        self.log_button.clicked.connect(lambda: self.import_log())
+        self.found.itemClicked.connect(self._picked)
+        self.engines: list[FoundEngine] = []
+        self.extra_ports: list[int] = []  # beyond each engine's default port (an app moved elsewhere)
+
+    # -- connect to my app -------------------------------------------------------------------------
+    def scan(self) -> None:
+        self.connect_button.setEnabled(False)
+        self.status.setText("Looking for your apps…")
+        ports = list(self.extra_ports)
+        self.state.run(lambda: _scan_job(ports), self.show_found, self._failed)
+
+    def show_found(self, result: ScanResult) -> None:
+        self.connect_button.setEnabled(True)
+        self.engines = result.found
+        self.found.clear()
+        for e in result.found:
+            item = QListWidgetItem(e.summary())
+            item.setData(ENGINE_ROLE, self.found.count())
+            item.setToolTip("\n".join([*e.facts, *e.missing, *e.warnings]))
+            self.found.addItem(item)
+        self.found.setVisible(bool(result.found))
+        if result.found:
+            self.status.setText("Click your app to use its settings.")
+        else:
+            self.status.setText(
+                "No app answered on this computer. Start yours and load the model, or import its log instead."
+            )
+
+    def _picked(self, item: QListWidgetItem) -> None:
+        self.use_engine(self.engines[int(item.data(ENGINE_ROLE))])
+
+    def use_engine(self, engine: FoundEngine) -> None:
+        if engine.setup is None:
+            self.status.setText(f"{engine.summary()}: no model to read settings from.")
+            return
+        self._apply(engine.setup, engine_evidence(engine))
+
+    # -- import a log -------------------------------------------------------------------------------
+    def import_log(self, path: str | None = None) -> None:
+        if path is None:
+            usual = [p for paths in usual_log_files().values() for p in paths]  # Ollama's, LM Studio's
+            start = str(usual[0]) if usual else ""
+            path, _ = QFileDialog.getOpenFileName(self, "Your app's log", start, "Logs (*.log *.txt);;All files (*)")
+        if not path:
+            return
+        self.status.setText(f"Reading {Path(path).name}…")
+        self.state.run(lambda: _log_job(path), lambda r: self._apply(*r), self._failed)
+
+    # -- both --------------------------------------------------------------------------------------------
+    def _apply(self, setup: Setup, evidence: EngineEvidence) -> None:
+        keep = self.state.setup
+        setup = Setup.of(**{**setup.to_dict(), "workload": keep.workload, "expected": keep.expected})
+        self.state.set_engine_evidence(evidence)
+        self.state.set_setup(setup)
+        lines = evidence.lines()
+        self.status.setText("\n".join(lines[:8]))
+        path = model_on_disk(setup.model_path)
+        current = self.state.profile.path if self.state.profile else None
+        if path and str(Path(path)) != str(current):
+            self.state.open_model(path)
+        self.imported.emit()
+
+    def _failed(self, err: BaseException) -> None:
+        self.connect_button.setEnabled(True)
+        self.status.setText(str(getattr(err, "message", err)))
+        self.state.error.emit(err)
+
+    def as_text(self) -> Any:
+        return self.status.text()

@@ -1,0 +1,176 @@
+"""A real llama-server, started here on 127.0.0.1 with the demo model and a 4-bit KV cache.
+
+The binary is built from the llama.cpp inside the installed llama-cpp-python's sdist by
+`bash tests/bench/build_llama_tools.sh llama-server` (cached; `make test` runs it, so CI has it).
+Its /props, /v1/models and /slots are read for real, its process's command line gives the cache
+types (the API has none), and its real log is parsed; the CLI ranks kv-cache first from that alone.
+The server starts once for the module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from engine_fakes import fake_engine, routes_for
+
+from core.engines.live import connect, scan
+from core.engines.logs import read_log
+from core.paths import cache_dir
+
+CTX = 16384
+BUILD = "bash tests/bench/build_llama_tools.sh llama-server"
+
+
+def llama_server_binary() -> Path | None:
+    import importlib.metadata
+
+    env = os.environ.get("LLAMA_SERVER")
+    if env:
+        return Path(env)
+    version = importlib.metadata.version("llama_cpp_python")
+    path = Path(os.environ.get("LLAMA_TOOLS_DIR") or cache_dir() / "llama-tools") / version / "bin" / "llama-server"
+    return path if path.is_file() else None
+
+
+BINARY = llama_server_binary()
+pytestmark = pytest.mark.skipif(
+    BINARY is None,
+    reason=f"llama-server is not built: run `{BUILD}` (about 7 minutes once; cached), or set $LLAMA_SERVER",
+)
+
+
+def _free_port(preferred: int) -> int:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", preferred))
+            return preferred
+        except OSError:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    port: int
+    log: Path
+    model: Path
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def spec(self) -> str:
+        """`llama-server` alone when it got the default port, as the person would type it."""
+        return "llama-server" if self.port == 8080 else f"llama-server:{self.url}"
+
+
+@pytest.fixture(scope="module")
+def server(demo: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    tmp = tmp_path_factory.mktemp("llama-server")
+    port = _free_port(8080)
+    log = tmp / "llama-server.log"
+    cmd = [str(BINARY), "-m", str(demo.reference), "--host", "127.0.0.1", "--port", str(port),
+           "-c", str(CTX), "-ctk", "q4_0", "-ctv", "q4_0", "-fa", "on", "-t", "2", "--no-webui"]  # fmt: skip
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail("llama-server stopped:\n" + log.read_text(errors="replace")[-3000:])
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            pytest.fail("llama-server did not come up:\n" + log.read_text(errors="replace")[-3000:])
+        yield Server(port, log, demo.reference, proc)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _props(server: Server) -> dict[str, Any]:
+    with urllib.request.urlopen(server.url + "/props", timeout=5) as r:
+        data: dict[str, Any] = json.load(r)
+        return data
+
+
+def test_the_server_is_read_for_real(server: Server) -> None:
+    e = connect(server.spec)
+    per_slot = _props(server)["default_generation_settings"]["n_ctx"]
+    assert e.key == "llama-server" and e.setup is not None
+    run = e.setup.run
+    assert run.n_ctx == per_slot and per_slot <= CTX  # the context one conversation gets
+    assert (run.cache_type_k, run.cache_type_v, run.flash_attn.value) == ("q4_0", "q4_0", "on")  # its command line
+    assert Path(e.setup.model_path or "") == server.model
+    assert e.process is not None and e.process.pid == server.proc.pid
+    m = e.loaded
+    assert m is not None and m.n_ctx_train == 8192  # /v1/models meta
+    assert e.setup.sampling.temperature is not None and e.setup.sampling.top_k is not None  # /props defaults
+    assert not e.missing  # the process filled in what the API leaves out
+
+
+def test_the_scan_finds_it_beside_a_fake_ollama(server: Server) -> None:
+    with fake_engine(routes_for("ollama")) as (ollama_port, _):
+        result = scan(ports=[server.port, ollama_port])
+    keys = {e.key for e in result.found}
+    assert {"llama-server", "ollama"} <= keys, result.problems
+    assert result.seconds <= 2.0
+
+
+def _cli(*args: str) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, "-m", "core", *args], capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr[-3000:]
+    data: dict[str, Any] = json.loads(out.stdout)
+    return data
+
+
+def test_diagnose_from_the_engine_ranks_kv_cache_first(server: Server) -> None:
+    d = _cli("diagnose", "--from-engine", server.spec, "--json")
+    per_slot = _props(server)["default_generation_settings"]["n_ctx"]
+    assert d["findings"][0]["id"] == "kv-cache"
+    assert d["findings"][0]["severity"] in ("critical", "warning")
+    s = d["setup"]
+    assert (s["ctx"], s["cache_type_k"], s["cache_type_v"], s["flash_attn"]) == (per_slot, "q4_0", "q4_0", True)
+    assert Path(s["model_path"]) == server.model
+    assert d["engine"]["engine"]["engine"] == "llama-server"
+
+
+def test_diagnose_from_its_log_gives_the_same_settings_and_the_buffers(server: Server) -> None:
+    reading = read_log(server.log)
+    assert reading.engine == "llama-server"
+    assert reading.n_ctx == CTX and (reading.cache_type_k, reading.cache_type_v) == ("q4_0", "q4_0")
+    assert {b.component for b in reading.buffers} >= {"weights", "kv", "compute"}
+    log_copy = server.log.with_name("copy.log")
+    shutil.copy(server.log, log_copy)
+    d = _cli("diagnose", "--from-log", str(log_copy), "--json")
+    live = _cli("diagnose", "--from-engine", server.spec, "--json")
+    for key in ("ctx", "cache_type_k", "cache_type_v", "flash_attn", "model_path"):
+        assert d["setup"][key] == live["setup"][key], key
+    assert d["findings"][0]["id"] == "kv-cache"
+    table = d["engine"]["estimate_vs_log"]
+    assert table is not None and table["rows"], d["engine"]
+    for row in table["rows"]:
+        assert abs(row["difference"]) <= 0.05, table["rows"]
+    log = d["engine"]["log"]
+    assert log["buffers"] and log["n_ctx"] == CTX
