@@ -143,6 +143,20 @@ def test_llama_server_log_recorded_shape() -> None:
     assert (s.run.n_ctx, s.run.n_gpu_layers, s.run.cache_type_v) == (8192, 20, "q4_0")  # per slot, not -c
 
 
+def test_real_llama_server_logs_of_this_build() -> None:
+    """Real logs of the llama-server built from the installed llama-cpp-python (SOURCES.md there)."""
+    default = read_log(FIXTURES / "llamacpp-logs" / "llama-server.real.default.log")
+    assert default.engine == "llama-server" and default.cache_type_k is None
+    assert (default.n_ctx_seq, default.n_seq_max) == (8192, 4)  # the server's slot context, capped
+    assert {"context-overflow", "context-clamped"} <= {w.kind for w in default.warnings}
+    assert any("-lv 4" in n for n in default.notes)  # says how to get a log with the settings
+    lv4 = read_log(FIXTURES / "llamacpp-logs" / "llama-server.real.lv4.log")
+    assert (lv4.n_ctx, lv4.n_ctx_seq, lv4.n_seq_max, lv4.kv_unified) == (16384, 8192, 4, True)
+    assert (lv4.cache_type_k, lv4.cache_type_v, lv4.flash_attn, lv4.file_type) == ("q4_0", "q4_0", "on", "Q4_1")
+    assert lv4.buffer_bytes("kv") == round(101.25 * 1024**2) and lv4.buffer_bytes("compute") == round(28.42 * 1024**2)
+    assert lv4.setup().run.n_ctx == 8192
+
+
 def test_ollama_server_log() -> None:
     r = read_log(FIXTURES / "ollama" / "server.log")
     assert (r.engine, r.version) == ("ollama", "0.12.6")

@@ -164,7 +164,7 @@ def query_llama_server(client: Loopback, a: Answers, e: FoundEngine, want: str |
     slots_total = positive_int(props.get("total_slots"))
     e.version = props.get("build_info") if isinstance(props.get("build_info"), str) else None
     path = props.get("model_path") if isinstance(props.get("model_path"), str) else None
-    name = str(props.get("model_alias") or (Path(path).stem if path else "") or "model")
+    name = Path(str(props.get("model_alias") or path or "model")).name  # newer builds alias the path itself
     model = FoundModel(name, True, per_slot, positive_int(meta.get("n_ctx_train")), path,
                        str(props.get("model_ftype") or meta.get("ftype") or "") or None, positive_int(meta.get("size")))  # fmt: skip
     e.models = [model]

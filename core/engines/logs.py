@@ -87,7 +87,7 @@ _WARNINGS: list[tuple[str, tuple[str, ...]]] = [
     ("context-full", ("failed to find available cells", "failed to find a memory slot", "not enough cells in kv cache",
                       "context is full", "context size exceeded")),
     ("context-overflow", ("possible training context overflow",)),
-    ("context-clamped", ("requested context size too large",)),
+    ("context-clamped", ("requested context size too large", "exceeds the training context of the model")),
     ("alloc-failure", ("cudamalloc failed", "failed to allocate", "unable to allocate", "out of memory",
                        "try reducing --n-gpu-layers", "erroroutofdevicememory", "insufficient memory")),
     ("cpu-fallback", ("no usable gpu found", "layers option will be ignored", "falling back to cpu", "cpu-only mode",
@@ -370,6 +370,9 @@ def _looks_binary(data: bytes) -> bool:
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# llama.cpp's own log prefix since 2026: elapsed time and a level letter ("0.01.054.944 I llama_context: ...")
+_TIME_PREFIX = re.compile(r"^\d+\.\d+\.\d+\.\d+ [A-Z] ")
+_SLOTS = re.compile(r"n_slots = (\d+), n_ctx_slot = (\d+)")
 _OLLAMA_PREFIX = re.compile(r"^(?:time=\S+ level=\w+ source=\S+ |\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \S+ )")
 
 
@@ -391,6 +394,8 @@ class _State:
         line = _ANSI.sub("", raw).rstrip()
         if not line:
             return
+        if line[:1].isdigit():
+            line = _TIME_PREFIX.sub("", line)
         body = _OLLAMA_PREFIX.sub("", line) if line[:5] in ("time=", "2024/", "2025/", "2026/", "2027/") else line
         if body != line:
             self._mark("ollama")
@@ -399,6 +404,8 @@ class _State:
             self._mark("llama-server")
             if m := _PATTERNS["loading_model"].search(body):
                 self._new_model(m.group(1))
+            elif m := _SLOTS.search(body):  # the server's own slot context (capped at the training context)
+                self.r.n_seq_max, self.r.n_ctx_seq = int(m.group(1)), int(m.group(2))
             return
         if not _ANY_SETTING.search(body):
             return
@@ -529,6 +536,11 @@ class _State:
                 r.flash_attn = _fa_word(fa)
             if r.n_ctx is None and (r.ollama_env.get("OLLAMA_CONTEXT_LENGTH") or "").isdigit():
                 r.n_ctx = int(r.ollama_env["OLLAMA_CONTEXT_LENGTH"]) or None
+        if r.engine == "llama-server" and r.cache_type_k is None and not r.buffers:
+            r.notes.append(
+                "This llama-server log has no settings or buffer lines: newer llama-server prints them only at a "
+                "higher log level. Start it with -lv 4 (or --verbose), then import its log again."
+            )
         if r.engine == "ollama" and r.warning("kv-cache-ignored") and r.cache_type_k not in (None, "f16"):
             r.notes.append("Ollama logged that it ignored the quantized KV cache: the cache really used was f16.")
             r.cache_type_k = r.cache_type_v = "f16"
