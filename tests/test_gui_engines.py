@@ -32,8 +32,9 @@ def test_connect_lists_engines_and_one_click_leads_to_the_diagnosis(qtbot, windo
     panel = window.setup_page.engine_panel
     with fake_engine(routes_for("ollama")) as (ollama, _), fake_engine(_llama_server_routes(demo.reference)) as (ls, _):
         panel.extra_ports = [ollama, ls]
+        panel.scan_seconds, panel.probe_seconds = 20, 10  # fake servers in this process on a busy machine
         window.show_page("setup")
-        with qtbot.waitSignal(window.state.busy_changed, timeout=10_000, check_params_cb=lambda busy: not busy):
+        with qtbot.waitSignal(window.state.busy_changed, timeout=30_000, check_params_cb=lambda busy: not busy):
             panel.connect_button.click()
         texts = [panel.found.item(i).text() for i in range(panel.found.count())]
         assert any(t.startswith("Ollama at") and "llama3.2:3b" in t for t in texts), texts

@@ -119,15 +119,16 @@ def probe_port(host: str, port: int, deadline: float, want: str | None = None, r
 
 
 def scan(ports: Iterable[int] = (), seconds: float = SCAN_SECONDS, host: str = "127.0.0.1",
-         read_process: bool = True, defaults: bool = True) -> ScanResult:  # fmt: skip
-    """Every engine answering on this machine's default ports (plus `ports`), within `seconds`."""
+         read_process: bool = True, defaults: bool = True, probe_seconds: float = PROBE_SECONDS) -> ScanResult:  # fmt: skip
+    """Every engine answering on this machine's default ports (plus `ports`), within `seconds`
+    (`probe_seconds` a request: the person's scan keeps both defaults; slow test machines may widen them)."""
     start = time.monotonic()
     deadline = start + seconds
     todo = list(dict.fromkeys([*(default_ports() if defaults else ()), *ports]))
     found: list[FoundEngine] = []
     problems: list[str] = []
     pool = ThreadPoolExecutor(max_workers=len(todo))
-    futures = {pool.submit(probe_port, host, p, deadline, None, read_process): p for p in todo}
+    futures = {pool.submit(probe_port, host, p, deadline, None, read_process, probe_seconds): p for p in todo}
     done, late = wait(futures, timeout=max(0.0, deadline - time.monotonic()) + 0.05)
     pool.shutdown(wait=False, cancel_futures=True)  # a straggler's own deadline ends it soon after
     for fut in sorted(done, key=lambda f: futures[f]):

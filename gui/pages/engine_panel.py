@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 
 from core.engines.evidence import EngineEvidence, engine_evidence, log_evidence, model_on_disk
 from core.engines.found import FoundEngine, ScanResult
-from core.engines.live import scan
+from core.engines.live import PROBE_SECONDS, SCAN_SECONDS, scan
 from core.engines.logs import read_log, usual_log_files
 from core.model.inspection import inspect_model
 from core.progress import Job, Progress
@@ -35,9 +35,9 @@ from gui.widgets import Label
 ENGINE_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
-def _scan_job(ports: list[int]) -> Job[ScanResult]:
+def _scan_job(ports: list[int], seconds: float, probe_seconds: float) -> Job[ScanResult]:
     yield Progress("Looking for your apps on this machine")
-    return scan(ports=ports)
+    return scan(ports=ports, seconds=seconds, probe_seconds=probe_seconds)
 
 
 def _log_job(path: str) -> Job[tuple[Setup, EngineEvidence]]:
@@ -84,13 +84,14 @@ class EnginePanel(QWidget):
         self.found.itemClicked.connect(self._picked)
         self.engines: list[FoundEngine] = []
         self.extra_ports: list[int] = []  # beyond each engine's default port (an app moved elsewhere)
+        self.scan_seconds, self.probe_seconds = SCAN_SECONDS, PROBE_SECONDS
 
     # -- connect to my app -------------------------------------------------------------------------
     def scan(self) -> None:
         self.connect_button.setEnabled(False)
         self.status.setText("Looking for your apps…")
-        ports = list(self.extra_ports)
-        self.state.run(lambda: _scan_job(ports), self.show_found, self._failed)
+        ports, seconds, probe = list(self.extra_ports), self.scan_seconds, self.probe_seconds
+        self.state.run(lambda: _scan_job(ports, seconds, probe), self.show_found, self._failed)
 
     def show_found(self, result: ScanResult) -> None:
         self.connect_button.setEnabled(True)
