@@ -46,12 +46,11 @@ bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_ui_stall.py
 	$(BIN)/python tests/bench/bench_eval.py
 
-# The README's pictures, from the demo model (the Machine page replays a real H200's recorded answers).
+# The README's pictures and the layout review: every page, light and dark, at 1366x768 and 900x600,
+# from the demo model (the Machine page replays a real H200's recorded answers; Compare runs the demo pair).
 screenshots: $(STAMP)
-	for p in model setup diagnosis compare advice export; do \
-		$(BIN)/quantdoctor --screenshot docs/screenshots/$$p.png --page $$p; done
 	QUANTDOCTOR_FAKE_NVML=tests/fixtures/nvml/h200-driver580.json \
-		$(BIN)/quantdoctor --screenshot docs/screenshots/machine.png --page machine
+		$(BIN)/quantdoctor --screenshots docs/screenshots --timeout 900
 
 clean:
 	rm -rf $(VENV) build dist

@@ -2,8 +2,9 @@
 
 `quantdoctor` opens the app; `--demo` starts with the demo model; `--open PATH` with a model of
 yours. Headless hooks for packaging and docs: `--self-test` opens the window offscreen, runs the
-demo diagnosis end to end and exits 0 when it worked; `--screenshot OUT.png [--page NAME]`
-renders a page offscreen (with the demo, or `--open PATH`) and saves it.
+demo diagnosis end to end and exits 0 when it worked; `--screenshot OUT.png [--page NAME]
+[--size WxH] [--theme light|dark]` renders a page offscreen (with the demo, or `--open PATH`) and
+saves it; `--screenshots DIR` saves every page, light and dark, at 1366×768 and 900×600.
 """
 
 from __future__ import annotations
@@ -14,7 +15,15 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-PAGES = ("machine", "model", "setup", "diagnosis", "compare", "advice", "export")
+PAGES = ("start", "machine", "model", "setup", "diagnosis", "compare", "advice", "export")
+
+
+def size_arg(text: str) -> tuple[int, int]:
+    w, _, h = text.lower().partition("x")
+    try:
+        return int(w), int(h)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, e.g. 1366x768, not {text!r}") from None
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -28,6 +37,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     parser.add_argument("--screenshot", metavar="OUT.png", help="offscreen: save a picture of a page and exit")
     parser.add_argument("--page", choices=PAGES, default="diagnosis", help="the page for --screenshot")
+    parser.add_argument("--size", type=size_arg, metavar="WxH", help="window size for --screenshot (e.g. 900x600)")
+    parser.add_argument("--theme", choices=("light", "dark"), help="colours for --screenshot (default: the system's)")
+    parser.add_argument("--screenshots", metavar="DIR", help="offscreen: save every page, light and dark, two sizes")
+    parser.add_argument("--no-compare", action="store_true", help=argparse.SUPPRESS)  # quick layout reviews
     parser.add_argument("--timeout", type=float, default=300.0, help=argparse.SUPPRESS)
     parser.add_argument("--quit-when-shown", action="store_true", help=argparse.SUPPRESS)  # start-up timing
     return parser.parse_args(argv)
@@ -61,13 +74,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     install_signal_cleanup(_on_signal)
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    headless = args.self_test or bool(args.screenshot) or args.quit_when_shown
+    headless = args.self_test or bool(args.screenshot) or bool(args.screenshots) or args.quit_when_shown
     if headless:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+    from pathlib import Path
 
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
+    from gui import screenshots, style
     from gui.crash import CrashHook
     from gui.main_window import MainWindow
 
@@ -75,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationName("Quant Doctor")
     app.setOrganizationName("QuantDoctor")
     CrashHook().install()
+    style.apply(app, dark=None if args.theme is None else args.theme == "dark")  # type: ignore[arg-type]
     settings = None
     if headless:  # leave the person's saved settings alone
         settings = QSettings(
@@ -89,6 +106,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         QTimer.singleShot(0, lambda: (print("shown", flush=True), app.quit()))
         return app.exec()
     window.model_page.refresh_found()
+    if args.screenshots:  # the first start, before any model: the start page
+        out_dir = Path(args.screenshots)
+        for dark in (False, True):
+            for size in screenshots.SIZES:
+                screenshots.capture(window, "start", out_dir / screenshots.file_name("start", size, dark), size, dark)
+        screenshots.set_theme(window, False)
 
     if args.open:
         window.state.open_model(args.open)
@@ -103,16 +126,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         if window.state.busy or outcome["done"]:
             return
         d = window.state.diagnosis
-        if args.screenshot and args.page == "compare" and window.state.comparison is None and d is not None:
+        wants_compare = not args.no_compare and (args.screenshots or (args.screenshot and args.page == "compare"))
+        if wants_compare and window.state.comparison is None and d is not None:
             for name, box in window.compare_page.domain_boxes.items():
                 box.setChecked(name in ("general", "code"))
             window.compare_page.run_demo_comparison()  # the page shows a real comparison of the demo pair
             return
         outcome["done"] = 1
-        if args.screenshot:
-            window.show_page(args.page)
-            app.processEvents()
-            ok = window.grab().save(args.screenshot)
+        if args.screenshots:
+            pages = [p for p in PAGES if p != "start"]
+            saved = screenshots.capture_all(window, Path(args.screenshots), pages)
+            print(f"screenshots: saved {len(saved)} of {len(pages) * 4} in {args.screenshots}")
+            outcome["rc"] = 0 if len(saved) == len(pages) * 4 else 1
+        elif args.screenshot:
+            dark = None if args.theme is None else args.theme == "dark"
+            ok = screenshots.capture(window, args.page, Path(args.screenshot), args.size, dark)
             print(f"screenshot: {'saved ' + args.screenshot if ok else 'FAILED'}")
             outcome["rc"] = 0 if ok else 1
         else:

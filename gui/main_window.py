@@ -1,16 +1,16 @@
-"""The window: a sidebar of steps (any can be revisited), the page, and a status bar with progress."""
+"""The window: a sidebar of steps (each with its state; any can be revisited), the one-line verdict
+on top of every page once a diagnosis exists, the page, and a status bar with progress."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QSettings, QSize, Qt
+from PySide6.QtCore import QByteArray, QSettings, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QHBoxLayout,
-    QListWidget,
-    QListWidgetItem,
     QMainWindow,
     QMessageBox,
     QProgressBar,
@@ -27,12 +27,15 @@ from core.errors import QuantDoctorError
 from core.model.profile import ModelProfile
 from core.progress import Progress
 from core.settings.setup import Setup
+from gui import style
 from gui.pages.diagnosis_page import DiagnosisPage
 from gui.pages.export_page import ExportPage
 from gui.pages.model import ModelPage
 from gui.pages.setup_page import SetupPage
+from gui.pages.start_page import StartPage
 from gui.state import AppState
 from gui.widgets import ErrorBanner, Label, icon
+from gui.widgets_steps import StepList, VerdictBanner, step_states
 
 MAX_RECENT = 10
 
@@ -40,6 +43,7 @@ MAX_RECENT = 10
 class MainWindow(QMainWindow):
     def __init__(self, settings: QSettings | None = None, detect_hardware: bool = True) -> None:
         super().__init__()
+        style.apply(QApplication.instance())  # type: ignore[arg-type]
         self.settings = settings or QSettings("QuantDoctor", "QuantDoctor")
         self.setWindowTitle(f"Quant Doctor {__version__}")
         self.setWindowIcon(icon("app"))
@@ -47,17 +51,17 @@ class MainWindow(QMainWindow):
         self.demo: DemoModels | None = None
 
         self.pages: dict[str, QWidget] = {}
-        self.sidebar = QListWidget()
-        self.sidebar.setAccessibleName("Steps")
-        self.sidebar.setFixedWidth(170)
-        self.sidebar.setIconSize(QSize(18, 18))
+        self.sidebar = StepList()
         self.stack = QStackedWidget()
         self.banner = ErrorBanner()
+        self.verdict = VerdictBanner()
+        self._to_diagnosis = False  # after an open or an import: show the new diagnosis when it comes
 
         from gui.pages.advice_page import AdvicePage
         from gui.pages.compare_page import ComparePage
         from gui.pages.machine import MachinePage
 
+        self.start_page = StartPage()
         self.machine_page = MachinePage(self.state, detect=detect_hardware)
         self.model_page = ModelPage(self.state, self.recent_files())
         self.setup_page = SetupPage(self.state)
@@ -66,6 +70,7 @@ class MainWindow(QMainWindow):
         self.advice_page = AdvicePage(self.state)
         self.export_page = ExportPage(self.state)
         for name, title, page in (
+            ("start", "Start", self.start_page),
             ("machine", "Machine", self.machine_page),
             ("model", "Model", self.model_page),
             ("setup", "Your setup", self.setup_page),
@@ -90,6 +95,7 @@ class MainWindow(QMainWindow):
         rl = QVBoxLayout(right)
         rl.setContentsMargins(0, 0, 0, 0)
         rl.addWidget(self.banner)
+        rl.addWidget(self.verdict)
         rl.addWidget(self.stack, 1)
         central = QWidget()
         lay = QHBoxLayout(central)
@@ -99,26 +105,66 @@ class MainWindow(QMainWindow):
         self._menus()
 
         self.sidebar.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self.sidebar.currentRowChanged.connect(
+            lambda row: self.verdict.set_on_diagnosis_page(
+                self.sidebar.names[row] == "diagnosis" if row >= 0 else False
+            )
+        )
         self.state.error.connect(self.banner.show_error)
         self.state.progress.connect(self.on_progress)
         self.state.busy_changed.connect(self.on_busy)
         self.state.profile_changed.connect(self.on_profile)
-        self.state.diagnosis_changed.connect(lambda _: self.banner.hide())
+        self.state.diagnosis_changed.connect(self.on_diagnosis)
+        for signal in (
+            self.state.profile_changed,
+            self.state.setup_changed,
+            self.state.hardware_changed,
+            self.state.diagnosis_changed,
+            self.state.comparison_changed,
+        ):
+            signal.connect(self.update_steps)
+        self.state.setup_changed.connect(self.on_setup)
+        self.verdict.open_diagnosis.connect(lambda: self.show_page("diagnosis"))
         self.model_page.demo_requested.connect(self.start_demo)
+        self.start_page.demo_requested.connect(self.start_demo)
+        self.start_page.open_requested.connect(self.model_page.choose_file)
+        self.start_page.connect_requested.connect(self.connect_to_app)
+        self.start_page.set_connect_available(self.can_connect())
         self.diagnosis_page.better_quant_requested.connect(self.find_better_quant)
         self.setup_page.engine_panel.imported.connect(lambda: self.show_page("diagnosis"))
         self.hub_dialog: Any = None
         self.cancel_button.clicked.connect(self.cancel)
 
+        self.update_steps()
         self.restore()
-        self.sidebar.setCurrentRow(1)
+        self.show_page("model" if self.recent_files() else "start")
 
     # -- structure -------------------------------------------------------------------------------
     def add_page(self, name: str, title: str, page: QWidget) -> None:
         self.pages[name] = page
-        item = QListWidgetItem(title)
-        self.sidebar.addItem(item)
+        self.sidebar.add_step(name, title)
         self.stack.addWidget(page)
+
+    def update_steps(self, *_: object) -> None:
+        self.sidebar.set_states(step_states(self.state))
+
+    def can_connect(self) -> bool:
+        """Whether the Setup page has the live-engine connection section (another part of the app)."""
+        if hasattr(self.setup_page, "focus_connect"):
+            return True
+        return any(
+            b.text().replace("&", "").startswith("Connect to my app") for b in self.setup_page.findChildren(QPushButton)
+        )
+
+    def connect_to_app(self) -> None:
+        self.show_page("setup")
+        focus = getattr(self.setup_page, "focus_connect", None)
+        panel = getattr(self.setup_page, "engine_panel", None)
+        if callable(focus):
+            focus()
+        elif panel is not None:  # the Setup page's connection section: look for the running app at once
+            panel.connect_button.setFocus()
+            panel.connect_button.click()
 
     def show_page(self, name: str) -> None:
         self.sidebar.setCurrentRow(list(self.pages).index(name))
@@ -204,8 +250,21 @@ class MainWindow(QMainWindow):
 
     def on_profile(self, profile: ModelProfile) -> None:
         self.add_recent(profile.path)
-        if self.current_page() == "model":
+        if self.current_page() in ("start", "model"):
             self.show_page("diagnosis")
+
+    def on_setup(self, setup: Setup) -> None:
+        """An import (or a connection) brought new settings: point the person to the new diagnosis."""
+        if setup.source not in ("defaults", "typed in the app") and self.current_page() == "setup":
+            self._to_diagnosis = True
+
+    def on_diagnosis(self, d: object) -> None:
+        self.banner.hide()
+        self.verdict.show_verdict(d)
+        if self._to_diagnosis:
+            self._to_diagnosis = False
+            if self.current_page() == "setup":  # the person has not gone elsewhere meanwhile
+                self.show_page("diagnosis")
 
     # -- settings --------------------------------------------------------------------------------
     def recent_files(self) -> list[str]:
@@ -224,7 +283,7 @@ class MainWindow(QMainWindow):
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
         else:
-            self.resize(1100, 760)
+            self.resize(1200, 780)
         raw = self.settings.value("setup")
         if isinstance(raw, str):
             try:  # the one JSON loader and Setup's own checks: damage is a QuantDoctorError

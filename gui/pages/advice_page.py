@@ -1,62 +1,161 @@
-"""Advice: where the memory goes on each device, what else would fit, and — when nothing reasonable
-does — the upgrade recommendation with its arithmetic."""
+"""Advice: one answer first (it fits, or it does not and the one change that makes it fit), then
+where the memory goes, the other options, the upgrade only when no option fits, and the arithmetic
+behind a "Show the arithmetic" toggle."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtWidgets import QGroupBox, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtWidgets import QFrame, QGroupBox, QHBoxLayout, QLabel, QScrollArea, QToolButton, QVBoxLayout, QWidget
 
 from core.diagnosis import Diagnosis
-from core.memory.estimate import gib
+from core.memory.estimate import gib, kv_arithmetic
 from core.palette import MEMORY_PARTS
+from gui import style
+from gui.plain_words import device_words
 from gui.state import AppState
-from gui.widgets import GLOSSARY, Label, RichLabel, StackedBar, clear_layout, esc
+from gui.widgets import GLOSSARY, Label, StackedBar, clear_layout, icon
 
-PARTS = tuple((k, MEMORY_PARTS[k]) for k in ("weights", "kv", "compute", "overhead"))
-LABELS = {"weights": "weights", "kv": "KV cache", "compute": "compute buffers", "overhead": "runtime"}
+PARTS = ("weights", "kv", "compute", "overhead")
+LABELS = {
+    "weights": "the model",
+    "kv": "conversation memory (KV cache)",
+    "compute": "working space",
+    "overhead": "runtime",
+}
+
+
+def one_change(report: Any) -> Any:
+    """The one change that makes it fit: the first fitting option (core lists them best first)."""
+    return next((a for a in report.alternatives if a.fits), None)
 
 
 class AdvicePage(QWidget):
     def __init__(self, state: AppState) -> None:
         super().__init__()
         self.state = state
-        self.header = RichLabel("<h2>Advice</h2>Open a model to see where its memory goes.")
-        self.header.setWordWrap(True)
+        self.header = style.text_label("Advice", "title")
+        self.answer = QFrame()
+        self.answer.setObjectName("answer")
+        self.answer_icon = Label()
+        self.answer_icon.setFixedSize(26, 26)
+        self.answer_text = style.text_label("Open a model to see whether it fits this machine.", "heading")
+        self.answer_more = style.text_label("")
+        al = QHBoxLayout(self.answer)
+        al.addWidget(self.answer_icon, 0, Qt.AlignmentFlag.AlignTop)
+        texts = QVBoxLayout()
+        texts.addWidget(self.answer_text)
+        texts.addWidget(self.answer_more)
+        al.addLayout(texts, 1)
+        self.arithmetic_toggle = QToolButton()
+        self.arithmetic_toggle.setText("Show the arithmetic")
+        self.arithmetic_toggle.setCheckable(True)
+        self.arithmetic_toggle.setAccessibleName("Show the arithmetic")
+        self.arithmetic_toggle.toggled.connect(self.set_arithmetic_visible)
+        self.arithmetic_toggle.hide()
+        self.arithmetic: list[QLabel] = []
         self.inner = QWidget()
         self.inner_layout = QVBoxLayout(self.inner)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(self.inner)
         lay = QVBoxLayout(self)
         lay.addWidget(self.header)
+        lay.addWidget(self.answer)
+        lay.addWidget(self.arithmetic_toggle, 0, Qt.AlignmentFlag.AlignLeft)
         lay.addWidget(scroll, 1)
         self.bars: list[StackedBar] = []
+        self.options_box: QGroupBox | None = None
+        self.upgrade_box: QGroupBox | None = None
+        self._diagnosis: Diagnosis | None = None
+        self.set_answer("info", "Open a model to see whether it fits this machine.", "")
         state.diagnosis_changed.connect(self.show_advice)
+        state.hardware_changed.connect(lambda _: self._diagnosis is None or self.show_advice(self._diagnosis))
+
+    def set_answer(self, severity: str, text: str, more: str) -> None:
+        self.answer_icon.setPixmap(icon(style.SEVERITY_ICONS[severity]).pixmap(QSize(24, 24)))
+        self.answer_icon.setToolTip(style.severity_word(severity))
+        self.answer_text.setText(text)
+        self.answer_more.setText(more)
+        self.answer_more.setVisible(bool(more))
+        self.answer.setStyleSheet(
+            f"QFrame#answer {{ border-left: 5px solid {style.severity_colour(severity)}; "
+            f"background: {style.current().base}; }}"
+        )
+
+    def set_arithmetic_visible(self, on: bool) -> None:
+        self.arithmetic_toggle.setText("Hide the arithmetic" if on else "Show the arithmetic")
+        for lab in self.arithmetic:
+            lab.setVisible(on)
+
+    def _arith(self, text: str, layout: QVBoxLayout) -> None:
+        lab = style.text_label(text, "small", muted=True)
+        lab.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        lab.setVisible(self.arithmetic_toggle.isChecked())
+        self.arithmetic.append(lab)
+        layout.addWidget(lab)
 
     def show_advice(self, d: Diagnosis) -> None:
+        self._diagnosis = d
         clear_layout(self.inner_layout)
-        self.bars = []
+        self.bars, self.arithmetic = [], []
+        self.options_box = self.upgrade_box = None
+        self.arithmetic_toggle.hide()
         report: Any = d.memory
         if report is None:
-            self.header.setText("<h2>Advice</h2>No machine profile yet: the Machine page is still looking.")
+            vram = next((f for f in d.findings if f.id == "vram"), None)
+            if self.state.hardware is None and d.hardware is None:
+                self.set_answer("unchecked", "Not estimated yet: Quant Doctor is still looking at this machine.", "")
+            elif vram is not None:
+                self.set_answer("unchecked", f"Not checked. {vram.title}.", " ".join(vram.evidence))
+            else:
+                self.set_answer("unchecked", "Memory not estimated.", "")
+            self.inner_layout.addStretch(1)
             return
         est = report.estimate
-        verdict = "fits" if report.fits else "does not fit"
-        self.header.setText(
-            f"<h2>Advice</h2>{esc(d.model.display_name)} at {est.setup.n_ctx:,} tokens with a "
-            f"{esc(est.setup.cache_type_k)}/{esc(est.setup.cache_type_v)} KV cache <b>{verdict}</b> "
-            f"({gib(est.total_bytes)} in all). Largest context that fits: {report.max_context:,} tokens."
-        )
+        s = est.setup
+        trained = d.model.context_length or 0
+        where = f"{s.n_ctx:,} tokens of context with a {s.cache_type_k}/{s.cache_type_v} cache"
+        if report.fits:
+            if trained and report.max_context >= trained:
+                room = f"Its whole trained context ({trained:,} tokens) fits too."
+            elif report.max_context > (s.n_ctx or 0):
+                room = f"Up to {report.max_context:,} tokens of context would fit."
+            else:
+                room = ""
+            self.set_answer("ok", f"It fits: {gib(est.total_bytes)} needed for {where}.", room)
+        else:
+            change = one_change(report)
+            if change is not None:
+                self.set_answer(
+                    "warning",
+                    f"It does not fit as set up ({where}). The one change that makes it fit: {change.label}.",
+                    "The other options are below.",
+                )
+            else:
+                self.set_answer(
+                    "critical",
+                    f"It does not fit ({where}), and no setting makes it fit on this machine.",
+                    "What would run it is below.",
+                )
+        self.arithmetic_toggle.show()
+
         for dev in est.devices:
-            box = QGroupBox(dev.device)
+            box = QGroupBox(device_words(dev.device))
             box.setToolTip(GLOSSARY["kv"])
             bl = QVBoxLayout(box)
             bar = StackedBar()
             bar.set_parts(
                 [
-                    (f"{LABELS[k]} {gib(getattr(dev, f'{k}_bytes'))}", float(getattr(dev, f"{k}_bytes")), c)
-                    for k, c in PARTS
+                    (
+                        f"{LABELS[k]} {gib(getattr(dev, f'{k}_bytes'))}",
+                        float(getattr(dev, f"{k}_bytes")),
+                        MEMORY_PARTS[k],
+                    )
+                    for k in PARTS
                 ],
                 capacity=float(dev.available_bytes) if dev.available_bytes else None,
             )
@@ -67,26 +166,36 @@ class AdvicePage(QWidget):
                 if dev.available_bytes is not None
                 else f"{gib(dev.total_bytes)} needed"
             )
-            bl.addWidget(Label(room + ("" if dev.fits else " — too much")))
+            bl.addWidget(style.text_label(room + ("" if dev.fits else " — does not fit")))
             self.inner_layout.addWidget(box)
+        self._arith(kv_arithmetic(report.shape, s), self.inner_layout)
+
         if report.alternatives:
-            box = QGroupBox("Other settings, with their numbers")
+            box = QGroupBox("Other options" if not report.fits else "Other settings")
             bl = QVBoxLayout(box)
             for alt in report.alternatives:
                 speed = f", about {alt.tokens_per_s:g} tokens/s" if alt.tokens_per_s else ""
                 slow = f" ({alt.slowdown:g}× slower)" if alt.slowdown and alt.slowdown > 1.05 else ""
-                lab = RichLabel(
-                    f"{'✔' if alt.fits else '✘'} {esc(alt.label)}{speed}{slow}<br><small>{esc(alt.arithmetic)}</small>"
+                row = QHBoxLayout()
+                mark = Label()
+                mark.setPixmap(icon("ok" if alt.fits else "critical").pixmap(QSize(16, 16)))
+                row.addWidget(mark, 0, Qt.AlignmentFlag.AlignTop)
+                row.addWidget(
+                    style.text_label(f"{'Fits' if alt.fits else 'Does not fit'}: {alt.label}{speed}{slow}"), 1
                 )
-                lab.setWordWrap(True)
-                bl.addWidget(lab)
+                bl.addLayout(row)
+                if alt.arithmetic:
+                    self._arith(alt.arithmetic, bl)
+            self.options_box = box
             self.inner_layout.addWidget(box)
-        if report.upgrade is not None:
-            box = QGroupBox("The fix is hardware")
+        if report.upgrade is not None and one_change(report) is None and not report.fits:
+            box = QGroupBox("What hardware would run it")
             bl = QVBoxLayout(box)
             for line in report.upgrade.lines():
-                plain = Label(line)
-                plain.setWordWrap(True)
-                bl.addWidget(plain)
+                if line.startswith("  "):
+                    self._arith(line.strip(), bl)
+                else:
+                    bl.addWidget(style.text_label(line))
+            self.upgrade_box = box
             self.inner_layout.addWidget(box)
         self.inner_layout.addStretch(1)

@@ -2,13 +2,107 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QScrollArea, QVBoxLayout, QWidget
+from dataclasses import replace
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLineEdit, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
 from core.checks import registry as checks
+from core.checks.finding import Finding
 from core.diagnosis import Diagnosis
+from gui import style
 from gui.state import AppState
-from gui.widgets import FindingCard, RichLabel, clear_layout, esc
+from gui.widgets import FindingCard, Label, RichLabel, clear_layout, esc, icon
+
+
+def is_unchecked(f: Finding, d: Diagnosis) -> bool:
+    """A check that could not look is "not checked", never "fine": the memory estimate for a model
+    llama.cpp does not run, or the fine-tune check with no expected model to compare with."""
+    if f.is_problem:
+        return False
+    return (f.id == "vram" and d.memory is None) or (f.id == "finetune" and not d.setup.expected)
+
+
+class NotCheckedCard(QFrame):
+    """A check that did not run: grey, with the words "Not checked" and the reason."""
+
+    def __init__(self, finding: Finding) -> None:
+        super().__init__()
+        self.finding = finding
+        self.setObjectName("unchecked")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setStyleSheet(f"QFrame#unchecked {{ border-left: 5px solid {style.severity_colour('unchecked')}; }}")
+        mark = Label()
+        mark.setPixmap(icon("unchecked").pixmap(QSize(20, 20)))
+        mark.setToolTip("Not checked")
+        lay = QHBoxLayout(self)
+        lay.addWidget(mark, 0, Qt.AlignmentFlag.AlignTop)
+        if finding.id == "finetune":
+            words = "whether this is the model you meant to run: answer the question above."
+        elif finding.id == "vram":
+            reason = finding.title.split(":", 1)[1].strip() if ":" in finding.title else ""
+            words = "whether it fits in memory" + (f" ({reason})." if reason else ".")
+        else:
+            words = finding.title
+        self.label = style.text_label(f"Not checked: {words}")
+        lay.addWidget(self.label, 1)
+
+
+class ExpectedQuestion(QFrame):
+    """ "Which model did you mean to run?": the fine-tune check needs it to catch a base model
+    downloaded by mistake, so the window asks instead of printing a command-line flag."""
+
+    def __init__(self, state: AppState) -> None:
+        super().__init__()
+        self.state = state
+        self.setObjectName("question")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.title = style.text_label("Which model did you mean to run?", "heading")
+        self.why = style.text_label(
+            "Quant Doctor compares the file with the model you wanted, to catch a base model downloaded instead "
+            "of the chat (instruct) version.",
+            muted=True,
+        )
+        self.field = QLineEdit()
+        self.field.setPlaceholderText("e.g. Qwen/Qwen3-8B-Instruct, or the name you searched for")
+        self.field.setAccessibleName("The model you meant to run")
+        self.check = QPushButton("Check")
+        self.check.setProperty("primary", True)
+        self.check.setAccessibleName("Check against this model")
+        row = QHBoxLayout()
+        row.addWidget(self.field, 1)
+        row.addWidget(self.check)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.title)
+        lay.addWidget(self.why)
+        lay.addLayout(row)
+        self.check.clicked.connect(self.submit)
+        self.field.returnPressed.connect(self.submit)
+        self.hide()
+
+    def ask(self, d: Diagnosis) -> None:
+        base = not d.model.has_chat_template
+        m = d.model
+        guess = "-".join(x for x in (m.basename, m.size_label) if x)
+        self.field.setPlaceholderText(
+            f"e.g. {guess}-Instruct, or the name you searched for"
+            if guess
+            else "e.g. Qwen/Qwen3-8B, or the name you searched for"
+        )
+        self.why.setText(
+            ("This file has no chat template: it may be a base model, which only continues text. " if base else "")
+            + "Quant Doctor compares the file with the model you wanted, to catch a base model downloaded instead "
+            "of the chat (instruct) version."
+        )
+        self.setStyleSheet(
+            f"QFrame#question {{ border-left: 5px solid {style.severity_colour('warning' if base else 'info')}; }}"
+        )
+        self.show()
+
+    def submit(self) -> None:
+        text = self.field.text().strip()
+        if text:
+            self.state.set_setup(replace(self.state.setup, expected=text))
 
 
 class DiagnosisPage(QWidget):
@@ -20,6 +114,8 @@ class DiagnosisPage(QWidget):
         self.summary = RichLabel("Open a model to see what is wrong with it.")
         self.summary.setWordWrap(True)
         self.cards: list[FindingCard] = []
+        self.unchecked: list[NotCheckedCard] = []
+        self.question = ExpectedQuestion(state)
         self.inner = QWidget()
         self.inner_layout = QVBoxLayout(self.inner)
         self.inner_layout.addStretch(1)
@@ -28,17 +124,29 @@ class DiagnosisPage(QWidget):
         scroll.setWidget(self.inner)
         lay = QVBoxLayout(self)
         lay.addWidget(self.summary)
+        lay.addWidget(self.question)
         lay.addWidget(scroll, 1)
         state.diagnosis_changed.connect(self.show_diagnosis)
 
     def show_diagnosis(self, d: Diagnosis) -> None:
         clear_layout(self.inner_layout)
-        self.cards = []
-        problems, fine = d.problems, d.ruled_out
+        self.cards, self.unchecked = [], []
+        problems = d.problems
+        fine = [f for f in d.ruled_out if not is_unchecked(f, d)]
+        unchecked = [f for f in d.ruled_out if is_unchecked(f, d)]
+        if any(f.id == "finetune" for f in unchecked):
+            self.question.ask(d)
+        else:
+            self.question.hide()
         if problems:
             self.summary.setText(
                 f"<h2>{len(problems)} thing{'s' if len(problems) != 1 else ''} to look at</h2>"
                 f"Most likely first. {len(fine)} other check{'s' if len(fine) != 1 else ''} found nothing wrong."
+            )
+        elif unchecked:
+            self.summary.setText(
+                "<h2>Nothing found wrong so far</h2>The checks that could run passed; "
+                f"{len(unchecked)} could not run yet (below)."
             )
         else:
             self.summary.setText("<h2>Nothing found wrong</h2>Every check passed; see the evidence below.")
@@ -56,6 +164,12 @@ class DiagnosisPage(QWidget):
                 card = FindingCard(f, expanded=False)
                 self.cards.append(card)
                 self.inner_layout.addWidget(card)
+        if unchecked:
+            self.inner_layout.addWidget(style.text_label("Not checked", "heading"))
+            for f in unchecked:
+                card2 = NotCheckedCard(f)
+                self.unchecked.append(card2)
+                self.inner_layout.addWidget(card2)
         for n in d.notes:
             note = RichLabel(f"<i>{esc(n)}</i>")
             note.setWordWrap(True)

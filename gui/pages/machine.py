@@ -119,7 +119,8 @@ class MachinePage(QWidget):
                 self.state.set_hardware(self.detected)
             return
         try:
-            self.state.set_hardware(catalog_profile(self.what_if.currentText()))
+            # the what-if changes the GPU only: the CPU and RAM stay this computer's
+            self.state.set_hardware(catalog_profile(self.what_if.currentText(), self.detected))
         except Exception as exc:  # a catalog problem is shown in place; the window stays usable
             self.state.error.emit(exc)
 
@@ -138,6 +139,9 @@ class MachinePage(QWidget):
             self.cards_layout.addWidget(GpuCard(gpu))
         self.cards_layout.addStretch(1)
         cpu, ram = hw.cpu, hw.ram
+        if what_if and not cpu.model and not ram.total_bytes:
+            self.system.setText("CPU and RAM: this computer's, once Quant Doctor has looked at it (Look again).")
+            return
         flags = [f for f, on in (("AVX2", cpu.avx2), ("AVX-512", cpu.avx512)) if on]
         self.system.setText(
             f"CPU: {esc(cpu.model or 'unknown')}"

@@ -1,36 +1,55 @@
-"""Model: pick a file (dialog, drag and drop, recent, found on disk, or the demo) and see its profile."""
+"""Model: pick a file (dialog, drag and drop, recent, found on disk, or the demo) and see its profile.
+
+The profile comes first, in plain words (what the model is, how hard it was squeezed, whether that
+is a problem); the technical description, for the expert and for bug reports, is under "Details".
+The page scrolls rather than forcing the window wider: it works at 900×600.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QModelIndex, Signal
+from PySide6.QtCore import QModelIndex, QSize, Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QFileDialog,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QListView,
     QPlainTextEdit,
     QPushButton,
-    QSplitter,
+    QScrollArea,
+    QSizePolicy,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
+from core.checks.tiers import block_bpw, severity_for_bpw
 from core.model.discovery import FoundModel, discover_models
 from core.model.profile import ModelProfile
 from core.model.profile_text import human_bytes, human_count, profile_summary
 from core.palette import series
 from core.progress import Job, Progress
+from gui import style
 from gui.models import ModelEntry, ModelListModel, PathRole
+from gui.plain_words import found_badge, friendly_name, share_words
 from gui.state import AppState
-from gui.widgets import GLOSSARY, Label, RichLabel, StackedBar, esc
+from gui.widgets import GLOSSARY, Label, StackedBar, icon, plain_tip
+
+PRECISION_WORDS = {
+    "critical": "Very low precision: answers are likely to be damaged.",
+    "warning": "Low precision: some damage to answers is likely.",
+    "info": "Medium precision: small losses, usually fine for chat.",
+    "ok": "Good precision: little or nothing lost.",
+}
 
 
-def _discover_job() -> Job[list[FoundModel]]:
-    yield Progress("Looking for models on this computer", 0, 1)
-    return discover_models()
+def _found_entry(m: FoundModel) -> ModelEntry:
+    badge = found_badge(m.name)
+    line = " · ".join(x for x in (human_bytes(m.size), m.source, badge) if x)
+    return ModelEntry(f"{m.name}\n{line}", str(m.path), f"{m.path}\n{m.source}")
 
 
 class ModelPage(QWidget):
@@ -50,9 +69,53 @@ class ModelPage(QWidget):
         for b in (self.open_file, self.open_folder, self.demo):
             buttons.addWidget(b)
         buttons.addStretch(1)
-        hint = Label("…or drop a .gguf file or a model folder anywhere on this page.")
-        hint.setEnabled(False)
+        hint = style.text_label("…or drop a .gguf file or a model folder anywhere on this page.", "small", muted=True)
 
+        # -- the profile, in plain words first -----------------------------------------------------
+        self.profile_box = QFrame()
+        self.profile_box.setFrameShape(QFrame.Shape.StyledPanel)
+        self.name_label = style.text_label("No model yet.", "title")
+        self.name_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.title = style.text_label("Open a model file, pick one below, or try the demo.")
+        self.precision_icon = Label()
+        self.precision_icon.setFixedSize(22, 22)
+        self.precision = style.text_label("")
+        self.precision.setToolTip(GLOSSARY["bpw"])
+        prec_row = QHBoxLayout()
+        prec_row.addWidget(self.precision_icon, 0, Qt.AlignmentFlag.AlignTop)
+        prec_row.addWidget(self.precision, 1)
+        self.badges = style.text_label("", muted=True)
+        self.bits_caption = style.text_label("Where the file's bytes go, by storage type:", "small", muted=True)
+        self.types = StackedBar()
+        self.types.setToolTip(GLOSSARY["bpw"])
+        self.details_toggle = QToolButton()
+        self.details_toggle.setText("Details")
+        self.details_toggle.setCheckable(True)
+        self.details_toggle.setArrowType(Qt.ArrowType.RightArrow)
+        self.details_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.details_toggle.setAccessibleName("Show the technical details")
+        self.details_toggle.setToolTip("The technical description: for experts and for bug reports")
+        self.details = QPlainTextEdit()
+        self.details.setReadOnly(True)
+        self.details.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+        self.details.setMinimumHeight(220)
+        self.details.setAccessibleName("Technical details of the model")
+        self.details.hide()
+        self.details_toggle.toggled.connect(self.set_details_visible)
+        pl = QVBoxLayout(self.profile_box)
+        pl.setSpacing(style.SPACE_M)
+        pl.addWidget(self.name_label)
+        pl.addWidget(self.title)
+        pl.addLayout(prec_row)
+        pl.addWidget(self.badges)
+        pl.addWidget(self.bits_caption)
+        pl.addWidget(self.types)
+        pl.addWidget(self.details_toggle, 0, Qt.AlignmentFlag.AlignLeft)
+        pl.addWidget(self.details)
+        for w in (self.precision_icon, self.precision, self.badges, self.bits_caption, self.types, self.details_toggle):
+            w.hide()
+
+        # -- recent and found ----------------------------------------------------------------------
         self.recent_model = ModelListModel("Models you open are listed here.")
         self.found_model = ModelListModel("Looking…")
         self.recent = QListView()
@@ -61,42 +124,35 @@ class ModelPage(QWidget):
         self.found = QListView()
         self.found.setModel(self.found_model)
         self.found.setAccessibleName("Models found on this computer")
+        for view in (self.recent, self.found):
+            view.setWordWrap(True)
+            view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+            view.setMinimumHeight(120)
+            view.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.set_recent(recent)
-        lists = QVBoxLayout()
         box_recent = QGroupBox("Recent")
         QVBoxLayout(box_recent).addWidget(self.recent)
-        box_found = QGroupBox("Found on this computer (LM Studio, Ollama, Hugging Face and llama.cpp caches)")
+        box_found = QGroupBox("Found on this computer")
+        box_found.setToolTip("In LM Studio's, Ollama's, Hugging Face's and llama.cpp's model folders")
         QVBoxLayout(box_found).addWidget(self.found)
-        lists.addWidget(box_recent)
-        lists.addWidget(box_found)
-        left = QWidget()
-        left.setLayout(lists)
+        lists = QHBoxLayout()
+        lists.addWidget(box_recent, 1)
+        lists.addWidget(box_found, 1)
 
-        self.title = RichLabel("No model yet.")
-        self.title.setWordWrap(True)
-        self.badges = RichLabel()
-        self.types = StackedBar()
-        self.types.setToolTip(GLOSSARY["bpw"])
-        self.details = QPlainTextEdit()
-        self.details.setReadOnly(True)
-        self.details.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
-        right = QWidget()
-        rl = QVBoxLayout(right)
-        rl.addWidget(self.title)
-        rl.addWidget(self.badges)
-        rl.addWidget(Label("Where the bits are (share of the file by storage type):"))
-        rl.addWidget(self.types)
-        rl.addWidget(self.details, 1)
-
-        split = QSplitter()
-        split.addWidget(left)
-        split.addWidget(right)
-        split.setStretchFactor(1, 2)
-        split.setSizes([330, 770])
+        inner = QWidget()
+        il = QVBoxLayout(inner)
+        il.setContentsMargins(0, 0, 0, 0)
+        il.addWidget(self.profile_box)
+        il.addLayout(lists, 1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(inner)
         lay = QVBoxLayout(self)
         lay.addLayout(buttons)
         lay.addWidget(hint)
-        lay.addWidget(split, 1)
+        lay.addWidget(scroll, 1)
 
         self.open_file.clicked.connect(self.choose_file)
         self.open_folder.clicked.connect(self.choose_folder)
@@ -105,14 +161,19 @@ class ModelPage(QWidget):
         self.found.activated.connect(self._open_item)
         state.profile_changed.connect(self.show_profile)
 
+    def minimumSizeHint(self) -> QSize:
+        return QSize(560, 300)
+
+    def set_details_visible(self, on: bool) -> None:
+        self.details.setVisible(on)
+        self.details_toggle.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
+
     def refresh_found(self) -> None:
         self.state.run(_discover_job, self.set_found)
 
     def set_found(self, models: list[FoundModel]) -> None:
         self.found_model.empty_text = "No models found in the usual places."
-        self.found_model.set_entries(
-            [ModelEntry(f"{m.name}  ·  {human_bytes(m.size)}  ·  {m.source}", str(m.path)) for m in models]
-        )
+        self.found_model.set_entries([_found_entry(m) for m in models])
 
     def set_recent(self, paths: list[str]) -> None:
         self.recent_model.set_entries([ModelEntry(Path(p).name, p) for p in paths])
@@ -143,28 +204,39 @@ class ModelPage(QWidget):
             event.acceptProposedAction()
 
     def show_profile(self, p: ModelProfile) -> None:
+        self.name_label.setText(friendly_name(p))
+        self.name_label.setToolTip(plain_tip(f"Name in the file: {p.name or '(none)'}\n{p.path}"))
+        family = f" of the {p.architecture} family" if p.architecture else ""
         self.title.setText(
-            f"<h2>{esc(p.display_name)}</h2>{esc(p.architecture or 'unknown architecture')} · "
-            f"{human_count(p.parameters)} parameters · {human_bytes(p.file_size)} · "
-            f"<b>{esc(p.nominal_type or 'unknown')}</b> nominal, "
-            f"<b>{p.effective_bpw:.2f}</b> bits per weight measured"
+            f"A {human_count(p.parameters)}-parameter model{family} · {human_bytes(p.file_size)} · "
+            f"{p.effective_bpw:.2f} bits per weight on average"
         )
-        self.title.setToolTip(GLOSSARY["bpw"])
+        sev = severity_for_bpw(block_bpw(p)) if p.parameters else "info"
+        self.precision_icon.setPixmap(icon(sev).pixmap(QSize(20, 20)))
+        self.precision_icon.setToolTip(style.severity_word(sev))
+        self.precision.setText(f"{style.severity_word(sev)}: {PRECISION_WORDS[sev]}")
         badges = []
         if p.is_moe:
-            badges.append(f"MoE: {p.expert_count} experts")
-        badges.append("chat template" if p.has_chat_template else "no chat template")
+            badges.append(f"mixture of {p.expert_count} experts")
+        badges.append("has a chat template" if p.has_chat_template else "no chat template (a base model?)")
         if p.imatrix:
-            badges.append("imatrix: " + (p.imatrix.dataset or p.imatrix.file or "yes"))
+            badges.append("quantized with an importance matrix")
         if p.quantization:
             badges.append(f"{p.quantization.quant_method} calibration: {p.quantization.dataset or 'not recorded'}")
-        self.badges.setText(
-            "  ".join(
-                f"<span style='background:#e8eaf6;color:#1a237e;padding:2px'>&nbsp;{esc(b)}&nbsp;</span>"
-                for b in badges
-            )
-        )
+        self.badges.setText(" · ".join(badges))
+        total = sum(t.bytes for t in p.tensor_types) or 1
         self.types.set_parts(
-            [(f"{t.type} {t.bpw:.2f} bpw", float(t.bytes), series(i)) for i, t in enumerate(p.tensor_types)]
+            [
+                (f"{t.type}: {share_words(t.bytes / total)}", float(t.bytes), series(i))
+                for i, t in enumerate(p.tensor_types)
+            ]
         )
-        self.details.setPlainText(profile_summary(p))
+        nominal = f"nominal type {p.nominal_type} (general.file_type)\n" if p.nominal_type else ""
+        self.details.setPlainText(nominal + profile_summary(p))
+        for w in (self.precision_icon, self.precision, self.badges, self.bits_caption, self.types, self.details_toggle):
+            w.show()
+
+
+def _discover_job() -> Job[list[FoundModel]]:
+    yield Progress("Looking for models on this computer", 0, 1)
+    return discover_models()

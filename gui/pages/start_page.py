@@ -1,0 +1,113 @@
+"""Start: what Quant Doctor does, in two sentences, and three ways in.
+
+Shown on a first start (no recent model). "Connect to my app" leads to the Setup page's connection
+section; until that section exists the button stays, disabled, saying so.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QPushButton, QSizePolicy, QVBoxLayout, QWidget
+
+from gui import style
+from gui.widgets import icon
+
+WHAT_IT_DOES = (
+    "Quant Doctor finds out why a local model you run (in LM Studio, Ollama, llama.cpp or koboldcpp) "
+    "answers worse than it should: too small a quant, a squeezed memory cache, the wrong download. "
+    "It reads the model file and your settings, checks them against your computer, and tells you the "
+    "one change that fixes it."
+)
+
+CONNECT_PENDING = "Coming soon: connecting to a running LM Studio, Ollama or llama.cpp server."
+
+
+class _Way(QFrame):
+    """One way in: a big button with a sentence under it."""
+
+    def __init__(self, title: str, sentence: str, button: QPushButton) -> None:
+        super().__init__()
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Maximum)
+        self.button = button
+        button.setText(title)
+        button.setAccessibleName(title)
+        button.setAccessibleDescription(sentence)
+        button.setMinimumHeight(40)
+        button.setFont(style.font("heading"))
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(style.SPACE_L, style.SPACE_L, style.SPACE_L, style.SPACE_L)
+        lay.addWidget(button)
+        self.sentence = style.text_label(sentence, muted=True)
+        lay.addWidget(self.sentence)
+
+
+class StartPage(QWidget):
+    connect_requested = Signal()
+    open_requested = Signal()
+    demo_requested = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.title = style.text_label("Why did my local model get worse?", "title")
+        self.intro = style.text_label(WHAT_IT_DOES)
+        logo = QPushButton()
+        logo.setFlat(True)
+        logo.setIcon(icon("app"))
+        logo.setIconSize(QSize(56, 56))
+        logo.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        logo.setAccessibleName("Quant Doctor")
+        logo.setStyleSheet("border: none; background: transparent;")
+        head = QHBoxLayout()
+        head.addWidget(logo, 0, Qt.AlignmentFlag.AlignTop)
+        texts = QVBoxLayout()
+        texts.addWidget(self.title)
+        texts.addWidget(self.intro)
+        head.addLayout(texts, 1)
+
+        self.connect_button = QPushButton()
+        self.open_button = QPushButton()
+        self.demo_button = QPushButton()
+        self.demo_button.setProperty("primary", True)
+        self.ways = [
+            _Way(
+                "Connect to my app",
+                "Quant Doctor reads the model and the settings from the app you already use.",
+                self.connect_button,
+            ),
+            _Way(
+                "Open a model file",
+                "A .gguf file, or a model folder (EXL2, GPTQ, AWQ), from your disk.",
+                self.open_button,
+            ),
+            _Way(
+                "Try the demo",
+                "A small model and a damaged copy of it, made on this computer in a few seconds: see a diagnosis "
+                "without downloading anything.",
+                self.demo_button,
+            ),
+        ]
+        self.connect_button.clicked.connect(self.connect_requested.emit)
+        self.open_button.clicked.connect(self.open_requested.emit)
+        self.demo_button.clicked.connect(self.demo_requested.emit)
+
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(style.SPACE_XL, style.SPACE_XL, style.SPACE_XL, style.SPACE_L)
+        lay.setSpacing(style.SPACE_L)
+        lay.addLayout(head)
+        for way in self.ways:
+            lay.addWidget(way)
+        self.hint = style.text_label(
+            "You can come back here any time from the sidebar. Everything stays on this computer.", "small", muted=True
+        )
+        lay.addWidget(self.hint)
+        lay.addStretch(1)
+        self.set_connect_available(False)
+
+    def set_connect_available(self, available: bool) -> None:
+        self.connect_button.setEnabled(available)
+        self.connect_button.setToolTip(
+            "Go to the connection section of the Setup page" if available else CONNECT_PENDING
+        )
+        if not available:
+            self.ways[0].sentence.setText(CONNECT_PENDING)
