@@ -29,8 +29,10 @@ def test_first_start_shows_the_start_page_with_three_ways_in(window):
 
 def test_connect_waits_for_the_setup_pages_connection_section(qtbot, window, tmp_path, monkeypatch):
     button = window.start_page.connect_button
-    if not window.can_connect():
-        assert not button.isEnabled() and button.toolTip() == CONNECT_PENDING
+    assert window.can_connect()  # the Setup page has its "Connect to my app" section
+    assert button.isEnabled() and window.start_page.ways[0].sentence.text() != CONNECT_PENDING
+    window.start_page.set_connect_available(False)
+    assert not button.isEnabled() and button.toolTip() == CONNECT_PENDING
     called = []
     monkeypatch.setattr(SetupPage, "focus_connect", lambda self: called.append(self), raising=False)
     w = make_window(qtbot, tmp_path, "other.ini")

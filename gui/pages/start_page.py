@@ -43,6 +43,7 @@ class _Way(QFrame):
 
 
 class StartPage(QWidget):
+    COLUMN_WIDTH = 860
     connect_requested = Signal()
     open_requested = Signal()
     demo_requested = Signal()
@@ -91,8 +92,11 @@ class StartPage(QWidget):
         self.open_button.clicked.connect(self.open_requested.emit)
         self.demo_button.clicked.connect(self.demo_requested.emit)
 
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(style.SPACE_XL, style.SPACE_XL, style.SPACE_XL, style.SPACE_L)
+        self.connect_sentence = self.ways[0].sentence.text()
+        column = QWidget()
+        column.setMaximumWidth(self.COLUMN_WIDTH)
+        lay = QVBoxLayout(column)
+        lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(style.SPACE_L)
         lay.addLayout(head)
         for way in self.ways:
@@ -101,7 +105,16 @@ class StartPage(QWidget):
             "You can come back here any time from the sidebar. Everything stays on this computer.", "small", muted=True
         )
         lay.addWidget(self.hint)
-        lay.addStretch(1)
+        # the column in the middle of the page, however large the window: no empty half-page
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(style.SPACE_XL, style.SPACE_L, style.SPACE_XL, style.SPACE_L)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(column, 100)
+        row.addStretch(1)
+        outer.addStretch(1)
+        outer.addLayout(row)
+        outer.addStretch(2)
         self.set_connect_available(False)
 
     def set_connect_available(self, available: bool) -> None:
@@ -109,5 +122,4 @@ class StartPage(QWidget):
         self.connect_button.setToolTip(
             "Go to the connection section of the Setup page" if available else CONNECT_PENDING
         )
-        if not available:
-            self.ways[0].sentence.setText(CONNECT_PENDING)
+        self.ways[0].sentence.setText(self.connect_sentence if available else CONNECT_PENDING)
