@@ -270,3 +270,20 @@ class EngineNotFoundError(QuantDoctorError):
         "Start your app (Ollama, LM Studio, llama-server, koboldcpp...) and load the model, then try again; "
         "or give its address, e.g. llama-server:http://127.0.0.1:8081."
     )
+
+
+class ImpossibleModelShapeError(CorruptModelFileError):
+    """The header's dimensions contradict the file's own tensors, or exceed what llama.cpp loads.
+
+    Raised once, where the profile is read (core.model.shape_check), so that nothing later (the
+    memory estimate, its searches, the window) ever works on a count taken from a hostile file.
+    """
+
+
+class NotEnoughMemoryError(QuantDoctorError):
+    """Loading a model for a comparison would not fit (or did not fit) the memory there is."""
+
+    default_fix = (
+        "Free memory (close other programs), use a smaller file of the model, or compare with a smaller "
+        "context and a q8_0 KV cache."
+    )

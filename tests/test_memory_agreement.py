@@ -38,7 +38,8 @@ import pytest
 from ggufmaker import write_gguf
 
 from core.hardware import HardwareProfile, SystemMemory
-from core.memory.estimate import MemoryEstimate, estimate, model_shape
+from core.memory.estimate import MemoryEstimate, estimate
+from core.memory.shape import model_shape
 from core.model.inspection import inspect_model
 from core.settings.run import RunSettings
 

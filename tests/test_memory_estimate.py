@@ -11,18 +11,11 @@ from test_memory_agreement import SHAPES, write_shaped
 from core.errors import MemoryEstimateError, SetupError
 from core.hardware import GpuInfo, HardwareProfile, SystemMemory
 from core.memory.compute_graph import GraphSetup, GraphShape, compute_buffer_bytes
-from core.memory.estimate import (
-    RUNTIME_OVERHEAD_BYTES,
-    ModelShape,
-    cells,
-    estimate,
-    kv_bytes,
-    layer_devices,
-    max_context,
-    max_gpu_layers,
-    model_shape,
-    plan,
-)
+from core.memory.estimate import RUNTIME_OVERHEAD_BYTES, estimate, layer_devices
+from core.memory.parts import cells, kv_bytes
+from core.memory.plan import plan
+from core.memory.search import max_context, max_gpu_layers
+from core.memory.shape import ModelShape, model_shape
 from core.model.inspection import inspect_model
 from core.settings.run import RunSettings
 
@@ -103,7 +96,7 @@ def test_sliding_window_layers_hold_only_the_window(llama8b: ModelShape) -> None
 
 
 def test_the_gemma3_pattern_from_the_architecture(tmp_path: Path) -> None:
-    from core.memory.estimate import _swa_layers
+    from core.memory.shape import swa_layers as _swa_layers
 
     assert _swa_layers("gemma3", 12, 1024, None) == (True,) * 5 + (False,) + (True,) * 5 + (False,)
     assert _swa_layers("gemma2", 4, 4096, None) == (True, False, True, False)

@@ -10,8 +10,11 @@ from test_memory_agreement import SHAPES, write_shaped
 
 from core.hardware import HardwareProfile, SystemMemory
 from core.hardware.catalog import catalog_profile, find_gpu, gpu_info, load_catalog
-from core.memory.estimate import TIGHT_MARGIN_BYTES, estimate, model_shape
-from core.memory.upgrade import QUANT_BPW, advise, quant_alternatives, requantized
+from core.memory.estimate import TIGHT_MARGIN_BYTES, estimate
+from core.memory.options import quant_options
+from core.memory.shape import QUANT_BPW, ModelShape, model_shape
+from core.memory.upgrade import UpgradeAdvice
+from core.memory.upgrade import advise as advise_shape
 from core.model.inspection import inspect_model
 from core.model.profile import ModelProfile
 from core.settings.run import RunSettings
@@ -35,14 +38,28 @@ def on(card: str) -> HardwareProfile:
     return catalog_profile(card, HardwareProfile(ram=RAM))
 
 
+def requantized(profile: ModelProfile, quant: str) -> ModelShape:
+    """The what-if is derived from the shape, built once from the file."""
+    return model_shape(profile).requantized(quant)
+
+
+def advise(profile: ModelProfile, setup: RunSettings, hardware: HardwareProfile) -> UpgradeAdvice | None:
+    return advise_shape(model_shape(profile), setup, hardware)
+
+
 def test_requantized_sizes(llama70b: ModelProfile) -> None:
     q5 = requantized(llama70b, "Q5_K_M")
-    big = {t.name: t for t in llama70b.tensors}
-    for t in q5.tensors:
-        if t.role == "norms":
-            assert t.bytes == big[t.name].bytes
-        else:
-            assert t.bytes == int(t.parameters * QUANT_BPW["Q5_K_M"] / 8)
+    expected = [0] * q5.n_layer
+    for t in llama70b.tensors:
+        if t.layer is not None:
+            if t.role == "norms":
+                expected[t.layer] += t.bytes
+            else:
+                expected[t.layer] += int(t.parameters * QUANT_BPW["Q5_K_M"] / 8)
+    assert list(q5.layer_bytes) == expected
+    embd = next(t for t in llama70b.tensors if t.name == "token_embd.weight")
+    assert q5.input_bytes == int(embd.parameters * QUANT_BPW["Q5_K_M"] / 8)
+    assert q5.nominal_type == "Q5_K_M" and q5.parameters == llama70b.parameters
     assert QUANT_BPW["Q4_K_M"] == pytest.approx(4.90, abs=0.01) and QUANT_BPW["Q8_0"] == pytest.approx(8.52, abs=0.01)
 
 
@@ -53,7 +70,7 @@ def test_70b_on_an_rtx_3060_gets_advice(llama70b: ModelProfile) -> None:
     assert "does not fit GeForce RTX 3060 12GB at 8192 tokens" in advice.reason
     comfort = advice.comfort
     assert comfort is not None and comfort.quant == "Q5_K_M"
-    q5 = model_shape(requantized(llama70b, "Q5_K_M"))
+    q5 = requantized(llama70b, "Q5_K_M")
     target = replace(setup, cache_type_k="q8_0", cache_type_v="q8_0", flash_attn=True)
     # it fits with headroom, and it is the smallest: every card with less usable memory does not
     card = find_gpu(comfort.card)
@@ -118,7 +135,7 @@ def test_cpu_only_machines(llama8b: ModelProfile, llama70b: ModelProfile, demo: 
 
 def test_smaller_quants_as_alternatives(llama70b: ModelProfile, tmp_path: Path) -> None:
     q8 = requantized(llama70b, "Q8_0")
-    alts = quant_alternatives(q8, RunSettings(8192), on("H100 SXM"))
+    alts = quant_options(q8, RunSettings(8192), on("H100 SXM"))
     assert [a.settings["quant"] for a in alts] == ["Q5_K_M", "Q4_K_M"]
     assert all(a.fits for a in alts) and alts[0].gpu_bytes > alts[1].gpu_bytes
-    assert quant_alternatives(llama70b, RunSettings(8192), on("H100 SXM")) == []  # already Q4_K-sized
+    assert quant_options(model_shape(llama70b), RunSettings(8192), on("H100 SXM")) == []  # already Q4_K-sized

@@ -1,4 +1,4 @@
-"""vram: is the fix hardware? Memory needed (core.memory.estimate, which agrees with llama.cpp) against the
+"""vram: is the fix hardware? Memory needed (core.memory, which agrees with llama.cpp) against the
 memory the machine has, and — when nothing reasonable fits — which card would (core.memory.upgrade)."""
 
 from __future__ import annotations
@@ -11,13 +11,9 @@ from core.checks.measurements import Measurements
 from core.engines import registry as engines
 from core.errors import QuantDoctorError
 from core.hardware.machine import HardwareProfile
-from core.memory.estimate import (
-    TIGHT_MARGIN_BYTES,
-    FitReport,
-    gib,
-    kv_arithmetic,
-)
-from core.memory.upgrade import plan_with_advice
+from core.memory.arithmetic import gib, kv_arithmetic
+from core.memory.estimate import TIGHT_MARGIN_BYTES
+from core.memory.plan import FitReport, plan_with_advice
 from core.model.profile import ModelProfile
 from core.settings.run import RunSettings
 from core.settings.setup import Setup

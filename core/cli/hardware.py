@@ -142,17 +142,17 @@ def hardware_from_args(args: argparse.Namespace) -> Any:
 
 def cmd_fit(args: argparse.Namespace) -> int:
     from core.cli.run_options import run_settings_from_args
-    from core.memory.estimate import model_shape, read_swa_pattern
-    from core.memory.upgrade import plan_with_advice
+    from core.memory.plan import plan_with_advice
+    from core.memory.shape import model_shape
     from core.model.inspection import inspect_model
 
     profile = inspect_model(args.path)
     hardware = hardware_from_args(args)
-    shape = model_shape(profile, read_swa_pattern(profile))
+    shape = model_shape(profile)
     setup = run_settings_from_args(args)
     if setup.n_ctx is None:  # -c 0 or none: the model's own context, as llama.cpp does
         setup = setup.replace(n_ctx=shape.n_ctx_train or 4096)
-    report = plan_with_advice(profile, setup, hardware)
+    report = plan_with_advice(shape, setup, hardware)
     if args.json:
         data = report.to_dict()
         data["hardware"] = {

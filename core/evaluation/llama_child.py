@@ -204,7 +204,7 @@ def main(argv: list[str]) -> int:
         ch.send("finished")
         return 0
     except RunnerError as err:
-        ch.send("fatal", kind=err.kind, message=str(err))
+        ch.send("fatal", kind=err.kind, message=str(err), n_ctx=err.n_ctx)
         return 3
     finally:
         if model is not None:

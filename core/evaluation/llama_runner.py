@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import ctypes
 import sys
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,16 +24,21 @@ from core.settings.run import RunSettings, cache_type_id
 
 
 class RunnerError(Exception):
-    """Something llama.cpp refused; `kind` tells the parent which typed error to raise."""
+    """Something llama.cpp refused; `kind` tells the parent which typed error to raise ("memory" for a failed
+    allocation, with the context it was for in `n_ctx`)."""
 
-    def __init__(self, message: str, kind: str = "setup") -> None:
+    def __init__(self, message: str, kind: str = "setup", n_ctx: int | None = None) -> None:
         super().__init__(message)
         self.kind = kind
+        self.n_ctx = n_ctx
 
 
 _GGML_LOG_WARN = 3
 _GGML_LOG_CONT = 5
 _log_state = {"keep": False}
+_recent: deque[str] = deque(maxlen=24)  # the last warnings and errors, to tell a failed allocation apart
+# what ggml and llama.cpp log when a buffer cannot be allocated (ggml-backend.cpp, ggml-cuda.cu, llama-context.cpp)
+_OUT_OF_MEMORY = ("failed to allocate", "out of memory", "unable to allocate", "cudamalloc failed", "alloc_buffer")
 
 
 @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
@@ -41,7 +47,17 @@ def _log(level: int, text: bytes, _user: ctypes.c_void_p) -> None:
     if level != _GGML_LOG_CONT:
         _log_state["keep"] = level >= _GGML_LOG_WARN
     if _log_state["keep"]:
-        sys.stderr.write(text.decode("utf-8", errors="replace"))
+        line = text.decode("utf-8", errors="replace")
+        _recent.append(line)
+        sys.stderr.write(line)
+
+
+def _out_of_memory() -> str | None:
+    """llama.cpp's own words when its last failure was an allocation, else None."""
+    for line in reversed(_recent):
+        if any(word in line.lower() for word in _OUT_OF_MEMORY):
+            return line.strip()[:300]
+    return None
 
 
 @dataclass
@@ -69,8 +85,12 @@ class LlamaModel:
         self.settings = settings
         params = llama_cpp.llama_model_default_params()
         params.n_gpu_layers = 0x7FFFFFFF if settings.n_gpu_layers is None else settings.n_gpu_layers
+        _recent.clear()
         model = llama_cpp.llama_model_load_from_file(path.encode(), params)
         if not model:
+            oom = _out_of_memory()
+            if oom:
+                raise RunnerError(oom, "memory", settings.n_ctx)
             raise RunnerError(f"llama.cpp could not load {path} (see its last messages above).", "load")
         self.model = model
         self.vocab = llama_cpp.llama_model_get_vocab(model)
@@ -160,8 +180,12 @@ class LlamaModel:
         p.type_v = cache_type_id(s.cache_type_v)
         p.flash_attn_type = s.flash_attn.llama_value
         p.no_perf = True
+        _recent.clear()
         ctx = llama_cpp.llama_init_from_model(self.model, p)
         if not ctx:
+            oom = _out_of_memory()
+            if oom:
+                raise RunnerError(oom, "memory", n_ctx)
             raise RunnerError(
                 f"llama.cpp could not set up a {n_ctx}-token context with these settings ({s.describe()}).", "setup"
             )

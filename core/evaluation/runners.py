@@ -16,6 +16,8 @@ from typing import Any
 from core.children import make_temp_dir, remove_temp_dir
 from core.errors import CancelledError, EvaluationSetupError
 from core.evaluation.child_client import WorkerProcess, fatal_error
+from core.evaluation.memory_check import not_enough_memory, require_fit
+from core.evaluation.scoring import EVAL_DEFAULT_CTX
 from core.progress import EtaClock, Job, Progress
 from core.settings.run import RunSettings
 
@@ -46,6 +48,13 @@ class TaskResult:
         return str(self.fields.get("kind", ""))
 
 
+def largest_context(settings: RunSettings, tasks: list[dict[str, Any]]) -> int:
+    """The largest context the worker will set up: the settings' own, or a task's chunk or window."""
+    sizes = [settings.n_ctx or EVAL_DEFAULT_CTX]
+    sizes += [int(t[key]) for t in tasks for key in ("chunk", "n_ctx") if isinstance(t.get(key), int)]
+    return max(sizes)
+
+
 class LocalEngine:
     """A GGUF run by llama.cpp (through llama-cpp-python) in a child process."""
 
@@ -74,6 +83,8 @@ class LocalEngine:
 
     def run(self, tasks: list[dict[str, Any]], phase: str, workdir: Path | None = None) -> Job[dict[str, TaskResult]]:
         """Run `tasks` in one worker; yields progress (and TokenProgress for samples), returns results by id."""
+        what = f"the {self.role} ({self.path.name})"
+        require_fit(self.path, self.settings, largest_context(self.settings, tasks), what)  # before llama.cpp
         owns = workdir is None
         folder = make_temp_dir("qd-eval-") if workdir is None else workdir
         job_file = folder / f"job-{self.role}.json"
@@ -81,7 +92,6 @@ class LocalEngine:
             json.dumps({"model": str(self.path), "settings": self.settings.to_dict(), "tasks": tasks}),
             encoding="utf-8",
         )
-        what = f"the {self.role} ({self.path.name})"
         worker = WorkerProcess(job_file, what)
         self._worker = worker
         names = {t["id"]: t.get("label", t["id"]) for t in tasks}
@@ -121,6 +131,10 @@ class LocalEngine:
                     results[tid] = TaskResult(tid, False, event)
                 elif kind == "fatal":
                     worker.kill()
+                    if event.get("kind") == "memory":
+                        n_ctx = event.get("n_ctx")
+                        ctx = n_ctx if isinstance(n_ctx, int) else None
+                        raise not_enough_memory(self.path, self.settings, ctx, what, str(event.get("message")))
                     raise fatal_error(event, what)
                 elif kind == "finished":
                     finished = True

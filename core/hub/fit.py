@@ -126,7 +126,8 @@ def memory_fit(hardware: HardwareProfile) -> FitFn:
     Uses the candidate's own tensors when its header was read, else the person's local file of the
     same model resized to the candidate's download size; falls back to `simple_fit` with neither.
     """
-    from core.memory.estimate import estimate, model_shape
+    from core.memory.estimate import estimate
+    from core.memory.shape import model_shape
     from core.settings.run import FlashAttn, RunSettings
 
     fallback = simple_fit()

@@ -34,7 +34,6 @@ _TYPE_SIZE = {"f32": 4, "f16": 2, "bf16": 2, "i32": 4, "i64": 8}
 _INPLACE_OPS = frozenset({"scale", "add", "sub", "mul", "div", "unary", "rope", "rms_norm", "clamp", "soft_max"})
 
 CPU_ALIGNMENT = 32  # TENSOR_ALIGNMENT: ggml_backend_cpu_buffer_type_get_alignment
-CUDA_ALIGNMENT = 128  # ggml_backend_cuda_buffer_type_get_alignment
 
 _END = 1 << 62  # the last free block stands for "the rest of the buffer"
 
@@ -134,6 +133,7 @@ class Graph:
     def __init__(self) -> None:
         self.nodes: list[Tensor] = []
         self.leafs: list[Tensor] = []
+        self.marks: list[int] = []  # len(nodes) when each built layer began (see reserve's steady state)
         self._seen: set[int] = set()
 
     def expand(self, root: Tensor) -> None:
@@ -210,28 +210,40 @@ class _DynAllocator:
 
 
 class _Slot:
-    __slots__ = ("addr", "allocated", "n_children", "n_views")
+    __slots__ = ("addr", "allocated", "n_children", "n_views", "tensor", "visited")
 
-    def __init__(self) -> None:
+    def __init__(self, tensor: Tensor) -> None:
         self.n_children = 0
         self.n_views = 0
         self.allocated = False
         self.addr = 0
+        self.tensor = tensor
+        self.visited = False
 
 
 def reserve(graph: Graph, alignment: int = CPU_ALIGNMENT) -> int:
     """Bytes `ggml_gallocr_reserve` asks for to run `graph` (ggml_gallocr_alloc_graph_impl)."""
+    return _replay(graph, alignment)[0]
+
+
+def _replay(graph: Graph, alignment: int, period: int = 0, last_check: int = -1) -> tuple[int, bool]:
+    """(bytes reserved, whether the allocator's state repeated after `period` layers).
+
+    With `period` > 0 the state is compared at the layer marks up to mark `last_check`: steady when
+    the state at mark i + period equals the one at mark i.
+    """
     allocator = _DynAllocator(alignment)
     slots: dict[int, _Slot] = {}
 
     def slot(t: Tensor) -> _Slot:
         s = slots.get(id(t))
         if s is None:
-            s = slots[id(t)] = _Slot()
+            s = slots[id(t)] = _Slot(t)
         return s
 
     def allocate(node: Tensor) -> None:
         s = slot(node)
+        s.visited = True
         if node.external or s.allocated or node.view_src is not None:
             return
         s.allocated = True
@@ -271,7 +283,15 @@ def reserve(graph: Graph, alignment: int = CPU_ALIGNMENT) -> int:
             slot(parent).n_children += 1
             if parent.input:
                 allocate(parent)
-    for node in graph.nodes:
+    marks = {m: i for i, m in enumerate(graph.marks) if i <= last_check} if period else {}
+    seen_states: dict[int, tuple[object, ...]] = {}
+    steady = False
+    for index, node in enumerate(graph.nodes):
+        mark = marks.get(index)
+        if mark is not None and not steady:
+            state = _state(allocator, slots)
+            steady = seen_states.get(mark - period) == state
+            seen_states[mark] = state
         for parent in node.src:
             allocate(parent)
         allocate(node)
@@ -287,7 +307,21 @@ def reserve(graph: Graph, alignment: int = CPU_ALIGNMENT) -> int:
                     release(parent.view_src)
             elif ps.allocated:
                 release(parent)
-    return allocator.max_size
+    return allocator.max_size, steady
+
+
+def _state(allocator: _DynAllocator, slots: dict[int, _Slot]) -> tuple[object, ...]:
+    """What decides the rest of the replay: free blocks, the high-water mark and every live tensor.
+
+    The graph inputs are left out: they stay allocated until their last reader, which is in the
+    last layers, and only their reader counts (irrelevant until zero) change from layer to layer.
+    """
+    live = sorted(
+        (s.addr if s.allocated else -1, s.tensor.nbytes, s.n_children, s.n_views, s.allocated)
+        for s in slots.values()
+        if s.visited and not s.tensor.input and not s.tensor.external and (s.allocated or s.n_children or s.n_views)
+    )
+    return (tuple(tuple(b) for b in allocator.free), allocator.max_size, tuple(live))
 
 
 # --- llama's graph (src/models/llama.cpp + src/llama-graph.cpp) -------------------------------------
@@ -333,8 +367,10 @@ def _hadamard_size_k(head_dim: int) -> int:
     return n
 
 
-def build_llama_graph(shape: GraphShape, setup: GraphSetup) -> Graph:
-    """llama_model_llama::graph, with the helpers it calls, as ggml would record it."""
+def build_llama_graph(shape: GraphShape, setup: GraphSetup, layers: Sequence[int] | None = None) -> Graph:
+    """llama_model_llama::graph, with the helpers it calls, as ggml would record it.
+
+    `layers` builds only those layers (ascending, ending with the last): the steady-state replay."""
     s, g, n_tok, n_out = shape, Graph(), setup.n_tokens, setup.n_outputs
     fa = setup.flash_attn
     v_trans = not fa
@@ -369,7 +405,8 @@ def build_llama_graph(shape: GraphShape, setup: GraphSetup) -> Graph:
         return reshape(mul_mat(rot, flat), *x.ne)
 
     inp_l = embd
-    for il in range(s.n_layer):
+    for il in range(s.n_layer) if layers is None else layers:
+        g.marks.append(len(g.nodes))
         is_swa = il < len(s.swa_layers) and s.swa_layers[il]
         n_kv = setup.n_kv_swa if is_swa else setup.n_kv
         layer_mask = mask_swa if is_swa and mask_swa is not None else mask
@@ -481,12 +518,52 @@ def _moe_ffn(g: Graph, s: GraphShape, cur: Tensor) -> Tensor:
     return out
 
 
-def compute_buffer_bytes(shape: GraphShape, setup: GraphSetup, alignment: int = CPU_ALIGNMENT) -> int:
-    """The compute buffer for one reservation (llama_context::graph_reserve)."""
+def full_replay_bytes(shape: GraphShape, setup: GraphSetup, alignment: int = CPU_ALIGNMENT) -> int:
+    """The compute buffer from the whole graph, every layer built and replayed (the reference)."""
     return reserve(build_llama_graph(shape, setup), alignment)
 
 
+def layer_period(shape: GraphShape) -> int:
+    """The smallest p with the layer kinds (sliding-window or not) repeating every p layers; 0 if none."""
+    kinds = [il < len(shape.swa_layers) and shape.swa_layers[il] for il in range(shape.n_layer - 1)]
+    for p in range(1, 17):
+        if all(kinds[i] == kinds[i + p] for i in range(len(kinds) - p)):
+            return p
+    return 0
+
+
+def compute_buffer_bytes(shape: GraphShape, setup: GraphSetup, alignment: int = CPU_ALIGNMENT) -> int:
+    """The compute buffer for one reservation (llama_context::graph_reserve), byte for byte.
+
+    Why this is fast: every layer of the graph is the same (up to the sliding-window pattern), so
+    the allocator soon lays out each period of layers exactly as the one before. Once its whole
+    state (free blocks, high-water mark, live tensors with their readers) repeats, every later
+    period repeats it too, and only the last layers (the last one picks the output rows, the last
+    readers free the inputs) can raise the mark. So a graph of the first m layers plus the last one,
+    with m congruent to the layer count modulo the period, reserves the same bytes as the whole
+    graph; when no repetition shows up in time the whole graph is replayed.
+    (tests/test_memory_estimate.py compares the two on dense, MoE and sliding-window shapes.)
+    """
+    n, p = shape.n_layer, layer_period(shape)
+    m = 4 * p + 2
+    while p and m < n - 1:
+        m += (n - 1 - m) % p  # the built layers line up with the real ones modulo the period
+        if m >= n - 1:
+            break
+        # the state is compared only at marks before the last period, whose readers free inputs
+        size, steady = _replay(build_llama_graph(shape, setup, [*range(m), n - 1]), alignment, p, m - p)
+        if steady:
+            return size
+        m *= 2
+    return full_replay_bytes(shape, setup, alignment)
+
+
 def input_bytes(shape: GraphShape, setup: GraphSetup) -> int:
-    """The graph inputs (tokens, embeddings, positions, masks, indices): what stays on the host."""
-    g = build_llama_graph(shape, setup)
+    """The graph inputs (tokens, embeddings, positions, masks, indices): what stays on the host.
+
+    Their sizes do not depend on the number of layers: two layers (the first and the last) have
+    every input the whole graph has."""
+    kinds = [il < len(shape.swa_layers) and shape.swa_layers[il] for il in range(shape.n_layer)]
+    first = {kinds.index(kind) for kind in (True, False) if kind in kinds}
+    g = build_llama_graph(shape, setup, sorted(first | {shape.n_layer - 1}))
     return sum(t.nbytes for t in g.leafs if t.input)

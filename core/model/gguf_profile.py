@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import gguf
 from core.errors import CorruptModelFileError, MissingShardError
 from core.model.gguf_reader import GGUFHeader, file_type_name, read_gguf_header
 from core.model.profile import BaseModel, Imatrix, ModelProfile, TensorEntry, census, fill_sizes
+from core.model.shape_check import check_shape
 from core.model.tensor_roles import layer_of, role_of
 
 SPLIT_NAME = re.compile(r"^(?P<stem>.*)-(?P<no>\d{5})-of-(?P<count>\d{5})\.gguf$", re.IGNORECASE)
@@ -94,6 +96,17 @@ def _str(h: GGUFHeader, key: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _swa_pattern(value: Any) -> int | list[bool] | None:
+    """The sliding-window pattern as llama.cpp reads it: a period N, or one flag per layer."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, list) and value and all(isinstance(v, bool | int) for v in value):
+        return [bool(v) for v in value]
+    return None
+
+
 def _profile_from_headers(path: Path, headers: list[GGUFHeader]) -> ModelProfile:
     h = headers[0]
     arch = _str(h, _K.General.ARCHITECTURE)
@@ -121,6 +134,7 @@ def _profile_from_headers(path: Path, headers: list[GGUFHeader]) -> ModelProfile
         key_length=_int(h, _K.Attention.KEY_LENGTH.format(arch=a)),
         value_length=_int(h, _K.Attention.VALUE_LENGTH.format(arch=a)),
         sliding_window=_int(h, _K.Attention.SLIDING_WINDOW.format(arch=a)),
+        sliding_window_pattern=_swa_pattern(h.get(f"{a}.attention.sliding_window_pattern")),
         expert_count=_int(h, _K.LLM.EXPERT_COUNT.format(arch=a)) or 0,
         expert_used_count=_int(h, _K.LLM.EXPERT_USED_COUNT.format(arch=a)) or 0,
         expert_shared_count=_int(h, _K.LLM.EXPERT_SHARED_COUNT.format(arch=a)) or 0,
@@ -128,6 +142,7 @@ def _profile_from_headers(path: Path, headers: list[GGUFHeader]) -> ModelProfile
         or bool(h.get(_K.Tokenizer.CHAT_TEMPLATES))
         or any(k.startswith("tokenizer.chat_template.") for k in h.metadata),
     )
+    head_size_given = profile.key_length is not None
     if profile.head_count_kv is None:
         profile.head_count_kv = profile.head_count
     if profile.head_count and profile.embedding_length:
@@ -169,4 +184,5 @@ def _profile_from_headers(path: Path, headers: list[GGUFHeader]) -> ModelProfile
             f"{name} is newer than the installed gguf package; its size was taken from the tensor offsets."
         )
     fill_sizes(profile)
+    check_shape(profile, head_size_given)  # once, here: everything after this may trust the counts
     return profile

@@ -109,6 +109,9 @@ class ModelProfile:
     key_length: int | None = None
     value_length: int | None = None
     sliding_window: int | None = None
+    # `{arch}.attention.sliding_window_pattern`: every N-th layer full, or one flag per layer (read
+    # here once, so the memory estimate never goes back to the file)
+    sliding_window_pattern: int | list[bool] | None = None
     expert_count: int = 0
     expert_used_count: int = 0
     expert_shared_count: int = 0

@@ -10,7 +10,7 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import QFrame, QGroupBox, QHBoxLayout, QLabel, QScrollArea, QToolButton, QVBoxLayout, QWidget
 
 from core.diagnosis import Diagnosis
-from core.memory.estimate import gib, kv_arithmetic
+from core.memory.arithmetic import gib, kv_arithmetic
 from core.palette import MEMORY_PARTS
 from gui import style
 from gui.plain_words import device_words
