@@ -112,10 +112,6 @@ def kv_run_bytes(shape: ModelShape, setup: RunSettings, start: int, end: int) ->
     return per_cell * ((end - start - n_swa) * cells(setup) + n_swa * swa_cells(shape, setup))
 
 
-def kv_layer_bytes(shape: ModelShape, setup: RunSettings, layer: int) -> int:
-    return kv_run_bytes(shape, setup, layer, layer + 1)
-
-
 def kv_bytes(shape: ModelShape, setup: RunSettings) -> int:
     return kv_run_bytes(shape, setup, 0, shape.n_layer)
 
