@@ -15,7 +15,7 @@ from core.checks.base import CheckInput, Outcome
 from core.checks.finding import Finding
 from core.checks.measurements import Measurements
 from core.hardware.machine import HardwareProfile
-from core.memory.estimate import FitReport
+from core.memory.plan import FitReport
 from core.model.profile import ModelProfile
 from core.settings.setup import Setup
 from core.severity import SEVERITIES

@@ -16,7 +16,7 @@ from typing import Literal
 from core.checks.finding import Finding
 from core.checks.measurements import Measurements
 from core.hardware.machine import HardwareProfile
-from core.memory.estimate import FitReport
+from core.memory.plan import FitReport
 from core.model.profile import ModelProfile
 from core.settings.setup import Setup
 
