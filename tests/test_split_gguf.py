@@ -12,7 +12,7 @@ from core.model.inspection import inspect_model
 
 def write_split(folder, n_shards=3):
     w = gguf.GGUFWriter(folder / "tiny.gguf", "llama", split_max_tensors=2)
-    w.add_block_count(2)
+    w.add_block_count(2 * n_shards)  # a layer per tensor: the shape must match the tensors (core.model.shape_check)
     w.add_embedding_length(64)
     w.add_file_type(gguf.LlamaFileType.ALL_F32)
     w.add_name("Tiny Split")
