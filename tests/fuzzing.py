@@ -392,8 +392,8 @@ def alarm(*_):
 signal.signal(signal.SIGALRM, alarm)
 from core.errors import QuantDoctorError
 from core.model.inspection import inspect_model
-from core.memory.estimate import model_shape, read_swa_pattern
-from core.memory.upgrade import plan_with_advice
+from core.memory.plan import plan_with_advice
+from core.memory.shape import model_shape
 from core.diagnosis import diagnose
 from core.hardware.catalog import catalog_profile
 from core.settings.run import RunSettings
@@ -406,8 +406,8 @@ for line in open(sys.argv[1]):
     outcome, detail = "ok", ""
     try:
         profile = inspect_model(case["path"])
-        shape = model_shape(profile, read_swa_pattern(profile))
-        plan_with_advice(profile, RunSettings(n_ctx=min(shape.n_ctx_train or 4096, 1 << 20)), hw)
+        shape = model_shape(profile)
+        plan_with_advice(shape, RunSettings(n_ctx=min(shape.n_ctx_train or 4096, 1 << 20)), hw)
         diagnose(profile, Setup.of(), hw)
     except QuantDoctorError as exc:
         outcome, detail = "typed", type(exc).__name__ + ": " + exc.message[:160]

@@ -17,7 +17,8 @@ from core.engines.logs import LogReading
 from core.errors import QuantDoctorError
 from core.hardware import HardwareProfile, SystemMemory
 from core.hardware.machine import GpuInfo
-from core.memory.estimate import MemoryEstimate, estimate, model_shape, read_swa_pattern
+from core.memory.estimate import MemoryEstimate, estimate
+from core.memory.shape import model_shape
 from core.model.profile import ModelProfile
 from core.settings.run import FlashAttn, RunSettings
 
@@ -112,7 +113,7 @@ def compare_with_log(reading: LogReading, profile: ModelProfile) -> EstimateVsLo
     if len(gpus) > 1:
         notes.append("The log's GPUs were assumed to split the layers evenly (their memory is not in the log).")
     try:
-        est = estimate(model_shape(profile, read_swa_pattern(profile)), settings, hardware)
+        est = estimate(model_shape(profile), settings, hardware)
     except QuantDoctorError as err:
         notes.append(f"The estimate could not be made for these settings: {err.message}")
         return EstimateVsLog(settings, [], notes)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 
@@ -96,7 +95,7 @@ def _str(h: GGUFHeader, key: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _swa_pattern(value: Any) -> int | list[bool] | None:
+def _swa_pattern(value: object) -> int | list[bool] | None:
     """The sliding-window pattern as llama.cpp reads it: a period N, or one flag per layer."""
     if isinstance(value, bool):
         return None
