@@ -12,11 +12,13 @@ from typing import Any
 
 from core.checks import registry
 from core.checks.base import CheckInput, Outcome
-from core.checks.finding import Finding
+from core.checks.engine_observations import from_engine
+from core.checks.finding import CONFIDENCE_RANK, QUANT_CHECKS, Finding
 from core.checks.measurements import Measurements
 from core.hardware.machine import HardwareProfile
 from core.memory.plan import FitReport
 from core.model.profile import ModelProfile
+from core.settings.observations import Observations
 from core.settings.setup import Setup
 from core.severity import SEVERITIES
 
@@ -44,6 +46,12 @@ class Diagnosis:
     def top(self) -> Finding | None:
         return self.problems[0] if self.problems else None
 
+    @property
+    def headline(self) -> str | None:
+        """One line saying where to look first — and, when the top cause is not the quant, that the quant is
+        probably not the problem ("Your quant looks fine; the prompt is being cut to 4,096 tokens")."""
+        return headline(self.findings)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "model": self.model.to_dict(),
@@ -54,6 +62,7 @@ class Diagnosis:
             "comparison": self.comparison,
             "notes": self.notes,
             "engine": _as_dict(self.engine),
+            "headline": self.headline,
         }
 
 
@@ -65,10 +74,47 @@ def _as_dict(obj: Any) -> Any:
 
 
 def rank(findings: list[Finding]) -> list[Finding]:
-    ordered = sorted(findings, key=lambda f: (SEVERITIES.index(f.severity), registry.order_of(f.id)))
+    """Severity first, then confidence, then the diagnostic order. A cause that a log line or the live
+    engine confirms outranks a quant that is only suspected from the file: an unmeasured quant-tier
+    finding ranks no higher than the most severe confirmed non-quant problem (warning or worse)."""
+    confirmed = [
+        SEVERITIES.index(f.severity)
+        for f in findings
+        if f.id not in QUANT_CHECKS and f.confirmed and f.severity in ("critical", "warning")
+    ]
+    floor = min(confirmed) if confirmed else 0
+
+    def key(f: Finding) -> tuple[int, int, int]:
+        sev = SEVERITIES.index(f.severity)
+        if f.id in QUANT_CHECKS and f.is_problem and f.confidence != "confirmed-by-measurement":
+            sev = max(sev, floor)
+        return sev, CONFIDENCE_RANK[f.confidence] if f.is_problem else 0, registry.order_of(f.id)
+
+    ordered = sorted(findings, key=key)
     for i, f in enumerate(ordered, start=1):
         f.rank = i
     return ordered
+
+
+def _lower_first(text: str) -> str:
+    """ "The prompt..." -> "the prompt...", but "YaRN", "KV" and "Q4_K_M" keep their capitals."""
+    first = text.split(" ", 1)[0]
+    return text[:1].lower() + text[1:] if len(first) == 1 or first[1:].islower() else text
+
+
+def headline(findings: list[Finding]) -> str | None:
+    problems = [f for f in findings if f.severity in ("critical", "warning")]
+    if not problems:
+        return None
+    top = problems[0]
+    if top.id in QUANT_CHECKS:
+        return top.title
+    if top.confidence == "suspected":
+        return f"Worth checking first: {_lower_first(top.title)}"
+    quant = next((f for f in findings if f.id in QUANT_CHECKS), None)
+    if quant is None or quant.severity in ("ok", "info"):
+        return f"Your quant looks fine; {_lower_first(top.title)}"
+    return f"Look here before the quant: {_lower_first(top.title)}"
 
 
 def diagnose(
@@ -79,9 +125,12 @@ def diagnose(
     hub_evidence: list[str] | None = None,
     comparison: dict[str, Any] | None = None,
     engine: Any = None,
+    observations: Observations | None = None,
 ) -> Diagnosis:
     """Run every registered check (core.checks.registry) on what is known, and rank what they found."""
-    given = CheckInput(profile, setup, hardware, measurements, hub_evidence)
+    # What the person's engine or its log said (live's EngineEvidence) joins what they typed or pasted.
+    seen = from_engine(engine, observations or Observations())
+    given = CheckInput(profile, setup, hardware, measurements, hub_evidence, seen)
     findings: list[Finding] = []
     memory = None
     notes: list[str] = []

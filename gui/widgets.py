@@ -238,7 +238,8 @@ class CopyField(QWidget):
 
     def __init__(self, text: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.field = QLineEdit(text)
+        self.text = text  # copied as given: a Modelfile TEMPLATE or PARAMETER block spans lines
+        self.field = QLineEdit(text.replace("\n", " ⏎ "))
         self.field.setReadOnly(True)
         self.field.setFont(QGuiApplication.font())
         self.button = QPushButton("Copy")
@@ -250,7 +251,7 @@ class CopyField(QWidget):
         lay.addWidget(self.button)
 
     def copy(self) -> None:
-        QGuiApplication.clipboard().setText(self.field.text())
+        QGuiApplication.clipboard().setText(self.text)
         self.button.setText("Copied")
 
 

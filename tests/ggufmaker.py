@@ -152,3 +152,36 @@ def u64(v: int) -> bytes:
 
 def u32(v: int) -> bytes:
     return struct.pack("<I", v)
+
+
+def copy_with_metadata(src: Path, dst: Path, drop: Sequence[str] = (), change: dict[str, Any] | None = None) -> Path:
+    """A real model file with some metadata removed or changed (tensors copied as they are), to make
+    llama.cpp itself print its warnings (no pre-tokenizer, a BOS added twice...)."""
+    reader = gguf.GGUFReader(src)
+    arch = str(reader.fields["general.architecture"].contents())
+    w = gguf.GGUFWriter(dst, arch)
+    change = dict(change or {})
+    for name, fld in reader.fields.items():
+        if name in drop or name.startswith("GGUF.") or name == "general.architecture":
+            continue
+        if name in change:
+            continue
+        vtype = fld.types[0]
+        if vtype == gguf.GGUFValueType.ARRAY:
+            w.add_key_value(name, fld.contents(), vtype, sub_type=fld.types[-1])
+        else:
+            w.add_key_value(name, fld.contents(), vtype)
+    for key, value in change.items():
+        if isinstance(value, bool):
+            w.add_bool(key, value)
+        elif isinstance(value, int):
+            w.add_uint32(key, value)
+        else:
+            w.add_string(key, str(value))
+    for t in reader.tensors:
+        w.add_tensor(t.name, t.data, raw_shape=list(t.data.shape), raw_dtype=t.tensor_type)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return dst

@@ -125,7 +125,8 @@ def test_each_engine_says_what_it_does_without_flash_attention(demo, engine, sev
 
 def test_the_registry_keeps_the_diagnostic_order_and_hub_fixes():
     assert [c.id for c in checks.ordered()] == [
-        "quant-tier", "kv-cache", "architecture", "calibration", "finetune", "vram"
+        "context-truncation", "chat-template", "tokenizer", "quant-tier", "kv-cache", "architecture",
+        "calibration", "finetune", "sampling", "rope", "offload", "vram",
     ]  # fmt: skip
     assert checks.hub_fixable() == {"quant-tier", "finetune", "architecture", "calibration"}
     assert checks.get("vram").requires == {"hardware"}
@@ -152,7 +153,10 @@ def test_a_registered_check_runs_in_diagnose_and_ranks(monkeypatch: pytest.Monke
     ids = [f.id for f in d.findings]
     # both warnings: the kv-cache check (order 20) before the new one (order 25); then the fine ones in order
     assert ids[:2] == ["kv-cache", "sampler"] and [f.rank for f in d.findings[:2]] == [1, 2]
-    assert ids[2:] == ["quant-tier", "architecture", "calibration", "finetune"]
+    assert ids[2:] == [
+        "context-truncation", "chat-template", "tokenizer", "quant-tier", "architecture", "calibration",
+        "finetune", "sampling", "rope", "offload",
+    ]  # fmt: skip
     assert d.to_dict()["findings"][1]["title"] == "Temperature 2.0 is too hot"
     # a more severe finding from a later check still ranks first
     checks.CHECKS["sampler"] = dataclasses.replace(
@@ -200,7 +204,10 @@ def test_the_documented_engine_and_check_work(monkeypatch: pytest.MonkeyPatch, d
     p = inspect_model(demo.reference)
     d = diagnose(p, Setup.of(engine="exllamav3", cache_type_k="q4_0", cache_type_v="q4_0", flash_attn=False, ctx=8192))
     fine = [f.id for f in d.findings if f.severity == "ok"]
-    assert fine == ["quant-tier", "sampler", "architecture", "calibration", "finetune"]  # order 25: after 10 and 20
+    assert fine == [
+        "context-truncation", "chat-template", "tokenizer", "quant-tier", "sampler", "architecture", "calibration",
+        "finetune", "sampling", "rope", "offload",
+    ]  # order 25: after 10 and 20  # fmt: skip
     kv = next(f for f in d.findings if f.id == "kv-cache")
     assert "ExLlamaV3 keeps V at f16 without flash attention" in kv.evidence
     assert [s.command for s in kv.fix] == ["cache_mode: Q8"]

@@ -18,10 +18,11 @@ from core.checks.measurements import Measurements
 from core.hardware.machine import HardwareProfile
 from core.memory.plan import FitReport
 from core.model.profile import ModelProfile
+from core.settings.observations import Observations
 from core.settings.setup import Setup
 
-Need = Literal["profile", "setup", "hardware", "measurements", "hub_evidence"]
-OPTIONAL_INPUTS: tuple[Need, ...] = ("hardware", "measurements", "hub_evidence")
+Need = Literal["profile", "setup", "hardware", "measurements", "hub_evidence", "observations"]
+OPTIONAL_INPUTS: tuple[Need, ...] = ("hardware", "measurements", "hub_evidence", "observations")
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class CheckInput:
     hardware: HardwareProfile | None = None
     measurements: Measurements | None = None
     hub_evidence: list[str] | None = None
+    observations: Observations | None = None  # log lines, live settings, a counted prompt (with sources)
 
     def only(self, needs: frozenset[Need]) -> CheckInput:
         """This input with every optional part the check did not declare left out."""
@@ -41,6 +43,7 @@ class CheckInput:
             hardware=self.hardware if "hardware" in needs else None,
             measurements=self.measurements if "measurements" in needs else None,
             hub_evidence=self.hub_evidence if "hub_evidence" in needs else None,
+            observations=self.observations if "observations" in needs else None,
         )
 
     def missing(self, required: frozenset[Need]) -> list[Need]:

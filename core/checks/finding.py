@@ -8,9 +8,22 @@ from typing import Any
 from core.engines.base import FixStep
 from core.severity import SEVERITIES
 
-__all__ = ["CONFIDENCES", "SEVERITIES", "Finding", "FixStep"]  # SEVERITIES: core.severity
+__all__ = [
+    "CONFIDENCES",
+    "CONFIDENCE_RANK",
+    "QUANT_CHECKS",
+    "SEVERITIES",
+    "Finding",
+    "FixStep",
+]  # SEVERITIES: core.severity
 
-CONFIDENCES = ("suspected", "likely", "confirmed-by-measurement")
+# "confirmed": a log line or a setting the running engine reported shows the cause;
+# "confirmed-by-measurement": the comparison measured it; "likely": the file's metadata says so;
+# "suspected": a rule of thumb.
+CONFIDENCES = ("suspected", "likely", "confirmed", "confirmed-by-measurement")
+CONFIDENCE_RANK = {"confirmed-by-measurement": 0, "confirmed": 0, "likely": 1, "suspected": 2}
+
+QUANT_CHECKS = ("quant-tier",)  # the checks that blame the quant itself (see core.diagnosis.rank)
 
 
 @dataclass
@@ -33,6 +46,10 @@ class Finding:
     @property
     def is_problem(self) -> bool:
         return self.severity != "ok"
+
+    @property
+    def confirmed(self) -> bool:
+        return self.confidence in ("confirmed", "confirmed-by-measurement")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -49,6 +49,17 @@ def _file_words(profile: ModelProfile) -> set[str]:
     return words
 
 
+def name_words(profile: ModelProfile) -> set[str]:
+    """The words of the file's own names (metadata names, else the file name), lower-case."""
+    named = [profile.name, profile.basename, profile.finetune, *(b.name for b in profile.base_models)]
+    parts = [p for p in named if p] or [profile.path.rsplit("/", 1)[-1]]
+    return {w for p in parts for w in _tokens(p)}
+
+
+# Workloads that need a model that follows turns and instructions (a base model only continues text).
+CHAT_WORKLOADS = ("chat", "roleplay", "multilingual", "math", "long-documents")  # not code: FIM suits a base model
+
+
 def expected_parts(expected: str) -> tuple[list[str], bool]:
     """(identifying words of the expected model, whether an instruct/chat model is expected)."""
     words = _tokens(expected.rsplit("/", 1)[-1] if "/" in expected and " " not in expected else expected)
@@ -77,6 +88,31 @@ def check(
         evidence.append(f"made from: {b.name or b.repo_url}")
     evidence += hub_evidence or []
     fix: list[FixStep] = []
+    if not setup.expected and _looks_base(profile, setup):
+        return Finding(
+            id="finetune",
+            severity="warning",
+            title="This looks like a base model, not a chat/instruct model",
+            evidence=[
+                *evidence,
+                f"name words: {', '.join(sorted(name_words(profile))) or 'none'} (no instruct/chat/it)",
+            ],
+            why=(
+                "A base model only continues text: asked a question, it rambles, repeats the question or writes "
+                "the next user turn. It did not get worse when quantized; it was never trained to chat."
+            ),
+            fix=[
+                FixStep(
+                    "Which model did you mean? If you wanted the instruct/chat version, name it and Quant Doctor "
+                    "checks this file against it (in the window: Your setup → 'The model you expected'):",
+                    "--expect ORG/MODEL-Instruct",
+                ),
+                FixStep(
+                    "Then download a quant of that instruct/chat model (its name ends in -Instruct, -Chat or -it)."
+                ),
+            ],
+            confidence="likely",
+        )
     if not setup.expected:
         return Finding(
             id="finetune",
@@ -123,6 +159,16 @@ def check(
         fix=fix,
         confidence="likely" if severity != "ok" else "suspected",
     )
+
+
+def _looks_base(profile: ModelProfile, setup: Setup) -> bool:
+    """Inferred without being told: no chat template, no fine-tune named, no instruct word in its names,
+    while the person chats with it. Only GGUF says enough (folders may keep the template elsewhere)."""
+    if profile.format != "gguf" or profile.has_chat_template or profile.finetune:
+        return False
+    if setup.workload not in CHAT_WORKLOADS:
+        return False
+    return not (name_words(profile) & INSTRUCT_WORDS)
 
 
 def run(inputs: CheckInput) -> Finding:

@@ -6,7 +6,20 @@ walks through it. The diagnostic order is each check's `order`, not its place in
 
 from __future__ import annotations
 
-from core.checks import architecture, calibration, finetune, kv_cache, quant_tier, vram
+from core.checks import (
+    architecture,
+    calibration,
+    chat_template,
+    context_truncation,
+    finetune,
+    kv_cache,
+    offload,
+    quant_tier,
+    rope,
+    sampling,
+    tokenizer,
+    vram,
+)
 from core.checks.base import Check
 
 CHECKS: dict[str, Check] = {
@@ -18,6 +31,12 @@ CHECKS: dict[str, Check] = {
         calibration.CHECK,
         finetune.CHECK,
         vram.CHECK,
+        context_truncation.CHECK,
+        chat_template.CHECK,
+        tokenizer.CHECK,
+        sampling.CHECK,
+        rope.CHECK,
+        offload.CHECK,
     )
 }
 

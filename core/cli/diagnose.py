@@ -8,6 +8,7 @@ from typing import Any
 
 from core import jsonfile
 from core.checks.measurements import Measurements, measurements_from_comparison
+from core.cli.observe import add_observation_arguments, observations_from_args
 from core.cli.run_options import add_run_arguments, given_run_values
 from core.engines import registry as engines
 from core.engines.koboldcpp import from_kcpps
@@ -124,9 +125,10 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
         from core.hub.evidence import hub_finetune_evidence  # never raises for Hub trouble
 
         hub_evidence = hub_finetune_evidence(profile, setup.expected).evidence_lines()
+    observations = observations_from_args(args, str(path))
     d = diagnose(
         profile, setup, load_hardware(args), measurements, hub_evidence=hub_evidence, comparison=comparison,
-        engine=evidence,
+        engine=evidence, observations=observations,
     )  # fmt: skip
     if args.report:
         out = write_diagnosis_report(d, args.report)
@@ -140,6 +142,8 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
 def _print_text(d: Any) -> None:
     print(f"{d.model.display_name}: {d.model.nominal_type}, {d.model.effective_bpw:.2f} bits per weight")
+    if d.headline:
+        print(f"\n=> {d.headline}")
     for f in d.findings:
         mark = GLYPHS[f.severity]
         sure = f", {f.confidence}" if f.is_problem else ""
@@ -166,6 +170,7 @@ def register(sub: Any) -> dict[str, Any]:
     hw = p.add_mutually_exclusive_group()
     hw.add_argument("--gpu", metavar="NAME", help="what-if: diagnose for a GPU from the catalog, e.g. 'RTX 4090'")
     hw.add_argument("--hardware", metavar="FILE", help="a machine profile saved with `gpus --save`")
+    add_observation_arguments(p)
     p.add_argument("--measurements", metavar="FILE", help="a comparison saved by `compare --json`: confirms suspicions")
     p.add_argument("--hub", action="store_true", help="with --expect: ask the model Hub what this file quantizes")
     p.add_argument("--json", action="store_true", help="print JSON")

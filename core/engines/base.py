@@ -15,6 +15,7 @@ from core.engines.found import LiveApi
 from core.settings.run import RunSettings
 from core.settings.setup import Setup
 
+CARD_FORMAT = "the model card's"  # a format named by the card, when Quant Doctor cannot name it
 LLAMA_CPP_FALLBACK_CTX = 4096  # a model that records no context of its own: llama.cpp's old default
 
 
@@ -51,6 +52,14 @@ class Engine:
     reads_from: str = ""  # what read_settings reads, for people ("a llama-server command line")
     live: tuple[LiveApi, ...] = ()  # the servers it runs and how to ask them what they run (core.engines.live)
 
+    # The fixes for causes that are not the quant (issue 14), in the engine's own words. None: the
+    # generic wording below, which names the setting without a text to paste.
+    template_fix: Callable[[str | None], list[FixStep]] | None = None  # (format name or None)
+    stop_text: Callable[[str], str] | None = None  # (end-of-turn token) -> where to add the stop string
+    sampling_text: Callable[[float | None, float | None], str] | None = None  # (temperature, repeat penalty)
+    rope_text: Callable[[int], str] | None = None  # (native context) -> how to turn the extension off
+    bos_text: str | None = None  # how to send the BOS token once
+
     def effective_ctx(self, run: RunSettings, model_ctx: int | None) -> int:
         """The context the engine will really use: the setting, else the engine's default."""
         if run.n_ctx:
@@ -67,6 +76,33 @@ class Engine:
 
     def gpu_layers(self, n: int) -> FixStep:
         return self.gpu_layers_fix(n)
+
+    def chat_template(self, format_name: str | None) -> list[FixStep]:
+        if self.template_fix is not None:
+            return self.template_fix(format_name)
+        fmt = format_name or "the model's own"
+        return [FixStep(f"In {self.name}'s settings, use the {fmt} chat template (the model card shows it).")]
+
+    def stop_token(self, token: str) -> FixStep:
+        text = self.stop_text(token) if self.stop_text else f'Add "{token}" to the stop strings'
+        return FixStep(f"Stop generating at {token}:", text)
+
+    def sampling(self, temperature: float | None = None, repeat_penalty: float | None = None) -> FixStep:
+        if self.sampling_text is not None:
+            return FixStep("Set the sampler:", self.sampling_text(temperature, repeat_penalty))
+        parts = ([f"temperature {temperature:g}"] if temperature is not None else []) + (
+            [f"repetition penalty {repeat_penalty:g}"] if repeat_penalty is not None else []
+        )
+        return FixStep(f"In {self.name}'s sampling settings (or each request): {', '.join(parts)}.")
+
+    def rope_default(self, native_ctx: int) -> FixStep:
+        text = self.rope_text(native_ctx) if self.rope_text else None
+        return FixStep(
+            "Run without the context extension" + ("" if text else f" in {self.name}'s model settings") + ":", text
+        )
+
+    def bos_once(self) -> FixStep:
+        return FixStep("Send the BOS token once:", self.bos_text)
 
 
 def layers_step(command: str, n: int) -> FixStep:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from core.engines.base import Engine, FixStep, NoFlashAttnCache, layers_step
+from core.engines.base import CARD_FORMAT, Engine, FixStep, NoFlashAttnCache, layers_step
 from core.engines.found import (
     Answers,
     FoundEngine,
@@ -109,6 +109,13 @@ def _kobold_cmdline(cmdline: list[str]) -> dict[str, Any]:
     return out
 
 
+def sampling_text(temperature: float | None, repeat_penalty: float | None) -> str:
+    parts = ([f"Temperature: {temperature:g}"] if temperature is not None else []) + (
+        [f"Repetition Penalty: {repeat_penalty:g}"] if repeat_penalty is not None else []
+    )
+    return "; ".join(parts) + "  (Settings → Samplers)"
+
+
 ENGINE = Engine(
     id="koboldcpp",
     name="koboldcpp",
@@ -124,4 +131,8 @@ ENGINE = Engine(
     read_settings=from_kcpps,
     reads_from="a koboldcpp .kcpps launcher file",
     live=(LiveApi("koboldcpp", "koboldcpp", (5001,), query_koboldcpp, ("kobold",)),),
+    template_fix=lambda fmt: [FixStep(f"In koboldcpp: Settings → 'Instruct Tag Preset': choose {fmt or CARD_FORMAT}.")],
+    stop_text=lambda token: f"Add '{token}' to 'Extra Stopping Sequences'",
+    sampling_text=sampling_text,
+    rope_text=lambda ctx: "--ropeconfig 0 0  (leave RoPE to the model)",
 )

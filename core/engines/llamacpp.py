@@ -239,6 +239,38 @@ def query_llama_cpp_python(client: Loopback, a: Answers, e: FoundEngine, want: s
     e.setup = setup
 
 
+# llama.cpp's built-in template names (src/llama-chat.cpp LLM_CHAT_TEMPLATES) for the formats we recognise.
+TEMPLATE_NAMES = {
+    "ChatML": "chatml",
+    "Llama 3": "llama3",
+    "Gemma": "gemma",
+    "Phi-3": "phi3",
+    "Command-R": "command-r",
+    "Granite": "granite",
+    "DeepSeek": "deepseek3",
+    "Mistral [INST]": "mistral-v7",
+    "Zephyr": "zephyr",
+    "Vicuna": "vicuna",
+    "gpt-oss Harmony": "gpt-oss",
+}
+
+
+def template_fix(format_name: str | None) -> list[FixStep]:
+    name = TEMPLATE_NAMES.get(format_name or "")
+    if name:
+        return [FixStep("Start llama.cpp with the model's format:", f"--jinja --chat-template {name}")]
+    return [
+        FixStep("Start llama.cpp with the template from the model card:", "--jinja --chat-template-file template.jinja")
+    ]
+
+
+def sampling_text(temperature: float | None, repeat_penalty: float | None) -> str:
+    parts = ([f"--temp {temperature:g}"] if temperature is not None else []) + (
+        [f"--repeat-penalty {repeat_penalty:g}"] if repeat_penalty is not None else []
+    )
+    return " ".join(parts)
+
+
 ENGINE = Engine(
     id="llama.cpp",
     name="llama.cpp",
@@ -254,4 +286,9 @@ ENGINE = Engine(
         LiveApi("llama-server", "llama-server", (8080,), query_llama_server, ("llama.cpp", "llamacpp")),
         LiveApi("llama-cpp-python", "llama-cpp-python server", (8000,), query_llama_cpp_python),
     ),
+    template_fix=template_fix,
+    stop_text=lambda token: f'-r \'{token}\'  (llama-cli; for llama-server send "stop": ["{token}"])',
+    sampling_text=sampling_text,
+    rope_text=lambda ctx: f"--rope-scaling none  (at -c {ctx} or less the model needs no extension)",
+    bos_text="--jinja  (llama.cpp then removes the template's BOS), and send prompts without a leading BOS",
 )

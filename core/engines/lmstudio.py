@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from core.engines.base import Engine, FixStep, NoFlashAttnCache, layers_step
+from core.engines.base import CARD_FORMAT, Engine, FixStep, NoFlashAttnCache, layers_step
 from core.engines.found import (
     Answers,
     FoundEngine,
@@ -149,6 +149,13 @@ def _lm_studio_file(key: str) -> str | None:
     return None
 
 
+def sampling_text(temperature: float | None, repeat_penalty: float | None) -> str:
+    parts = ([f"Temperature: {temperature:g}"] if temperature is not None else []) + (
+        [f"Repeat Penalty: {repeat_penalty:g}"] if repeat_penalty is not None else []
+    )
+    return "; ".join(parts) + "  (the model's inference settings)"
+
+
 ENGINE = Engine(
     id="lm-studio",
     name="LM Studio",
@@ -161,4 +168,11 @@ ENGINE = Engine(
     read_settings=from_lmstudio,
     reads_from="an LM Studio per-model config file",
     live=(LiveApi("lm-studio", "LM Studio", (1234,), query_lm_studio, ("lmstudio",)),),
+    template_fix=lambda fmt: [
+        FixStep(f"In LM Studio: My Models → the model's settings → 'Prompt Template': choose {fmt or CARD_FORMAT}.")
+    ],
+    stop_text=lambda token: f"Add '{token}' under 'Stop Strings' (the model's inference settings)",
+    sampling_text=sampling_text,
+    rope_text=lambda ctx: "'RoPE Frequency Base' and 'RoPE Frequency Scale': Auto (the model's load settings)",
+    bos_text="Remove the BOS text from the start of the Prompt Template's 'Before System' field",
 )

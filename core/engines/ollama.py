@@ -227,6 +227,58 @@ def ollama_name_parts(name: str) -> tuple[str, str, str, str]:
     return host, namespace, model, tag or "latest"
 
 
+# The Modelfile TEMPLATE for the formats whose Go template is short enough to paste.
+_CHATML_TEMPLATE = (
+    'TEMPLATE """{{ if .System }}<|im_start|>system\n{{ .System }}<|im_end|>\n{{ end }}'
+    '{{ if .Prompt }}<|im_start|>user\n{{ .Prompt }}<|im_end|>\n{{ end }}<|im_start|>assistant\n"""'
+)
+
+
+def template_fix(format_name: str | None) -> list[FixStep]:
+    fmt = format_name or "the model's own"
+    return [
+        FixStep(
+            f"Give the model its {fmt} template in the Modelfile (the model card shows it), then `ollama create` "
+            "it again:",
+            _CHATML_TEMPLATE if format_name == "ChatML" else 'TEMPLATE """...the model card\'s template..."""',
+        )
+    ]
+
+
+def sampling_text(temperature: float | None, repeat_penalty: float | None) -> str:
+    lines = ([f"PARAMETER temperature {temperature:g}"] if temperature is not None else []) + (
+        [f"PARAMETER repeat_penalty {repeat_penalty:g}"] if repeat_penalty is not None else []
+    )
+    return "\n".join(lines)
+
+
+def default_ctx_for(version: str | None, vram_gib: float | None = None) -> tuple[int, str]:
+    """Ollama's context when nothing sets num_ctx, by version (ollama PR #10364, issue #14073): 2048 up
+    to 0.6.6, 4096 from 0.6.7, chosen by VRAM from 0.15.5 (4K under 24 GiB, 32K to 48 GiB, 256K above).
+    Returns (context, how it was decided)."""
+    parts = _version(version)
+    if parts is None:
+        return 4096, "Ollama's default context (4,096 tokens from 0.6.7; 2,048 before; by VRAM from 0.15.5)"
+    if parts <= (0, 6, 6):
+        return 2048, f"Ollama {version}'s default context"
+    if parts < (0, 15, 5) or vram_gib is None:
+        return 4096, f"Ollama {version}'s default context"
+    ctx = 4096 if vram_gib < 24 else 32768 if vram_gib <= 48 else 262144
+    return ctx, f"Ollama {version}'s default context for {vram_gib:.0f} GiB of VRAM"
+
+
+def _version(text: str | None) -> tuple[int, ...] | None:
+    if not text:
+        return None
+    nums = []
+    for part in text.strip().lstrip("v").split(".")[:3]:
+        digits = "".join(ch for ch in part if ch.isdigit())
+        if not digits:
+            return None
+        nums.append(int(digits))
+    return tuple(nums) if nums else None
+
+
 ENGINE = Engine(
     id="ollama",
     name="Ollama",
@@ -242,4 +294,12 @@ ENGINE = Engine(
     read_settings=from_ollama,
     reads_from="Ollama's OLLAMA_* environment variables and a Modelfile",
     live=(LiveApi("ollama", "Ollama", (11434,), query_ollama),),
+    template_fix=template_fix,
+    stop_text=lambda token: f'PARAMETER stop "{token}"  (in the Modelfile)',
+    sampling_text=sampling_text,
+    rope_text=lambda ctx: (
+        "Remove any rope_frequency_base / rope_frequency_scale PARAMETER from the Modelfile, or "
+        "use a quant converted without YaRN"
+    ),
+    bos_text="Remove the BOS text (e.g. <s>, <|begin_of_text|>) from the start of the Modelfile TEMPLATE",
 )

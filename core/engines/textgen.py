@@ -8,7 +8,7 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from core.engines.base import Engine, FixStep, NoFlashAttnCache, layers_step
+from core.engines.base import CARD_FORMAT, Engine, FixStep, NoFlashAttnCache, layers_step
 from core.engines.found import (
     Answers,
     FoundEngine,
@@ -70,6 +70,13 @@ def _child_llama_server(proc: EngineProcess | None) -> list[str] | None:
     return None
 
 
+def sampling_text(temperature: float | None, repeat_penalty: float | None) -> str:
+    parts = ([f"temperature: {temperature:g}"] if temperature is not None else []) + (
+        [f"repetition_penalty: {repeat_penalty:g}"] if repeat_penalty is not None else []
+    )
+    return "; ".join(parts) + "  (Parameters → Generation)"
+
+
 ENGINE = Engine(
     id="text-generation-webui",
     name="text-generation-webui",
@@ -80,4 +87,9 @@ ENGINE = Engine(
     context_command=lambda ctx: f"--ctx-size {ctx}",
     gpu_layers_fix=lambda n: layers_step(f"--gpu-layers {n}", n),
     live=(LiveApi("text-generation-webui", "text-generation-webui", (5000,), query_textgen, ("textgen", "oobabooga")),),
+    template_fix=lambda fmt: [
+        FixStep(f"In Parameters → Instruction template: choose {fmt or CARD_FORMAT} (or load it from the model).")
+    ],
+    stop_text=lambda token: f'Add "{token}" to "Custom stopping strings"',
+    sampling_text=sampling_text,
 )

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
 import gguf
 
 from core.errors import CorruptModelFileError, MissingShardError
+from core.model.chat_formats import MAX_TEMPLATE_CHARS, VOCAB_MARKERS
 from core.model.gguf_reader import GGUFHeader, file_type_name, read_gguf_header
-from core.model.profile import BaseModel, Imatrix, ModelProfile, TensorEntry, census, fill_sizes
+from core.model.gguf_tokens import read_vocab_facts
+from core.model.profile import (
+    BaseModel,
+    Imatrix,
+    ModelProfile,
+    RopeInfo,
+    TensorEntry,
+    TokenizerInfo,
+    census,
+    fill_sizes,
+)
 from core.model.shape_check import check_shape
 from core.model.tensor_roles import layer_of, role_of
 
@@ -167,6 +179,8 @@ def _profile_from_headers(path: Path, headers: list[GGUFHeader]) -> ModelProfile
             chunks=_int(h, IMATRIX_KEYS["chunks"]),
         )
 
+    _fill_chat_and_tokenizer(profile, h, a)
+
     unknown: set[str] = set()
     for hdr in headers:
         for t in hdr.tensors:
@@ -185,3 +199,72 @@ def _profile_from_headers(path: Path, headers: list[GGUFHeader]) -> ModelProfile
     fill_sizes(profile)
     check_shape(profile, head_size_given)  # once, here: everything after this may trust the counts
     return profile
+
+
+def _float(h: GGUFHeader, key: str) -> float | None:
+    """A finite number, or None: these keys (RoPE factor, sampling defaults) only inform a check."""
+    value = h.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _bool(h: GGUFHeader, key: str) -> bool | None:
+    value = h.get(key)
+    return value if isinstance(value, bool) else None
+
+
+_SAMPLING_KEYS = {
+    "temp": _K.General.SAMPLING_TEMP,
+    "top_p": _K.General.SAMPLING_TOP_P,
+    "top_k": _K.General.SAMPLING_TOP_K,
+    "min_p": _K.General.SAMPLING_MIN_P,
+    "repeat_penalty": _K.General.SAMPLING_PENALTY_REPEAT,
+}
+
+
+def _fill_chat_and_tokenizer(profile: ModelProfile, h: GGUFHeader, a: str) -> None:
+    """The chat template (a bounded copy), the tokenizer's facts and the RoPE settings."""
+    template = _str(h, _K.Tokenizer.CHAT_TEMPLATE)
+    if template:
+        profile.chat_template_chars = len(template)
+        profile.chat_template = template[:MAX_TEMPLATE_CHARS]
+    tok = _K.Tokenizer
+    bos, eos, eot = _int(h, tok.BOS_ID), _int(h, tok.EOS_ID), _int(h, tok.EOT_ID)
+    tokens = h.arrays.get(tok.LIST) or h.get(tok.LIST)
+    texts: dict[int, str] = {}
+    markers: list[str] = []
+    if tokens is not None:
+        texts, markers = read_vocab_facts(h.path, tokens, [i for i in (bos, eos, eot) if i is not None], VOCAB_MARKERS)
+    if tokens is not None or _str(h, tok.MODEL):
+        profile.tokenizer = TokenizerInfo(
+            model=_str(h, tok.MODEL),
+            pre=_str(h, tok.PRE),
+            add_bos=_bool(h, tok.ADD_BOS),
+            add_eos=_bool(h, tok.ADD_EOS),
+            bos_id=bos,
+            eos_id=eos,
+            eot_id=eot,
+            tokens=h.array_len(tok.LIST),
+            bos_text=texts.get(bos) if bos is not None else None,
+            eos_text=texts.get(eos) if eos is not None else None,
+            eot_text=texts.get(eot) if eot is not None else None,
+            markers=markers,
+        )
+    rope = _K.Rope
+    scaling = _str(h, rope.SCALING_TYPE.format(arch=a))
+    factor = _float(h, rope.SCALING_FACTOR.format(arch=a))
+    base = _float(h, rope.FREQ_BASE.format(arch=a))
+    orig = _int(h, rope.SCALING_ORIG_CTX_LEN.format(arch=a))
+    if scaling or factor or base or orig:
+        profile.rope = RopeInfo(
+            freq_base=base,
+            scaling_type=scaling,
+            factor=factor,
+            original_context=orig,
+            finetuned=_bool(h, rope.SCALING_FINETUNED.format(arch=a)),
+        )
+    for name, key in _SAMPLING_KEYS.items():
+        value = _float(h, key)
+        if value is not None:
+            profile.sampling_defaults[name] = value

@@ -80,6 +80,35 @@ class ModelCard:
     license: str | None = None
 
 
+@dataclass(frozen=True)
+class TokenizerInfo:
+    """What the file says about its tokenizer (`tokenizer.ggml.*`), and a few of its tokens' texts."""
+
+    model: str | None = None  # tokenizer.ggml.model: llama, gpt2, ...
+    pre: str | None = None  # tokenizer.ggml.pre: how text is split before tokenizing
+    add_bos: bool | None = None
+    add_eos: bool | None = None
+    bos_id: int | None = None
+    eos_id: int | None = None
+    eot_id: int | None = None
+    tokens: int | None = None  # length of tokenizer.ggml.tokens
+    bos_text: str | None = None
+    eos_text: str | None = None
+    eot_text: str | None = None
+    markers: list[str] = field(default_factory=list)  # chat-format markers that are whole tokens
+
+
+@dataclass(frozen=True)
+class RopeInfo:
+    """Rotary position settings baked into the file (`{arch}.rope.*`): how far it was stretched."""
+
+    freq_base: float | None = None
+    scaling_type: str | None = None  # none, linear, yarn, longrope
+    factor: float | None = None
+    original_context: int | None = None
+    finetuned: bool | None = None
+
+
 @dataclass
 class ModelProfile:
     format: str  # "gguf", "exl2", "gptq", "awq", "safetensors"
@@ -118,6 +147,11 @@ class ModelProfile:
     vocab_size: int | None = None
     embedding_fraction: float = 0.0
     has_chat_template: bool = False
+    chat_template: str | None = None  # a bounded copy (chat_formats.MAX_TEMPLATE_CHARS); data, never run
+    chat_template_chars: int = 0  # its full length
+    tokenizer: TokenizerInfo | None = None
+    rope: RopeInfo | None = None
+    sampling_defaults: dict[str, float] = field(default_factory=dict)  # general.sampling.* (temp, top_p...)
     imatrix: Imatrix | None = None
     quantization: QuantConfig | None = None
     card: ModelCard | None = None

@@ -75,6 +75,8 @@ def to_markdown(d: Diagnosis) -> str:
         "## What is wrong" if d.problems else "## Nothing found wrong",
         "",
     ]
+    if d.headline:
+        out[-2:-2] = [f"**{d.headline}**", ""]
     for f in d.problems:
         out += _markdown_finding(f)
     if d.ruled_out:
@@ -231,6 +233,7 @@ def to_html(d: Diagnosis) -> str:
         f"V {escape(d.setup.run.cache_type_v)} · {escape(d.setup.engine)} · workload {escape(d.setup.workload)}"
         + (f" · expected {escape(d.setup.expected)}" if d.setup.expected else "")
         + "</p>",
+        f'<p class="headline"><strong>{escape(d.headline)}</strong></p>' if d.headline else "",
         "<h2>What is wrong</h2>" if d.problems else "<h2>Nothing found wrong</h2>",
         *[_html_finding(f) for f in d.problems],
     ]

@@ -139,8 +139,9 @@ class DiagnosisPage(QWidget):
         else:
             self.question.hide()
         if problems:
+            headline = f"<p><b>{esc(d.headline)}</b></p>" if d.headline else ""
             self.summary.setText(
-                f"<h2>{len(problems)} thing{'s' if len(problems) != 1 else ''} to look at</h2>"
+                f"<h2>{len(problems)} thing{'s' if len(problems) != 1 else ''} to look at</h2>{headline}"
                 f"Most likely first. {len(fine)} other check{'s' if len(fine) != 1 else ''} found nothing wrong."
             )
         elif unchecked:

@@ -1,0 +1,138 @@
+"""chat-template: is the model spoken to in the format it was trained on?
+
+After a GGUF import, a missing or wrong chat template is one of the commonest causes of "the model
+got dumb" (ollama #8363, #6823): the model sees its instructions in a format it never learned, or
+never sees the end-of-turn token it was trained to stop on, and runs into the next turn. Templates
+are compared as text, by their markers (core.model.chat_formats); nothing is rendered or executed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.checks.base import Check, CheckInput
+from core.checks.evidence import quote
+from core.checks.finding import Finding, FixStep
+from core.checks.finetune import INSTRUCT_WORDS, name_words
+from core.checks.measurements import Measurements
+from core.engines import registry as engines
+from core.model.chat_formats import ARCH_FORMAT, BY_NAME, ChatFormat, template_format, vocab_format
+from core.model.profile import ModelProfile
+from core.settings.observations import Observations
+from core.settings.setup import Setup
+
+ID = "chat-template"
+ENGINE_STOPS_BY_NAME = ("llama.cpp",)  # llama.cpp treats <|im_end|>, <|eot_id|>, <end_of_turn>... as end of turn
+
+
+def model_format(profile: ModelProfile) -> tuple[ChatFormat | None, str]:
+    """The format the model was trained for: its vocabulary's special tokens, else its architecture."""
+    tok = profile.tokenizer
+    if tok is not None and tok.markers:
+        fmt = vocab_format(tok.markers)
+        if fmt is not None:
+            return fmt, f"vocabulary has {', '.join(m for m in fmt.special)} as tokens ({fmt.name})"
+    name = ARCH_FORMAT.get(profile.architecture or "")
+    if name:
+        return BY_NAME[name], f"architecture {profile.architecture} (its chat models use {name})"
+    return None, ""
+
+
+def check(
+    profile: ModelProfile,
+    hardware: Any,
+    setup: Setup,
+    measurements: Measurements | None,
+    observations: Observations | None = None,
+) -> Finding:
+    obs = observations or Observations()
+    file_fmt = template_format(profile.chat_template)
+    trained, trained_why = model_format(profile)
+    evidence = [
+        "metadata tokenizer.chat_template: "
+        + (
+            f"{file_fmt.name if file_fmt else 'an unrecognised format'} ({profile.chat_template_chars:,} characters)"
+            if profile.chat_template
+            else "absent"
+        )
+    ]
+    if trained_why:
+        evidence.append(f"trained format: {trained_why}")
+    severity, confidence, title = "ok", "likely", "The chat template matches the model"
+    fix: list[FixStep] = []
+    engine_t = obs.engine_template
+    engine_fmt = template_format(engine_t.text) if engine_t is not None else None
+    looks_tuned = bool(profile.finetune) or bool(name_words(profile) & INSTRUCT_WORDS)
+    wanted = trained or file_fmt
+    if engine_t is not None and engine_fmt is not None and wanted is not None and engine_fmt.name != wanted.name:
+        severity = "warning"
+        confidence = (
+            "confirmed" if engine_t.source.startswith(("Ollama /api", "llama-server /props", "LM Studio")) else "likely"
+        )
+        title = f"{engines.of(setup).name} uses the {engine_fmt.name} chat format for a {wanted.name} model"
+        evidence.append(f"{engine_t.source}: the engine's template is {engine_fmt.name}")
+        fix = engines.of(setup).chat_template(wanted.name)
+    elif not profile.chat_template and looks_tuned:
+        severity = "warning"
+        title = "This fine-tune's file has no chat template: the engine has to guess the format"
+        fix = engines.of(setup).chat_template(trained.name if trained else None)
+    elif (
+        file_fmt is not None and trained is not None and file_fmt.name != trained.name and _mismatch(file_fmt, profile)
+    ):
+        severity = "warning"
+        title = f"The file's template is {file_fmt.name}, but the model was trained for {trained.name}"
+        fix = engines.of(setup).chat_template(trained.name)
+    elif not profile.chat_template:
+        severity, title = "ok", "No chat template in the file (see the fine-tune check: is this a base model?)"
+    else:
+        eot = _missing_stop(profile, file_fmt)
+        if eot is not None:
+            severity = "info" if setup.engine in ENGINE_STOPS_BY_NAME else "warning"
+            title = f"The template ends each turn with {eot}, but the file's end token is something else"
+            tok = profile.tokenizer
+            evidence.append(
+                f"metadata tokenizer.ggml.eos_token_id: {tok.eos_id} ({tok.eos_text!r})"
+                if tok is not None
+                else "no end token in the metadata"
+            )
+            fix = [engines.of(setup).stop_token(eot)]
+    for o in obs.lines("special_eos_id is not in special_eog_ids"):
+        evidence.append(quote(o))
+    return Finding(
+        id=ID,
+        severity=severity,
+        title=title,
+        evidence=evidence,
+        why=(
+            "A chat model answers well only in the format it was trained on; in another one it misreads who "
+            "is speaking, ignores the system prompt, or never emits the token that ends its turn and keeps "
+            "writing the next one. That looks like a broken quant, and no quant will fix it."
+        ),
+        fix=fix,
+        confidence=confidence if severity != "ok" else "likely",
+    )
+
+
+def _mismatch(file_fmt: ChatFormat, profile: ModelProfile) -> bool:
+    """A template of another format is wrong when the model lacks its special tokens (they would be read
+    as plain text), or when it writes plain-text markers to a model trained with special tokens."""
+    have = set(profile.tokenizer.markers) if profile.tokenizer else set()
+    if file_fmt.special:
+        return not all(m in have for m in file_fmt.special) if profile.tokenizer else True
+    return True
+
+
+def _missing_stop(profile: ModelProfile, fmt: ChatFormat | None) -> str | None:
+    tok = profile.tokenizer
+    if fmt is None or fmt.end_of_turn is None or tok is None or tok.eos_text is None:
+        return None
+    if fmt.end_of_turn in (tok.eos_text, tok.eot_text):
+        return None
+    return fmt.end_of_turn
+
+
+def run(inputs: CheckInput) -> Finding:
+    return check(inputs.profile, inputs.hardware, inputs.setup, inputs.measurements, inputs.observations)
+
+
+CHECK = Check(id=ID, order=4, run=run, needs=frozenset(("profile", "setup", "observations")))

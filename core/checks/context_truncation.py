@@ -1,0 +1,149 @@
+"""context-truncation: the conversation does not fit the context the engine really uses.
+
+The commonest "the quant got worse" that is not the quant: the engine runs a small context (Ollama's
+default was 2,048, then 4,096 tokens; ollama PR #10364, issue #14073) and, when a prompt overflows,
+Ollama drops its *front* first — the system prompt and the tools go silently (ollama #3839, #10980).
+The answer then ignores instructions it never saw. A log line ("truncating input prompt", "input
+truncated", a context shift) confirms it; a prompt counted with the model's own tokenizer against the
+context in use makes it likely; the workload alone makes it a suspicion.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from core.checks.base import Check, CheckInput
+from core.checks.evidence import quote, unique
+from core.checks.finding import Finding, FixStep
+from core.checks.measurements import Measurements
+from core.engines import registry as engines
+from core.engines.ollama import default_ctx_for
+from core.engines.registry import effective_ctx
+from core.model.profile import ModelProfile
+from core.settings.observations import Observation, Observations
+from core.settings.setup import Setup
+
+ID = "context-truncation"
+# What llama.cpp / Ollama print when a prompt does not fit (LOG_FORMATS.md section 6; Ollama's runner).
+LOG_NEEDLES = (
+    "truncating input prompt",
+    "input truncated",
+    "context shift",
+    "exceeds the available context size",
+    "is larger than the max context size",
+)
+ANSWER_ROOM = 0.2  # a prompt that leaves under a fifth of the context leaves little room to answer
+# Rules of thumb: how long a workload's conversations typically get, in tokens.
+TYPICAL_NEED = {"long-documents": 16384, "roleplay": 8192}
+WORKLOAD_WORDS = {"long-documents": "Long documents", "roleplay": "Roleplay conversations"}
+
+
+def _vram_gib(hardware: Any) -> float | None:
+    gpus = getattr(hardware, "usable_gpus", None)
+    if not gpus:
+        return None
+    total = sum(g.total_bytes or 0 for g in gpus)
+    return total / 2**30 if total else None
+
+
+_LIMIT = re.compile(r"(?:limit|n_ctx)\s*[=:]\s*(\d+)")
+
+
+def _logged_limit(lines: list[Observation]) -> int | None:
+    for o in lines:
+        m = _LIMIT.search(o.text)
+        if m:
+            return int(m.group(1))
+    return None
+
+
+def _context(profile: ModelProfile, setup: Setup, hardware: Any, obs: Observations) -> tuple[int, str, bool]:
+    """(context in use, where that number comes from, whether a live source reported it)."""
+    if obs.live_ctx is not None and obs.live_ctx.text.strip().isdigit():
+        return int(obs.live_ctx.text), f"{obs.live_ctx.source}: context {int(obs.live_ctx.text):,}", True
+    if setup.run.n_ctx:
+        return setup.run.n_ctx, f"your setting ({setup.source}): context {setup.run.n_ctx:,}", False
+    if setup.engine == "ollama":
+        ctx, how = default_ctx_for(obs.engine_version, _vram_gib(hardware))
+        return ctx, f"{how}: {ctx:,} (nothing sets num_ctx)", False
+    ctx = effective_ctx(setup, profile.context_length)
+    return ctx, f"{setup.engine}'s default context: {ctx:,}", False
+
+
+def _advice_ctx(need: int, trained: int | None) -> int:
+    want = 1 << max(12, (int(need * 1.25) - 1).bit_length())
+    return min(want, trained) if trained else want
+
+
+def check(
+    profile: ModelProfile,
+    hardware: Any,
+    setup: Setup,
+    measurements: Measurements | None,
+    observations: Observations | None = None,
+) -> Finding:
+    obs = observations or Observations()
+    ctx, ctx_source, live = _context(profile, setup, hardware, obs)
+    evidence = [ctx_source]
+    logged = unique(obs.lines(*LOG_NEEDLES))
+    prompt = obs.prompt
+    if prompt is not None:
+        evidence.append(f"your prompt: {prompt.tokens:,} tokens, counted with {prompt.method}")
+    front = (
+        " Ollama drops the front of an overflowing prompt first: the system prompt and tools go silently."
+        if setup.engine == "ollama"
+        else ""
+    )
+    severity, confidence, title = "ok", "suspected", f"The conversation fits the {ctx:,}-token context"
+    need = prompt.tokens if prompt is not None else TYPICAL_NEED.get(setup.workload)
+    if logged:
+        limit = _logged_limit(logged)
+        if limit and limit != ctx:
+            ctx = limit
+            evidence.append(f"the log gives the context in use: {limit:,}")
+        severity, confidence = "critical", "confirmed"
+        title = f"The prompt is being cut to {ctx:,} tokens"
+        evidence += [quote(o) for o in logged[:3]]
+    elif prompt is not None and prompt.tokens > ctx:
+        severity, confidence = "critical", "confirmed" if live and prompt.exact else "likely"
+        title = f"The prompt is being cut to {ctx:,} tokens (it is {prompt.tokens:,})"
+    elif prompt is not None and prompt.tokens > ctx * (1 - ANSWER_ROOM):
+        severity, confidence = "warning", "confirmed" if live and prompt.exact else "likely"
+        title = f"The prompt fills {prompt.tokens / ctx:.0%} of the {ctx:,}-token context: little room to answer"
+    elif prompt is None and need is not None and need > ctx:
+        severity, confidence = "warning", "suspected"
+        what = WORKLOAD_WORDS.get(setup.workload, setup.workload)
+        title = f"{what} usually need more than the {ctx:,}-token context in use"
+        evidence.append(f"rule of thumb: {what.lower()} reach about {need:,} tokens")
+    if prompt is None and not logged:
+        evidence.append("no prompt given to count (paste one to check it against the context)")
+    fix = []
+    if severity != "ok":
+        fix.append(engines.of(setup).context(_advice_ctx(need or ctx * 2, profile.context_length)))
+        if profile.context_length and (need or 0) > profile.context_length:
+            fix.append(
+                FixStep(
+                    f"The model was trained for {profile.context_length:,} tokens: shorten the input, or split "
+                    "long documents into parts."
+                )
+            )
+    return Finding(
+        id=ID,
+        severity=severity,
+        title=title,
+        evidence=evidence,
+        why=(
+            "Text that does not fit the context is cut before the model sees it; the answer then ignores "
+            "instructions and facts it never received, which looks exactly like a damaged model." + front
+        ),
+        fix=fix,
+        confidence=confidence,
+    )
+
+
+def run(inputs: CheckInput) -> Finding:
+    return check(inputs.profile, inputs.hardware, inputs.setup, inputs.measurements, inputs.observations)
+
+
+CHECK = Check(id=ID, order=2, run=run, needs=frozenset(("profile", "setup", "hardware", "observations")))

@@ -1,0 +1,88 @@
+"""offload: part of the model runs from system RAM.
+
+Not a quality problem — but the commonest reason a model is slow, and people blame the quant for
+that too. The running engine says it (Ollama's /api/ps size vs size_vram; llama.cpp's "offloaded X/Y
+layers to GPU" log line); the typed setup says it when -ngl is below the layer count.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from core.checks.base import Check, CheckInput
+from core.checks.evidence import quote
+from core.checks.finding import Finding, FixStep
+from core.checks.measurements import Measurements
+from core.model.profile import ModelProfile
+from core.settings.observations import Observations
+from core.settings.setup import Setup
+
+ID = "offload"
+_OFFLOADED = re.compile(r"offloaded (\d+)/(\d+) layers")
+
+
+def check(
+    profile: ModelProfile,
+    hardware: Any,
+    setup: Setup,
+    measurements: Measurements | None,
+    observations: Observations | None = None,
+) -> Finding:
+    obs = observations or Observations()
+    why = (
+        "Layers in system RAM run on the CPU, many times slower than on the GPU. The answers are the same; "
+        "only the speed suffers. This is the memory, not the quant: see the memory check for what fits."
+    )
+    total = (profile.block_count + 1) if profile.block_count else None
+    evidence: list[str] = []
+    on_gpu: int | None = None
+    confidence = "likely"
+    logged = obs.lines("offloaded ")
+    if obs.offload is not None:
+        on_gpu, total = obs.offload
+        confidence = "confirmed"
+        evidence.append(f"{obs.offload_source or 'the engine'}: {on_gpu}/{total} layers on the GPU")
+    elif logged and (m := _OFFLOADED.search(logged[0].text)):
+        on_gpu, total = int(m.group(1)), int(m.group(2))
+        confidence = "confirmed"
+        evidence.append(quote(logged[0]))
+    elif setup.run.n_gpu_layers is not None and total:
+        on_gpu = setup.run.n_gpu_layers
+        evidence.append(f"your setting ({setup.source}): {on_gpu} GPU layers of {total}")
+    if on_gpu is None and obs.gpu_share is not None and obs.gpu_share < 0.995:
+        return Finding(
+            id=ID,
+            severity="info",
+            title=f"{1 - obs.gpu_share:.0%} of the model runs from system RAM: slow, but not the quant",
+            evidence=[f"{obs.offload_source or 'the engine'}: {obs.gpu_share:.0%} of the model in VRAM"],
+            why=why,
+            fix=[FixStep("See the memory check: a smaller context, a q8_0 cache or a smaller quant lets it all fit.")],
+            confidence="confirmed",
+        )
+    if on_gpu is not None and total and on_gpu < total:
+        cpu = total - on_gpu
+        return Finding(
+            id=ID,
+            severity="info",
+            title=f"{cpu} of {total} layers run from system RAM: slow, but not the quant",
+            evidence=evidence,
+            why=why,
+            fix=[FixStep("See the memory check: a smaller context, a q8_0 cache or a smaller quant lets it all fit.")],
+            confidence=confidence,
+        )
+    return Finding(
+        id=ID,
+        severity="ok",
+        title="All layers on the GPU" if on_gpu is not None else "No sign of layers in system RAM",
+        evidence=evidence or ["no offload count from the engine, its log or your settings"],
+        why=why,
+        confidence=confidence,
+    )
+
+
+def run(inputs: CheckInput) -> Finding:
+    return check(inputs.profile, inputs.hardware, inputs.setup, inputs.measurements, inputs.observations)
+
+
+CHECK = Check(id=ID, order=57, run=run, needs=frozenset(("profile", "setup", "observations")))

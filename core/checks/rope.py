@@ -1,0 +1,94 @@
+"""rope: a context extension used where it is not needed, or missing where it is.
+
+YaRN (or a changed RoPE base) stretches a model's positions to reach past its training context. Static
+YaRN costs quality at short contexts: it lowered Qwen3-8B's Arena-Hard from 39 to 26.5 (QwenLM/Qwen3
+#1567), and GGUF conversions can bake it in. The opposite mistake, a context beyond the training
+length with no extension at all, makes everything past the trained length noise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.checks.base import Check, CheckInput
+from core.checks.finding import Finding
+from core.checks.measurements import Measurements
+from core.engines import registry as engines
+from core.engines.registry import effective_ctx
+from core.model.profile import ModelProfile
+from core.settings.observations import Observations
+from core.settings.setup import Setup
+
+ID = "rope"
+STRETCHING = ("yarn", "linear", "longrope")
+NAMES = {"yarn": "YaRN", "linear": "Linear RoPE", "longrope": "LongRoPE"}
+
+
+def check(
+    profile: ModelProfile,
+    hardware: Any,
+    setup: Setup,
+    measurements: Measurements | None,
+    observations: Observations | None = None,
+) -> Finding:
+    rope = profile.rope
+    ctx = effective_ctx(setup, profile.context_length)
+    trained = profile.context_length
+    evidence = [
+        f"context in use: {ctx:,}"
+        + (f"; metadata {profile.architecture}.context_length: {trained:,}" if trained else "")
+    ]
+    why = (
+        "RoPE tells the model where each token sits. Stretching it (YaRN, linear scaling, a changed base) "
+        "lets a model read past its training length, at a cost in quality at every length; without it, "
+        "text beyond the training length comes out as noise. Neither is the quant."
+    )
+    stretch = rope is not None and (rope.scaling_type or "").lower() in STRETCHING and (rope.factor or 1.0) > 1.0
+    if rope is not None and (rope.scaling_type or rope.factor):
+        evidence.append(
+            f"metadata {profile.architecture}.rope.scaling.type: {rope.scaling_type or 'absent'}, factor "
+            f"{rope.factor if rope.factor is not None else 'absent'}, original context "
+            f"{rope.original_context if rope.original_context else 'absent'}"
+        )
+    if stretch and rope is not None:
+        native = rope.original_context or (int(trained / rope.factor) if trained and rope.factor else None)
+        if native and ctx <= native:
+            return Finding(
+                id=ID,
+                severity="warning",
+                title=f"{NAMES.get((rope.scaling_type or '').lower(), rope.scaling_type)} context extension is on at {ctx:,} tokens, where the "
+                f"model needs none",
+                evidence=[*evidence, f"the model's own context without extension: {native:,}"],
+                why=why,
+                fix=[engines.of(setup).rope_default(native)],
+                confidence="likely",
+            )
+        return Finding(
+            id=ID,
+            severity="ok",
+            title=f"The {rope.scaling_type} extension is in use at {ctx:,} tokens, where it is needed",
+            evidence=evidence,
+            why=why,
+            confidence="likely",
+        )
+    if trained and ctx > trained:
+        # info, not warning: the kv-cache check already ranks a context beyond training as a warning.
+        return Finding(
+            id=ID,
+            severity="info",
+            title=f"A context of {ctx:,} is beyond the {trained:,} tokens the model was trained for, with no extension",
+            evidence=[*evidence, "no rope scaling in the file's metadata"],
+            why=why,
+            fix=[engines.of(setup).context(trained)],
+            confidence="likely",
+        )
+    return Finding(
+        id=ID, severity="ok", title="No context extension, none needed", evidence=evidence, why=why, confidence="likely"
+    )
+
+
+def run(inputs: CheckInput) -> Finding:
+    return check(inputs.profile, inputs.hardware, inputs.setup, inputs.measurements, inputs.observations)
+
+
+CHECK = Check(id=ID, order=55, run=run, needs=frozenset(("profile", "setup", "observations")))

@@ -1,0 +1,134 @@
+"""tokenizer: does the engine cut text into the tokens the model was trained on?
+
+Three faults that look like a bad quant (sources in LOG_FORMATS.md section 5):
+- a missing or "default" pre-tokenizer (`tokenizer.ggml.pre`): BPE models then split text differently
+  from training; older llama.cpp said so loudly ("GENERATION QUALITY WILL BE DEGRADED", ollama #4126);
+- a doubled BOS: the model adds BOS and the prompt or template starts with one too (llama.cpp warns,
+  PR #7332);
+- a vocabulary that does not match the model's embeddings (a broken conversion).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.checks.base import Check, CheckInput
+from core.checks.evidence import quote, unique
+from core.checks.finding import Finding, FixStep
+from core.checks.measurements import Measurements
+from core.engines import registry as engines
+from core.model.chat_formats import starts_with_bos
+from core.model.profile import ModelProfile
+from core.settings.observations import Observations
+from core.settings.setup import Setup
+
+ID = "tokenizer"
+PRE_NEEDLES = ("missing pre-tokenizer", "unrecognized pre-tokenizer", "generation quality will be degraded")
+BOS_NEEDLES = ("2 bos tokens", "added a bos token to the prompt")
+BPE_MODELS = ("gpt2",)
+# Engines known to drop the template's leading BOS when the model adds one (llama.cpp common/chat.cpp).
+STRIPS_TEMPLATE_BOS = ("llama.cpp",)  # the tokenizer kind whose pre-tokenizer matters (SentencePiece "llama" has none)
+
+
+def embedding_rows(profile: ModelProfile) -> int | None:
+    """How many tokens the model has embeddings for: token_embd's size over the embedding width."""
+    if not profile.embedding_length:
+        return None
+    for t in profile.tensors:
+        if t.name == "token_embd.weight" and t.parameters:
+            return t.parameters // profile.embedding_length
+    return None
+
+
+def check(
+    profile: ModelProfile,
+    hardware: Any,
+    setup: Setup,
+    measurements: Measurements | None,
+    observations: Observations | None = None,
+) -> Finding:
+    obs = observations or Observations()
+    tok = profile.tokenizer
+    pre_lines = unique(obs.lines(*PRE_NEEDLES))
+    bos_lines = unique(obs.lines(*BOS_NEEDLES))
+    if tok is None and not (pre_lines or bos_lines):
+        return Finding(
+            id=ID,
+            severity="ok",
+            title="No tokenizer in the file's metadata to check",
+            evidence=["metadata tokenizer.ggml.*: absent (the engine uses its own tokenizer files)"],
+            why="A tokenizer that splits text differently from training makes any model worse.",
+        )
+    evidence: list[str] = []
+    problems: list[tuple[str, str, str]] = []  # (severity, confidence, title)
+    fix: list[FixStep] = []
+    if tok is not None:
+        evidence.append(
+            f"metadata tokenizer.ggml.model: {tok.model or 'absent'}, tokenizer.ggml.pre: {tok.pre or 'absent'}"
+        )
+    if pre_lines:
+        problems.append(("critical", "confirmed", "llama.cpp uses the 'default' pre-tokenizer: it splits text wrongly"))
+        evidence += [quote(o) for o in pre_lines[:2]]
+    elif tok is not None and tok.model in BPE_MODELS and (tok.pre is None or tok.pre == "default"):
+        problems.append(("warning", "likely", "The file names no pre-tokenizer: text is split the 'default' way"))
+    if pre_lines or problems:
+        fix += [
+            FixStep("Download a GGUF converted by a recent llama.cpp (it writes tokenizer.ggml.pre)."),
+            FixStep(
+                "Or convert the model again yourself:",
+                "python convert_hf_to_gguf.py MODEL_FOLDER --outtype q8_0",
+            ),
+        ]
+    bos_how = starts_with_bos(profile.chat_template, tok.bos_text if tok else None)
+    if bos_lines:
+        problems.append(("warning", "confirmed", "Every prompt starts with two BOS tokens"))
+        evidence += [quote(o) for o in bos_lines[:1]]
+        fix.append(engines.of(setup).bos_once())
+    elif tok is not None and tok.add_bos and bos_how:
+        evidence.append(f"metadata tokenizer.ggml.add_bos_token: true; tokenizer.chat_template starts with {bos_how}")
+        if setup.engine in STRIPS_TEMPLATE_BOS:
+            evidence.append("llama.cpp removes the template's own BOS when it renders it, so it sends one")
+        else:
+            problems.append(("info", "likely", "The template writes a BOS and the model adds one: a doubled BOS risk"))
+            fix.append(engines.of(setup).bos_once())
+    rows = embedding_rows(profile)
+    if tok is not None and tok.tokens and rows:
+        evidence.append(f"vocabulary: {tok.tokens:,} tokens; embeddings for {rows:,}")
+        if tok.tokens > rows:
+            problems.append(("critical", "likely", "The vocabulary has more tokens than the model has embeddings"))
+            fix.append(FixStep("This file is a broken conversion: download it again from another uploader."))
+    if not problems:
+        return Finding(
+            id=ID,
+            severity="ok",
+            title="The tokenizer looks right",
+            evidence=evidence,
+            why="A tokenizer that splits text differently from training makes any model worse.",
+            confidence="likely",
+        )
+    order = ("critical", "warning", "info")
+    problems.sort(key=lambda p: (order.index(p[0]), p[1] != "confirmed"))
+    severity, confidence, title = problems[0]
+    if len(problems) > 1:
+        title += f" (and {len(problems) - 1} more tokenizer problem{'s' if len(problems) > 2 else ''})"
+        evidence += [f"also: {p[2]}" for p in problems[1:]]
+    return Finding(
+        id=ID,
+        severity=severity,
+        title=title,
+        evidence=evidence,
+        why=(
+            "The model only knows the tokens it was trained on, split the way they were split in training. "
+            "A different split or an extra BOS at the start shifts every word it reads: answers get worse "
+            "in ways that look like quantization damage, at every quant level."
+        ),
+        fix=fix,
+        confidence=confidence,
+    )
+
+
+def run(inputs: CheckInput) -> Finding:
+    return check(inputs.profile, inputs.hardware, inputs.setup, inputs.measurements, inputs.observations)
+
+
+CHECK = Check(id=ID, order=6, run=run, needs=frozenset(("profile", "setup", "observations")))

@@ -1,0 +1,99 @@
+"""`diagnose`'s "what you saw" options → `Observations`: a pasted prompt counted with the model's own
+tokenizer, sampling settings, the engine's version, llama.cpp's own warnings from a tokenizer probe."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+from core.errors import SetupError
+from core.model.token_probe import MAX_PROMPT_CHARS, probe
+from core.settings.observations import Observation, Observations, PromptCount, SamplingSeen
+
+PROBE_SOURCE = "llama.cpp log (tokenizer probe)"
+
+
+def add_observation_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("what you saw (checks beyond the quant)")
+    g.add_argument(
+        "--prompt-file",
+        metavar="FILE",
+        help="a prompt you send (system prompt, tools, document): counted with the model's own tokenizer",
+    )
+    g.add_argument("--temperature", "--temp", dest="temperature", type=float, metavar="T", help="your temperature")
+    g.add_argument("--repeat-penalty", type=float, metavar="P", help="your repetition penalty (1.0 = none)")
+    g.add_argument(
+        "--engine-version", metavar="V", help="your engine's version (Ollama's default context depends on it)"
+    )
+    g.add_argument(
+        "--probe",
+        action="store_true",
+        help="load the model's vocabulary with llama.cpp to collect its own tokenizer warnings",
+    )
+
+
+_TEMPLATE = re.compile(r'^\s*TEMPLATE\s+(?:"""(.*?)"""|"((?:[^"\\]|\\.)*)"|(\S.*?))\s*$', re.S | re.M | re.I)
+_PARAMETER = re.compile(r"^\s*PARAMETER\s+(temperature|repeat_penalty)\s+([-+0-9.eE]+)\s*$", re.M | re.I)
+MAX_MODELFILE_CHARS = 1024 * 1024
+
+
+def modelfile_observations(path: str, obs: Observations) -> None:
+    """An Ollama Modelfile's TEMPLATE (the engine-side template) and sampling PARAMETERs."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read(MAX_MODELFILE_CHARS)
+    except OSError:
+        return  # the settings importer already says what is wrong with the file
+    m = _TEMPLATE.search(text)
+    if m:
+        template = next(g for g in m.groups() if g is not None)
+        obs.engine_template = Observation(template, f"your Modelfile {Path(path).name} (TEMPLATE)")
+    values = {k.lower(): float(v) for k, v in _PARAMETER.findall(text) if _is_number(v)}
+    if values and obs.sampling is None:
+        obs.sampling = SamplingSeen(
+            f"your Modelfile {Path(path).name} (PARAMETER)",
+            temperature=values.get("temperature"),
+            repeat_penalty=values.get("repeat_penalty"),
+        )
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def observations_from_args(args: argparse.Namespace, model_path: str) -> Observations:
+    obs = Observations(engine_version=getattr(args, "engine_version", None))
+    temperature = getattr(args, "temperature", None)
+    penalty = getattr(args, "repeat_penalty", None)
+    if temperature is not None or penalty is not None:
+        obs.sampling = SamplingSeen("your setting", temperature=temperature, repeat_penalty=penalty)
+    if getattr(args, "modelfile", None):
+        modelfile_observations(args.modelfile, obs)
+    prompt_file = getattr(args, "prompt_file", None)
+    text: str | None = None
+    if prompt_file:
+        try:
+            with open(prompt_file, encoding="utf-8", errors="replace") as f:
+                text = f.read(MAX_PROMPT_CHARS)
+        except OSError as exc:
+            raise SetupError(
+                f"The prompt file {prompt_file} could not be read ({exc.strerror}).", "Check its path."
+            ) from exc
+    if text is not None or getattr(args, "probe", False):
+        if Path(model_path).is_file() and model_path.lower().endswith(".gguf"):
+            result = probe(model_path, text if text is not None else "Hello")
+            obs.log += [Observation(line, PROBE_SOURCE) for line in result.log]
+            if text is not None and result.tokens is not None:
+                obs.prompt = PromptCount(result.tokens, result.method, result.exact)
+        elif text is not None:
+            from core.model.token_probe import approximate_tokens
+
+            obs.prompt = PromptCount(
+                approximate_tokens(text), "an approximation (~4 characters a token; not a GGUF file)", False
+            )
+    return obs
