@@ -134,7 +134,8 @@ class DiagnosisPage(QWidget):
         problems = d.problems
         fine = [f for f in d.ruled_out if not is_unchecked(f, d)]
         unchecked = [f for f in d.ruled_out if is_unchecked(f, d)]
-        if any(f.id == "finetune" for f in unchecked):
+        inferred_base = not d.setup.expected and any(f.id == "finetune" for f in problems)  # issue 14's warning
+        if inferred_base or any(f.id == "finetune" for f in unchecked):
             self.question.ask(d)
         else:
             self.question.hide()
