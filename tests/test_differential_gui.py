@@ -30,11 +30,6 @@ def test_base_model_warning_and_headline_in_the_window(qtbot, window, tmp_path):
     assert (top.finding.id, top.finding.severity) == ("finetune", "warning")
     assert "Your quant looks fine; this looks like a base model" in page.summary.text()
     assert page.question.isVisible() and "no chat template" in page.question.why.text()
-    field = top.copy_fields[0]
-    qtbot.waitUntil(lambda: field.button.isVisible() and field.button.height() > 0)
-    qtbot.mouseClick(field.button, Qt.MouseButton.LeftButton)
-    assert field.button.text() == "Copied"
-    assert QGuiApplication.clipboard().text() == "--expect ORG/MODEL-Instruct"
 
 
 def test_chat_template_card_with_engine_fix(qtbot, window, tmp_path):

@@ -24,8 +24,11 @@ def test_base_model_asks_which_model_was_meant(qtbot, window, tmp_path):
     page = window.diagnosis_page
     assert page.question.isVisible() and page.question.title.text() == "Which model did you mean to run?"
     assert "no chat template" in page.question.why.text()
-    assert all(c.finding.id != "finetune" for c in page.cards)  # no green "fine" card for it
-    assert "--expect" not in visible_text(page)
+    # no green "fine" card for it: issue 14 infers a base model and warns, beside the question
+    assert [(c.finding.id, c.finding.severity) for c in page.cards if c.finding.id == "finetune"] == [
+        ("finetune", "warning")
+    ]
+    assert "--expect ORG" not in visible_text(page)
     page.question.field.setText("meta-llama/Llama-3.1-8B-Instruct")
     wait_diagnosis(qtbot, window, lambda: qtbot.keyClick(page.question.field, Qt.Key.Key_Return))
     assert window.state.setup.expected == "meta-llama/Llama-3.1-8B-Instruct"

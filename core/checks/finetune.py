@@ -103,9 +103,8 @@ def check(
             ),
             fix=[
                 FixStep(
-                    "Which model did you mean? If you wanted the instruct/chat version, name it and Quant Doctor "
-                    "checks this file against it (in the window: Your setup → 'The model you expected'):",
-                    "--expect ORG/MODEL-Instruct",
+                    "Which model did you mean? Name the instruct/chat model you wanted, and Quant Doctor checks this "
+                    "file against it (the window asks; on the command line, give it with --expect)."
                 ),
                 FixStep(
                     "Then download a quant of that instruct/chat model (its name ends in -Instruct, -Chat or -it)."
