@@ -84,7 +84,7 @@ def test_copy_button_copies_the_fix(qtbot, window, demo):
         window.setup_page.import_command("llama-server -c 32768 -ctk q4_0 -ctv q4_0 -fa on")
     card = window.diagnosis_page.cards[0]
     field = card.copy_fields[0]
-    qtbot.waitUntil(field.button.isVisible)
+    qtbot.waitUntil(lambda: field.button.isVisible() and field.button.height() > 0)  # laid out, clickable
     qtbot.mouseClick(field.button, Qt.MouseButton.LeftButton)
     from PySide6.QtGui import QGuiApplication
 
@@ -167,7 +167,7 @@ def test_find_a_better_quant_downloads_and_diagnoses(qtbot, window, demo, monkey
         open_and_wait(qtbot, window, demo.candidates["Q2_0"])
         card = window.diagnosis_page.cards[0]
         assert card.action_button is not None and card.finding.id == "quant-tier"
-        qtbot.waitUntil(card.action_button.isVisible)
+        qtbot.waitUntil(lambda: card.action_button.isVisible() and card.action_button.height() > 0)
         qtbot.mouseClick(card.action_button, Qt.MouseButton.LeftButton)
         dialog = window.hub_dialog
         assert dialog is not None and dialog.isVisible()
