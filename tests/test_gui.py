@@ -167,7 +167,8 @@ def test_find_a_better_quant_downloads_and_diagnoses(qtbot, window, demo, monkey
         open_and_wait(qtbot, window, demo.candidates["Q2_0"])
         card = window.diagnosis_page.cards[0]
         assert card.action_button is not None and card.finding.id == "quant-tier"
-        qtbot.waitUntil(lambda: card.action_button.isVisible() and card.action_button.height() > 0)
+        button = card.action_button
+        qtbot.waitUntil(lambda b=button: b.isVisible() and b.height() > 0)
         qtbot.mouseClick(card.action_button, Qt.MouseButton.LeftButton)
         dialog = window.hub_dialog
         assert dialog is not None and dialog.isVisible()
