@@ -39,12 +39,13 @@ def read_vocab_facts(
     marker_list = list(dict.fromkeys(markers))
     if tokens is None:
         return {}, []
-    small = _as_list(tokens) if not isinstance(tokens, ArrayInfo) else None
-    if small is not None:
+    if not isinstance(tokens, ArrayInfo):
+        small = _as_list(tokens)  # None when a broken header holds something else than a list there
+        if small is None:
+            return {}, []
         texts = {i: small[i] for i in wanted if i < len(small)}
         present = set(small)
         return texts, [m for m in marker_list if m in present]
-    assert isinstance(tokens, ArrayInfo)
     if tokens.start <= 0 or tokens.count <= 0:
         return {}, []
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
