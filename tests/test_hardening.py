@@ -596,3 +596,25 @@ def test_a_watched_worker_exits_cleanly() -> None:
     proc = start_child([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
     out = proc.stdout.read() if proc.stdout else ""
     assert proc.wait(timeout=30) == 0 and out.strip() == "done"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_engine_log_fifo_and_manifest_fifo(tmp_path: Path) -> None:
+    from core.engines.logs import read_log
+    from core.engines.ollama import ollama_blob
+
+    fifo = tmp_path / "server.log"
+    os.mkfifo(fifo)
+    with pytest.raises(errors.EngineLogError, match="named pipe"):
+        read_log(fifo)
+    manifests = tmp_path / "models" / "manifests" / "registry.ollama.ai" / "library" / "m"
+    manifests.mkdir(parents=True)
+    os.mkfifo(manifests / "latest")
+    assert ollama_blob("m:latest", {"OLLAMA_MODELS": str(tmp_path / "models")}, "", home=tmp_path) is None
+
+
+def test_loopback_answer_that_is_not_json_is_none() -> None:
+    from core.engines.loopback import Answer
+
+    for body in (b"[" * 100_000 + b"]" * 100_000, b'{"a": NaN}', b"<html>", b'{"n": ' + b"9" * 5000 + b"}"):
+        assert Answer("/x", 200, body).json() is None

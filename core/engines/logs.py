@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import EngineLogError, SetupError
+from core.files import open_regular, user_path
 from core.settings.run import FlashAttn, normalise_cache_type
 from core.settings.setup import Setup
 
@@ -298,24 +299,20 @@ _SETUP_ENGINE = {
 
 def read_log(path: str | Path) -> LogReading:
     """Read a log file, bounded in time and memory whatever its size; plain error if it is no log."""
-    p = Path(path)
-    try:
-        size = p.stat().st_size
-        with open(p, "rb") as f:
+    p = user_path(path, EngineLogError)
+    # A regular file only, opened non-blocking (a FIFO named like a log would wait forever): core.files.
+    with open_regular(p, "a log file", EngineLogError) as fd:
+        size = os.fstat(fd).st_size
+        try:
             if size <= HEAD_BYTES + TAIL_BYTES:
-                chunks = [f.read(HEAD_BYTES + TAIL_BYTES)]
+                chunks = [os.pread(fd, HEAD_BYTES + TAIL_BYTES, 0)]
                 skipped = 0
             else:
-                head = f.read(HEAD_BYTES)
-                f.seek(size - TAIL_BYTES)
-                tail = f.read(TAIL_BYTES)
+                head = os.pread(fd, HEAD_BYTES, 0)
+                tail = os.pread(fd, TAIL_BYTES, size - TAIL_BYTES)
                 chunks, skipped = [head, tail], size - HEAD_BYTES - TAIL_BYTES
-    except FileNotFoundError as exc:
-        raise EngineLogError(f"{p} does not exist.", "Pick the log file again.") from exc
-    except IsADirectoryError as exc:
-        raise EngineLogError(f"{p} is a folder, not a log file.", "Pick the log file itself.") from exc
-    except OSError as exc:
-        raise EngineLogError(f"{p} could not be read ({exc.strerror}).", "Pick the log file again.") from exc
+        except OSError as exc:
+            raise EngineLogError(f"{p} could not be read ({exc.strerror}).", "Pick the log file again.") from exc
     reading = parse_log_bytes(chunks, p.name)
     reading.bytes_skipped = skipped
     if skipped:

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from core.errors import EngineNotFoundError
+from core import jsonfile
+from core.errors import EngineNotFoundError, QuantDoctorError
 
 PROBE_TIMEOUT_S = 1.0
 MAX_BODY = 4 * 1024 * 1024  # the largest honest answer (Ollama's /api/show with tensors) is well under this
@@ -79,9 +80,9 @@ class Answer:
         """The JSON body, or None for anything else (HTML, garbage, an error page)."""
         if not self.ok or not self.body:
             return None
-        try:
-            return json.loads(self.body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        try:  # the one bounded loader: deep nesting, NaN or a huge number is "not JSON", not a crash
+            return jsonfile.loads(self.body, self.path, expect=None, duplicates=True)
+        except QuantDoctorError:
             return None
 
     def json_dict(self) -> dict[str, Any]:

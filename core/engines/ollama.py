@@ -6,13 +6,13 @@ and a quantized KV cache without flash attention is silently dropped for f16 rat
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from core import jsonfile
 from core.engines.base import Engine, FixStep, NoFlashAttnCache, layers_step
 from core.engines.found import (
     Answers,
@@ -196,9 +196,9 @@ def ollama_blob(name: str, env: dict[str, str], modelfile: str, home: Path | Non
     """The GGUF of an Ollama model: manifests/<host>/<namespace>/<model>/<tag> -> the image.model layer's blob."""
     for folder in ollama_models_dirs(env, home):
         manifest = folder / "manifests" / Path(*ollama_name_parts(name))
-        try:
-            data = json.loads(manifest.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        try:  # a regular file only (a FIFO is refused, not waited on), through the bounded loader
+            data = jsonfile.load(manifest, "Ollama manifest", EngineNotFoundError, max_bytes=1 << 20)
+        except EngineNotFoundError:
             continue
         layers = data.get("layers") if isinstance(data, dict) else None
         for layer in layers if isinstance(layers, list) else []:
