@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 T = TypeVar("T")
 
@@ -28,6 +28,11 @@ class Progress:
     unit: str = ""
     eta_s: float | None = None
     message: str = ""
+    # A milestone (a domain's result) carries news, not just a position: a UI that shows only the
+    # latest progress must still deliver every milestone.
+    milestone: ClassVar[bool] = False
+    overall: float | None = None  # 0..1 across every phase of the whole job, when the job can tell
+    overall_eta_s: float | None = None  # time left for the whole job, from measured rates
 
     @property
     def fraction(self) -> float | None:
@@ -43,6 +48,11 @@ class Progress:
             parts.append(f"about {format_duration(self.eta_s)} left")
         if self.message:
             parts.append(self.message)
+        if self.overall is not None:
+            whole = f"{100 * self.overall:.0f}% overall"
+            if self.overall_eta_s is not None:
+                whole += f", about {format_duration(self.overall_eta_s)} to go"
+            parts.append(whole)
         return " - ".join(parts)
 
 

@@ -83,7 +83,15 @@ class JobWorker(QRunnable):
             except queue.Empty:
                 break
             if kind == "progress":
-                latest = None if self._cancel else payload  # nobody waits for a cancelled job's news
+                if self._cancel:  # nobody waits for a cancelled job's news
+                    latest = None
+                elif getattr(payload, "milestone", False):  # news (a domain's result), never coalesced away
+                    if latest is not None:
+                        self.signals.progress.emit(latest)
+                    self.signals.progress.emit(payload)
+                    latest = None
+                else:
+                    latest = payload
                 continue
             if latest is not None:
                 self.signals.progress.emit(latest)

@@ -205,11 +205,12 @@ class MainWindow(QMainWindow):
     # -- long jobs -------------------------------------------------------------------------------
     def on_progress(self, event: Progress) -> None:
         self.progress.show()
-        if event.fraction is None:
+        fraction = event.overall if event.overall is not None else event.fraction  # the whole job, when known
+        if fraction is None:
             self.progress.setRange(0, 0)
         else:
             self.progress.setRange(0, 1000)
-            self.progress.setValue(int(event.fraction * 1000))
+            self.progress.setValue(int(fraction * 1000))
         self.progress_text.setText(event.describe())
 
     def on_busy(self, busy: bool) -> None:

@@ -11,7 +11,10 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from core.checks.measurements import Measurements
 from core.diagnosis import Diagnosis, diagnose
+from core.evaluation.compare import Comparison
+from core.evaluation.settings_trial import SettingsTrial
 from core.model.inspection import inspect_model
 from core.model.profile import ModelProfile
 from core.progress import Job, Progress
@@ -40,8 +43,10 @@ class AppState(QObject):
         self.setup = Setup()
         self.hardware: Any = None
         self.diagnosis: Diagnosis | None = None
-        self.comparison: Any = None
-        self.measurements: Any = None
+        # The comparison lives here, once, beside the model it was made for; the checks' evidence is
+        # derived from it (Measurements.from_comparison / from_trial), never held separately.
+        self.comparison: Comparison | None = None
+        self.trial: SettingsTrial | None = None
         self.engine_evidence: Any = None  # what the person's app or its log said (core.engines.evidence)
         self.workers: list[JobWorker] = []
         self._opening = 0  # the latest open request: an earlier one finishing later must not win
@@ -94,7 +99,7 @@ class AppState(QObject):
     def set_profile(self, profile: ModelProfile) -> None:
         self.profile = profile
         self.comparison = None
-        self.measurements = None
+        self.trial = None
         self.profile_changed.emit(profile)
         self.comparison_changed.emit(None)
         self.rediagnose()
@@ -113,12 +118,20 @@ class AppState(QObject):
         self.hardware_changed.emit(hardware)
         self.rediagnose()
 
-    def set_comparison(self, comparison: Any, measurements: Any, for_path: str | None = None) -> bool:
-        """Apply a finished comparison, unless the model on screen changed while it ran."""
+    @property
+    def measurements(self) -> Measurements | None:
+        """The evidence the checks read: the comparison's own numbers (or the file-or-settings trial's)."""
+        if self.trial is not None:
+            return Measurements.from_trial(self.trial)
+        return Measurements.from_comparison(self.comparison) if self.comparison is not None else None
+
+    def set_comparison(self, comparison: Comparison, for_path: str | None, trial: SettingsTrial | None = None) -> bool:
+        """Apply a finished comparison (or trial), unless the model on screen changed while it ran: the one
+        staleness check."""
         if for_path is not None and (self.profile is None or self.profile.path != for_path):
             return False
         self.comparison = comparison
-        self.measurements = measurements
+        self.trial = trial
         self.comparison_changed.emit(comparison)
         self.rediagnose()
         return True
@@ -133,7 +146,7 @@ class AppState(QObject):
         ticket = self._diagnosing
         profile, setup, hardware, measurements = self.profile, self.setup, self.hardware, self.measurements
         evidence = self.engine_evidence
-        comparison = self.comparison.to_dict() if hasattr(self.comparison, "to_dict") else self.comparison
+        comparison = self.comparison.to_dict() if self.comparison is not None else None
 
         def job() -> Job[Diagnosis]:
             yield Progress("Running the checks")

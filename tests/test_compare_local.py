@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
@@ -12,6 +13,7 @@ from ggufmaker import write_gguf
 
 from core.errors import EvaluationSetupError, IncompatibleModelsError
 from core.evaluation import Comparison, EvalSettings, RunSettings, TokenProgress, compare
+from core.evaluation.compare import DomainResult
 from core.evaluation.identity import vocab_of
 from core.paths import CACHE_ENV
 from core.progress import Progress, run_job
@@ -50,6 +52,8 @@ def test_q2_0_is_measured_as_badly_damaged(q2):
     assert m.top1_agreement < 0.3
     assert m.rms_dp > 0.1
     assert m.kld_p99 >= m.kld_mean
+    assert c.verdict("general").words == "badly damaged"
+    assert c.to_dict()["verdict"]["words"] == "badly damaged"
 
 
 def test_q2_0_sample_text_parts_from_the_reference(q2):
@@ -76,6 +80,20 @@ def test_progress_phases_tokens_and_streamed_samples(q2):
     assert phases[-1] == "Comparison finished"
 
 
+def test_each_domain_is_reported_as_soon_as_it_is_done_with_one_overall_share(q2):
+    c, events = q2
+    (i,) = [k for k, e in enumerate(events) if isinstance(e, DomainResult)]
+    result = events[i]
+    assert result.domain == "general" and result.metrics == c.metrics["general"]
+    assert result.verdict.words == "badly damaged" and "badly damaged" in result.line()
+    later = events[i + 1 :]
+    assert any(isinstance(e, TokenProgress) and e.side == "candidate" for e in later)  # before the samples end
+    shares = [e.overall for e in events if e.overall is not None]
+    assert len(shares) > 5 and shares[-1] == 1.0 and 0 < shares[len(shares) // 2] < 1
+    assert all(b >= a - 0.15 for a, b in itertools.pairwise(shares))  # rates re-measured: small dips only
+    assert any(e.overall_eta_s is not None and e.overall_eta_s > 0 for e in events[:i])
+
+
 def test_json_shape_matches_the_cli_contract(q2):
     c, _ = q2
     d = json.loads(json.dumps(c.to_dict()))
@@ -96,6 +114,7 @@ def test_the_reference_against_itself_is_lossless_and_reuses_its_cached_logits(m
     assert m.kld_mean == pytest.approx(0.0, abs=1e-6)
     assert m.top1_agreement == 1.0
     assert m.ppl_ratio == pytest.approx(1.0, abs=1e-9)
+    assert c.verdict("general").words == "practically identical"
     assert m.ppl_reference == pytest.approx(q2[0].metrics["general"].ppl_reference, rel=1e-9)
     (s,) = c.samples
     assert s.first_divergence is None and s.reference == s.candidate

@@ -163,10 +163,10 @@ def test_quant_tier_for_folders(tmp_path):
 
 def test_measurement_confirms_quant_damage(demo):
     p = inspect_model(demo.candidates["Q4_0"])
-    bad = Measurements(quant={"prose": DomainMetrics(10.0, 10.8, 0.05, 0.9)})
+    bad = Measurements(quant={"general": DomainMetrics.of(10.0, 10.8, 0.05, 0.9)})
     f = quant_tier.check(p, None, Setup(), bad)
     assert f.confidence == "confirmed-by-measurement" and f.severity == "warning"
-    fine = Measurements(quant={"prose": DomainMetrics(10.0, 10.05, 0.005, 0.98)})
+    fine = Measurements(quant={"general": DomainMetrics.of(10.0, 10.05, 0.005, 0.98)})
     assert quant_tier.check(p, None, Setup(), fine).confidence == "likely"
 
 
@@ -196,8 +196,8 @@ def test_kv_cache_confirmed_by_measurement(demo):
     p = inspect_model(demo.reference)
     setup = Setup.of(ctx=2048, cache_type_k="q4_0", cache_type_v="q4_0", flash_attn=True)
     m = Measurements(
-        kv_cache={"prose": DomainMetrics(10, 10.3, 0.06, 0.9)},
-        kv_baseline={"prose": DomainMetrics(10, 10.0, 0.01, 0.99)},
+        kv_cache={"general": DomainMetrics.of(10, 10.3, 0.06, 0.9)},
+        kv_baseline={"general": DomainMetrics.of(10, 10.0, 0.01, 0.99)},
     )
     f = kv_cache.check(p, None, setup, m)
     assert f.confidence == "confirmed-by-measurement" and f.severity == "warning"
@@ -248,7 +248,9 @@ def test_calibration_gguf_imatrix(tmp_path):
 
 def test_calibration_confirmed_by_code_kld(tmp_path):
     p = profile_at(tmp_path, Q.Q4_K, **{"quantize.imatrix.dataset": "wiki.train.raw"})
-    m = Measurements(quant={"prose": DomainMetrics(8, 8.1, 0.01, 0.95), "code": DomainMetrics(3, 3.3, 0.05, 0.85)})
+    m = Measurements(
+        quant={"general": DomainMetrics.of(8, 8.1, 0.01, 0.95), "code": DomainMetrics.of(3, 3.3, 0.05, 0.85)}
+    )
     f = calibration.check(p, None, Setup.of(workload="chat"), m)
     assert f.confidence == "confirmed-by-measurement" and f.severity == "warning"
 

@@ -147,7 +147,7 @@ def test_a_registered_check_runs_in_diagnose_and_ranks(monkeypatch: pytest.Monke
         checks.register(Check(id="sampler", order=26, run=run))
 
     p = inspect_model(demo.reference)  # an f16 file: nothing else is wrong
-    m = Measurements(quant={"prose": DomainMetrics(10, 10, 0.001, 0.99)})
+    m = Measurements(quant={"general": DomainMetrics.of(10, 10, 0.001, 0.99)})
     d = diagnose(p, Setup.of(ctx=8192, cache_type_k="q4_0", cache_type_v="q4_0", flash_attn=True), measurements=m)
     assert seen and seen[0].measurements is None  # it did not declare measurements, so it gets none
     ids = [f.id for f in d.findings]

@@ -80,3 +80,12 @@ def test_html_report_renders_in_headless_chromium(demo, tmp_path, qapp):
     # the red 'Critical' badge colour appears: the findings really rendered
     reds = sum(1 for c in colours if (c >> 16 & 0xFF) > 180 and (c >> 8 & 0xFF) < 80 and (c & 0xFF) < 80)
     assert reds > 0
+
+
+def test_the_measurements_read_in_words(demo):
+    p = inspect_model(demo.candidates["Q2_0"])
+    d = diagnose(p, Setup(), comparison=COMPARISON)
+    md, page = to_markdown(d), to_html(d)
+    assert "prose: heavy loss — perplexity 12 → 19.5 \\(62% higher\\)" in md
+    assert "code: heavy loss — perplexity 3 → 4.1 (37% higher)" in page
+    assert "Against the reference: heavy loss (worst on prose" in page

@@ -70,14 +70,16 @@ def check(
         ]  # fmt: skip
 
     confidence = "likely" if severity == "warning" else "suspected"
-    if measurements and measurements.quant and "prose" in measurements.quant:
-        prose = measurements.quant["prose"].kld_mean
+    if measurements and measurements.quant and "general" in measurements.quant:
+        prose = measurements.quant["general"].kld_mean
         for domain in ("code", "multilingual"):
             m = measurements.quant.get(domain)
             if m is None or prose <= 0:
                 continue
             ratio = m.kld_mean / prose
-            evidence.append(f"measured KLD on {domain} is {ratio:.1f}× that on prose ({m.kld_mean:.4f} vs {prose:.4f})")
+            evidence.append(
+                f"measured KLD on {domain} is {ratio:.1f}× that on general prose ({m.kld_mean:.4f} vs {prose:.4f})"
+            )
             if ratio >= KLD_RATIO_CONFIRMS and dataset is not None:
                 confidence = "confirmed-by-measurement"
                 if severity == "ok":

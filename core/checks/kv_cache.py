@@ -10,17 +10,20 @@ from __future__ import annotations
 
 from core.checks.base import Check, CheckInput
 from core.checks.finding import Finding
-from core.checks.measurements import Measurements
+from core.checks.measurements import DomainMetrics, Measurements
 from core.engines import registry as engines
 from core.engines.base import NoFlashAttnCache
+from core.evaluation.verdicts import judge
 from core.hardware.machine import HardwareProfile
 from core.model.profile import ModelProfile
+from core.numbers import perplexity_change, plain
 from core.settings.run import UNQUANTIZED_CACHE_TYPES, cache_bits
 from core.settings.setup import Setup
 
 LONG_CONTEXT = 4096
 VERY_LONG_CONTEXT = 16384
-KLD_RATIO_CONFIRMS = 2.0  # KLD with the person's cache this many times the f16 cache's confirms it
+KLD_RATIO_CONFIRMS = 2.0
+PPL_MEANINGFUL = 1.01  # KLD with the person's cache this many times the f16 cache's confirms it
 
 
 def _bits_class(cache: str) -> str:
@@ -28,6 +31,20 @@ def _bits_class(cache: str) -> str:
     if cache in UNQUANTIZED_CACHE_TYPES:
         return "16-bit"
     return {"q8": "8-bit", "q5": "5-bit"}.get(cache[:2], "4-bit")
+
+
+def _confirms(m: DomainMetrics, base: DomainMetrics | None, measurable_loss: bool) -> bool:
+    """The person's settings measured against an f16 cache on the same file and reference.
+
+    With a separate reference, the safe run has a loss of its own: the person's must be at least
+    KLD_RATIO_CONFIRMS times it. With the f16 run as the reference (its own divergence is 0), any
+    loss past "practically identical" is the cache's. Without a baseline, a perplexity rise over 1%.
+    """
+    if base is None:
+        return m.ppl_ratio > PPL_MEANINGFUL
+    if base.kld_mean > 0:
+        return m.kld_mean >= KLD_RATIO_CONFIRMS * base.kld_mean and measurable_loss
+    return measurable_loss or m.ppl_ratio > PPL_MEANINGFUL
 
 
 def check(
@@ -79,12 +96,12 @@ def check(
     if measurements and measurements.kv_cache:
         for domain, m in measurements.kv_cache.items():
             base = measurements.kv_baseline.get(domain)
-            line = f"measured on {domain}: mean KLD {m.kld_mean:.4f} with your cache"
+            loss = judge(m.kld_mean, m.top1_agreement)
+            line = f"measured on {domain}: {loss.words} with your settings (mean KL divergence {plain(m.kld_mean)}"
             if base is not None:
-                line += f" vs {base.kld_mean:.4f} with an f16 cache"
-            evidence.append(line)
-            ratio = m.kld_mean / base.kld_mean if base and base.kld_mean > 0 else None
-            if (ratio is not None and ratio >= KLD_RATIO_CONFIRMS) or (base is None and m.ppl_ratio > 1.01):
+                line += f"; {plain(base.kld_mean)} with an f16 cache"
+            evidence.append(line + f"; {perplexity_change(m.ppl_reference, m.ppl_candidate)})")
+            if _confirms(m, base, loss.band != "identical"):
                 confidence = "confirmed-by-measurement"
                 if severity in ("ok", "info"):
                     severity, title = "warning", "Measured: your KV cache setting costs accuracy"

@@ -1,64 +1,78 @@
-"""Measured evidence the checks can use: what the side-by-side comparison found.
+"""Measured evidence the checks read: the comparison's own per-domain numbers, with no conversion.
 
-Kept independent of the evaluation engine's own classes so the checks can be tested with plain
-numbers, and fed from a `Comparison` (or a saved report) by `from_comparison`.
+The numbers are `core.evaluation.metrics.DomainMetrics`, the very objects a comparison holds, under
+the comparison's own domain names (general, code, multilingual, math, long, and the person's own
+texts). What a comparison is evidence *about* depends on what it compared:
+
+- two files (a quant against a higher-precision file): the quant → `quant`;
+- the same file with an f16 cache as the reference and the person's cache as the candidate: the
+  KV cache → `kv_cache` (the candidate's numbers) and `kv_baseline` (the reference's own: its
+  perplexity, and no divergence from itself);
+- "Is it the file or my settings?" (core.evaluation.settings_trial): the file with the person's
+  settings → `kv_cache`, with safe ones → `kv_baseline` (and, against a separate reference, `quant`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from core.evaluation.metrics import DomainMetrics
 
-@dataclass(frozen=True)
-class DomainMetrics:
-    ppl_reference: float
-    ppl_candidate: float
-    kld_mean: float
-    top1_agreement: float
-    tokens: int = 0
+if TYPE_CHECKING:
+    from core.evaluation.compare import Comparison
+    from core.evaluation.settings_trial import SettingsTrial
 
-    @property
-    def ppl_ratio(self) -> float:
-        return self.ppl_candidate / self.ppl_reference if self.ppl_reference else float("inf")
+__all__ = ["DomainMetrics", "Measurements", "measurements_from_comparison"]
 
 
 @dataclass
 class Measurements:
-    """`quant`: the quant against a higher-precision reference, per domain (prose, code, ...).
-    `kv_cache`: the same file with the person's cache type against an f16 cache, per domain."""
+    """`quant`: the file against a higher-precision reference. `kv_cache`: the file with the person's
+    settings; `kv_baseline`: the same file with an f16 cache, against the same reference."""
 
     quant: dict[str, DomainMetrics] = field(default_factory=dict)
     kv_cache: dict[str, DomainMetrics] = field(default_factory=dict)
-    kv_baseline: dict[str, DomainMetrics] = field(default_factory=dict)  # f16 cache vs reference, if measured
+    kv_baseline: dict[str, DomainMetrics] = field(default_factory=dict)
+    quant_type: str | None = None  # the measured file's label (GGUF file type), for "N× what is typical"
 
-    @staticmethod
-    def from_metrics(metrics: dict[str, dict[str, Any]]) -> dict[str, DomainMetrics]:
-        """From the `metrics` mapping of a comparison's JSON ({domain: {ppl_reference, ...}})."""
-        return {
-            domain: DomainMetrics(
-                ppl_reference=float(m["ppl_reference"]),
-                ppl_candidate=float(m["ppl_candidate"]),
-                kld_mean=float(m["kld_mean"]),
-                top1_agreement=float(m["top1_agreement"]),
-                tokens=int(m.get("tokens", 0)),
-            )
-            for domain, m in metrics.items()
-        }
+    @classmethod
+    def from_comparison(cls, c: Comparison) -> Measurements:
+        if c.what == "settings":
+            return cls(kv_cache=dict(c.metrics), kv_baseline={d: _itself(m) for d, m in c.metrics.items()})
+        return cls(quant=dict(c.metrics), quant_type=c.candidate_type)
+
+    @classmethod
+    def from_trial(cls, t: SettingsTrial) -> Measurements:
+        if t.safe is None:
+            return cls.from_comparison(t.theirs)
+        return cls(
+            quant=dict(t.safe.metrics), kv_cache=dict(t.theirs.metrics), kv_baseline=dict(t.safe.metrics),
+            quant_type=t.safe.candidate_type,
+        )  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Measurements:
+        """A saved `compare --json` (or `compare --file-or-settings --json`) output."""
+        from core.evaluation.compare import Comparison
+
+        if "theirs" in data:
+            from core.evaluation.settings_trial import SettingsTrial
+
+            safe = Comparison.from_dict(data["safe"]) if data.get("safe") else None
+            trial = SettingsTrial(Comparison.from_dict(data["theirs"]), safe, data.get("answer", ""),
+                                  data.get("explanation", ""), int(data.get("context", 0)))  # fmt: skip
+            return cls.from_trial(trial)
+        return cls.from_comparison(Comparison.from_dict(data))
 
 
-# The evaluation engine calls the everyday-prose domain "general"; the checks call it "prose".
-_DOMAIN_NAMES = {"general": "prose"}
+def _itself(m: DomainMetrics) -> DomainMetrics:
+    """The reference's own numbers: its perplexity, and no divergence from itself."""
+    return DomainMetrics.of(m.ppl_reference, m.ppl_reference, 0.0, 1.0, m.tokens)
 
 
-def measurements_from_comparison(comparison: dict[str, Any], kind: str | None = None) -> Measurements:
-    """A comparison's JSON (`compare --json`, `Comparison.to_dict()`) as evidence for the checks.
-
-    `kind` "settings" (the same file with an f16 cache against the person's cache) is evidence about
-    the KV cache; a comparison of two files, or with a server, is evidence about the quant.
-    """
-    metrics = {_DOMAIN_NAMES.get(d, d): m for d, m in comparison.get("metrics", {}).items()}
-    domains = Measurements.from_metrics(metrics)
-    if (kind or comparison.get("what")) == "settings":
-        return Measurements(kv_cache=domains)
-    return Measurements(quant=domains)
+def measurements_from_comparison(comparison: dict[str, Any] | Comparison) -> Measurements:
+    """Evidence from a comparison, or its saved JSON (the CLI's `diagnose --comparison FILE`)."""
+    if isinstance(comparison, dict):
+        return Measurements.from_json(comparison)
+    return Measurements.from_comparison(comparison)

@@ -6,12 +6,19 @@ from core.checks.base import Check, CheckInput
 from core.checks.finding import Finding, FixStep
 from core.checks.measurements import Measurements
 from core.checks.tiers import block_bpw, dominant_types, severity_for_bpw, tier_label
+from core.evaluation.verdicts import far_above_typical, judge, table, typical_sentence
 from core.hardware.machine import HardwareProfile
 from core.model.profile import ModelProfile
+from core.numbers import percent, perplexity_change, plain
 from core.settings.setup import Setup
 
 PPL_MEANINGFUL = 1.01  # a perplexity increase over 1% is meaningful
 PPL_SERIOUS = 1.05  # over 5% the loss shows in everyday use, whatever the tier
+
+
+def max_severity(a: str, b: str) -> str:
+    order = ("ok", "info", "warning", "critical")
+    return a if order.index(a) >= order.index(b) else b
 
 
 def _folder_bits(profile: ModelProfile) -> float | None:
@@ -51,8 +58,9 @@ def check(
         worst_domain, worst = max(measurements.quant.items(), key=lambda kv: kv[1].ppl_ratio)
         for domain, m in measurements.quant.items():
             evidence.append(
-                f"measured on {domain}: perplexity {m.ppl_reference:.2f} → {m.ppl_candidate:.2f} "
-                f"(×{m.ppl_ratio:.3f}), mean KLD {m.kld_mean:.4f}, same top token {m.top1_agreement:.1%}"
+                f"measured on {domain}: {judge(m.kld_mean, m.top1_agreement).words} — "
+                f"{perplexity_change(m.ppl_reference, m.ppl_candidate)}, mean KL divergence {plain(m.kld_mean)}, "
+                f"the same top token {percent(m.top1_agreement)} of the time"
             )
         if worst.ppl_ratio > PPL_MEANINGFUL:
             confidence = "confirmed-by-measurement"
@@ -61,6 +69,16 @@ def check(
         elif severity != "ok":
             confidence = "likely"
             evidence.append(f"the measured loss is small (worst: {worst_domain}, ×{worst.ppl_ratio:.3f})")
+
+    label = measurements.quant_type or profile.nominal_type if measurements else None
+    far = None
+    if measurements and measurements.quant and label:
+        kld_domain, worst_kld = max(measurements.quant.items(), key=lambda kv: kv[1].kld_mean)
+        far = far_above_typical(label, worst_kld.kld_mean)
+        if far is not None:
+            evidence.append(f"{typical_sentence(label)}; this file's loss on {kld_domain} is {far:.0f}× that")
+            confidence = "confirmed-by-measurement"
+            severity = "critical" if far >= 4 * table().far_above_typical else max_severity(severity, "warning")
 
     titles = {
         "critical": "The quantization is too aggressive: this is the most likely cause",
@@ -79,10 +97,21 @@ def check(
                 "If a better quant does not fit your memory, a smaller context or a q8_0 KV cache frees room for it."
             ),
         ]
+    title = titles[severity]
+    if far is not None and label:
+        title = f"For a file labelled {label} this loss is {far:.0f}× what is typical: the file itself looks broken"
+        fix = [
+            FixStep(
+                f"Get another uploader's {label} of the same model (Find a better quant): a broken conversion or "
+                "upload scores far worse than its label (one Q8_0 upload scored perplexity 15.39 where others scored "
+                "6.96, llama.cpp issue #7550)."
+            ),
+            *fix,
+        ]
     return Finding(
         id="quant-tier",
         severity=severity,
-        title=titles[severity],
+        title=title,
         evidence=evidence,
         why=(
             "Fewer bits per weight means each weight is rounded harder; below about 4 bits the errors add up "

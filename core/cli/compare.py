@@ -24,8 +24,11 @@ def register(subparsers: Any) -> dict[str, tuple[str, Any]]:
     from core.settings.run import CACHE_TYPES
 
     p = subparsers.add_parser("compare", help=HELP, description=HELP)
-    p.add_argument("--reference", required=True, metavar="PATH|URL",
+    p.add_argument("--reference", metavar="PATH|URL",
                    help="the higher-precision model: a .gguf file, or an OpenAI-compatible server's URL")  # fmt: skip
+    p.add_argument("--file-or-settings", action="store_true",
+                   help="is it the file or my settings? Run --candidate twice: with your -c/-ctk/-ctv/-fa and with an "
+                        "f16 cache, against --reference (default: the file itself), scored at your context")  # fmt: skip
     p.add_argument("--candidate", metavar="PATH|URL",
                    help="the quant to judge (default: the reference file itself, with --candidate-cache-type)")  # fmt: skip
     add_run_arguments(p, title="how llama.cpp runs both models (default: context 4096, f16 cache, all GPU layers)")
@@ -36,6 +39,14 @@ def register(subparsers: Any) -> dict[str, tuple[str, Any]]:
     p.add_argument("--domains", nargs="+", metavar="DOMAIN", choices=[*DOMAINS, *ALIASES],
                    help="which domains (default: general code multilingual math)")  # fmt: skip
     p.add_argument("--long-context", action="store_true", help="add the long-context domain (a 4K+ token document)")
+    p.add_argument("--text", action="append", default=[], metavar="NAME=FILE",
+                   help="your own text, scored like the shipped ones as its own domain (repeatable; e.g. "
+                        "mydocs=notes.md); needs at least 2 × the chunk size in tokens. With --text or --prompt and "
+                        "no --domains, only yours are used")  # fmt: skip
+    p.add_argument("--prompt", action="append", default=[], metavar="TEXT",
+                   help="your own prompt, answered by both models side by side (repeatable)")  # fmt: skip
+    p.add_argument("--prompts", metavar="FILE",
+                   help='your prompts from a file: one a line, or JSON ["…", {"prompt": "…", "system": "…"}]')  # fmt: skip
     p.add_argument(
         "--chunk", type=whole(16, 1 << 20), default=512, help="evaluation chunk in tokens, as llama-perplexity -c (512)"
     )
@@ -54,12 +65,17 @@ def register(subparsers: Any) -> dict[str, tuple[str, Any]]:
 def cmd_compare(args: argparse.Namespace) -> int:
     from core.cli.output import ProgressPrinter
     from core.cli.run_options import run_settings_from_args
-    from core.evaluation.compare import compare
+    from core.evaluation.compare import DomainResult, compare
     from core.evaluation.comparison_text import text_summary
     from core.evaluation.domains import ALIASES
+    from core.evaluation.own_inputs import prompts_from, read_own_texts
     from core.evaluation.scoring import EVAL_DEFAULT_CTX, EvalSettings
     from core.report.comparison_html import write_comparison_report
 
+    if args.file_or_settings:
+        return _file_or_settings(args)
+    if args.reference is None:
+        raise EvaluationSetupError("Say what to compare with: the reference.", "Give --reference PATH|URL.")
     candidate = args.candidate
     if candidate is None:
         if not args.candidate_cache_type:
@@ -76,6 +92,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.sample_tokens < 1 or args.samples < 0:
         raise EvaluationSetupError("--samples must be 0 or more and --sample-tokens at least 1.")
     ev = EvalSettings(chunk=args.chunk, max_chunks=args.max_chunks, sample_tokens=args.sample_tokens)
+    texts = read_own_texts(args.text)
+    own_prompts = prompts_from(args.prompt, args.prompts)
+    domains = args.domains
+    if domains is None and (texts or own_prompts) and not args.long_context:
+        domains = []  # only the person's own texts and prompts
     if args.report:
         report = Path(args.report)
         if not report.parent.is_dir():
@@ -84,12 +105,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
     on_progress = None if args.quiet else printer
 
     def show(event: Progress) -> None:
+        if isinstance(event, DomainResult) and not args.quiet:
+            printer.close()
+            sys.stderr.write(f"Done: {event.line()}\n")  # each domain as soon as it is done
         if on_progress is not None:
             on_progress(event)
 
     job = compare(
-        args.reference, candidate, ref_settings, cand_settings, args.domains, args.long_context, ev,
+        args.reference, candidate, ref_settings, cand_settings, domains, args.long_context, ev,
         samples_per_domain=args.samples, with_metrics=not args.no_metrics, with_samples=args.samples > 0,
+        texts=texts, own_prompts=own_prompts,
     )  # fmt: skip
     try:
         result = run_job(job, show)
@@ -104,4 +129,47 @@ def cmd_compare(args: argparse.Namespace) -> int:
         sys.stdout.write(text_summary(result))
         if args.report:
             print(f"Report written to {args.report}")
+    return 0
+
+
+def _file_or_settings(args: argparse.Namespace) -> int:
+    """`compare --file-or-settings`: the person's file with their settings and with safe ones."""
+    from core.cli.output import ProgressPrinter
+    from core.cli.run_options import run_settings_from_args
+    from core.evaluation.compare import DomainResult
+    from core.evaluation.own_inputs import read_own_texts
+    from core.evaluation.scoring import EVAL_DEFAULT_CTX, EvalSettings
+    from core.evaluation.settings_trial import file_or_settings
+
+    model = args.candidate or args.reference
+    if model is None:
+        raise EvaluationSetupError("Say which file to test.", "Give --candidate YOUR.gguf (and your -c -ctk -ctv -fa).")
+    if args.candidate is None:
+        args.reference = None
+    theirs = run_settings_from_args(args, n_ctx=EVAL_DEFAULT_CTX)
+    ev = EvalSettings(chunk=args.chunk, max_chunks=args.max_chunks, sample_tokens=args.sample_tokens)
+    texts = read_own_texts(args.text)
+    domains = args.domains if args.domains is not None else ([] if texts else None)
+    printer = ProgressPrinter()
+
+    def show(event: Progress) -> None:
+        if args.quiet:
+            return
+        if isinstance(event, DomainResult):
+            printer.close()
+            sys.stderr.write(f"Done: {event.line()}\n")
+        printer(event)
+
+    job = file_or_settings(model, theirs, args.reference, ev, domains, texts)
+    try:
+        trial = run_job(job, show)
+    finally:
+        job.close()
+        printer.close()
+    if args.json:
+        print_json(trial.to_dict())
+    else:
+        print(trial.explanation)
+        if trial.capped:
+            print(trial.capped)
     return 0

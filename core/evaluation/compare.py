@@ -20,7 +20,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -36,10 +36,13 @@ from core.evaluation.metrics import (
     approximate_stats,
     summarize,
 )
+from core.evaluation.overall import OverallClock
 from core.evaluation.remote import RemoteEngine, is_url
-from core.evaluation.runners import LocalEngine, TaskResult
+from core.evaluation.runners import LocalEngine, TaskDone, TaskResult
 from core.evaluation.samples import Sample, first_divergence
 from core.evaluation.scoring import EVAL_DEFAULT_CTX, EvalSettings
+from core.evaluation.verdicts import Verdict, far_above_typical, judge, table
+from core.numbers import percent, perplexity_change, plain
 from core.progress import Job, Progress
 from core.settings.run import RunSettings
 
@@ -63,9 +66,48 @@ class Comparison:
     notes: list[str] = field(default_factory=list)
     cached_reference: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    reference_type: str | None = None  # the files' quant type labels (GGUF file type), when local
+    candidate_type: str | None = None
+    own_texts: list[str] = field(default_factory=list)  # the person's own texts among the domains
+
+    def verdict(self, domain: str) -> Verdict:
+        m = self.metrics[domain]
+        return judge(m.kld_mean, m.top1_agreement)
+
+    def overall(self) -> tuple[str, Verdict] | None:
+        """The worst domain and its verdict: a quant is as good as its weakest domain."""
+        if not self.metrics:
+            return None
+        order = [b.id for b in table().bands]
+        worst = max(self.metrics, key=lambda d: (order.index(v.band) if (v := self.verdict(d)).band in order else -1,
+                                                 self.metrics[d].kld_mean))  # fmt: skip
+        return worst, self.verdict(worst)
+
+    def times_typical(self, domain: str) -> float | None:
+        """How far above the published loss for the candidate's type (only against a separate reference file)."""
+        if self.what != "quant":
+            return None
+        return far_above_typical(self.candidate_type, self.metrics[domain].kld_mean)
+
+    def verdicts_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for d in self.metrics:
+            v: dict[str, Any] = {**self.verdict(d).to_dict()}
+            n = self.times_typical(d)
+            if n is not None:
+                v["times_typical"] = round(n, 1)
+            out[d] = v
+        return out
 
     def to_dict(self) -> dict[str, Any]:
+        worst = self.overall()
         return {
+            "verdicts": self.verdicts_dict(),
+            "verdict": {**worst[1].to_dict(), "domain": worst[0]} if worst else None,
+            "table_reference": table().reference_precision,
+            "reference_type": self.reference_type,
+            "candidate_type": self.candidate_type,
+            "own_texts": self.own_texts,
             "samples": [s.to_dict() for s in self.samples],
             "metrics": {d: m.to_dict() for d, m in self.metrics.items()},
             "reference": self.reference,
@@ -89,8 +131,32 @@ class Comparison:
             approximate=bool(data.get("approximate")), reference_settings=data.get("reference_settings", {}),
             candidate_settings=data.get("candidate_settings", {}), eval_settings=data.get("eval_settings", {}),
             notes=list(data.get("notes", [])), cached_reference=list(data.get("cached_reference", [])),
-            seconds=float(data.get("seconds", 0.0)),
+            seconds=float(data.get("seconds", 0.0)), reference_type=data.get("reference_type"),
+            candidate_type=data.get("candidate_type"), own_texts=list(data.get("own_texts", [])),
         )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DomainResult(Progress):
+    """One domain's numbers and verdict, as soon as that domain is done (before the whole job ends)."""
+
+    milestone: ClassVar[bool] = True
+    domain: str = ""
+    metrics: DomainMetrics | None = None
+    verdict: Verdict | None = None
+
+    def line(self) -> str:
+        return domain_line(self.domain, self.metrics, self.verdict)
+
+
+def domain_line(domain: str, m: DomainMetrics | None, v: Verdict | None) -> str:
+    """ "general: noticeable loss — perplexity 10.2 → 12.1 (19% higher), same top token 76% of the time"."""
+    if m is None or v is None:
+        return f"{domain}: not measured"
+    return (
+        f"{domain}: {v.words} — {perplexity_change(m.ppl_reference, m.ppl_candidate)}, the same top token "
+        f"{percent(m.top1_agreement)} of the time, mean KL divergence {plain(m.kld_mean)}"
+    )
 
 
 @dataclass
@@ -99,6 +165,7 @@ class _Plan:
     texts: dict[str, str]
     prompts: list[Prompt]
     notes: list[str] = field(default_factory=list)
+    own: set[str] = field(default_factory=set)  # the person's own texts: a failure is an error, not a note
 
 
 def make_engine(source: str, settings: RunSettings, role: str) -> Engine:
@@ -129,8 +196,15 @@ def compare(
     samples_per_domain: int = 1,
     with_metrics: bool = True,
     with_samples: bool = True,
+    texts: dict[str, str] | None = None,
+    own_prompts: list[Prompt] | None = None,
 ) -> Job[Comparison]:
-    """Compare a candidate (a quant, or the same file with other settings, or a server) to a reference."""
+    """Compare a candidate (a quant, or the same file with other settings, or a server) to a reference.
+
+    `texts` are the person's own ({name: text}, scored like the shipped texts, each its own domain);
+    `own_prompts` are answered by both models like the shipped prompt sets. A `DomainResult` is
+    yielded for each domain as soon as its numbers are in; every event carries the overall share done.
+    """
     started = time.monotonic()
     ev = eval_settings or EvalSettings()
     ref_settings = reference_settings or RunSettings(n_ctx=EVAL_DEFAULT_CTX)
@@ -147,7 +221,16 @@ def compare(
         if isinstance(engine, RemoteEngine):
             yield from engine.connect()
 
-    plan = _plan(resolve_domains(domains, long_context), samples_per_domain, with_metrics, with_samples)
+    chosen = [] if domains == [] else resolve_domains(domains, long_context)
+    plan = _plan(chosen, samples_per_domain, with_metrics, with_samples)
+    for name, text in (texts or {}).items():
+        if name in plan.texts:
+            raise EvaluationSetupError(f"Two texts are named '{name}'.", "Give your text another name.")
+        plan.texts[name] = text
+        plan.own.add(name)
+    plan.prompts += own_prompts or []
+    if not plan.texts and not plan.prompts:
+        raise EvaluationSetupError("There is nothing to compare on.", "Pick a domain, a text or a prompt.")
     workdir = make_temp_dir("qd-compare-")
     try:
         if isinstance(ref, LocalEngine) and isinstance(cand, LocalEngine):
@@ -155,17 +238,42 @@ def compare(
         else:
             metrics, pieces = yield from _approximate(ref, cand, plan, ev, workdir)
             cached = []
+            for dom, m in metrics.items():
+                v = judge(m.kld_mean, m.top1_agreement)
+                yield DomainResult(f"{dom}: {v.words}", domain=dom, metrics=m, verdict=v)
     finally:
         remove_temp_dir(workdir)
 
     samples = _pair_samples(plan, pieces)
-    yield Progress("Comparison finished", 1, 1)
-    return Comparison(
+    yield Progress("Comparison finished", 1, 1, overall=1.0, overall_eta_s=0.0)
+    result = Comparison(
         reference=_source_label(ref), candidate=_source_label(cand), what=what, metrics=metrics, samples=samples,
         approximate=what == "remote", reference_settings=ref_settings.to_dict(),
         candidate_settings=cand_settings.to_dict(), eval_settings=ev.to_dict(), notes=plan.notes,
-        cached_reference=cached, seconds=time.monotonic() - started,
+        cached_reference=cached, seconds=time.monotonic() - started, reference_type=_type_of(ref),
+        candidate_type=_type_of(cand), own_texts=sorted(plan.own),
     )  # fmt: skip
+    if metrics and what == "quant":
+        result.notes.append(_reference_note(result))
+    return result
+
+
+def _type_of(engine: Engine) -> str | None:
+    if not isinstance(engine, LocalEngine):
+        return None
+    from core.model.inspection import inspect_model
+
+    try:
+        return inspect_model(str(engine.path)).nominal_type
+    except Exception:  # the label is a courtesy; the comparison itself already ran on the file
+        return None
+
+
+def _reference_note(c: Comparison) -> str:
+    t = table()
+    if c.reference_type and c.reference_type.upper() not in ("F16", "BF16", "F32"):
+        return f"Your reference is a {c.reference_type}, not {t.reference_precision}. {t.reference_note}"
+    return f"The verdicts use llama.cpp's published figures, measured against {t.reference_precision}."
 
 
 def _source_label(engine: Engine) -> str:
@@ -194,7 +302,7 @@ def _generate_tasks(plan: _Plan, ev: EvalSettings) -> list[dict[str, Any]]:
         {
             "kind": "generate",
             "id": f"sample:{p.id}",
-            "label": f"sample output ({p.domain})",
+            "label": f"sample output ({p.id})",
             "prompt": p.text,
             "system": p.system,
             "max_tokens": ev.sample_tokens,
@@ -237,55 +345,123 @@ def _exact(
         if hit is not None:
             cached.append(dom)
             continue
-        ref_tasks.append(_score_task(dom, text, chunk, ev, "reference", out=ref_files[dom]))
+        ref_tasks.append(_score_task(dom, text, chunk, ev, "reference", out=ref_files[dom], own=dom in plan.own))
     ref_tasks += _generate_tasks(plan, ev)
+    cand_tasks = [
+        _score_task(dom, plan.texts[dom], _chunk_for(dom, ev), ev, "candidate", out=workdir / f"cand-{dom}.npz",
+                    reference=path, own=dom in plan.own)
+        for dom, path in ref_files.items()
+    ]  # fmt: skip
+    cand_tasks += _generate_tasks(plan, ev)
+    clock = OverallClock()
+    ref_phase, cand_phase = f"Reference ({ref.label})", f"Candidate ({cand.label})"
+    ref_keys = _plan_work(clock, "reference", ref_phase, ref_tasks) if ref_tasks else {}
+    cand_keys = _plan_work(clock, "candidate", cand_phase, cand_tasks)
+
     pieces: dict[str, dict[str, list[str]]] = {}
     if ref_tasks:
-        results = yield from ref.run(ref_tasks, f"Reference ({ref.label})", workdir)
+        results = yield from _relay(ref.run(ref_tasks, ref_phase, workdir), "reference", clock, ref_keys)
         _drop_failed(results, plan, ref_files, "reference")
         _pieces_from(results, plan, "reference", pieces)
+        for t in cand_tasks:  # a text the reference could not score is not scored by the candidate either
+            if t["kind"] == "score" and t["name"] not in ref_files:
+                clock.work.pop(f"candidate:{t['id']}", None)
+        cand_tasks = [t for t in cand_tasks if t["kind"] != "score" or t["name"] in ref_files]
 
-    cand_tasks = [
-        _score_task(
-            dom, plan.texts[dom], _chunk_for(dom, ev), ev, "candidate", out=workdir / f"cand-{dom}.npz", reference=path
-        )
-        for dom, path in ref_files.items()
-    ]
-    cand_tasks += _generate_tasks(plan, ev)
-    results = yield from cand.run(cand_tasks, f"Candidate ({cand.label})", workdir)
-    _pieces_from(results, plan, "candidate", pieces)
     metrics: dict[str, DomainMetrics] = {}
+
+    def domain_done(task_id: str) -> Job[None]:
+        if not task_id.startswith("score:"):
+            return
+        dom = task_id.removeprefix("score:")
+        with np.load(workdir / f"cand-{dom}.npz") as z:
+            m = metrics[dom] = summarize(TokenStats.from_arrays(z))
+        v = judge(m.kld_mean, m.top1_agreement)
+        yield clock.stamp(DomainResult(f"{dom}: {v.words}", domain=dom, metrics=m, verdict=v))
+
+    results = yield from _relay(cand.run(cand_tasks, cand_phase, workdir), "candidate", clock, cand_keys, domain_done)
+    _pieces_from(results, plan, "candidate", pieces)
     for dom in ref_files:
         r = results.get(f"score:{dom}")
-        if r is None:
+        if r is None or r.ok:
             continue
-        if not r.ok:
-            if r.kind == "tokenizer":
-                raise IncompatibleModelsError(
-                    f"{ref.path.name} and {cand.path.name} split the {dom} text into different tokens, so they do "
-                    "not share a tokenizer and cannot be compared token by token."
-                )
-            plan.notes.append(f"No {dom} metrics: {r.message}")
-            continue
-        with np.load(workdir / f"cand-{dom}.npz") as z:
-            metrics[dom] = summarize(TokenStats.from_arrays(z))
-    return metrics, pieces, cached
+        if r.kind == "tokenizer":
+            raise IncompatibleModelsError(
+                f"{ref.path.name} and {cand.path.name} split the {dom} text into different tokens, so they do "
+                "not share a tokenizer and cannot be compared token by token."
+            )
+        plan.notes.append(f"No {dom} metrics: {r.message}")
+    return {d: metrics[d] for d in ref_files if d in metrics}, pieces, cached
+
+
+def _plan_work(clock: OverallClock, side: str, phase: str, tasks: list[dict[str, Any]]) -> dict[str, str]:
+    """Plan each task's work on the overall clock; returns {the phase text its events carry: its key}."""
+    clock.plan(f"{side}:load", side, "load", 1)
+    keys: dict[str, str] = {}
+    for t in tasks:
+        key = f"{side}:{t['id']}"
+        if t["kind"] == "score":
+            n = len(t["text"]) // 4 // t["chunk"] or 1  # ~4 characters a token until the worker says
+            n = min(n, t["max_chunks"]) if t["max_chunks"] else n
+            clock.plan(key, side, "score", n * (t["chunk"] - 1 - t["chunk"] // 2))
+        else:
+            clock.plan(key, side, "generate", t.get("max_tokens", 1))
+        keys[f"{phase}: {t.get('label', t['id'])}"] = key
+    return keys
+
+
+def _relay(
+    run: Job[dict[str, TaskResult]], side: str, clock: OverallClock, keys: dict[str, str],
+    on_done: Any = None,
+) -> Job[dict[str, TaskResult]]:  # fmt: skip
+    """Pass a run's events on, stamped with the overall share and ETA; `on_done(task_id)` may yield more."""
+    try:
+        while True:
+            try:
+                event = next(run)
+            except StopIteration as stop:
+                result: dict[str, TaskResult] = stop.value
+                return result
+            key = keys.get(event.phase)
+            if key is not None:
+                clock.finish_side_load(side)
+                if not isinstance(event, TaskDone):
+                    clock.advance(key, event.done, event.total)
+            elif event.phase.endswith(": loaded"):
+                clock.finish_side_load(side)
+            yield clock.stamp(event)
+            if isinstance(event, TaskDone):
+                clock.advance(f"{side}:{event.task_id}", float("inf"))
+                if on_done is not None:
+                    yield from on_done(event.task_id)
+    finally:
+        run.close()
 
 
 def _score_task(
-    dom: str, text: str, chunk: int, ev: EvalSettings, mode: str, out: Path, reference: Path | None = None
+    dom: str,
+    text: str,
+    chunk: int,
+    ev: EvalSettings,
+    mode: str,
+    out: Path,
+    reference: Path | None = None,
+    own: bool = False,
 ) -> dict[str, Any]:
     return {
-        "kind": "score", "id": f"score:{dom}", "label": f"scoring the {dom} text", "text": text, "chunk": chunk,
-        "max_chunks": ev.max_chunks, "n_batch": max(ev.n_batch, chunk), "n_ubatch": ev.n_ubatch,
+        "kind": "score", "id": f"score:{dom}", "name": dom, "label": f"scoring the {dom} text", "text": text,
+        "chunk": chunk, "max_chunks": ev.max_chunks, "n_batch": max(ev.n_batch, chunk), "n_ubatch": ev.n_ubatch,
         "top_k": ev.top_k, "tail_samples": ev.tail_samples, "mode": mode, "out": str(out),
-        "reference": str(reference) if reference else None,
+        "reference": str(reference) if reference else None, "min_chunks": 2 if own else 1,
+        "fill": dom == "long",
     }  # fmt: skip
 
 
 def _drop_failed(results: dict[str, TaskResult], plan: _Plan, ref_files: dict[str, Path], side: str) -> None:
     for dom in list(ref_files):
         r = results.get(f"score:{dom}")
+        if r is not None and not r.ok and dom in plan.own:
+            raise EvaluationSetupError(r.message, "Give a longer text, or score it in smaller chunks (--chunk N).")
         if r is not None and not r.ok:
             plan.notes.append(f"No {dom} metrics: {r.message}")
             del ref_files[dom]

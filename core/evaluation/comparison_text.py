@@ -1,46 +1,64 @@
-"""Plain words for a comparison: a one-line verdict and a text summary for the CLI.
+"""Plain words for a comparison: a verdict and a text summary for the CLI, the window and the report.
 
-Thresholds follow the design's domain knowledge: a PPL increase over 1% is meaningful; mean KLD
-below ~0.01 is near-lossless (Q8_0 territory), above ~0.1 clearly degraded, above 1 broken.
+The words come from the published reference table (core.evaluation.verdicts, resources/verdicts.json);
+the numbers are worded by core.numbers ("perplexity 38.9 → 2.2 million, about 57,000 times worse").
+The raw figures stay in the JSON and in the details table.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from core.evaluation.verdicts import typical_sentence
+from core.numbers import percent, perplexity_change, plain
+
 if TYPE_CHECKING:
     from core.evaluation.compare import Comparison
 
-PPL_MEANINGFUL = 1.01
-KLD_NEAR_LOSSLESS = 0.01
-KLD_DEGRADED = 0.1
-KLD_BROKEN = 1.0
-
 
 def verdict(c: Comparison) -> str:
-    if not c.metrics:
+    """One sentence: the worst domain's verdict, in words and human numbers."""
+    worst = c.overall()
+    if worst is None:
         return "No measurements were taken (see the notes); compare the sample outputs."
-    worst_domain, worst = max(c.metrics.items(), key=lambda kv: kv[1].kld_mean)
-    ratio = max(m.ppl_ratio for m in c.metrics.values())
-    if worst.kld_mean >= KLD_BROKEN:
-        level = "badly damaged: its predictions have little in common with the reference's"
-    elif worst.kld_mean >= KLD_DEGRADED or ratio > 1.05:
-        level = "clearly degraded"
-    elif ratio > PPL_MEANINGFUL or worst.kld_mean >= KLD_NEAR_LOSSLESS:
-        level = "measurably worse, though usable for most work"
-    else:
-        level = "practically the same as the reference"
-    subject = "With these settings the model is" if c.what == "settings" else "The candidate is"
+    domain, v = worst
+    m = c.metrics[domain]
+    subject = "With these settings, against an f16 cache" if c.what == "settings" else "Against the reference"
+    level = v.words
+    if v.band == "damaged":
+        level += ": its predictions have little in common with the reference's"
+    where = f"worst on {domain}" if len(c.metrics) > 1 else domain
     return (
-        f"{subject} {level} (worst domain: {worst_domain}, perplexity ×{worst.ppl_ratio:.3f}, mean KLD "
-        f"{worst.kld_mean:.4f}, same top token {100 * worst.top1_agreement:.1f}% of the time)."
+        f"{subject}: {level} ({where}: {perplexity_change(m.ppl_reference, m.ppl_candidate)}, the same top token "
+        f"{percent(m.top1_agreement)} of the time, mean KL divergence {plain(m.kld_mean)})."
     )
 
 
+def typical_findings(c: Comparison) -> list[str]:
+    """ "For a file labelled Q4_K_M this loss is 12× what is typical" lines, where it is far above typical."""
+    out = []
+    for d in c.metrics:
+        n = c.times_typical(d)
+        if n is not None and c.candidate_type:
+            out.append(
+                f"For a file labelled {c.candidate_type} this loss ({d}) is {n:.0f}× what is typical. "
+                f"{typical_sentence(c.candidate_type)}. A broken conversion or upload looks like this: try another "
+                f"uploader's {c.candidate_type} of the same model."
+            )
+    return out
+
+
 def text_summary(c: Comparison) -> str:
+    from core.evaluation.compare import domain_line
+
     lines = [f"Reference: {c.reference}", f"Candidate: {c.candidate}", "", verdict(c), ""]
+    lines += [f"  {domain_line(d, m, c.verdict(d))}" for d, m in c.metrics.items()]
+    found = typical_findings(c)
+    if found:
+        lines += ["", *found]
     if c.metrics:
         approx = "  (approximate: a server was involved)" if c.approximate else ""
+        lines += ["", "Details:"]
         lines.append(f"{'domain':<13} {'PPL ref':>9} {'PPL cand':>11} {'ratio':>8} {'KLD':>8} {'KLD p99':>8} "
                      f"{'same top':>8} {'RMS Δp':>7} {'tokens':>7}{approx}")  # fmt: skip
         for dom, m in c.metrics.items():

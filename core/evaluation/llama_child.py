@@ -71,6 +71,16 @@ def task_score(model: Any, task: dict[str, Any], ch: Channel) -> None:
     chunk = int(task["chunk"])
     text = task["text"]
     tokens = model.tokenize(text, add_special=True, parse_special=False)
+    if task.get("fill") and 0 < len(tokens) < chunk:  # a long-context chunk longer than the text: repeat it
+        body = tokens[1:] if len(tokens) > 1 and tokens[0] == model.bos else tokens
+        reps = -(-(chunk - len(tokens)) // len(body))
+        tokens = np.concatenate([tokens, *([body] * reps)])
+    min_chunks = int(task.get("min_chunks") or 1)
+    if len(tokens) < min_chunks * chunk and min_chunks > 1:
+        ch.send("error", kind="too_short", task=tid, tokens=len(tokens),
+                message=f"The '{task.get('name', tid)}' text needs at least {min_chunks} × the chunk size in tokens "
+                        f"({min_chunks} × {chunk:,} = {min_chunks * chunk:,}); this has {len(tokens):,}.")  # fmt: skip
+        return
     n_chunk = len(tokens) // chunk
     if task.get("max_chunks"):
         n_chunk = min(n_chunk, int(task["max_chunks"]))

@@ -261,6 +261,14 @@ class DomainMetrics:
         return out
 
     @classmethod
+    def of(
+        cls, ppl_reference: float, ppl_candidate: float, kld_mean: float, top1_agreement: float, tokens: int = 0
+    ) -> DomainMetrics:
+        """The four numbers that matter most (the rest derived or unknown): for evidence written by hand."""
+        ratio = ppl_candidate / ppl_reference if ppl_reference else float("inf")
+        return cls(ppl_reference, ppl_candidate, ratio, kld_mean, kld_mean, top1_agreement, 0.0, tokens)
+
+    @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DomainMetrics:
         known = {k for k in cls.__dataclass_fields__ if k != "extra"}
         return cls(**{k: data[k] for k in known if k in data},

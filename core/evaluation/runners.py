@@ -31,6 +31,13 @@ class TokenProgress(Progress):
     token: str = ""
 
 
+@dataclass(frozen=True)
+class TaskDone(Progress):
+    """A task finished in the worker: its result file is complete, so its numbers can be shown now."""
+
+    task_id: str = ""
+
+
 @dataclass
 class TaskResult:
     """What the worker said at the end of one task: `ok` with its fields, or an error kind + message."""
@@ -127,6 +134,8 @@ class LocalEngine:
                     )  # fmt: skip
                 elif kind == "done":
                     results[tid] = TaskResult(tid, True, event)
+                    yield TaskDone(current.phase, current.done, current.total, current.unit, task_id=tid)
+                    continue
                 elif kind == "error":
                     results[tid] = TaskResult(tid, False, event)
                 elif kind == "fatal":

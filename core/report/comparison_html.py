@@ -12,7 +12,7 @@ from typing import Any
 
 from core.errors import ReportError
 from core.evaluation.compare import Comparison
-from core.evaluation.comparison_text import verdict
+from core.evaluation.comparison_text import typical_findings, verdict
 from core.files import write_text_file
 
 _CSS = """
@@ -33,6 +33,13 @@ def _fmt(value: Any, digits: int = 4) -> str:
     if isinstance(value, float):
         return f"{value:.{digits}g}"
     return _e(value)
+
+
+def _domain_lines(comparison: Comparison) -> list[str]:
+    from core.evaluation.compare import domain_line
+
+    lines = [domain_line(d, m, comparison.verdict(d)) for d, m in comparison.metrics.items()]
+    return lines + typical_findings(comparison)
 
 
 def render(comparison: Comparison) -> str:
@@ -64,6 +71,7 @@ def render(comparison: Comparison) -> str:
 <body><h1>Quant Doctor: side-by-side comparison</h1>
 <p><b>Reference:</b> {_e(d["reference"])}<br><b>Candidate:</b> {_e(d["candidate"])}</p>
 <p>{_e(verdict(comparison))}</p>
+<ul>{"".join(f"<li>{_e(line)}</li>" for line in _domain_lines(comparison))}</ul>
 <h2>Measurements{approx}</h2>
 <table><tr><th>Domain</th><th>PPL reference</th><th>PPL candidate</th><th>PPL ratio</th><th>Mean KLD</th>
 <th>KLD 99%</th><th>Same top token</th><th>RMS Δp</th><th>Tokens</th></tr>{"".join(rows)}</table>

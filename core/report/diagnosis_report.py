@@ -84,7 +84,8 @@ def to_markdown(d: Diagnosis) -> str:
         for f in d.ruled_out:
             out += _markdown_finding(f)
     if d.comparison:
-        out += ["## Measured side by side", "", "| domain | PPL ref | PPL quant | ratio | mean KLD | same top token |",
+        out += ["## Measured side by side", "", *[f"- {_md_text(line)}" for line in _comparison_lines(d.comparison)], "",
+                "| domain | PPL ref | PPL quant | ratio | mean KLD | same top token |",
                 "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
         for domain, x in d.comparison.get("metrics", {}).items():
             out.append(
@@ -249,6 +250,7 @@ def to_html(d: Diagnosis) -> str:
         metrics = d.comparison["metrics"]
         sections += [
             "<h2>Measured side by side</h2>",
+            "<ul>" + "".join(f"<li>{escape(line)}</li>" for line in _comparison_lines(d.comparison)) + "</ul>",
             "<p>Perplexity ratio, quant ÷ reference (the red line is 1.01: above it the loss is meaningful):</p>",
             _svg_bars([(dom, float(x["ppl_ratio"])) for dom, x in metrics.items()], "×", ref=1.01),
             "<p>Mean KL divergence from the reference:</p>",
@@ -294,3 +296,23 @@ def write_diagnosis_report(d: Diagnosis, path: str | Path) -> Path:
             f"Name the report {p.with_suffix('.html').name}, {p.with_suffix('.md').name} or {p.with_suffix('.json').name}.",
         )
     return write_text_file(p, render(d), "the report", ReportError)
+
+
+def _comparison_lines(comparison: dict[str, Any]) -> list[str]:
+    """Each domain's verdict in words and human numbers ("general: noticeable loss — perplexity 10.2 → 12.1")."""
+    from core.evaluation.compare import Comparison, domain_line
+    from core.evaluation.comparison_text import typical_findings, verdict
+    from core.evaluation.metrics import DomainMetrics
+
+    try:
+        metrics = {dom: DomainMetrics.from_dict(x) for dom, x in comparison.get("metrics", {}).items()}
+    except (KeyError, TypeError, ValueError):  # a hand-written or older comparison: the table still shows
+        return []
+    c = Comparison(str(comparison.get("reference", "")), str(comparison.get("candidate", "")),
+                   str(comparison.get("what", "quant")), metrics, [], candidate_type=comparison.get("candidate_type"))  # fmt: skip
+    return [verdict(c), *(domain_line(dom, m, c.verdict(dom)) for dom, m in c.metrics.items()), *typical_findings(c)]
+
+
+def _md_text(text: str) -> str:
+    """Plain text in Markdown: characters that would become markup are escaped."""
+    return "".join("\\" + ch if ch in "\\`*_{}[]<>()#+!|" else ch for ch in text)

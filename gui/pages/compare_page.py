@@ -1,11 +1,16 @@
 """Compare: run the model and a reference on the same prompts and texts, with live progress, then
-show both outputs side by side (where they part is highlighted) and the loss per domain."""
+show both outputs side by side (where they part is highlighted) and the loss per domain in words.
+
+The person can add the prompt that went wrong and their own text files; "Is it the file or my
+settings?" runs their file with their settings and with an f16 cache (core.evaluation.settings_trial).
+The comparison itself lives in AppState, beside the model it was made for; this page only shows it."""
 
 from __future__ import annotations
 
 from html import escape
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -15,17 +20,22 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLineEdit,
+    QPlainTextEdit,
+    QProgressBar,
     QPushButton,
     QRadioButton,
     QVBoxLayout,
     QWidget,
 )
 
-from core.checks.measurements import measurements_from_comparison
-from core.evaluation.compare import Comparison, compare
-from core.evaluation.domains import DEFAULT_DOMAINS
+from core.errors import CancelledError, QuantDoctorError
+from core.evaluation.compare import Comparison, DomainResult, compare
+from core.evaluation.comparison_text import typical_findings, verdict
+from core.evaluation.domains import DEFAULT_DOMAINS, Prompt
+from core.evaluation.own_inputs import OWN_PROMPTS_DOMAIN, read_own_texts
 from core.evaluation.scoring import EVAL_DEFAULT_CTX, EvalSettings
-from core.progress import Job
+from core.evaluation.settings_trial import SettingsTrial, file_or_settings
+from core.progress import Job, Progress, format_duration
 from core.settings.run import RunSettings
 from core.settings.setup import Setup
 from gui.state import AppState
@@ -51,7 +61,10 @@ class ComparePage(QWidget):
         super().__init__()
         self.state = state
         self.demo: Any = None
-        self.comparison: Comparison | None = None
+        self.eval_settings = QUICK  # tests set a smaller workload; the benchmark runs the full one
+        self.own_prompts: list[Prompt] = []
+        self.own_texts: dict[str, str] = {}
+        self.running = False
 
         self.mode_file = QRadioButton("A higher-precision file of the same model:")
         self.mode_cache = QRadioButton("The same file with an f16 KV cache (isolates your cache setting)")
@@ -72,6 +85,10 @@ class ComparePage(QWidget):
         self.long_context = QCheckBox("long context (4K+, slow)")
         self.run_button = QPushButton("Compare")
         self.run_button.setToolTip("Runs the reference first, then your model: never both in memory at once.")
+        self.trial_button = QPushButton("Is it the file or my settings?")
+        self.trial_button.setToolTip(
+            "Runs your file twice: with your settings and with an f16 cache, at your context, against the reference."
+        )
         self.status = Label()
         self.status.setWordWrap(True)
 
@@ -88,11 +105,40 @@ class ComparePage(QWidget):
             domains.addWidget(box)
         domains.addWidget(self.long_context)
         domains.addStretch(1)
+        domains.addWidget(self.trial_button)
         domains.addWidget(self.run_button)
         setup_box = QGroupBox("Reference")
         sl = QVBoxLayout(setup_box)
         sl.addLayout(grid)
         sl.addLayout(domains)
+
+        # the person's own prompt and texts
+        self.prompt_edit = QPlainTextEdit()
+        self.prompt_edit.setPlaceholderText("Try the prompt that went wrong: paste it here")
+        self.prompt_edit.setMaximumHeight(60)
+        self.add_prompt_button = QPushButton("Add this prompt")
+        self.add_prompt_button.clicked.connect(self.add_prompt)
+        self.add_text_button = QPushButton("Add a text file…")
+        self.add_text_button.clicked.connect(self.choose_text)
+        self.own_label = Label()
+        self.own_label.setWordWrap(True)
+        own_box = QGroupBox("Your own prompt and texts")
+        ol = QGridLayout(own_box)
+        ol.addWidget(self.prompt_edit, 0, 0, 2, 1)
+        ol.addWidget(self.add_prompt_button, 0, 1)
+        ol.addWidget(self.add_text_button, 1, 1)
+        ol.addWidget(self.own_label, 2, 0, 1, 2)
+
+        self.overall = QProgressBar()
+        self.overall.setRange(0, 1000)
+        self.overall.hide()
+        self.overall_text = Label()
+        self.verdict_label = Label()
+        self.verdict_label.setWordWrap(True)
+        self.verdict_label.setTextFormat(Qt.TextFormat.PlainText)  # paths and texts are data, never markup
+        self.domain_rows = Label()
+        self.domain_rows.setWordWrap(True)
+        self.domain_rows.setTextFormat(Qt.TextFormat.PlainText)
 
         self.prompt_picker = QComboBox()
         self.reference_text = SafeBrowser()
@@ -115,15 +161,31 @@ class ComparePage(QWidget):
         lay = QVBoxLayout(self)
         lay.addWidget(RichLabel("<h2>Compare</h2>Measure what the quantization costs, on the same prompts and texts."))
         lay.addWidget(setup_box)
+        lay.addWidget(own_box)
         lay.addWidget(self.status)
+        lay.addWidget(self.overall)
+        lay.addWidget(self.overall_text)
+        lay.addWidget(self.verdict_label)
+        lay.addWidget(self.domain_rows)
         lay.addWidget(self.prompt_picker)
         lay.addLayout(texts, 1)
         lay.addLayout(charts)
 
         self.run_button.clicked.connect(self.start)
+        self.trial_button.clicked.connect(self.start_trial)
         self.prompt_picker.currentIndexChanged.connect(self.show_sample)
         state.profile_changed.connect(lambda _: self.clear())
-        state.busy_changed.connect(lambda busy: self.run_button.setEnabled(not busy))
+        state.busy_changed.connect(self._busy)
+        state.progress.connect(self.on_progress)
+
+    @property
+    def comparison(self) -> Comparison | None:
+        """The comparison on screen is the state's: it lives once, beside the model it was made for."""
+        return self.state.comparison
+
+    def _busy(self, busy: bool) -> None:
+        self.run_button.setEnabled(not busy)
+        self.trial_button.setEnabled(not busy)
 
     def set_demo(self, demo: Any) -> None:
         self.demo = demo
@@ -136,22 +198,82 @@ class ComparePage(QWidget):
             self.reference_path.setText(path)
             self.mode_file.setChecked(True)
 
+    # -- the person's own prompt and texts --------------------------------------------------------
+    def add_prompt(self) -> None:
+        text = self.prompt_edit.toPlainText().strip()
+        if not text:
+            self.status.setText("Paste the prompt that went wrong first.")
+            return
+        n = len(self.own_prompts) + 1
+        self.own_prompts.append(Prompt(f"{OWN_PROMPTS_DOMAIN}-{n}", OWN_PROMPTS_DOMAIN, text, text))
+        self.prompt_edit.clear()
+        self._show_own()
+
+    def choose_text(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "A text of the kind that went wrong", "", "Text (*.txt *.md *)")
+        if path:
+            self.add_text_file(path)
+
+    def add_text_file(self, path: str) -> bool:
+        """Read and check a text file (plain errors in place); it is scored as its own domain."""
+        from pathlib import Path
+
+        name = Path(path).stem[:40] or "mine"
+        base, i = name, 2
+        while name in self.own_texts or name.lower() in DEFAULT_DOMAINS or name.lower() == "long":
+            name, i = f"{base}-{i}", i + 1
+        try:
+            self.own_texts.update(read_own_texts([f"{name}={path}"]))
+        except QuantDoctorError as exc:
+            self.state.error.emit(exc)
+            return False
+        self._show_own()
+        return True
+
+    def _show_own(self) -> None:
+        parts = []
+        if self.own_prompts:
+            parts.append(f"{len(self.own_prompts)} prompt(s) of yours join the comparison as their own rows")
+        if self.own_texts:
+            parts.append("your texts, scored as their own domains: " + ", ".join(self.own_texts))
+        self.own_label.setText("; ".join(parts))
+
+    # -- running ----------------------------------------------------------------------------------
     def clear(self) -> None:
-        self.comparison = None
         self.prompt_picker.clear()
         self.reference_text.clear()
         self.candidate_text.clear()
         self.ppl_chart.set_rows([])
         self.kld_chart.set_rows([])
         self.status.clear()
+        self.verdict_label.clear()
+        self.domain_rows.clear()
+        self.overall.hide()
+        self.overall_text.clear()
 
     def job(self) -> tuple[Job[Comparison], str] | None:
+        made = self._sources()
+        if made is None:
+            return None
+        reference, ref_settings, candidate, kind = made
+        profile = self.state.profile
+        assert profile is not None
+        domains = [d for d, box in self.domain_boxes.items() if box.isChecked()]
+        if not domains and not self.own_texts and not self.own_prompts:
+            domains = ["general"]
+        job = compare(
+            reference, profile.path, ref_settings, candidate, domains=domains,
+            long_context=self.long_context.isChecked(), eval_settings=self.eval_settings,
+            texts=dict(self.own_texts), own_prompts=list(self.own_prompts),
+        )  # fmt: skip
+        return job, kind
+
+    def _sources(self) -> tuple[str, RunSettings, RunSettings, str] | None:
         profile = self.state.profile
         if profile is None:
             self.status.setText("Open a model first: it is the one compared against the reference.")
             return None
         setup = self.state.setup
-        domains = [d for d, box in self.domain_boxes.items() if box.isChecked()] or ["general"]
         candidate = run_settings(setup)
         if self.mode_cache.isChecked():
             reference, ref_settings, kind = profile.path, run_settings(setup, "f16", "f16"), "settings"
@@ -162,21 +284,38 @@ class ComparePage(QWidget):
         if not reference:
             self.status.setText("Pick a reference first.")
             return None
-        job = compare(
-            reference, profile.path, ref_settings, candidate, domains=domains,
-            long_context=self.long_context.isChecked(), eval_settings=QUICK,
-        )  # fmt: skip
-        return job, kind
+        return reference, ref_settings, candidate, kind
 
     def start(self) -> None:
         made = self.job()
         if made is None:
             return
-        job, kind = made
-        self.clear()
-        self.status.setText("Running… (Cancel in the status bar stops it within a second)")
+        job, _kind = made
+        self._begin("Running… (Cancel stops it within a second)")
         path = self.state.profile.path if self.state.profile else None
-        self.state.run(lambda: job, lambda c: self.finished(c, kind, path), self.failed)
+        self.state.run(lambda: job, lambda c: self.finished(c, path), self.failed)
+
+    def start_trial(self) -> None:
+        """Is it the file or my settings? The person's file with their settings and with an f16 cache."""
+        profile = self.state.profile
+        if profile is None:
+            self.status.setText("Open a model first.")
+            return
+        if self.mode_server.isChecked():
+            self.status.setText("This runs your file in Quant Doctor's own llama.cpp: pick a file reference or none.")
+            return
+        theirs = self.state.setup.run
+        reference = self.reference_path.text().strip() if self.mode_file.isChecked() else ""
+        domains = [d for d, box in self.domain_boxes.items() if box.isChecked() and d == "general"] + ["long"]
+        path = profile.path
+        self._begin("Running your file with your settings, then with an f16 cache…")
+
+        def make() -> Job[SettingsTrial]:
+            return file_or_settings(
+                path, theirs, reference or None, self.eval_settings, domains, dict(self.own_texts) or None
+            )
+
+        self.state.run(make, lambda t: self.finished(t.theirs, path, t), self.failed)
 
     def run_demo_comparison(self) -> None:
         """The demo's reference (Q4_1) against the model on screen: used by the stall benchmark."""
@@ -185,29 +324,64 @@ class ComparePage(QWidget):
         self.mode_file.setChecked(True)
         self.start()
 
+    def _begin(self, text: str) -> None:
+        self.clear()
+        self.running = True
+        self.status.setText(text)
+        self.overall.setValue(0)
+        self.overall.show()
+
+    def on_progress(self, event: Progress) -> None:
+        if not self.running:
+            return
+        if isinstance(event, DomainResult):
+            rows = self.domain_rows.text()
+            self.domain_rows.setText((rows + "\n" if rows else "") + event.line())
+        if event.overall is not None:
+            self.overall.setValue(int(1000 * event.overall))
+            left = f", about {format_duration(event.overall_eta_s)} to go" if event.overall_eta_s is not None else ""
+            self.overall_text.setText(f"{100 * event.overall:.0f}% done{left}")
+
     def failed(self, exc: BaseException) -> None:
+        self.running = False
+        self.overall.hide()
+        if isinstance(exc, CancelledError):
+            self.status.setText("Cancelled. Nothing was changed; start it again whenever you like.")
+            return
         self.status.setText("The comparison stopped.")
         self.state.error.emit(exc)
 
-    def finished(self, comparison: Comparison, kind: str, path: str | None = None) -> None:
-        if path is not None and (self.state.profile is None or self.state.profile.path != path):
+    def finished(self, comparison: Comparison, path: str | None = None, trial: SettingsTrial | None = None) -> None:
+        self.running = False
+        self.overall.hide()
+        if not self.state.set_comparison(comparison, path, trial):
             self.status.setText("Another model was opened while comparing: that result was set aside.")
             return
-        self.comparison = comparison
         approx = " (approximate: from a server's top log-probabilities)" if comparison.approximate else ""
         self.status.setText(f"Done in {comparison.seconds:.0f} s{approx}.")
+        lines = [trial.explanation] if trial is not None else [verdict(comparison)]
+        if trial is not None and trial.capped:
+            lines.append(trial.capped)
+        lines += typical_findings(comparison)
+        self.verdict_label.setText("\n".join(lines))
+        from core.evaluation.compare import domain_line
+
+        self.domain_rows.setText(
+            "\n".join(domain_line(d, m, comparison.verdict(d)) for d, m in comparison.metrics.items())
+        )
+        self.overall_text.setText("")
         self.prompt_picker.clear()
         for s in comparison.samples:
             self.prompt_picker.addItem(f"{s.domain}: {s.prompt[:80]}")
         metrics = comparison.metrics
         self.ppl_chart.set_rows([(d, [m.ppl_ratio]) for d, m in metrics.items()], reference=1.01)
         self.kld_chart.set_rows([(f"{d} ({m.top1_agreement:.0%} same)", [m.kld_mean]) for d, m in metrics.items()])
-        self.state.set_comparison(comparison, measurements_from_comparison(comparison.to_dict(), kind), path)
 
     def show_sample(self, index: int) -> None:
-        if self.comparison is None or not 0 <= index < len(self.comparison.samples):
+        c = self.comparison
+        if c is None or not 0 <= index < len(c.samples):
             return
-        s = self.comparison.samples[index]
+        s = c.samples[index]
         cut = s.first_divergence_char
         self.reference_text.set_app_html(_highlight(s.reference, cut))
         self.candidate_text.set_app_html(_highlight(s.candidate, cut))
