@@ -105,12 +105,15 @@ class ComparePage(QWidget):
             domains.addWidget(box)
         domains.addWidget(self.long_context)
         domains.addStretch(1)
-        domains.addWidget(self.trial_button)
-        domains.addWidget(self.run_button)
+        buttons = QHBoxLayout()  # a row of its own: the page must fit a 900-pixel-wide window
+        buttons.addStretch(1)
+        buttons.addWidget(self.trial_button)
+        buttons.addWidget(self.run_button)
         setup_box = QGroupBox("Reference")
         sl = QVBoxLayout(setup_box)
         sl.addLayout(grid)
         sl.addLayout(domains)
+        sl.addLayout(buttons)
 
         # the person's own prompt and texts
         self.prompt_edit = QPlainTextEdit()
