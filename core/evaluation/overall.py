@@ -34,6 +34,7 @@ class OverallClock:
         self._last = clock()
         self._units: dict[tuple[str, str], float] = {}
         self._seconds: dict[tuple[str, str], float] = {}
+        self._shown = 0.0
 
     def plan(self, key: str, side: str, kind: str, total: float) -> None:
         self.work[key] = _Work(side, kind, max(1.0, float(total)))
@@ -80,4 +81,6 @@ class OverallClock:
         return sum(self._seconds_left(w) for w in self.work.values())
 
     def stamp(self, event: Progress) -> Progress:
-        return dataclasses.replace(event, overall=self.fraction(), overall_eta_s=self.eta())
+        """The event with the overall share (never going backwards when a slower rate is measured) and ETA."""
+        self._shown = max(self._shown, self.fraction())
+        return dataclasses.replace(event, overall=self._shown, overall_eta_s=self.eta())
