@@ -171,15 +171,15 @@ def test_diagnose_from_its_log_gives_the_same_settings_and_the_buffers(server: S
     assert d["findings"][0]["id"] == "kv-cache"
     table = d["engine"]["estimate_vs_log"]
     rows = {(r["device"], r["component"]): r for r in table["rows"]}
-    for part in ("weights", "kv"):
+    # every part within 5%: the compute buffer too, since the estimate reserves what llama-server reserves
+    # (logits for n_outputs_max = one row per slot, read from the log, not for a whole batch as the library does)
+    assert reading.n_outputs_max is not None
+    for part in ("weights", "kv", "compute"):
         assert abs(rows[("host", part)]["difference"]) <= 0.05, table["rows"]
-    # compute: llama-server reserves logits for n_outputs_max = one per slot (4), the library for a whole batch;
-    # the estimate models the library, so here the table says plainly that the log is right
     compute = rows[("host", "compute")]
     logged = sum(b["mib"] for b in d["engine"]["log"]["buffers"] if b["component"] in ("compute", "output"))
     assert compute["logged_bytes"] == pytest.approx(logged * 1024**2, rel=1e-6)
-    if not compute["agrees"]:
-        assert "host compute" in table["verdict"] and "trust the log" in table["verdict"]
+    assert "trust the log" not in table["verdict"]
 
 
 def test_the_window_connects_to_it_beside_a_fake_ollama(server: Server, qtbot: Any, tmp_path: Path) -> None:

@@ -108,6 +108,7 @@ def compare_with_log(reading: LogReading, profile: ModelProfile) -> EstimateVsLo
         n_gpu_layers=ngl,
         n_batch=reading.n_batch or RunSettings.n_batch,
         n_ubatch=reading.n_ubatch or RunSettings.n_ubatch,
+        n_outputs_max=reading.n_outputs_max,
     )
     notes: list[str] = []
     if len(gpus) > 1:

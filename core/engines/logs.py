@@ -105,6 +105,7 @@ _PATTERNS: dict[str, re.Pattern[str]] = {
         "n_ctx": r":\s*n_ctx\s+=\s*" + _NUM + r"\s*$",
         "n_ctx_seq": r":\s*n_ctx_(?:per_)?seq\s+=\s*" + _NUM + r"\s*$",
         "n_seq_max": r":\s*n_seq_max\s+=\s*" + _NUM,
+        "n_outputs_max": r":\s*n_outputs_max\s+=\s*" + _NUM,
         "n_batch": r":\s*n_batch\s+=\s*" + _NUM,
         "n_ubatch": r":\s*n_ubatch\s+=\s*" + _NUM,
         "kv_unified": r":\s*kv_unified\s+=\s*(true|false)",
@@ -190,6 +191,7 @@ class LogReading:
     n_ctx: int | None = None  # the KV cache's cells (llama-server: all slots together)
     n_ctx_seq: int | None = None  # what one conversation gets
     n_seq_max: int | None = None
+    n_outputs_max: int | None = None  # logits rows a prompt batch reserves (llama-server: its slots)
     n_ctx_train: int | None = None
     n_layer: int | None = None
     kv_unified: bool | None = None
@@ -426,7 +428,7 @@ class _State:
             r.n_ctx_seq = int(m.group(1))
         elif m := P["n_ctx"].search(body):
             r.n_ctx = int(m.group(1))
-        for key in ("n_seq_max", "n_batch", "n_ubatch", "n_ctx_train", "n_layer"):
+        for key in ("n_seq_max", "n_outputs_max", "n_batch", "n_ubatch", "n_ctx_train", "n_layer"):
             if m := P[key].search(body):
                 setattr(r, key, int(m.group(1)))
         if m := P["kv_unified"].search(body):

@@ -127,7 +127,7 @@ def graph_setups(shape: ModelShape, setup: RunSettings) -> list[GraphSetup]:
     n_tok = ubatch(setup)
     n_kv, n_kv_swa = cells(setup), swa_cells(shape, setup)
     return [
-        GraphSetup(n_tok, min(n_tok, batch(setup)), n_kv, n_kv_swa, fa, rot_k, rot_v),
+        GraphSetup(n_tok, min(n_tok, setup.n_outputs_max or batch(setup)), n_kv, n_kv_swa, fa, rot_k, rot_v),
         GraphSetup(1, 1, n_kv, n_kv_swa, fa, rot_k, rot_v),
     ]
 

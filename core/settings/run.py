@@ -131,6 +131,9 @@ class RunSettings:
     n_ubatch: int = DEFAULT_N_UBATCH
     n_threads: int | None = None
     swa_full: bool = False
+    # llama_context_params.n_outputs_max: the logits rows a prompt batch reserves. None = llama.cpp's
+    # default (the batch size, what the library and llama-perplexity use); llama-server sets its slot count.
+    n_outputs_max: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cache_type_k", normalise_cache_type(self.cache_type_k))
@@ -146,6 +149,8 @@ class RunSettings:
         _whole("The micro-batch size", self.n_ubatch, 1, "Leave -ub at its default (512).")
         if self.n_threads is not None:
             _whole("The number of threads", self.n_threads, 1, "Leave the threads at the default.")
+        if self.n_outputs_max is not None:
+            _whole("The number of outputs", self.n_outputs_max, 1, "Leave n_outputs_max at llama.cpp's default.")
 
     @property
     def v_cache_needs_flash_attn(self) -> bool:
