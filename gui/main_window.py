@@ -10,11 +10,13 @@ from PySide6.QtCore import QByteArray, QSettings, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
+    QFrame,
     QHBoxLayout,
     QMainWindow,
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -141,9 +143,15 @@ class MainWindow(QMainWindow):
 
     # -- structure -------------------------------------------------------------------------------
     def add_page(self, name: str, title: str, page: QWidget) -> None:
+        """Every page scrolls inside the stack, so no page's content can force a window taller than the
+        screen (a 1366x768 laptop, a 900x600 window) whatever it grows to hold."""
         self.pages[name] = page
         self.sidebar.add_step(name, title)
-        self.stack.addWidget(page)
+        holder = QScrollArea()
+        holder.setWidgetResizable(True)
+        holder.setFrameShape(QFrame.Shape.NoFrame)
+        holder.setWidget(page)
+        self.stack.addWidget(holder)
 
     def update_steps(self, *_: object) -> None:
         self.sidebar.set_states(step_states(self.state))

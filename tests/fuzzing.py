@@ -419,7 +419,9 @@ for line in open(sys.argv[1]):
         outcome, detail = "traceback", traceback.format_exc()[-1500:]
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    # VmHWM: this process's own peak (ru_maxrss survives exec and can report the forking parent's size)
+    hwm = [int(x.split()[1]) for x in open('/proc/self/status') if x.startswith('VmHWM:')]
+    rss = (hwm[0] if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
     print(json.dumps({"path": case["path"], "what": case["what"], "outcome": outcome, "detail": detail,
                       "seconds": round(time.monotonic() - t0, 3), "max_rss": rss}), flush=True)
 """
