@@ -21,7 +21,7 @@ from core.engines.found import (
     unreadable,
 )
 from core.engines.loopback import Loopback
-from core.engines.reading import read_json, setup_from
+from core.engines.reading import read_json, sampling_line, setup_from
 from core.errors import SetupError
 from core.settings.setup import Setup
 
@@ -110,10 +110,9 @@ def _kobold_cmdline(cmdline: list[str]) -> dict[str, Any]:
 
 
 def sampling_text(temperature: float | None, repeat_penalty: float | None) -> str:
-    parts = ([f"Temperature: {temperature:g}"] if temperature is not None else []) + (
-        [f"Repetition Penalty: {repeat_penalty:g}"] if repeat_penalty is not None else []
+    return sampling_line(
+        temperature, repeat_penalty, ("Temperature", "Repetition Penalty"), where="  (Settings → Samplers)"
     )
-    return "; ".join(parts) + "  (Settings → Samplers)"
 
 
 ENGINE = Engine(

@@ -24,7 +24,7 @@ from core.engines.found import (
 )
 from core.engines.loopback import Loopback
 from core.engines.process import EngineProcess
-from core.engines.reading import whole_number
+from core.engines.reading import sampling_line, whole_number
 from core.errors import QuantDoctorError, SetupError
 from core.settings.run import FlashAttn
 from core.settings.sampling import Sampling
@@ -265,10 +265,7 @@ def template_fix(format_name: str | None) -> list[FixStep]:
 
 
 def sampling_text(temperature: float | None, repeat_penalty: float | None) -> str:
-    parts = ([f"--temp {temperature:g}"] if temperature is not None else []) + (
-        [f"--repeat-penalty {repeat_penalty:g}"] if repeat_penalty is not None else []
-    )
-    return " ".join(parts)
+    return sampling_line(temperature, repeat_penalty, ("--temp", "--repeat-penalty"), "{name} {value:g}", " ")
 
 
 ENGINE = Engine(

@@ -20,7 +20,7 @@ from core.engines.found import (
     positive_int,
 )
 from core.engines.loopback import Loopback
-from core.engines.reading import read_json, setup_from
+from core.engines.reading import read_json, sampling_line, setup_from
 from core.errors import EngineNotFoundError, SetupError
 from core.settings.setup import Setup
 
@@ -150,10 +150,9 @@ def _lm_studio_file(key: str) -> str | None:
 
 
 def sampling_text(temperature: float | None, repeat_penalty: float | None) -> str:
-    parts = ([f"Temperature: {temperature:g}"] if temperature is not None else []) + (
-        [f"Repeat Penalty: {repeat_penalty:g}"] if repeat_penalty is not None else []
+    return sampling_line(
+        temperature, repeat_penalty, ("Temperature", "Repeat Penalty"), where="  (the model's inference settings)"
     )
-    return "; ".join(parts) + "  (the model's inference settings)"
 
 
 ENGINE = Engine(

@@ -27,7 +27,7 @@ from core.engines.found import (
     unreadable,
 )
 from core.engines.loopback import Loopback
-from core.engines.reading import read_settings_text, whole_number
+from core.engines.reading import read_settings_text, sampling_line, whole_number
 from core.errors import EngineNotFoundError
 from core.settings.run import FlashAttn
 from core.settings.sampling import Sampling
@@ -246,10 +246,9 @@ def template_fix(format_name: str | None) -> list[FixStep]:
 
 
 def sampling_text(temperature: float | None, repeat_penalty: float | None) -> str:
-    lines = ([f"PARAMETER temperature {temperature:g}"] if temperature is not None else []) + (
-        [f"PARAMETER repeat_penalty {repeat_penalty:g}"] if repeat_penalty is not None else []
+    return sampling_line(
+        temperature, repeat_penalty, ("temperature", "repeat_penalty"), "PARAMETER {name} {value:g}", "\n"
     )
-    return "\n".join(lines)
 
 
 def default_ctx_for(version: str | None, vram_gib: float | None = None) -> tuple[int, str]:

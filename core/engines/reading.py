@@ -48,3 +48,17 @@ MAX_TEXT_BYTES = 1024 * 1024
 def read_settings_text(path: str | Path, what: str) -> str:
     """A small text settings file (a Modelfile): a regular file, UTF-8, not binary, at most 1 MB."""
     return read_text_limited(path, MAX_TEXT_BYTES, what, SetupError)
+
+
+def sampling_line(
+    temperature: float | None,
+    repeat_penalty: float | None,
+    names: tuple[str, str],
+    template: str = "{name}: {value:g}",
+    sep: str = "; ",
+    where: str = "",
+) -> str:
+    """The sampler fix in an engine's own words: its names for temperature and repetition penalty, how
+    it writes one setting, how it joins them, and where the person finds them (appended as given)."""
+    values = ((names[0], temperature), (names[1], repeat_penalty))
+    return sep.join(template.format(name=n, value=v) for n, v in values if v is not None) + where

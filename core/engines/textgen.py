@@ -18,6 +18,7 @@ from core.engines.found import (
 from core.engines.llamacpp import from_command
 from core.engines.loopback import Loopback
 from core.engines.process import EngineProcess
+from core.engines.reading import sampling_line
 from core.settings.setup import Setup
 
 
@@ -71,10 +72,9 @@ def _child_llama_server(proc: EngineProcess | None) -> list[str] | None:
 
 
 def sampling_text(temperature: float | None, repeat_penalty: float | None) -> str:
-    parts = ([f"temperature: {temperature:g}"] if temperature is not None else []) + (
-        [f"repetition_penalty: {repeat_penalty:g}"] if repeat_penalty is not None else []
+    return sampling_line(
+        temperature, repeat_penalty, ("temperature", "repetition_penalty"), where="  (Parameters → Generation)"
     )
-    return "; ".join(parts) + "  (Parameters → Generation)"
 
 
 ENGINE = Engine(
