@@ -269,7 +269,8 @@ class FindingCard(QFrame):
         self.finding = finding
         self.action_button: QPushButton | None = None
         self.setFrameShape(QFrame.Shape.StyledPanel)
-        colour = severity_colour(finding.severity, dark=dark_theme())
+        self.dark = dark_theme()  # a card drawn for one theme is not reused in the other
+        colour = severity_colour(finding.severity, dark=self.dark)
         self.setStyleSheet(f"FindingCard {{ border-left: 5px solid {colour}; }}")
         self.toggle = QToolButton()
         self.toggle.setCheckable(True)
@@ -289,7 +290,27 @@ class FindingCard(QFrame):
         head.addWidget(icon_label)
         head.addWidget(title, 1)
 
-        self.body = QWidget(self)
+        self.action = action
+        self._copy_fields: list[CopyField] = []
+        self.body = QWidget(self)  # filled when first opened: a diagnosis shows a dozen cards, most closed
+        self._built = False
+        self.body.setVisible(False)
+        self.toggle.toggled.connect(self.set_expanded)
+
+        lay = QVBoxLayout(self)
+        lay.addLayout(head)
+        lay.addWidget(meta)
+        lay.addWidget(self.body)
+        if expanded:
+            self.set_expanded(True)
+
+    def _build_body(self) -> None:
+        """The evidence, why and fix: built on first opening, so that showing a diagnosis stays within a
+        frame or two (bench_ui_stall.py) however many checks there are."""
+        if self._built:
+            return
+        self._built = True
+        finding, action = self.finding, self.action
         body = QVBoxLayout(self.body)
         body.setContentsMargins(28, 0, 0, 0)
         for e in finding.evidence:
@@ -301,7 +322,6 @@ class FindingCard(QFrame):
             why = RichLabel(f"<i>Why it matters:</i> {esc(finding.why)}")
             why.setWordWrap(True)
             body.addWidget(why)
-        self.copy_fields: list[CopyField] = []
         if finding.fix:
             body.addWidget(RichLabel("<b>Fix:</b>"))
             for i, step in enumerate(finding.fix, 1):
@@ -310,21 +330,21 @@ class FindingCard(QFrame):
                 body.addWidget(lab)
                 if step.command:
                     field = CopyField(step.command)
-                    self.copy_fields.append(field)
+                    self._copy_fields.append(field)
                     body.addWidget(field)
         if action is not None:
             self.action_button = QPushButton(action[0])
             self.action_button.clicked.connect(action[1])
             body.addWidget(self.action_button)
-        self.body.setVisible(expanded)
-        self.toggle.toggled.connect(self.set_expanded)
 
-        lay = QVBoxLayout(self)
-        lay.addLayout(head)
-        lay.addWidget(meta)
-        lay.addWidget(self.body)
+    @property
+    def copy_fields(self) -> list[CopyField]:
+        self._build_body()
+        return self._copy_fields
 
     def set_expanded(self, on: bool) -> None:
+        if on:
+            self._build_body()
         self.body.setVisible(on)
         self.toggle.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
 

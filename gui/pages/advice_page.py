@@ -13,6 +13,7 @@ from core.diagnosis import Diagnosis
 from core.memory.arithmetic import gib, kv_arithmetic
 from core.palette import MEMORY_PARTS
 from gui import style
+from gui.deferred import when_shown
 from gui.plain_words import device_words
 from gui.state import AppState
 from gui.widgets import GLOSSARY, Label, StackedBar, clear_layout, icon
@@ -72,8 +73,8 @@ class AdvicePage(QWidget):
         self.upgrade_box: QGroupBox | None = None
         self._diagnosis: Diagnosis | None = None
         self.set_answer("info", "Open a model to see whether it fits this machine.", "")
-        state.diagnosis_changed.connect(self.show_advice)
-        state.hardware_changed.connect(lambda _: self._diagnosis is None or self.show_advice(self._diagnosis))
+        self.refresh = when_shown(self, state.diagnosis_changed, self.show_advice)
+        when_shown(self, state.hardware_changed, lambda _: self._diagnosis is None or self.show_advice(self._diagnosis))
 
     def set_answer(self, severity: str, text: str, more: str) -> None:
         self.answer_icon.setPixmap(icon(style.SEVERITY_ICONS[severity]).pixmap(QSize(24, 24)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from PySide6.QtCore import QSize, Qt, Signal
@@ -11,8 +12,9 @@ from core.checks import registry as checks
 from core.checks.finding import Finding
 from core.diagnosis import Diagnosis
 from gui import style
+from gui.deferred import when_shown
 from gui.state import AppState
-from gui.widgets import FindingCard, Label, RichLabel, clear_layout, esc, icon
+from gui.widgets import FindingCard, Label, RichLabel, dark_theme, esc, icon
 
 
 def is_unchecked(f: Finding, d: Diagnosis) -> bool:
@@ -119,18 +121,26 @@ class DiagnosisPage(QWidget):
         self.inner = QWidget()
         self.inner_layout = QVBoxLayout(self.inner)
         self.inner_layout.addStretch(1)
-        scroll = QScrollArea()
+        self.fine_heading = RichLabel("<h3>Checked — fine</h3>")
+        self.unchecked_heading = style.text_label("Not checked", "heading")
+        for heading in (self.fine_heading, self.unchecked_heading):
+            heading.hide()
+        self.scroll = scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.inner)
         lay = QVBoxLayout(self)
         lay.addWidget(self.summary)
         lay.addWidget(self.question)
         lay.addWidget(scroll, 1)
-        state.diagnosis_changed.connect(self.show_diagnosis)
+        self.refresh = when_shown(self, state.diagnosis_changed, self.show_diagnosis)
 
     def show_diagnosis(self, d: Diagnosis) -> None:
-        clear_layout(self.inner_layout)
+        # Only what changed is built and moved: a card whose finding is the same is kept where it is, so
+        # that a setting changed on a 70B model does not rebuild and re-lay out a dozen cards in one go
+        # (bench_ui_stall.py). Layouts are computed once per turn of the event loop, not per insertion.
+        reusable = {c.finding.id: c for c in self.cards}
         self.cards, self.unchecked = [], []
+        wanted: list[QWidget] = []
         problems = d.problems
         fine = [f for f in d.ruled_out if not is_unchecked(f, d)]
         unchecked = [f for f in d.ruled_out if is_unchecked(f, d)]
@@ -157,23 +167,65 @@ class DiagnosisPage(QWidget):
             action = (
                 ("Find a better quant…", self.better_quant_requested.emit) if f.id in checks.hub_fixable() else None
             )
-            card = FindingCard(f, expanded=i == 0, action=action)
+            card = self._card(reusable, f, expanded=i == 0, action=action)
             self.cards.append(card)
-            self.inner_layout.addWidget(card)
+            wanted.append(card)
         if fine:
-            self.inner_layout.addWidget(RichLabel("<h3>Checked — fine</h3>"))
+            wanted.append(self.fine_heading)
             for f in fine:
-                card = FindingCard(f, expanded=False)
+                card = self._card(reusable, f, expanded=False)
                 self.cards.append(card)
-                self.inner_layout.addWidget(card)
+                wanted.append(card)
         if unchecked:
-            self.inner_layout.addWidget(style.text_label("Not checked", "heading"))
+            wanted.append(self.unchecked_heading)
             for f in unchecked:
                 card2 = NotCheckedCard(f)
                 self.unchecked.append(card2)
-                self.inner_layout.addWidget(card2)
+                wanted.append(card2)
         for n in d.notes:
             note = RichLabel(f"<i>{esc(n)}</i>")
             note.setWordWrap(True)
-            self.inner_layout.addWidget(note)
-        self.inner_layout.addStretch(1)
+            wanted.append(note)
+        self._arrange(wanted)
+
+    def _arrange(self, wanted: list[QWidget]) -> None:
+        """Make the list's widgets `wanted`, in order, touching only the places that differ."""
+        lay = self.inner_layout
+        headings = (self.fine_heading, self.unchecked_heading)
+        wanted_ids = set(map(id, wanted))
+        for i in reversed(range(lay.count())):  # first take out what goes, so what stays need not move
+            w = lay.itemAt(i).widget()
+            if w is not None and id(w) not in wanted_ids:
+                lay.takeAt(i)
+                if any(w is h for h in headings):
+                    w.hide()
+                else:
+                    w.deleteLater()
+        for i, w in enumerate(wanted):
+            item = lay.itemAt(i)
+            if item is not None and item.widget() is w:
+                continue
+            if lay.indexOf(w) >= 0:
+                lay.removeWidget(w)
+            lay.insertWidget(i, w)
+            if w.isHidden():
+                w.show()
+
+    @staticmethod
+    def _card(
+        reusable: dict[str, FindingCard],
+        f: Finding,
+        expanded: bool,
+        action: tuple[str, Callable[[], None]] | None = None,
+    ) -> FindingCard:
+        old = reusable.pop(f.id, None)
+        if (
+            old is not None
+            and old.finding == f
+            and (old.action is None) == (action is None)
+            and old.dark == dark_theme()
+        ):
+            if expanded:
+                old.toggle.setChecked(True)
+            return old
+        return FindingCard(f, expanded=expanded, action=action)

@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QPushButton, QVBoxLayout
 from core.diagnosis import Diagnosis
 from core.errors import QuantDoctorError
 from core.report.diagnosis_report import to_markdown, write_diagnosis_report
+from gui.deferred import when_shown
 from gui.state import AppState
 from gui.widgets import Label, RichLabel, SafeBrowser
 
@@ -35,7 +36,7 @@ class ExportPage(QWidget):
         lay.addLayout(row)
         lay.addWidget(self.status)
         lay.addWidget(self.preview, 1)
-        state.diagnosis_changed.connect(self.show_preview)
+        self.refresh = when_shown(self, state.diagnosis_changed, self.show_preview)
 
     def show_preview(self, d: Diagnosis) -> None:
         for b in self.buttons.values():
