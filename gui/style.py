@@ -93,6 +93,11 @@ def severity_colour(severity: str) -> str:
     return severity_vocabulary.colour(severity, dark=_current.dark)
 
 
+def diff_colours() -> tuple[str, str]:
+    """Background and text of "your model's text differs from here", readable in both themes."""
+    return ("#5c1f24", "#ffd7d9") if _current.dark else ("#ffcdd2", "#b71c1c")
+
+
 def severity_word(severity: str) -> str:
     return SEVERITY_WORDS.get(severity, severity)
 

@@ -9,7 +9,7 @@ from functools import cache
 from typing import Any
 
 from PySide6.QtCore import QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPainter, QPalette
+from PySide6.QtGui import QColor, QFontMetrics, QGuiApplication, QIcon, QPainter, QPalette
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core import numbers
 from core.checks.finding import Finding
 from core.errors import QuantDoctorError
 from core.palette import LIMIT, series
@@ -180,45 +181,80 @@ class StackedBar(QWidget):
 
 
 class BarChart(QWidget):
-    """Grouped horizontal bars, one group per row label, with an optional reference line."""
+    """Grouped horizontal bars, one group per row label, with an optional reference line.
 
-    def __init__(self, series: Sequence[str], parent: QWidget | None = None, log: bool = False) -> None:
+    Values are written as a person reads them (core.numbers: "57,000", "2.2 million", never
+    "5.75e+04"); labels and values take the width they need, and a label too long for a third of the
+    chart is cut with "…" and given whole in the tooltip."""
+
+    def __init__(
+        self,
+        series: Sequence[str],
+        parent: QWidget | None = None,
+        log: bool = False,
+        fmt: Callable[[float], str] = numbers.plain,
+    ) -> None:
         super().__init__(parent)
         self.log = log  # perplexity ratios span 1.01 to millions: a log scale keeps both readable
         self.series = list(series)
         self.rows: list[tuple[str, list[float]]] = []
+        self.notes: list[str] = []
         self.reference: float | None = None
-        self.fmt = "{:.3g}"
+        self.fmt = fmt
 
-    def set_rows(self, rows: Sequence[tuple[str, Sequence[float]]], reference: float | None = None) -> None:
+    def set_rows(
+        self,
+        rows: Sequence[tuple[str, Sequence[float]]],
+        reference: float | None = None,
+        notes: Sequence[str] | None = None,
+    ) -> None:
+        """`notes`: one short text per row, written after its last value (e.g. "76% same top token")."""
         self.rows = [(label, list(values)) for label, values in rows]
+        self.notes = list(notes) if notes is not None else [""] * len(self.rows)
         self.reference = reference
         self.setMinimumHeight(24 + len(self.rows) * (10 + 16 * len(self.series)))
-        self.setToolTip(
-            plain_tip("\n".join(f"{label}: " + ", ".join(f"{v:.4g}" for v in values) for label, values in self.rows))
-        )
+        tips = []
+        for (label, values), note in zip(self.rows, self.notes, strict=False):
+            tips.append(f"{label}: " + ", ".join(self.fmt(v) for v in values) + (f" ({note})" if note else ""))
+        self.setToolTip(plain_tip("\n".join(tips)))
         self.update()
+
+    def columns(self, fm: QFontMetrics) -> tuple[int, int]:
+        """The widths of the label column and of the value column: what the longest needs, the label
+        up to a third of the chart, the value up to what leaves a quarter of it to the bars."""
+        widest_label = max([fm.horizontalAdvance(label) for label, _ in self.rows] + [40])
+        texts = [self.value_text(r, v) for r, (_, values) in enumerate(self.rows) for v in values]
+        widest_value = max([fm.horizontalAdvance(t) for t in texts] + [30])
+        label_w = min(widest_label + 10, max(60, self.width() // 3))
+        return label_w, min(widest_value + 8, max(60, self.width() - label_w - self.width() // 4))
+
+    def value_text(self, row: int, value: float) -> str:
+        note = self.notes[row] if row < len(self.notes) else ""
+        return self.fmt(value) + (f" · {note}" if note else "")
 
     def paintEvent(self, event: object) -> None:
         p = QPainter(self)
         text = self.palette().color(QPalette.ColorRole.WindowText)
+        fm = p.fontMetrics()
 
         def scale(v: float) -> float:
             return math.log10(max(v, 1.0)) if self.log else v
 
         top = max([scale(max(v)) for _, v in self.rows if v] + [scale(self.reference or 0.0)] + [1e-9])
-        label_w, right = 130, 70
-        label_w = min(label_w, self.width() // 3)
+        value_texts = [[self.value_text(r, v) for v in values] for r, (_, values) in enumerate(self.rows)]
+        label_w, right = self.columns(fm)
         bar_w = max(10, self.width() - label_w - right)
         y = 4
-        for label, values in self.rows:
+        for r, (label, values) in enumerate(self.rows):
             p.setPen(text)
-            p.drawText(QRectF(0, y, label_w - 6, 16), Qt.AlignmentFlag.AlignVCenter, label)
+            shown = fm.elidedText(label, Qt.TextElideMode.ElideRight, label_w - 6)
+            p.drawText(QRectF(0, y, label_w - 6, 16), Qt.AlignmentFlag.AlignVCenter, shown)
             for i, value in enumerate(values):
                 w = bar_w * scale(value) / top
                 p.fillRect(QRectF(label_w, y + 2, w, 12), QColor(series(i)))
                 p.setPen(text)
-                p.drawText(QRectF(label_w + w + 4, y, right, 16), Qt.AlignmentFlag.AlignVCenter, self.fmt.format(value))
+                value_shown = fm.elidedText(value_texts[r][i], Qt.TextElideMode.ElideRight, right)
+                p.drawText(QRectF(label_w + w + 4, y, right, 16), Qt.AlignmentFlag.AlignVCenter, value_shown)
                 y += 16
             y += 10
         if self.reference is not None:
@@ -229,7 +265,8 @@ class BarChart(QWidget):
         for i, name in enumerate(self.series):
             p.fillRect(QRectF(label_w + i * step, y + 4, 10, 10), QColor(series(i)))
             p.setPen(text)
-            p.drawText(QRectF(label_w + i * step + 14, y, step - 16, 16), Qt.AlignmentFlag.AlignVCenter, name)
+            shown = fm.elidedText(name, Qt.TextElideMode.ElideRight, step - 16)
+            p.drawText(QRectF(label_w + i * step + 14, y, step - 16, 16), Qt.AlignmentFlag.AlignVCenter, shown)
         p.end()
 
 

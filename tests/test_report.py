@@ -51,7 +51,7 @@ def test_html_is_self_contained(demo_diagnosis):
 def test_markdown_and_json(demo_diagnosis, tmp_path, demo, capsys):
     md = to_markdown(demo_diagnosis)
     assert md.startswith("# Quant Doctor report") and "### 1. Critical:" in md and "| prose | 12.000 |" in md
-    assert "> quant: Rain falls sideways forever" in md
+    assert "Quant:\n~~~text\nRain falls sideways forever <b>\n~~~" in md  # literal in a fenced block
     out = tmp_path / "r.json"
     assert main(["diagnose", str(demo.candidates["Q2_0"]), "--report", str(out)]) == 0
     data = json.loads(out.read_text())

@@ -14,6 +14,7 @@ from core.errors import ReportError
 from core.evaluation.compare import Comparison
 from core.evaluation.comparison_text import typical_findings, verdict
 from core.files import write_text_file
+from core.numbers import plain
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:70rem;color:#1d2430;padding:0 1rem}
@@ -21,7 +22,7 @@ h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}table{border-collapse:c
 th,td{border-bottom:1px solid #d8dde6;padding:.35rem .6rem;text-align:right}th:first-child,td:first-child{text-align:left}
 .bad{color:#b3261e;font-weight:600}.ok{color:#1e6b35}.note{color:#5b6472;font-size:.9rem}
 .pair{display:grid;grid-template-columns:1fr 1fr;gap:1rem}.pair pre{white-space:pre-wrap;background:#f5f7fa;
-padding:.6rem;border-radius:6px;margin:0;font-size:.9rem}.split{background:#ffd8d2}
+padding:.6rem;border-radius:6px;margin:0;font-size:.9rem}.split{background:#ffd8d2}.from{text-decoration:underline}
 """
 
 
@@ -31,7 +32,7 @@ def _e(value: Any) -> str:
 
 def _fmt(value: Any, digits: int = 4) -> str:
     if isinstance(value, float):
-        return f"{value:.{digits}g}"
+        return plain(value, digits)  # "2.8 million", never "2.769e+06"
     return _e(value)
 
 
@@ -56,7 +57,7 @@ def render(comparison: Comparison) -> str:
     samples = []
     for s in d["samples"]:
         cut = s["first_divergence_char"]
-        ref_html = _mark(s["reference"], cut)
+        ref_html = _mark(s["reference"], cut, yours=False)
         cand_html = _mark(s["candidate"], cut)
         where = "identical" if cut is None else f"they part at token {s['first_divergence']}"
         samples.append(
@@ -82,10 +83,12 @@ def render(comparison: Comparison) -> str:
 """
 
 
-def _mark(text: str, cut: int | None) -> str:
+def _mark(text: str, cut: int | None, yours: bool = True) -> str:
+    """Where the texts part: the candidate's continuation highlighted, the reference's only underlined
+    (it is what the candidate is measured against, even when they differ from the first character)."""
     if cut is None or cut >= len(text):
         return _e(text)
-    return f"{_e(text[:cut])}<span class='split'>{_e(text[cut:])}</span>"
+    return f"{_e(text[:cut])}<span class='{'split' if yours else 'from'}'>{_e(text[cut:])}</span>"
 
 
 def write_comparison_report(comparison: Comparison, path: Path) -> Path:

@@ -18,6 +18,7 @@ from core.engines.registry import effective_ctx
 from core.errors import ReportError
 from core.files import write_text_file
 from core.model.profile_text import human_bytes, human_count
+from core.numbers import plain
 from core.palette import LIMIT, MEMORY_PARTS, series
 from core.severity import LABELS
 from core.severity import colour as severity_colour
@@ -51,6 +52,18 @@ def _code(value: object) -> str:
     fence = "`" * (longest + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
     return f"{fence}{pad}{text}{pad}{fence}"
+
+
+_CONTROL_BUT_LINES = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _sample_block(value: object) -> str:
+    """A model's output as a fenced block: its line breaks and indentation kept (code is code), other
+    control characters removed, and a fence longer than any run of tildes inside."""
+    text = _CONTROL_BUT_LINES.sub(" ", str(value)).replace("\t", "    ")
+    longest = max((len(run) for run in re.findall(r"~+", text)), default=0)
+    fence = "~" * max(3, longest + 1)
+    return f"{fence}text\n{text}\n{fence}"
 
 
 def _code_block(value: object, indent: str = "") -> str:
@@ -97,9 +110,11 @@ def to_markdown(d: Diagnosis) -> str:
             out += [
                 f"**{_md(smp.get('domain', ''))}: {_md(smp.get('prompt', ''))}**",
                 "",
-                "> reference: " + _md(smp.get("reference", "")),
-                ">",
-                "> quant: " + _md(smp.get("candidate", "")),
+                "Reference:",
+                _sample_block(smp.get("reference", "")),
+                "",
+                "Quant:",
+                _sample_block(smp.get("candidate", "")),
                 "",
             ]
     out += [f"_Made by Quant Doctor {__version__}._", ""]
@@ -149,7 +164,7 @@ def _svg_bars(rows: list[tuple[str, float]], unit: str, width: int = 640, ref: f
         y = i * 24
         out.append(f'<text x="0" y="{y + 15}" font-size="12">{escape(label)}</text>')
         out.append(f'<rect x="120" y="{y + 4}" width="{bar_w * value / top:.1f}" height="14" fill="{series(0)}"/>')
-        out.append(f'<text x="{124 + bar_w * value / top:.1f}" y="{y + 15}" font-size="11">{value:.4g}{unit}</text>')
+        out.append(f'<text x="{124 + bar_w * value / top:.1f}" y="{y + 15}" font-size="11">{plain(value)}{unit}</text>')
     if ref is not None:
         x = 120 + bar_w * ref / top
         out.append(
@@ -202,6 +217,7 @@ font-weight:600;margin-right:.5em} .meta{color:#757575;font-size:.85em}
 code,pre{background:#f5f5f5;border-radius:4px;padding:.1em .3em;font-family:ui-monospace,monospace}
 pre{padding:.5em .8em;overflow-x:auto} table{border-collapse:collapse} td,th{border:1px solid #e0e0e0;padding:.2em .6em}
 details summary{cursor:pointer;font-weight:600}
+pre.sample{white-space:pre-wrap;margin:0;padding:.3em .5em;font-size:.9em}
 """
 
 
@@ -265,9 +281,10 @@ def to_html(d: Diagnosis) -> str:
             cut = smp.get("first_divergence_char")
             cand = str(smp.get("candidate", ""))
             marked = escape(cand) if cut is None else escape(cand[:cut]) + f"<mark>{escape(cand[cut:])}</mark>"
-            sections.append(
+            sections.append(  # <pre class="sample">: the outputs' line breaks and indentation are kept
                 f"<tr><td>{escape(str(smp.get('domain', '')))}: {escape(str(smp.get('prompt', ''))[:200])}</td>"
-                f"<td>{escape(str(smp.get('reference', '')))}</td><td>{marked}</td></tr>"
+                f"<td><pre class='sample'>{escape(str(smp.get('reference', '')))}</pre></td>"
+                f"<td><pre class='sample'>{marked}</pre></td></tr>"
             )
         sections.append("</table><p class='meta'>Highlighted: where the quant's text parts from the reference's.</p>")
     if d.notes:

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core import numbers
 from core.errors import CancelledError, QuantDoctorError
 from core.evaluation.compare import Comparison, DomainResult, compare
 from core.evaluation.comparison_text import typical_findings, verdict
@@ -38,6 +39,7 @@ from core.evaluation.settings_trial import SettingsTrial, file_or_settings
 from core.progress import Job, Progress, format_duration
 from core.settings.run import RunSettings
 from core.settings.setup import Setup
+from gui import style
 from gui.state import AppState
 from gui.widgets import GLOSSARY, BarChart, Label, RichLabel, SafeBrowser
 
@@ -153,7 +155,9 @@ class ComparePage(QWidget):
         texts.addWidget(self.candidate_label, 0, 1)
         texts.addWidget(self.reference_text, 1, 0)
         texts.addWidget(self.candidate_text, 1, 1)
-        self.ppl_chart = BarChart(["perplexity ratio, yours ÷ reference (log scale)"], log=True)
+        self.ppl_chart = BarChart(
+            ["perplexity ratio, yours ÷ reference (log scale)"], log=True, fmt=lambda v: "× " + numbers.plain(v)
+        )
         self.ppl_chart.setToolTip(GLOSSARY["ppl"])
         self.kld_chart = BarChart(["mean KL divergence from the reference"])
         self.kld_chart.setToolTip(GLOSSARY["kld"])
@@ -378,7 +382,10 @@ class ComparePage(QWidget):
             self.prompt_picker.addItem(f"{s.domain}: {s.prompt[:80]}")
         metrics = comparison.metrics
         self.ppl_chart.set_rows([(d, [m.ppl_ratio]) for d, m in metrics.items()], reference=1.01)
-        self.kld_chart.set_rows([(f"{d} ({m.top1_agreement:.0%} same)", [m.kld_mean]) for d, m in metrics.items()])
+        self.kld_chart.set_rows(
+            [(d, [m.kld_mean]) for d, m in metrics.items()],
+            notes=[f"{numbers.percent(m.top1_agreement)} same top token" for m in metrics.values()],
+        )
 
     def show_sample(self, index: int) -> None:
         c = self.comparison
@@ -386,16 +393,26 @@ class ComparePage(QWidget):
             return
         s = c.samples[index]
         cut = s.first_divergence_char
-        self.reference_text.set_app_html(_highlight(s.reference, cut))
-        self.candidate_text.set_app_html(_highlight(s.candidate, cut))
-        where = "identical" if cut is None else f"they part at character {cut} (token {s.first_divergence})"
+        self.reference_text.set_app_html(_highlight(s.reference, cut, yours=False))
+        self.candidate_text.set_app_html(_highlight(s.candidate, cut, yours=True))
+        if cut is None:
+            where = "the same text as the reference"
+        elif cut == 0:
+            where = "different from the very first word (marked)"
+        else:
+            where = f"the same for {cut:,} characters, then different (marked)"
         self.candidate_label.setText(f"<b>Your model</b> — {where}")
 
 
-def _highlight(text: str, cut: int | None) -> str:
+def _highlight(text: str, cut: int | None, yours: bool) -> str:
+    """The texts as plain data, with where they part marked. Only the person's model's text is marked
+    as different (red, and struck by a rule at the cut): the reference is what it is compared with, so
+    its continuation is only underlined, even when the two differ from the first character."""
+    pre = "<pre style='white-space:pre-wrap'>"
     if cut is None:
-        return f"<pre style='white-space:pre-wrap'>{escape(text)}</pre>"
-    return (
-        f"<pre style='white-space:pre-wrap'>{escape(text[:cut])}"
-        f"<span style='background:#ffcdd2;color:#b71c1c'>{escape(text[cut:])}</span></pre>"
-    )
+        return f"{pre}{escape(text)}</pre>"
+    before, after = escape(text[:cut]), escape(text[cut:])
+    if yours:
+        bg, fg = style.diff_colours()
+        return f"{pre}{before}<span style='background:{bg};color:{fg}'>{after}</span></pre>"
+    return f"{pre}{before}<span style='text-decoration:underline'>{after}</span></pre>"
