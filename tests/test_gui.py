@@ -220,7 +220,8 @@ def test_compare_runs_with_progress_and_fills_both_columns(qtbot, window, demo):
     page.prompt_picker.setCurrentIndex(0)
     assert page.reference_text.toPlainText().strip() and page.candidate_text.toPlainText().strip()
     assert page.reference_text.toPlainText() != page.candidate_text.toPlainText()
-    assert "part at character" in page.candidate_label.text()
+    assert "different" in page.candidate_label.text()  # where the two part, in words
+    assert page.results.isVisible() and not page.hint.isVisible()
     qtbot.waitUntil(lambda: not window.state.busy, timeout=10_000)  # the re-diagnosis with the measurements
     m = page.comparison.metrics["general"]
     assert m.ppl_ratio > 1.5 and m.top1_agreement < 0.7

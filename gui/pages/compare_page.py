@@ -174,9 +174,21 @@ class ComparePage(QWidget):
         lay.addWidget(self.overall_text)
         lay.addWidget(self.verdict_label)
         lay.addWidget(self.domain_rows)
-        lay.addWidget(self.prompt_picker)
-        lay.addLayout(texts, 1)
-        lay.addLayout(charts)
+        self.hint = style.text_label(
+            "Results appear here, each text's as soon as it is scored: a verdict in words, the two models' "
+            "answers side by side, and how far apart their predictions are.",
+            muted=True,
+        )
+        lay.addWidget(self.hint)
+        # the answers and the charts: shown once there is something in them, never as empty boxes
+        self.results = QWidget()
+        rl = QVBoxLayout(self.results)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.addWidget(self.prompt_picker)
+        rl.addLayout(texts, 1)
+        rl.addLayout(charts)
+        self.results.hide()
+        lay.addWidget(self.results, 1)
 
         self.run_button.clicked.connect(self.start)
         self.trial_button.clicked.connect(self.start_trial)
@@ -257,6 +269,8 @@ class ComparePage(QWidget):
         self.domain_rows.clear()
         self.overall.hide()
         self.overall_text.clear()
+        self.results.hide()
+        self.hint.show()
 
     def job(self) -> tuple[Job[Comparison], str] | None:
         made = self._sources()
@@ -377,6 +391,8 @@ class ComparePage(QWidget):
             "\n".join(domain_line(d, m, comparison.verdict(d)) for d, m in comparison.metrics.items())
         )
         self.overall_text.setText("")
+        self.hint.hide()
+        self.results.show()
         self.prompt_picker.clear()
         for s in comparison.samples:
             self.prompt_picker.addItem(f"{s.domain}: {s.prompt[:80]}")
