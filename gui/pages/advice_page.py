@@ -74,7 +74,11 @@ class AdvicePage(QWidget):
         self._diagnosis: Diagnosis | None = None
         self.set_answer("info", "Open a model to see whether it fits this machine.", "")
         self.refresh = when_shown(self, state.diagnosis_changed, self.show_advice)
-        when_shown(self, state.hardware_changed, lambda _: self._diagnosis is None or self.show_advice(self._diagnosis))
+        when_shown(self, state.hardware_changed, self._hardware_changed)
+
+    def _hardware_changed(self, _hardware: object) -> None:
+        if self._diagnosis is not None:
+            self.show_advice(self._diagnosis)
 
     def set_answer(self, severity: str, text: str, more: str) -> None:
         self.answer_icon.setPixmap(icon(style.SEVERITY_ICONS[severity]).pixmap(QSize(24, 24)))

@@ -125,7 +125,7 @@ class DiagnosisPage(QWidget):
         self.unchecked_heading = style.text_label("Not checked", "heading")
         for heading in (self.fine_heading, self.unchecked_heading):
             heading.hide()
-        self.scroll = scroll = QScrollArea()
+        self.scroller = scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.inner)
         lay = QVBoxLayout(self)
@@ -194,7 +194,8 @@ class DiagnosisPage(QWidget):
         headings = (self.fine_heading, self.unchecked_heading)
         wanted_ids = set(map(id, wanted))
         for i in reversed(range(lay.count())):  # first take out what goes, so what stays need not move
-            w = lay.itemAt(i).widget()
+            item = lay.itemAt(i)
+            w = item.widget() if item is not None else None
             if w is not None and id(w) not in wanted_ids:
                 lay.takeAt(i)
                 if any(w is h for h in headings):
