@@ -8,6 +8,7 @@ Python to call, so the bundled `quantdoctor-cli` runs the module for us (`--run-
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import runpy
 import shutil
@@ -78,6 +79,20 @@ def start_child(cmd: list[str], **kwargs: Any) -> subprocess.Popen[Any]:
         _children.difference_update([p for p in _children if p.poll() is not None])
         _children.add(proc)
     return proc
+
+
+BACKGROUND_NICENESS = 5
+
+
+def run_in_background() -> None:
+    """In a child that computes for minutes (llama.cpp scoring, quantizing the demo): yield the CPU to
+    the window. On a machine with few cores llama.cpp's threads take every core, and the window, which
+    needs a few milliseconds now and then, waited up to a quarter of a second for one
+    (bench_ui_stall.py, "full demo comparison"). A lower priority costs the child almost nothing when
+    the machine is otherwise idle."""
+    if hasattr(os, "nice"):
+        with contextlib.suppress(OSError):
+            os.nice(BACKGROUND_NICENESS)
 
 
 def watch_parent() -> None:

@@ -618,3 +618,22 @@ def test_loopback_answer_that_is_not_json_is_none() -> None:
 
     for body in (b"[" * 100_000 + b"]" * 100_000, b'{"a": NaN}', b"<html>", b'{"n": ' + b"9" * 5000 + b"}"):
         assert Answer("/x", 200, body).json() is None
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="no process priorities here")
+def test_the_llama_cpp_child_yields_the_cpu_to_the_window(tmp_path: Path) -> None:
+    """The evaluation child lowers its own priority first thing, so that llama.cpp's threads on every
+    core cannot keep the window waiting (bench_ui_stall.py, the full demo comparison)."""
+    from core.children import BACKGROUND_NICENESS, start_child
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    code = (
+        "import os, sys, core.evaluation.llama_child as c\n"
+        "c.watch_parent = lambda: (print(os.getpriority(os.PRIO_PROCESS, 0)), sys.exit(0))\n"
+        "c.main(['unused'])\n"
+    )
+    proc = start_child([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
+    out = proc.stdout.read() if proc.stdout else ""
+    assert proc.wait(timeout=60) == 0
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    assert int(out.strip()) == min(19, mine + BACKGROUND_NICENESS)

@@ -13,8 +13,9 @@ import sys
 
 
 def main(argv: list[str]) -> int:
-    from core.children import watch_parent
+    from core.children import run_in_background, watch_parent
 
+    run_in_background()
     watch_parent()  # die with the app, however it dies
     src, dst, ftype = argv[0], argv[1], int(argv[2])
     import llama_cpp

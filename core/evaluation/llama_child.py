@@ -21,7 +21,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from core.children import watch_parent
+from core.children import run_in_background, watch_parent
 from core.evaluation.metrics import RefBlock, TokenStats, candidate_stats, compress_reference
 from core.evaluation.scoring import EVAL_DEFAULT_CTX
 from core.settings.run import RunSettings
@@ -189,6 +189,7 @@ def _no_core_dumps() -> None:
 
 
 def main(argv: list[str]) -> int:
+    run_in_background()
     watch_parent()  # die with the app, however it dies (core.children)
     _no_core_dumps()
     ch = Channel(_protocol_stream())
