@@ -221,7 +221,7 @@ def test_compare_runs_with_progress_and_fills_both_columns(qtbot, window, demo):
     assert page.reference_text.toPlainText().strip() and page.candidate_text.toPlainText().strip()
     assert page.reference_text.toPlainText() != page.candidate_text.toPlainText()
     assert "different" in page.candidate_label.text()  # where the two part, in words
-    assert page.results.isVisible() and not page.hint.isVisible()
+    assert not page.results.isHidden() and page.hint.isHidden()
     qtbot.waitUntil(lambda: not window.state.busy, timeout=10_000)  # the re-diagnosis with the measurements
     m = page.comparison.metrics["general"]
     assert m.ppl_ratio > 1.5 and m.top1_agreement < 0.7
