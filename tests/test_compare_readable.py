@@ -75,3 +75,22 @@ def test_html_report_keeps_the_lines_of_code_samples(code_diagnosis):
 def test_markdown_report_keeps_the_lines_of_code_samples(code_diagnosis):
     md = to_markdown(code_diagnosis)
     assert "~~~text\ndef add(a, b):\n    return a + b\n\nprint(add(1, 2))\n~~~" in md
+
+
+def test_a_finished_comparison_brings_its_verdict_into_view_on_a_small_window(qtbot, tmp_path):
+    from windowkit import make_window
+
+    window = make_window(qtbot, tmp_path)
+    window.resize(900, 600)
+    window.show_page("compare")
+    page = window.compare_page
+    page.verdict_label.setText("Against the reference: badly damaged.")
+    page.hint.hide()
+    page.results.show()
+    holder = window.stack.currentWidget()
+    qtbot.waitUntil(lambda: holder.verticalScrollBar().maximum() > 0)
+    page.scroll_to_results()
+    assert holder.verticalScrollBar().value() > 0
+    top = page.status.mapTo(holder.widget(), page.status.rect().topLeft()).y() - holder.verticalScrollBar().value()
+    bar = holder.verticalScrollBar()
+    assert 0 <= top < 40 or bar.value() == bar.maximum()  # the verdict at the top, or as far as it goes

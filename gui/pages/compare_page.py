@@ -10,7 +10,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QRadioButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -269,6 +270,7 @@ class ComparePage(QWidget):
         self.domain_rows.clear()
         self.overall.hide()
         self.overall_text.clear()
+        self.overall_text.hide()
         self.results.hide()
         self.hint.show()
 
@@ -362,6 +364,7 @@ class ComparePage(QWidget):
             self.overall.setValue(int(1000 * event.overall))
             left = f", about {format_duration(event.overall_eta_s)} to go" if event.overall_eta_s is not None else ""
             self.overall_text.setText(f"{100 * event.overall:.0f}% done{left}")
+            self.overall_text.show()
 
     def failed(self, exc: BaseException) -> None:
         self.running = False
@@ -393,6 +396,8 @@ class ComparePage(QWidget):
         self.overall_text.setText("")
         self.hint.hide()
         self.results.show()
+        self.overall_text.hide()
+        QTimer.singleShot(0, self.scroll_to_results)
         self.prompt_picker.clear()
         for s in comparison.samples:
             self.prompt_picker.addItem(f"{s.domain}: {s.prompt[:80]}")
@@ -402,6 +407,15 @@ class ComparePage(QWidget):
             [(d, [m.kld_mean]) for d, m in metrics.items()],
             notes=[f"{numbers.percent(m.top1_agreement)} same top token" for m in metrics.values()],
         )
+
+    def scroll_to_results(self) -> None:
+        """Bring the verdict to the top of the window: on a small screen it is below the settings."""
+        holder = self.parentWidget()
+        while holder is not None and not isinstance(holder, QScrollArea):
+            holder = holder.parentWidget()
+        if isinstance(holder, QScrollArea):
+            bar = holder.verticalScrollBar()
+            bar.setValue(min(bar.maximum(), self.status.mapTo(self, self.status.rect().topLeft()).y() - 8))
 
     def show_sample(self, index: int) -> None:
         c = self.comparison
@@ -428,6 +442,8 @@ def _highlight(text: str, cut: int | None, yours: bool) -> str:
     if cut is None:
         return f"{pre}{escape(text)}</pre>"
     before, after = escape(text[:cut]), escape(text[cut:])
+    if not yours and cut == 0:
+        return f"{pre}{escape(text)}</pre>"  # nothing in common: the reference is just the reference
     if yours:
         bg, fg = style.diff_colours()
         return f"{pre}{before}<span style='background:{bg};color:{fg}'>{after}</span></pre>"
