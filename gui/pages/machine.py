@@ -10,7 +10,6 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QPushButton,
-    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -78,9 +77,7 @@ class MachinePage(QWidget):
         self.header.setWordWrap(True)
         self.cards = QWidget()
         self.cards_layout = QVBoxLayout(self.cards)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(self.cards)
+        self.cards_layout.setContentsMargins(0, 0, 0, 0)
         self.system = RichLabel()
         self.system.setWordWrap(True)
         self.what_if = QComboBox()
@@ -97,8 +94,9 @@ class MachinePage(QWidget):
         lay = QVBoxLayout(self)
         lay.addWidget(self.header)
         lay.addLayout(row)
-        lay.addWidget(scroll, 1)
+        lay.addWidget(self.cards)  # the page scrolls as a whole (main_window.add_page): no box in a box
         lay.addWidget(box)
+        lay.addStretch(1)
         self.what_if.currentIndexChanged.connect(self.choose)
         self.redetect.clicked.connect(self.detect)
         state.hardware_changed.connect(self.show_hardware)
@@ -137,7 +135,6 @@ class MachinePage(QWidget):
             self.header.setText(f"<h2>{esc(title)}</h2>{n} GPU{'s' if n != 1 else ''} ready for llama.cpp.")
         for gpu in hw.gpus:
             self.cards_layout.addWidget(GpuCard(gpu))
-        self.cards_layout.addStretch(1)
         cpu, ram = hw.cpu, hw.ram
         if what_if and not cpu.model and not ram.total_bytes:
             self.system.setText("CPU and RAM: this computer's, once Quant Doctor has looked at it (Look again).")
