@@ -15,6 +15,7 @@ from core.checks.base import CheckInput, Outcome
 from core.checks.engine_observations import from_engine
 from core.checks.finding import CONFIDENCE_RANK, QUANT_CHECKS, Finding
 from core.checks.measurements import Measurements
+from core.engines import registry as engines
 from core.hardware.machine import HardwareProfile
 from core.memory.plan import FitReport
 from core.model.profile import ModelProfile
@@ -130,6 +131,8 @@ def diagnose(
     """Run every registered check (core.checks.registry) on what is known, and rank what they found."""
     # What the person's engine or its log said (live's EngineEvidence) joins what they typed or pasted.
     seen = from_engine(engine, observations or Observations())
+    # Nothing set: the fixes are written for the engine whose folder the model was found in.
+    setup = engines.for_model(setup, profile.path)
     given = CheckInput(profile, setup, hardware, measurements, hub_evidence, seen)
     findings: list[Finding] = []
     memory = None

@@ -9,13 +9,13 @@ from functools import cache
 from typing import Any
 
 from PySide6.QtCore import QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QFontMetrics, QGuiApplication, QIcon, QPainter, QPalette
+from PySide6.QtGui import QColor, QFontDatabase, QFontMetrics, QGuiApplication, QIcon, QPainter, QPalette, QTextOption
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
     QLayout,
-    QLineEdit,
+    QPlainTextEdit,
     QPushButton,
     QSizePolicy,
     QTextBrowser,
@@ -25,7 +25,8 @@ from PySide6.QtWidgets import (
 )
 
 from core import numbers
-from core.checks.finding import Finding
+from core.checks.finding import CONFIDENCE_WORDS, Finding, FixStep
+from core.engines.base import COPY_KIND_WORDS
 from core.errors import QuantDoctorError
 from core.palette import LIMIT, series
 from core.paths import resources_dir
@@ -115,8 +116,8 @@ def icon(name: str) -> QIcon:
 
 
 def confidence_words(finding: Finding) -> str:
-    """How sure a problem is; a check that found nothing has nothing to be sure about."""
-    return f" · confidence: {finding.confidence}" if finding.is_problem else ""
+    """How sure a problem is, in plain words; a check that found nothing has nothing to be sure about."""
+    return CONFIDENCE_WORDS[finding.confidence] if finding.is_problem else ""
 
 
 def clear_layout(layout: QLayout) -> None:
@@ -270,30 +271,100 @@ class BarChart(QWidget):
         p.end()
 
 
-class CopyField(QWidget):
-    """A command to paste, read-only, with a Copy button."""
+class CopyText(QPlainTextEdit):
+    """The text a Copy button copies, shown whole: wrapped anywhere (a long path has no spaces), as
+    tall as its lines, read-only, in a fixed-width font."""
 
     def __init__(self, text: str, parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        self.setReadOnly(True)
+        self.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+        self.setWordWrapMode(QTextOption.WrapMode.WrapAnywhere)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.document().documentLayout().documentSizeChanged.connect(lambda _size: self._fit())
+        self._fit()
+
+    def text(self) -> str:
+        return self.toPlainText()
+
+    def _fit(self) -> None:
+        lines = max(1, int(self.document().documentLayout().documentSize().height()))
+        height = lines * self.fontMetrics().lineSpacing() + 2 * int(self.document().documentMargin()) + 6
+        if self.height() != height:
+            self.setFixedHeight(height)
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self._fit()
+
+
+class CopyField(QWidget):
+    """Something to paste as it is (a whole command, Modelfile lines, KEY=VALUE lines, setting names
+    with values), with a Copy button; what kind it is stands above it, the explanation beside it."""
+
+    def __init__(self, text: str, parent: QWidget | None = None, kind: str = "") -> None:
         super().__init__(parent)
         self.text = text  # copied as given: a Modelfile TEMPLATE or PARAMETER block spans lines
-        self.field = QLineEdit(text.replace("\n", " ⏎ "))
-        self.field.setReadOnly(True)
-        self.field.setFont(QGuiApplication.font())
+        self.field = CopyText(text)
+        self.field.setAccessibleName(kind or "Text to paste")
         self.button = QPushButton("Copy")
         self.button.setToolTip("Copy this to the clipboard")
+        self.button.setAccessibleName(f"Copy {kind.lower()}" if kind else "Copy")
         self.button.clicked.connect(self.copy)
-        lay = QHBoxLayout(self)
+        self.kind = Label(kind)
+        self.kind.setProperty("muted", True)
+        lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.field, 1)
-        lay.addWidget(self.button)
+        lay.setSpacing(2)
+        if kind:
+            lay.addWidget(self.kind)
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.field, 1)
+        row.addWidget(self.button, 0, Qt.AlignmentFlag.AlignTop)
+        lay.addLayout(row)
 
     def copy(self) -> None:
         QGuiApplication.clipboard().setText(self.text)
         self.button.setText("Copied")
 
 
+def confidence_badge(finding: Finding, dark: bool = False) -> Label:
+    """ "Confirmed by measurement" as a visible badge: words in a framed pill, never grey small print."""
+    words = confidence_words(finding)
+    badge = Label(words)
+    badge.setObjectName("confidence")
+    colour = severity_colour("ok" if finding.confirmed else "info", dark=dark)
+    badge.setStyleSheet(
+        f"QLabel#confidence {{ border: 1px solid {colour}; border-radius: 8px; padding: 1px 8px; "
+        f"color: palette(window-text); font-weight: {'bold' if finding.confirmed else 'normal'}; }}"
+    )
+    badge.setToolTip(
+        {
+            "confirmed-by-measurement": "Running the model showed it.",
+            "confirmed": "Your app, its settings or its log showed it.",
+            "likely": "The file's own data says so.",
+            "suspected": "A rule of thumb: worth checking, not shown.",
+        }[finding.confidence]
+    )
+    badge.setVisible(bool(words))
+    return badge
+
+
+def fix_widgets(step: FixStep, number: int) -> tuple[Label, CopyField | None]:
+    """A fix step: its plain explanation, and beside it only what can be pasted as it is."""
+    lab = Label(f"{number}. {step.text}")
+    lab.setWordWrap(True)
+    kind = step.copy_kind
+    field = CopyField(step.command, kind=COPY_KIND_WORDS[kind]) if step.command and kind else None
+    return lab, field
+
+
 class FindingCard(QFrame):
-    """A finding: icon and title always visible; evidence, why and the fix when expanded."""
+    """A finding: icon and title always visible; plain evidence, why and the fix when expanded; the
+    technical lines under "Details" for the expert and for bug reports."""
 
     def __init__(
         self,
@@ -320,12 +391,17 @@ class FindingCard(QFrame):
         icon_label.setToolTip(LABELS[finding.severity])
         title = RichLabel(f"<b>{esc(finding.rank)}. {esc(finding.title)}</b>")
         title.setWordWrap(True)
-        meta = Label(f"{LABELS[finding.severity]} · {finding.id}" + confidence_words(finding))
-        meta.setEnabled(False)
+        meta = Label(LABELS[finding.severity])
+        self.badge = confidence_badge(finding, self.dark)
         head = QHBoxLayout()
         head.addWidget(self.toggle)
         head.addWidget(icon_label)
         head.addWidget(title, 1)
+        meta_row = QHBoxLayout()
+        meta_row.setContentsMargins(28, 0, 0, 0)
+        meta_row.addWidget(meta)
+        meta_row.addWidget(self.badge)
+        meta_row.addStretch(1)
 
         self.action = action
         self._copy_fields: list[CopyField] = []
@@ -336,7 +412,7 @@ class FindingCard(QFrame):
 
         lay = QVBoxLayout(self)
         lay.addLayout(head)
-        lay.addWidget(meta)
+        lay.addLayout(meta_row)
         lay.addWidget(self.body)
         if expanded:
             self.set_expanded(True)
@@ -362,17 +438,34 @@ class FindingCard(QFrame):
         if finding.fix:
             body.addWidget(RichLabel("<b>Fix:</b>"))
             for i, step in enumerate(finding.fix, 1):
-                lab = Label(f"{i}. {step.text}")
-                lab.setWordWrap(True)
+                lab, field = fix_widgets(step, i)
                 body.addWidget(lab)
-                if step.command:
-                    field = CopyField(step.command)
+                if field is not None:
                     self._copy_fields.append(field)
                     body.addWidget(field)
         if action is not None:
             self.action_button = QPushButton(action[0])
             self.action_button.clicked.connect(action[1])
             body.addWidget(self.action_button)
+        self.details_toggle = QToolButton()
+        self.details_toggle.setText("Details")
+        self.details_toggle.setCheckable(True)
+        self.details_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.details_toggle.setArrowType(Qt.ArrowType.RightArrow)
+        self.details_toggle.setAccessibleName(f"Technical details of {finding.title}")
+        self.details_toggle.setToolTip("The technical lines behind this finding, for experts and bug reports")
+        self.details = Label("\n".join([*finding.details, f"check: {finding.id} · confidence: {finding.confidence}"]))
+        self.details.setWordWrap(True)
+        self.details.setProperty("muted", True)
+        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.details.setVisible(False)
+        self.details_toggle.toggled.connect(self._show_details)
+        body.addWidget(self.details_toggle, 0, Qt.AlignmentFlag.AlignLeft)
+        body.addWidget(self.details)
+
+    def _show_details(self, on: bool) -> None:
+        self.details.setVisible(on)
+        self.details_toggle.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
 
     @property
     def copy_fields(self) -> list[CopyField]:

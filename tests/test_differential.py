@@ -174,7 +174,10 @@ def test_alpaca_template_on_chatml_model(tmp_path):
     f = finding(d, "chat-template")
     assert "Alpaca" in f.title and "ChatML" in f.title
     assert any(e.startswith("metadata tokenizer.chat_template: Alpaca") for e in f.evidence)
-    assert f.fix[0].command == "--jinja --chat-template chatml"
+    # the whole command, with only the template flags added (issue 16 item 4)
+    assert f.fix[0].command.startswith("llama-server -m ") and f.fix[0].command.endswith(
+        "--jinja --chat-template chatml"
+    )
 
 
 def test_engine_template_differs_from_the_file(tmp_path):
@@ -190,7 +193,7 @@ def test_fine_tune_without_template_and_end_token_mismatch(tmp_path):
     # ChatML ends turns with <|im_end|>, but this file's EOS is <|endoftext|>.
     mis = qwen(tmp_path, "Qwen2.5 7B Chat", meta={"tokenizer.ggml.eos_token_id": 1})
     ollama = chat_template.check(inspect_model(mis), None, Setup.of(engine="ollama"), None)
-    assert (ollama.severity, ollama.fix[0].command) == ("warning", 'PARAMETER stop "<|im_end|>"  (in the Modelfile)')
+    assert (ollama.severity, ollama.fix[0].command) == ("warning", 'PARAMETER stop "<|im_end|>"')
     assert chat_template.check(inspect_model(mis), None, Setup.of(), None).severity == "info"
 
 
@@ -220,7 +223,8 @@ def test_bos_prefixed_template_with_add_bos(tmp_path):
     path = make(tmp_path, "Llama 3.1 8B Instruct", template=LLAMA3_BOS, tokens=LLAMA3_TOKENS, meta=meta)
     f = tokenizer.check(inspect_model(path), None, Setup.of(engine="lm-studio"), None)
     assert (f.severity, f.confidence) == ("info", "likely")
-    assert f.fix[0].command == "Remove the BOS text from the start of the Prompt Template's 'Before System' field"
+    assert f.fix[0].command is None  # an edit in LM Studio's window: nothing to paste, the text says where
+    assert "remove the BOS text from the start of the Prompt Template's 'Before System' field" in f.fix[0].text
     assert tokenizer.check(inspect_model(path), None, Setup.of(), None).severity == "ok"  # llama.cpp drops one
     assert any(e.endswith("tokenizer.chat_template starts with {{ bos_token }}") for e in f.evidence), f.evidence
     no_add = make(tmp_path, "Llama 3.1 8B Instruct B", template=LLAMA3_BOS, tokens=LLAMA3_TOKENS,
@@ -309,7 +313,9 @@ def test_ollama_default_context_and_a_long_pasted_prompt(demo, long_prompt, caps
     )  # fmt: skip
     assert top["title"].startswith("The prompt is being cut to 4,096 tokens (it is ")
     assert any("counted with the model's own tokenizer (llama.cpp)" in e for e in top["evidence"])
-    assert "OLLAMA_CONTEXT_LENGTH=8192" in top["fix"][0]["command"]
+    assert (
+        top["fix"][0]["command"] == "PARAMETER num_ctx 8192" and "OLLAMA_CONTEXT_LENGTH=8192" in top["fix"][0]["text"]
+    )
     assert out["headline"].startswith("Your quant looks fine; the prompt is being cut to 4,096 tokens")
 
 
@@ -378,7 +384,7 @@ def test_sampling_severities(tmp_path):
     hot = sampling.check(
         p, None, Setup.of(), None, Observations(sampling=SamplingSeen("your setting", temperature=2.0))
     )
-    assert (hot.severity, hot.fix[0].command) == ("warning", "--temp 0.7")
+    assert hot.severity == "warning" and hot.fix[0].command.endswith("--temp 0.7")
     greedy_plain = Observations(sampling=SamplingSeen("your setting", temperature=0.0))
     assert sampling.check(p, None, Setup.of(), None, greedy_plain).severity == "ok"  # not a thinking model
     p.parameters = 135_000_000
@@ -404,7 +410,7 @@ def test_yarn_at_a_context_that_does_not_need_it(tmp_path):
         d.headline == "Your quant looks fine; YaRN context extension is on at 8,192 tokens, where the model needs none"
     )
     assert "rope.scaling.type: yarn" in d.findings[0].evidence[1]
-    assert d.findings[0].fix[0].command == "--rope-scaling none  (at -c 32768 or less the model needs no extension)"
+    assert d.findings[0].fix[0].command.endswith("--rope-scaling none")
     assert finding(run(path, Setup.of(ctx=65536)), "rope").severity == "ok"
 
 

@@ -38,7 +38,7 @@ def test_chat_template_card_with_engine_fix(qtbot, window, tmp_path):
         window.state.open_model(str(path))
     top = window.diagnosis_page.cards[0]
     assert top.finding.id == "chat-template"
-    assert top.copy_fields[0].field.text() == "--jinja --chat-template chatml"
+    assert top.copy_fields[0].field.text() == f"llama-server -m {path} --jinja --chat-template chatml"
 
 
 def test_tokens_in_titles_and_multi_line_fixes_stay_text(qtbot):

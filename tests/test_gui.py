@@ -89,7 +89,8 @@ def test_copy_button_copies_the_fix(qtbot, window, demo):
     qtbot.mouseClick(field.button, Qt.MouseButton.LeftButton)
     from PySide6.QtGui import QGuiApplication
 
-    assert QGuiApplication.clipboard().text() == "--cache-type-k q8_0 --cache-type-v q8_0 --flash-attn on"
+    # their own command, with their model added and only the changed flags replaced (issue 16 item 4)
+    assert QGuiApplication.clipboard().text() == f"llama-server -m {demo.reference} -c 8192 -ctk q8_0 -ctv q8_0 -fa on"
 
 
 def test_settings_persist(qtbot, settings, demo):

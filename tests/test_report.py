@@ -40,7 +40,7 @@ def test_html_is_self_contained(demo_diagnosis):
     assert html.startswith("<!DOCTYPE html>")
     assert "<svg" in html and "Q2_0 2.25 bpw" in html
     assert "The quantization is too aggressive" in html
-    assert "--cache-type-k q8_0 --cache-type-v q8_0 --flash-attn on" in html
+    assert "-ctk q8_0 -ctv q8_0 -fa on</pre>" in html and "Command (llama.cpp)" in html  # the whole command, as data
     # nothing fetched from anywhere: no external scripts, stylesheets, images or fonts
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
     assert "<script" not in html and "@import" not in html and "url(" not in html

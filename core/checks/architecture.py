@@ -11,7 +11,7 @@ from __future__ import annotations
 from core.checks.base import Check, CheckInput
 from core.checks.finding import Finding, FixStep
 from core.checks.measurements import Measurements
-from core.checks.tiers import Q5_CLASS, Q6_CLASS, block_bpw, tier_label
+from core.checks.tiers import Q5_CLASS, Q6_CLASS, block_bpw, tier_label, tier_words
 from core.hardware.machine import HardwareProfile
 from core.model.profile import ModelProfile
 from core.settings.setup import Setup
@@ -29,40 +29,45 @@ def check(
     profile: ModelProfile, hardware: HardwareProfile | None, setup: Setup, measurements: Measurements | None
 ) -> Finding:
     evidence: list[str] = []
+    details: list[str] = []
     problems: list[str] = []
     bpw = profile.bpw_by_role
     if profile.is_moe:
         evidence.append(
-            f"mixture of experts: {profile.expert_count} experts, {profile.expert_used_count or '?'} used per token"
-            + (f", {profile.expert_shared_count} shared" if profile.expert_shared_count else "")
+            f"a mixture of experts: {profile.expert_count} experts, {profile.expert_used_count or '?'} used for "
+            "each word" + (f", {profile.expert_shared_count} shared" if profile.expert_shared_count else "")
         )
         experts = bpw.get("experts", block_bpw(profile))
-        evidence.append(f"experts at {experts:.2f} bits per weight ({tier_label(experts)})")
+        evidence.append(f"the experts are stored at {experts:.1f} bits per weight ({tier_words(experts)})")
+        details.append(f"experts at {experts:.2f} bits per weight ({tier_label(experts)})")
         if experts < Q5_CLASS:
             problems.append("mixture-of-experts model below Q5")
         for role in SENSITIVE_ROLES:
             if role in bpw:
-                evidence.append(f"{role.replace('_', ' ')} tensors at {bpw[role]:.2f} bits per weight")
+                details.append(f"{role} tensors at {bpw[role]:.2f} bits per weight")
                 if bpw[role] < Q5_CLASS:
-                    problems.append(f"{role.replace('_', ' ')} tensors below Q5")
+                    problems.append(f"{role.replace('_', ' ')} layers below Q5")
     else:
-        evidence.append(f"dense model, transformer blocks at {block_bpw(profile):.2f} bits per weight")
+        evidence.append(f"a dense model (every weight used for every word), its layers at {block_bpw(profile):.1f} "
+                        "bits per weight")  # fmt: skip
 
     share = profile.embedding_fraction
     emb_bits = [bpw[r] for r in ("embeddings", "output") if r in bpw]
-    evidence.append(
-        f"embeddings + output hold {share:.1%} of the parameters"
-        + (f", stored at {_span(emb_bits)} bits per weight" if emb_bits else "")
-    )
-    if share > EMBEDDING_SHARE and emb_bits and min(emb_bits) < Q6_CLASS:
-        problems.append("large embedding share below Q6")
+    evidence.append(f"the vocabulary's tables (embeddings and output) hold {share:.0%} of the parameters")
+    if emb_bits:
+        details.append(
+            f"embeddings + output: {share:.1%} of the parameters, stored at {_span(emb_bits)} bits per weight"
+        )
+    large_vocab = share > EMBEDDING_SHARE and bool(emb_bits) and min(emb_bits) < Q6_CLASS
+    if large_vocab:
+        problems.append("large vocabulary (embedding) tables below Q6")
 
     if problems:
         severity = "warning"
-        title = "The quantization is too coarse for this architecture: " + "; ".join(dict.fromkeys(problems))
+        title = "The quantization is too coarse for this kind of model: " + "; ".join(dict.fromkeys(problems))
         fix = [
             FixStep("Use a Q5_K_M or better quant of this model: mixture-of-experts and large-vocabulary models need it.")
-            if profile.is_moe
+            if profile.is_moe and any("large vocabulary" not in p for p in problems)
             else FixStep("Use a quant that keeps the embeddings and output at Q6_K or Q8_0 (most Q4_K_M/Q5_K_M uploads do)."),
             FixStep("When quantizing yourself, keep these tensors higher, e.g. llama-quantize "
                     "--token-embedding-type q8_0 --output-tensor-type q8_0 ... Q5_K_M"),
@@ -74,14 +79,42 @@ def check(
         severity=severity,
         title=title,
         evidence=evidence,
-        why=(
-            "A dense 70B model is fine at Q4_K_M, but a 235B-A22B mixture of experts needs Q5 or better: each "
-            "expert sees a fraction of the training data and the router decides from small differences, so "
-            "rounding errors change which experts run. Embeddings and output touch every token."
-        ),
+        why=_why(profile, share, large_vocab),
         fix=fix,
         confidence="likely" if problems else "suspected",
+        details=details,
     )
+
+
+def _size_words(parameters: int) -> str:
+    if parameters >= 1e9:
+        return f"{parameters / 1e9:.0f}B-parameter"
+    return f"{parameters / 1e6:.0f}M-parameter"
+
+
+def _why(profile: ModelProfile, share: float, large_vocab: bool) -> str:
+    """Why the architecture matters, for this model: its own size, its experts, its vocabulary share."""
+    size = _size_words(profile.parameters) if profile.parameters else "This"
+    parts: list[str] = []
+    if profile.is_moe:
+        parts.append(
+            f"This {size} model is a mixture of experts: each expert sees a fraction of the training data and a "
+            "small router picks experts from small differences, so rounding changes which experts run. Such "
+            "models need Q5 or better where a dense model of the same size is fine at Q4_K_M."
+        )
+    else:
+        parts.append(
+            f"This {size} model is dense: every weight works on every word, so it takes quantization evenly, "
+            "and Q4_K_M is usually enough."
+        )
+    if large_vocab:
+        parts.append(
+            f"Its vocabulary tables hold {share:.0%} of its parameters and touch every word it reads and writes: "
+            "rounded hard, they blur every token, so keep them at Q6_K or Q8_0."
+        )
+    elif share > EMBEDDING_SHARE:
+        parts.append(f"Its vocabulary tables hold {share:.0%} of its parameters, and they are kept precise enough.")
+    return " ".join(parts)
 
 
 def run(inputs: CheckInput) -> Finding:

@@ -14,6 +14,7 @@ from core.checks.base import Check, CheckInput
 from core.checks.evidence import quote
 from core.checks.finding import Finding, FixStep
 from core.checks.finetune import INSTRUCT_WORDS, name_words
+from core.checks.fixes import base_of
 from core.checks.measurements import Measurements
 from core.engines import registry as engines
 from core.model.chat_formats import ARCH_FORMAT, BY_NAME, ChatFormat, template_format, vocab_format
@@ -60,6 +61,8 @@ def check(
         evidence.append(f"trained format: {trained_why}")
     severity, confidence, title = "ok", "likely", "The chat template matches the model"
     fix: list[FixStep] = []
+    base = base_of(setup, profile)
+    why = "A chat model answers well only in the format it was trained on; this one gets it."
     engine_t = obs.engine_template
     engine_fmt = template_format(engine_t.text) if engine_t is not None else None
     looks_tuned = bool(profile.finetune) or bool(name_words(profile) & INSTRUCT_WORDS)
@@ -71,19 +74,34 @@ def check(
         )
         title = f"{engines.of(setup).name} uses the {engine_fmt.name} chat format for a {wanted.name} model"
         evidence.append(f"{engine_t.source}: the engine's template is {engine_fmt.name}")
-        fix = engines.of(setup).chat_template(wanted.name)
+        fix = engines.of(setup).chat_template(wanted.name, base)
+        why = (
+            f"The model was trained to chat in the {wanted.name} format, but {engines.of(setup).name} speaks "
+            f"{engine_fmt.name} to it: it misreads who is speaking, ignores the system prompt, or writes the "
+            "next turn itself. That looks like a broken quant, and no quant will fix it."
+        )
     elif not profile.chat_template and looks_tuned:
         severity = "warning"
         title = "This fine-tune's file has no chat template: the engine has to guess the format"
-        fix = engines.of(setup).chat_template(trained.name if trained else None)
+        fix = engines.of(setup).chat_template(trained.name if trained else None, base)
+        why = (
+            "This file is a chat fine-tune but carries no chat template, so the engine guesses the format; "
+            "a wrong guess makes it misread who is speaking or never stop its turn. No quant will fix it."
+        )
     elif (
         file_fmt is not None and trained is not None and file_fmt.name != trained.name and _mismatch(file_fmt, profile)
     ):
         severity = "warning"
         title = f"The file's template is {file_fmt.name}, but the model was trained for {trained.name}"
-        fix = engines.of(setup).chat_template(trained.name)
+        fix = engines.of(setup).chat_template(trained.name, base)
+        why = (
+            f"The file's own template writes {file_fmt.name}, but the model's vocabulary shows it was trained "
+            f"on {trained.name}: its special tokens are read as plain text, and it answers worse. No quant "
+            "will fix it."
+        )
     elif not profile.chat_template:
         severity, title = "ok", "No chat template in the file (see the fine-tune check: is this a base model?)"
+        why = "A file without a chat template is usually a base model: the fine-tune check says whether it is."
     else:
         eot = _missing_stop(profile, file_fmt)
         if eot is not None:
@@ -95,7 +113,11 @@ def check(
                 if tok is not None
                 else "no end token in the metadata"
             )
-            fix = [engines.of(setup).stop_token(eot)]
+            fix = [engines.of(setup).stop_token(eot, base)]
+            why = (
+                f"The template ends each turn with {eot}, but the file names another token as the end: unless "
+                "the engine stops at it, the model keeps writing the next turn after its answer."
+            )
     for o in obs.lines("special_eos_id is not in special_eog_ids"):
         evidence.append(quote(o))
     return Finding(
@@ -103,11 +125,7 @@ def check(
         severity=severity,
         title=title,
         evidence=evidence,
-        why=(
-            "A chat model answers well only in the format it was trained on; in another one it misreads who "
-            "is speaking, ignores the system prompt, or never emits the token that ends its turn and keeps "
-            "writing the next one. That looks like a broken quant, and no quant will fix it."
-        ),
+        why=why,
         fix=fix,
         confidence=confidence if severity != "ok" else "likely",
     )

@@ -16,8 +16,9 @@ from typing import Any
 from core.checks.base import Check, CheckInput
 from core.checks.evidence import quote, unique
 from core.checks.finding import Finding, FixStep
+from core.checks.fixes import settings_fix
 from core.checks.measurements import Measurements
-from core.engines import registry as engines
+from core.engines.base import Change
 from core.engines.ollama import default_ctx_for
 from core.engines.registry import effective_ctx
 from core.model.profile import ModelProfile
@@ -97,6 +98,7 @@ def check(
     )
     severity, confidence, title = "ok", "suspected", f"The conversation fits the {ctx:,}-token context"
     need = prompt.tokens if prompt is not None else TYPICAL_NEED.get(setup.workload)
+    cause = ""
     if logged:
         limit = _logged_limit(logged)
         if limit and limit != ctx:
@@ -105,23 +107,47 @@ def check(
         severity, confidence = "critical", "confirmed"
         title = f"The prompt is being cut to {ctx:,} tokens"
         evidence += [quote(o) for o in logged[:3]]
+        cause = (
+            f"Your engine's own log says it cut the input to fit {ctx:,} tokens: the model answered without "
+            "the part that was cut, and an answer that ignores it looks exactly like a damaged model."
+        )
     elif prompt is not None and prompt.tokens > ctx:
         severity, confidence = "critical", "confirmed" if live and prompt.exact else "likely"
         title = f"The prompt is being cut to {ctx:,} tokens (it is {prompt.tokens:,})"
+        cause = (
+            f"Your prompt is {prompt.tokens:,} tokens and the context holds {ctx:,}: about "
+            f"{prompt.tokens - ctx:,} tokens are cut before the model sees them, and the answer ignores "
+            "instructions and facts it never received."
+        )
     elif prompt is not None and prompt.tokens > ctx * (1 - ANSWER_ROOM):
         severity, confidence = "warning", "confirmed" if live and prompt.exact else "likely"
         title = f"The prompt fills {prompt.tokens / ctx:.0%} of the {ctx:,}-token context: little room to answer"
+        cause = (
+            f"Your prompt leaves {ctx - prompt.tokens:,} of the {ctx:,} tokens for the answer and the turns "
+            "after it: answers stop short, and the next turn pushes the start of the conversation out."
+        )
     elif prompt is None and need is not None and need > ctx:
         severity, confidence = "warning", "suspected"
         what = WORKLOAD_WORDS.get(setup.workload, setup.workload)
         title = f"{what} usually need more than the {ctx:,}-token context in use"
         evidence.append(f"rule of thumb: {what.lower()} reach about {need:,} tokens")
+        cause = (
+            f"{what} typically grow to about {need:,} tokens, past the {ctx:,} in use: once they do, the "
+            "oldest text is cut and the model forgets what it was told at the start."
+        )
     if prompt is None and not logged:
         evidence.append("no prompt given to count (paste one to check it against the context)")
-    fix = []
+    fix: list[FixStep] = []
     if severity != "ok":
-        fix.append(engines.of(setup).context(_advice_ctx(need or ctx * 2, profile.context_length)))
-        if profile.context_length and (need or 0) > profile.context_length:
+        fix += settings_fix(setup, profile, Change(n_ctx=_advice_ctx(need or ctx * 2, profile.context_length)))
+        if not fix and profile.context_length:  # already at the trained length: nothing larger to set
+            fix.append(
+                FixStep(
+                    f"The context is already the {profile.context_length:,} tokens the model was trained for: "
+                    "shorten the input, or split long documents into parts."
+                )
+            )
+        elif profile.context_length and (need or 0) > profile.context_length:
             fix.append(
                 FixStep(
                     f"The model was trained for {profile.context_length:,} tokens: shorten the input, or split "
@@ -133,9 +159,11 @@ def check(
         severity=severity,
         title=title,
         evidence=evidence,
-        why=(
-            "Text that does not fit the context is cut before the model sees it; the answer then ignores "
-            "instructions and facts it never received, which looks exactly like a damaged model." + front
+        why=(cause + front).strip()
+        if severity != "ok"
+        else (
+            f"Text that does not fit the context is cut before the model sees it; the {ctx:,} tokens in use "
+            "leave room for what is known of your conversations."
         ),
         fix=fix,
         confidence=confidence,

@@ -11,6 +11,7 @@ from core.severity import SEVERITIES
 __all__ = [
     "CONFIDENCES",
     "CONFIDENCE_RANK",
+    "CONFIDENCE_WORDS",
     "QUANT_CHECKS",
     "SEVERITIES",
     "Finding",
@@ -21,6 +22,13 @@ __all__ = [
 # "confirmed-by-measurement": the comparison measured it; "likely": the file's metadata says so;
 # "suspected": a rule of thumb.
 CONFIDENCES = ("suspected", "likely", "confirmed", "confirmed-by-measurement")
+# How sure a finding is, in plain words: the badge the window shows and the report prints.
+CONFIDENCE_WORDS = {
+    "confirmed-by-measurement": "Confirmed by measurement",
+    "confirmed": "Confirmed by your app",
+    "likely": "Likely",
+    "suspected": "Suspected",
+}
 CONFIDENCE_RANK = {"confirmed-by-measurement": 0, "confirmed": 0, "likely": 1, "suspected": 2}
 
 QUANT_CHECKS = ("quant-tier",)  # the checks that blame the quant itself (see core.diagnosis.rank)
@@ -33,11 +41,14 @@ class Finding:
     id: str
     severity: str
     title: str
-    evidence: list[str] = field(default_factory=list)
+    evidence: list[str] = field(default_factory=list)  # in plain words, for the person
     why: str = ""
     fix: list[FixStep] = field(default_factory=list)
     confidence: str = "suspected"
     rank: int = 0
+    # The technical lines behind the evidence (metadata keys, type names, devices): shown under
+    # "Details", for the expert and for bug reports; plain words come first (issue 16 item 9).
+    details: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         assert self.severity in SEVERITIES, self.severity

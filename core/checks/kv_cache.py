@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from core.checks.base import Check, CheckInput
 from core.checks.finding import Finding
+from core.checks.fixes import settings_fix
 from core.checks.measurements import DomainMetrics, Measurements
 from core.engines import registry as engines
-from core.engines.base import NoFlashAttnCache
+from core.engines.base import Change, NoFlashAttnCache
 from core.evaluation.verdicts import judge
 from core.hardware.machine import HardwareProfile
 from core.model.profile import ModelProfile
 from core.numbers import perplexity_change, plain
-from core.settings.run import UNQUANTIZED_CACHE_TYPES, cache_bits
+from core.settings.run import UNQUANTIZED_CACHE_TYPES, FlashAttn, cache_bits
 from core.settings.setup import Setup
 
 LONG_CONTEXT = 4096
@@ -47,6 +48,10 @@ def _confirms(m: DomainMetrics, base: DomainMetrics | None, measurable_loss: boo
     return measurable_loss or m.ppl_ratio > PPL_MEANINGFUL
 
 
+def _words(cache: str) -> str:
+    return f"{cache} ({_bits_class(cache)})"
+
+
 def check(
     profile: ModelProfile, hardware: HardwareProfile | None, setup: Setup, measurements: Measurements | None
 ) -> Finding:
@@ -59,6 +64,12 @@ def check(
         f"flash attention {setup.run.flash_attn.value}",
     ]
     classes = {_bits_class(k), _bits_class(v)}
+    low = [half for half, cache in (("K", k), ("V", v)) if _bits_class(cache) in ("4-bit", "5-bit")]
+    low_class = "4-bit" if "4-bit" in classes else "5-bit"
+    # Each cause that fires adds its sentence to `why` and the settings it needs to `change`: the fix
+    # and the explanation follow the causes, never a fixed paragraph (issue 16 item 3).
+    why: list[str] = []
+    change: dict[str, object] = {}
     severity, title = "ok", "The KV cache precision is fine"
     if "4-bit" in classes:
         if ctx >= VERY_LONG_CONTEXT:
@@ -75,6 +86,17 @@ def check(
             severity, title = "warning", f"A 5-bit KV cache at {ctx:,} tokens of context can drift"
         elif ctx > LONG_CONTEXT:
             severity, title = "info", "A 5-bit KV cache above 4K context: q8_0 is safer"
+    if severity != "ok":
+        halves = " and ".join(low)
+        why.append(
+            f"The KV cache is the model's memory of the conversation so far. Yours keeps its {halves} half "
+            f"at {low_class} precision ({', '.join(_words(c) for h, c in (('K', k), ('V', v)) if h in low)}): "
+            "every past token is rounded, and the longer the context, the more the model loses track, so long "
+            "chats fall apart while short prompts look fine. q8_0 keeps it practically intact at half the "
+            "memory of f16; never go below q8_0 over 4K."
+        )
+        for half in low:
+            change[f"cache_type_{half.lower()}"] = "q8_0"
 
     trained = profile.context_length
     if trained and ctx > trained:
@@ -82,15 +104,43 @@ def check(
         if severity in ("ok", "info"):
             severity = "warning"
             title = f"A context of {ctx:,} tokens is longer than the {trained:,} this model was trained for"
+        why.append(
+            f"The model was trained on up to {trained:,} tokens; your context is {ctx:,}. Past {trained:,} "
+            "tokens it meets positions it never saw, and text there comes out as noise, whatever the quant."
+        )
+        change["n_ctx"] = trained
 
     if setup.run.v_cache_needs_flash_attn:
         evidence.append(engine.without_flash_attn_note)
         if engine.without_flash_attn is NoFlashAttnCache.F16_FALLBACK:
             if severity in ("warning", "critical"):
                 severity, title = "info", "Your quantized KV cache is not in effect (no flash attention)"
+            why.append(
+                f"{engine.name} ignores a quantized cache when flash attention is off and keeps f16: your {v} "
+                "setting costs nothing now, and saves no memory either."
+                + (
+                    " Turned on as it is, the low-precision cache would take effect: raise it to q8_0 first."
+                    if low
+                    else ""
+                )
+            )
+            change["flash_attn"] = True
         elif engine.without_flash_attn is NoFlashAttnCache.REFUSES:
             severity = "critical"
-            title = "A quantized V cache needs flash attention: llama.cpp refuses to load without it"
+            title = f"A quantized V cache needs flash attention: {engine.name} refuses to load without it"
+            why.append(
+                f"{engine.name} cannot run a quantized ({v}) V cache with flash attention off: the model does not "
+                "load at all. Turn flash attention on, or keep the V cache at f16."
+            )
+            change["flash_attn"] = True
+        elif engine.without_flash_attn is NoFlashAttnCache.K_ONLY:
+            why.append(f"{engine.name} quantizes only the K cache when flash attention is off; V stays f16.")
+    elif (
+        change.get("cache_type_v")
+        and engine.without_flash_attn is not NoFlashAttnCache.K_ONLY
+        and setup.run.flash_attn is FlashAttn.OFF
+    ):
+        change["flash_attn"] = True  # the q8_0 V cache of the fix needs it
 
     confidence = "likely" if severity in ("warning", "critical") else "suspected"
     if measurements and measurements.kv_cache:
@@ -105,22 +155,29 @@ def check(
                 confidence = "confirmed-by-measurement"
                 if severity in ("ok", "info"):
                     severity, title = "warning", "Measured: your KV cache setting costs accuracy"
+        if confidence == "confirmed-by-measurement":
+            quantized = [h for h, c in (("K", k), ("V", v)) if c not in UNQUANTIZED_CACHE_TYPES]
+            why.append(
+                "Measured on this model: the output with your cache setting drifts from the output with an f16 "
+                "cache, so the cache, not the file, costs the accuracy here."
+            )
+            for half in quantized:  # already at q8_0 or above: the step left is f16
+                key = f"cache_type_{half.lower()}"
+                if key not in change:
+                    change[key] = "f16"
 
-    fix = []
-    if severity != "ok":
-        fix = engine.kv_cache("q8_0", flash_attn=True)
-        if trained and ctx > trained:
-            fix.append(engine.context(trained))
+    fix = settings_fix(setup, profile, Change(**change)) if severity != "ok" else []  # type: ignore[arg-type]
+    if severity == "ok":
+        why = [
+            f"The KV cache is the model's memory of the conversation so far. Yours is K {k}, V {v} at "
+            f"{ctx:,} tokens: precise enough that it does not lose track."
+        ]
     return Finding(
         id="kv-cache",
         severity=severity,
         title=title,
         evidence=evidence,
-        why=(
-            "The KV cache is the model's memory of the conversation so far. Rounding it to 4 bits adds an error "
-            "to every past token, and the longer the context, the more the model loses track: long chats fall "
-            "apart while short prompts look fine. f16 or q8_0 keeps it intact; never go below q8_0 over 4K."
-        ),
+        why=" ".join(why),
         fix=fix,
         confidence=confidence,
     )

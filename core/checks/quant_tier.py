@@ -5,11 +5,12 @@ from __future__ import annotations
 from core.checks.base import Check, CheckInput
 from core.checks.finding import Finding, FixStep
 from core.checks.measurements import Measurements
-from core.checks.tiers import block_bpw, dominant_types, severity_for_bpw, tier_label
+from core.checks.tiers import block_bpw, dominant_types, severity_for_bpw, tier_label, tier_words
 from core.evaluation.verdicts import far_above_typical, judge, table, typical_sentence
 from core.hardware.machine import HardwareProfile
 from core.model.profile import ModelProfile
 from core.numbers import percent, perplexity_change, plain
+from core.settings.run import UNQUANTIZED_CACHE_TYPES
 from core.settings.setup import Setup
 
 PPL_MEANINGFUL = 1.01  # a perplexity increase over 1% is meaningful
@@ -32,24 +33,30 @@ def check(
     profile: ModelProfile, hardware: HardwareProfile | None, setup: Setup, measurements: Measurements | None
 ) -> Finding:
     evidence: list[str] = []
+    details: list[str] = []
     bits = _folder_bits(profile)
     if profile.format in ("exl2", "gptq", "awq") and bits is not None:
         q = profile.quantization
         assert q is not None
         measured = block_bpw(profile)
-        evidence.append(f"{profile.format.upper()} at {bits:g} bits (config), {measured:.2f} bits per weight measured")
+        evidence.append(f"{bits:g}-bit {profile.format.upper()} quantization ({tier_words(bits)})")
+        details.append(f"quantization_config bits {bits:g}; {measured:.2f} bits per weight measured")
         if q.group_size and q.group_size > 0:
-            evidence.append(f"group size {q.group_size}")
+            details.append(f"group size {q.group_size}")
         # EXL2's bits are already an average bpw; GPTQ/AWQ n-bit behaves like a GGUF of ~n+0.5 bpw.
         severity = severity_for_bpw(bits if profile.format == "exl2" else bits + 0.75)
         floor = "an EXL2 quant of 4.0 bpw" if profile.format == "exl2" else "a 4-bit quant with group size 128"
     else:
         bpw = block_bpw(profile)
         severity = severity_for_bpw(bpw)
-        evidence.append(f"nominal type {profile.nominal_type or 'unknown'} (general.file_type)")
-        evidence.append(f"transformer blocks measured at {bpw:.2f} bits per weight ({tier_label(bpw)})")
-        evidence.append(f"storage by bytes: {dominant_types(profile)}")
-        evidence.append(f"whole file {profile.effective_bpw:.2f} bits per weight")
+        evidence.append(
+            f"the model's layers are stored at {bpw:.2f} bits per weight: {tier_words(bpw)}"
+            + (f" (the file is labelled {profile.nominal_type})" if profile.nominal_type else "")
+        )
+        details.append(f"nominal type {profile.nominal_type or 'unknown'} (general.file_type)")
+        details.append(f"transformer blocks measured at {bpw:.2f} bits per weight ({tier_label(bpw)})")
+        details.append(f"storage by bytes: {dominant_types(profile)}")
+        details.append(f"whole file {profile.effective_bpw:.2f} bits per weight")
         floor = "a Q4_K_M"
 
     confidence = "suspected" if severity == "ok" else "likely"
@@ -89,13 +96,16 @@ def check(
     fix: list[FixStep] = []
     if severity != "ok":
         moe = " (Q5_K_M or better: this is a mixture-of-experts model)" if profile.is_moe else ""
+        room = (
+            "a smaller context or a q8_0 KV cache frees room for it"
+            if setup.run.cache_type_k in UNQUANTIZED_CACHE_TYPES and setup.run.cache_type_v in UNQUANTIZED_CACHE_TYPES
+            else "a smaller context frees room for it"
+        )
         fix = [
             FixStep(
                 f"Use {floor} or better of the same model{moe}; Q5_K_M for high-stakes work, Q8_0 is near lossless."
             ),
-            FixStep(
-                "If a better quant does not fit your memory, a smaller context or a q8_0 KV cache frees room for it."
-            ),
+            FixStep(f"If a better quant does not fit your memory, {room}."),
         ]
     title = titles[severity]
     if far is not None and label:
@@ -113,13 +123,37 @@ def check(
         severity=severity,
         title=title,
         evidence=evidence,
-        why=(
-            "Fewer bits per weight means each weight is rounded harder; below about 4 bits the errors add up "
-            "into wrong tokens, loops and incoherent text, and the damage grows with the length of the output."
-        ),
+        why=_why(severity, profile, far, label),
         fix=fix,
         confidence=confidence,
+        details=details,
     )
+
+
+def _why(severity: str, profile: ModelProfile, far: float | None, label: str | None) -> str:
+    """Why it matters for this file's own precision (and for a file far worse than its label)."""
+    if far is not None and label:
+        return (
+            f"Files labelled {label} normally lose much less than this one did when measured: the damage is in "
+            "this conversion or upload, not in the quant type. Another copy of the same quant should do better."
+        )
+    bpw = block_bpw(profile)
+    if severity == "critical":
+        return (
+            f"At about {bpw:.1f} bits per weight every weight is rounded hard; the errors add up into wrong "
+            "words, loops and incoherent text, and the damage grows with the length of the answer."
+        )
+    if severity == "warning":
+        return (
+            f"At about {bpw:.1f} bits per weight the rounding is coarse enough to show: facts slip and reasoning "
+            "gets shakier, most on long answers and on code."
+        )
+    if severity == "info":
+        return (
+            f"At about {bpw:.1f} bits per weight a 4-bit file keeps most of the model's quality; the loss is "
+            "small but measurable, and shows first on hard questions."
+        )
+    return f"At about {bpw:.1f} bits per weight the rounding costs the model little: the quant is not the problem."
 
 
 def run(inputs: CheckInput) -> Finding:

@@ -14,8 +14,9 @@ from typing import Any
 from core.checks.base import Check, CheckInput
 from core.checks.engine_observations import sampling_from_setup
 from core.checks.finding import Finding, FixStep
+from core.checks.fixes import settings_fix
 from core.checks.measurements import Measurements
-from core.engines import registry as engines
+from core.engines.base import Change
 from core.model.chat_formats import mentions_thinking
 from core.model.profile import ModelProfile
 from core.settings.observations import Observations, SamplingSeen
@@ -69,8 +70,8 @@ def check(
             severity="ok",
             title="Not checked: no sampling settings known",
             evidence=["no temperature or penalties from the engine, your settings or the file"],
-            why=why,
-            fix=[FixStep("Give your temperature to check it:", "--temperature 0.7")],
+            why="The sampler picks each next token; with no temperature or penalty known, it could not be checked.",
+            fix=[FixStep("Give your temperature (on the Setup page, or connect to your app) to check it.")],
         )
     sure = "confirmed" if s.reported else "likely"
     evidence = [f"{s.source}: " + ", ".join(f"{k} {v:g}" for k, v in _values(s).items())]
@@ -81,14 +82,31 @@ def check(
     t = s.temperature
     if t is not None and t <= GREEDY and thinking:
         severity, title = "warning", "Greedy decoding (temperature 0) on a thinking model: it loops"
-        fix = [engines.of(setup).sampling(temperature=THINKING_TEMP)]
+        fix = settings_fix(setup, profile, Change(temperature=THINKING_TEMP))
+        why = (
+            f"Your temperature is {t:g}: the sampler always takes the likeliest token, and a thinking model then "
+            "repeats its reasoning forever (its makers say not to decode it greedily; 0.6 is their setting). "
+            "This is the sampler, not the quant: the same file answers well at 0.6."
+        )
     elif t is not None and t > HOT:
         severity, title = "warning", f"A temperature of {t:g} makes any model ramble"
-        fix = [engines.of(setup).sampling(temperature=0.7)]
+        fix = settings_fix(setup, profile, Change(temperature=0.7))
+        why = (
+            f"Your temperature is {t:g}: the sampler often picks unlikely tokens, and any model, at any quant, "
+            "drifts into noise. This is the sampler, not the quant: the same file answers well at 0.7."
+        )
     elif s.repeat_penalty is not None and s.repeat_penalty <= 1.0 and 0 < profile.parameters < SMALL_MODEL:
         severity, confidence = "info", "suspected"
         title = "No repetition penalty on a small model: it may repeat itself"
-        fix = [engines.of(setup).sampling(repeat_penalty=1.1)]
+        fix = settings_fix(setup, profile, Change(repeat_penalty=1.1))
+        why = (
+            f"Your repeat penalty is {s.repeat_penalty:g} (none): small models fall into loops of the same "
+            "phrase without one. This is the sampler, not the quant: a penalty of 1.1 stops it."
+        )
+    else:
+        why = (
+            "The sampler picks each next token; your temperature and penalties are in the range models answer well in."
+        )
     return Finding(id=ID, severity=severity, title=title, evidence=evidence, why=why, fix=fix, confidence=confidence)
 
 

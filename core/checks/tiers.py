@@ -44,6 +44,28 @@ def tier_label(bpw: float) -> str:
     return "Q8/16-bit-class"
 
 
+TIER_WORDS = {
+    "critical": "very low precision",
+    "warning": "low precision",
+    "info": "medium precision",
+    "ok": "good precision",
+}
+
+
+def tier_words(bpw: float) -> str:
+    """The tier in plain words ("very low precision"); `tier_label` is the expert's name for it."""
+    return (
+        TIER_WORDS[severity_for_bpw(bpw)]
+        if bpw < INFO_BELOW
+        else ("good precision" if bpw < 8.0 else "near-lossless precision")
+    )
+
+
+def share_words(share: float) -> str:
+    """A share that is not a misleading "0%": "under 1%"."""
+    return "under 1%" if 0 < share < 0.01 else f"{share:.0%}"
+
+
 def severity_for_bpw(bpw: float) -> str:
     if bpw < CRITICAL_BELOW:
         return "critical"
@@ -56,4 +78,4 @@ def severity_for_bpw(bpw: float) -> str:
 
 def dominant_types(profile: ModelProfile, n: int = 3) -> str:
     total = sum(t.bytes for t in profile.tensor_types) or 1
-    return ", ".join(f"{t.type} {t.bytes / total:.0%}" for t in profile.tensor_types[:n])
+    return ", ".join(f"{t.type} {share_words(t.bytes / total)}" for t in profile.tensor_types[:n])

@@ -15,6 +15,7 @@ from typing import Any
 from core.checks.base import Check, CheckInput
 from core.checks.evidence import quote, unique
 from core.checks.finding import Finding, FixStep
+from core.checks.fixes import base_of
 from core.checks.measurements import Measurements
 from core.engines import registry as engines
 from core.model.chat_formats import starts_with_bos
@@ -61,6 +62,7 @@ def check(
         )
     evidence: list[str] = []
     problems: list[tuple[str, str, str]] = []  # (severity, confidence, title)
+    whys: list[str] = []  # one sentence per problem found: the explanation follows the cause
     fix: list[FixStep] = []
     if tok is not None:
         evidence.append(
@@ -72,6 +74,11 @@ def check(
     elif tok is not None and tok.model in BPE_MODELS and (tok.pre is None or tok.pre == "default"):
         problems.append(("warning", "likely", "The file names no pre-tokenizer: text is split the 'default' way"))
     if pre_lines or problems:
+        whys.append(
+            "The model only understands text split into the tokens it was trained on. Without the right "
+            "pre-tokenizer, llama.cpp splits words differently, and every sentence reads slightly wrong to it, "
+            "at every quant level."
+        )
         fix += [
             FixStep("Download a GGUF converted by a recent llama.cpp (it writes tokenizer.ggml.pre)."),
             FixStep(
@@ -83,20 +90,32 @@ def check(
     if bos_lines:
         problems.append(("warning", "confirmed", "Every prompt starts with two BOS tokens"))
         evidence += [quote(o) for o in bos_lines[:1]]
-        fix.append(engines.of(setup).bos_once())
+        fix.append(engines.of(setup).bos_once(base_of(setup, profile)))
+        whys.append(
+            "Each prompt starts with two begin-of-text tokens where the model was trained with one: the start "
+            "of every prompt looks odd to it, and answers get worse in ways that look like quantization damage."
+        )
     elif tok is not None and tok.add_bos and bos_how:
         evidence.append(f"metadata tokenizer.ggml.add_bos_token: true; tokenizer.chat_template starts with {bos_how}")
         if setup.engine in STRIPS_TEMPLATE_BOS:
             evidence.append("llama.cpp removes the template's own BOS when it renders it, so it sends one")
         else:
             problems.append(("info", "likely", "The template writes a BOS and the model adds one: a doubled BOS risk"))
-            fix.append(engines.of(setup).bos_once())
+            fix.append(engines.of(setup).bos_once(base_of(setup, profile)))
+            whys.append(
+                "The chat template writes a begin-of-text token and the model adds its own: unless your app "
+                "removes one, each prompt starts with two, which the model never saw in training."
+            )
     rows = embedding_rows(profile)
     if tok is not None and tok.tokens and rows:
         evidence.append(f"vocabulary: {tok.tokens:,} tokens; embeddings for {rows:,}")
         if tok.tokens > rows:
             problems.append(("critical", "likely", "The vocabulary has more tokens than the model has embeddings"))
             fix.append(FixStep("This file is a broken conversion: download it again from another uploader."))
+            whys.append(
+                f"The vocabulary lists {tok.tokens:,} tokens but the model has embeddings for {rows:,}: the file "
+                "is a broken conversion, and text with the extra tokens cannot be read correctly."
+            )
     if not problems:
         return Finding(
             id=ID,
@@ -117,11 +136,7 @@ def check(
         severity=severity,
         title=title,
         evidence=evidence,
-        why=(
-            "The model only knows the tokens it was trained on, split the way they were split in training. "
-            "A different split or an extra BOS at the start shifts every word it reads: answers get worse "
-            "in ways that look like quantization damage, at every quant level."
-        ),
+        why=" ".join(whys),
         fix=fix,
         confidence=confidence,
     )

@@ -3,19 +3,23 @@ memory the machine has, and — when nothing reasonable fits — which card woul
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from typing import Any
 
 from core.checks.base import Check, CheckInput, Outcome
 from core.checks.finding import Finding, FixStep
+from core.checks.fixes import settings_fix
 from core.checks.measurements import Measurements
 from core.engines import registry as engines
+from core.engines.base import Change
 from core.errors import QuantDoctorError
 from core.hardware.machine import HardwareProfile
 from core.memory.arithmetic import gib, kv_arithmetic
 from core.memory.estimate import TIGHT_MARGIN_BYTES
 from core.memory.plan import FitReport, plan_with_advice
 from core.model.profile import ModelProfile
-from core.settings.run import RunSettings
+from core.settings.run import RunSettings, is_quantized_cache
 from core.settings.setup import Setup
 
 WHY = (
@@ -34,6 +38,24 @@ def fit_report(profile: ModelProfile, setup: Setup, hardware: HardwareProfile) -
     return plan_with_advice(profile, memory_setup(profile, setup), hardware)
 
 
+def device_words(device: str) -> str:
+    """ "CUDA0 (NVIDIA H200)" -> "graphics card 1 (NVIDIA H200)"; "host" -> "main memory (RAM)"."""
+    if device in ("host", "CPU", "cpu"):
+        return "main memory (RAM)"
+    m = re.match(r"^[A-Za-z]+(\d+) \((.*)\)$", device)
+    if m:
+        return f"graphics card {int(m.group(1)) + 1} ({m.group(2)})"
+    m = re.match(r"^[A-Za-z]+(\d+)$", device)
+    return f"graphics card {int(m.group(1)) + 1}" if m else device
+
+
+def _plain_device_line(d: Any) -> str:
+    line = f"{device_words(d.device)}: needs {gib(d.total_bytes)}"
+    if d.available_bytes is not None:
+        line += f" of the {gib(d.available_bytes)} free"
+    return line
+
+
 def _device_line(d: Any) -> str:
     line = (
         f"{d.device}: weights {gib(d.weights_bytes)} + KV cache {gib(d.kv_bytes)} + compute {gib(d.compute_bytes)} "
@@ -44,17 +66,22 @@ def _device_line(d: Any) -> str:
     return line
 
 
-def _alternative_fix(alt: Any, engine_id: str, current: RunSettings) -> list[FixStep]:
-    engine = engines.get(engine_id)
+def _alternative_fix(alt: Any, setup: Setup, profile: ModelProfile, current: RunSettings) -> list[FixStep]:
+    """The option's settings in the person's engine, over their own command: only what differs."""
     s = alt.settings
-    steps: list[FixStep] = []
-    if s.get("cache_type_k") != current.cache_type_k or s.get("cache_type_v") != current.cache_type_v:
-        steps += engine.kv_cache(s["cache_type_k"], flash_attn=True)
-    if s.get("ctx") and s["ctx"] != current.n_ctx:
-        steps.append(engine.context(int(s["ctx"])))
-    if s.get("n_gpu_layers") is not None and s["n_gpu_layers"] != current.n_gpu_layers:
-        steps.append(engine.gpu_layers(int(s["n_gpu_layers"])))
-    return steps
+    cache_k, cache_v = s.get("cache_type_k"), s.get("cache_type_v")
+    cache_changes = (cache_k and cache_k != current.cache_type_k) or (cache_v and cache_v != current.cache_type_v)
+    change = Change(
+        n_ctx=int(s["ctx"]) if s.get("ctx") and s["ctx"] != current.n_ctx else None,
+        cache_type_k=cache_k if cache_changes else None,
+        cache_type_v=cache_v if cache_changes else None,
+        flash_attn=True if cache_changes and cache_v and is_quantized_cache(cache_v) else None,
+        n_gpu_layers=int(s["n_gpu_layers"])
+        if s.get("n_gpu_layers") is not None and s["n_gpu_layers"] != current.n_gpu_layers
+        else None,
+    )
+    # the comparison is with the settings as the engine runs them (its default context filled in)
+    return settings_fix(replace(setup, run=current), profile, change)
 
 
 def check_with_estimate(
@@ -81,8 +108,9 @@ def check_with_estimate(
             id="vram", severity="info", title="Memory could not be estimated", evidence=[err.message], why=WHY
         ), None
     est = report.estimate
-    evidence = [_device_line(d) for d in est.devices]
-    evidence.append(kv_arithmetic(report.shape, est.setup))
+    evidence = [_plain_device_line(d) for d in est.devices]
+    details = [_device_line(d) for d in est.devices]
+    details.append(kv_arithmetic(report.shape, est.setup))
     where = "GPU" if hardware.usable_gpus else "RAM"
     if hardware.cpu_only and hardware.cpu_only_reason:
         evidence.insert(0, f"no GPU will be used: {hardware.cpu_only_reason}")
@@ -111,7 +139,7 @@ def check_with_estimate(
         for alt in working[:3]:
             speed = f", about {alt.tokens_per_s:g} tokens/s" if alt.tokens_per_s else ""
             fix.append(FixStep(f"{alt.label}{speed}. {alt.arithmetic}".strip()))
-            fix += _alternative_fix(alt, setup.engine, est.setup)
+            fix += _alternative_fix(alt, setup, profile, est.setup)
     if report.upgrade is not None:
         lines = report.upgrade.lines()
         evidence.append(lines[0])
@@ -127,6 +155,7 @@ def check_with_estimate(
             why=WHY,
             fix=fix,
             confidence="likely" if severity != "ok" else "suspected",
+            details=details,
         ),
         report,
     )

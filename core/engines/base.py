@@ -8,7 +8,7 @@ for it (a fix the person cannot paste is advice, not a fix). docs/ARCHITECTURE.m
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from core.engines.found import LiveApi
@@ -19,12 +19,116 @@ CARD_FORMAT = "the model card's"  # a format named by the card, when Quant Docto
 LLAMA_CPP_FALLBACK_CTX = 4096  # a model that records no context of its own: llama.cpp's old default
 
 
+class CopyKind(StrEnum):
+    """What a fix's copy field holds, so that it can be pasted as it is (and checked: core.engines.paste)."""
+
+    COMMAND = "command"  # one whole command line, program first (shlex-parsable)
+    MODELFILE = "modelfile"  # Ollama Modelfile lines: PARAMETER name value, TEMPLATE """..."""
+    ENV = "env"  # KEY=VALUE lines for a server's environment
+    SETTING = "setting"  # "Setting Name: value" lines, as the app's own settings panel names them
+    CONFIG = "config"  # YAML "key: value" lines (TabbyAPI's config.yml)
+
+
+COPY_KIND_WORDS = {
+    CopyKind.COMMAND: "Command",
+    CopyKind.MODELFILE: "Modelfile lines",
+    CopyKind.ENV: "Environment variables",
+    CopyKind.SETTING: "Settings",
+    CopyKind.CONFIG: "config.yml lines",
+}
+
+
 @dataclass(frozen=True)
 class FixStep:
-    """One thing to do; `command` is the exact text to paste (a flag, a variable, a setting)."""
+    """One thing to do: `text` says it in plain words; `command` is only what can be pasted as it is
+    (a whole command, Modelfile lines, KEY=VALUE lines, setting names with values), of `kind`, for the
+    engine `engine`; `sets` names the settings it changes and their new values (setting, value), so
+    that a fix can be checked against what the person already has."""
 
     text: str
     command: str | None = None
+    kind: CopyKind | None = None  # None with a command: a command line
+    engine: str | None = None  # the engine id the copy text is written for; None: any
+    sets: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def copy_kind(self) -> CopyKind | None:
+        if self.command is None:
+            return None
+        return self.kind or CopyKind.COMMAND
+
+
+@dataclass(frozen=True)
+class Change:
+    """Settings a fix changes, in llama.cpp's terms; None: left as the person has it."""
+
+    n_ctx: int | None = None
+    cache_type_k: str | None = None
+    cache_type_v: str | None = None
+    flash_attn: bool | None = None
+    n_gpu_layers: int | None = None
+    temperature: float | None = None
+    repeat_penalty: float | None = None
+    rope_none: bool = False  # no RoPE scaling: the model's own positions
+    chat_template: str | None = None  # a built-in template name (llama.cpp's --chat-template)
+    jinja: bool = False  # use the model's own Jinja template
+    stop: str | None = None  # a stop string
+
+    def sets(self) -> tuple[tuple[str, str], ...]:
+        """(setting, new value) for each setting this change touches."""
+        out = []
+        for name in ("n_ctx", "cache_type_k", "cache_type_v", "flash_attn", "n_gpu_layers", "temperature",
+                     "repeat_penalty", "chat_template", "stop"):  # fmt: skip
+            value = getattr(self, name)
+            if value is not None:
+                out.append((name, ("on" if value else "off") if isinstance(value, bool) else f"{value:g}"
+                            if isinstance(value, float) else str(value)))  # fmt: skip
+        if self.rope_none:
+            out.append(("rope_scaling", "none"))
+        if self.jinja:
+            out.append(("jinja", "on"))
+        return tuple(out)
+
+    def words(self) -> str:
+        """The change in plain words: "a context of 8,192 tokens, a q8_0 KV cache"."""
+        parts = []
+        if self.n_ctx is not None:
+            parts.append(f"a context of {self.n_ctx:,} tokens")
+        k, v = self.cache_type_k, self.cache_type_v
+        if k is not None and k == v:
+            parts.append(f"a {k} KV cache")
+        else:
+            parts += [f"a {k} K cache"] if k else []
+            parts += [f"a {v} V cache"] if v else []
+        if self.flash_attn is not None:
+            parts.append(f"flash attention {'on' if self.flash_attn else 'off'}")
+        if self.n_gpu_layers is not None:
+            parts.append(f"{self.n_gpu_layers} layers on the GPU")
+        if self.temperature is not None:
+            parts.append(f"temperature {self.temperature:g}")
+        if self.repeat_penalty is not None:
+            parts.append(f"repeat penalty {self.repeat_penalty:g}")
+        if self.rope_none:
+            parts.append("no context extension")
+        if self.chat_template or self.jinja:
+            parts.append(
+                f"the {self.chat_template} chat template" if self.chat_template else "the model's own template"
+            )
+        if self.stop is not None:
+            parts.append(f"a stop at {self.stop}")
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class FixBase:
+    """What a fix is written over: the person's own command line (if they pasted or imported one) and
+    the model file, so that a copied command is theirs with only the changed flags."""
+
+    command: str | None = None
+    model_path: str | None = None
+    # The person's settings that differ from the engine's defaults, for an engine whose fix is a whole
+    # command and who pasted none: the command written for them must keep these too.
+    current: Change | None = None
 
 
 class NoFlashAttnCache(StrEnum):
@@ -59,6 +163,9 @@ class Engine:
     sampling_text: Callable[[float | None, float | None], str] | None = None  # (temperature, repeat penalty)
     rope_text: Callable[[int], str] | None = None  # (native context) -> how to turn the extension off
     bos_text: str | None = None  # how to send the BOS token once
+    # Every settings fix in the engine's own words, pasteable as it is (core.engines.paste checks it):
+    # (change, what it is written over) -> steps. None: composed from the hooks above.
+    spell: Callable[[Change, FixBase], list[FixStep]] | None = None
 
     def effective_ctx(self, run: RunSettings, model_ctx: int | None) -> int:
         """The context the engine will really use: the setting, else the engine's default."""
@@ -68,26 +175,60 @@ class Engine:
             return self.default_ctx
         return model_ctx or LLAMA_CPP_FALLBACK_CTX
 
-    def kv_cache(self, cache: str = "q8_0", flash_attn: bool = True) -> list[FixStep]:
-        return self.kv_cache_fix(cache, flash_attn)
+    def apply(self, change: Change, base: FixBase | None = None) -> list[FixStep]:
+        """The steps that make `change`, in this engine's words, over the person's own command."""
+        base = base or FixBase()
+        steps = self.spell(change, base) if self.spell is not None else self._composed(change)
+        return [replace(s, engine=s.engine or self.id, sets=s.sets or change.sets()) for s in steps]
 
-    def context(self, ctx: int) -> FixStep:
-        return FixStep(f"Use a context of {ctx:,} tokens:", self.context_command(ctx))
+    def _composed(self, change: Change) -> list[FixStep]:
+        """An engine without `spell` (a plug-in): its older one-setting hooks, one step each."""
+        steps: list[FixStep] = []
+        if change.cache_type_k or change.cache_type_v:
+            steps += self.kv_cache_fix(change.cache_type_v or change.cache_type_k or "q8_0", bool(change.flash_attn))
+        if change.n_ctx is not None:
+            steps.append(FixStep(f"Use a context of {change.n_ctx:,} tokens:", self.context_command(change.n_ctx)))
+        if change.n_gpu_layers is not None:
+            steps.append(self.gpu_layers_fix(change.n_gpu_layers))
+        if change.temperature is not None or change.repeat_penalty is not None:
+            steps.append(self._sampling_step(change.temperature, change.repeat_penalty))
+        return steps
 
-    def gpu_layers(self, n: int) -> FixStep:
-        return self.gpu_layers_fix(n)
+    def kv_cache(self, cache: str = "q8_0", flash_attn: bool = True, base: FixBase | None = None) -> list[FixStep]:
+        return self.apply(Change(cache_type_k=cache, cache_type_v=cache, flash_attn=True if flash_attn else None), base)
 
-    def chat_template(self, format_name: str | None) -> list[FixStep]:
+    def context(self, ctx: int, base: FixBase | None = None) -> FixStep:
+        return self.apply(Change(n_ctx=ctx), base)[0]
+
+    def gpu_layers(self, n: int, base: FixBase | None = None) -> FixStep:
+        return self.apply(Change(n_gpu_layers=n), base)[0]
+
+    def chat_template(self, format_name: str | None, base: FixBase | None = None) -> list[FixStep]:
+        if self.spell is not None:
+            steps = self.apply(Change(chat_template=format_name or CARD_FORMAT, jinja=True), base)
+            if steps:
+                return steps
         if self.template_fix is not None:
             return self.template_fix(format_name)
         fmt = format_name or "the model's own"
         return [FixStep(f"In {self.name}'s settings, use the {fmt} chat template (the model card shows it).")]
 
-    def stop_token(self, token: str) -> FixStep:
-        text = self.stop_text(token) if self.stop_text else f'Add "{token}" to the stop strings'
-        return FixStep(f"Stop generating at {token}:", text)
+    def stop_token(self, token: str, base: FixBase | None = None) -> FixStep:
+        if self.spell is not None:
+            steps = self.apply(Change(stop=token), base)
+            if steps:
+                return steps[0]
+        text = self.stop_text(token) if self.stop_text else f'add "{token}" to the stop strings'
+        return FixStep(f"Stop generating at {token}: {text}.")
 
-    def sampling(self, temperature: float | None = None, repeat_penalty: float | None = None) -> FixStep:
+    def sampling(
+        self, temperature: float | None = None, repeat_penalty: float | None = None, base: FixBase | None = None
+    ) -> FixStep:
+        if self.spell is not None:
+            return self.apply(Change(temperature=temperature, repeat_penalty=repeat_penalty), base)[0]
+        return self._sampling_step(temperature, repeat_penalty)
+
+    def _sampling_step(self, temperature: float | None, repeat_penalty: float | None) -> FixStep:
         if self.sampling_text is not None:
             return FixStep("Set the sampler:", self.sampling_text(temperature, repeat_penalty))
         parts = ([f"temperature {temperature:g}"] if temperature is not None else []) + (
@@ -95,14 +236,22 @@ class Engine:
         )
         return FixStep(f"In {self.name}'s sampling settings (or each request): {', '.join(parts)}.")
 
-    def rope_default(self, native_ctx: int) -> FixStep:
+    def rope_default(self, native_ctx: int, base: FixBase | None = None) -> FixStep:
+        if self.spell is not None:
+            steps = self.apply(Change(rope_none=True), base)
+            if steps:
+                return steps[0]
         text = self.rope_text(native_ctx) if self.rope_text else None
         return FixStep(
-            "Run without the context extension" + ("" if text else f" in {self.name}'s model settings") + ":", text
+            "Run without the context extension" + (f": {text}." if text else f" in {self.name}'s model settings.")
         )
 
-    def bos_once(self) -> FixStep:
-        return FixStep("Send the BOS token once:", self.bos_text)
+    def bos_once(self, base: FixBase | None = None) -> FixStep:
+        if self.spell is not None:
+            steps = self.apply(Change(jinja=True), base)
+            if steps:
+                return steps[0]
+        return FixStep("Send the BOS token once" + (f": {self.bos_text}" if self.bos_text else "."))
 
 
 def layers_step(command: str, n: int) -> FixStep:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from core.engines.base import CARD_FORMAT, Engine, FixStep, NoFlashAttnCache, layers_step
+from core.engines.base import CARD_FORMAT, Change, CopyKind, Engine, FixBase, FixStep, NoFlashAttnCache, layers_step
 from core.engines.found import (
     Answers,
     FoundEngine,
@@ -21,6 +21,7 @@ from core.engines.found import (
     unreadable,
 )
 from core.engines.loopback import Loopback
+from core.engines.paste import Flag, corrected_command
 from core.engines.reading import read_json, sampling_line, setup_from
 from core.errors import SetupError
 from core.settings.setup import Setup
@@ -60,6 +61,43 @@ def kv_cache_fix(cache: str, flash_attn: bool) -> list[FixStep]:
             f"--quantkv {_QUANTKV_OF.get(cache, _DEFAULT_QUANTKV)}" + (" --flashattention" if flash_attn else ""),
         )
     ]
+
+
+def spell(change: Change, base: FixBase) -> list[FixStep]:
+    """koboldcpp's own flags (koboldcpp.py's argparse) on a command that starts it with the model and the
+    person's other settings."""
+    flags = _flags(change)
+    steps: list[FixStep] = []
+    if flags:
+        program = ["koboldcpp", "--model", base.model_path or "model.gguf"]
+        kept = _flags(base.current) if base.current is not None else []
+        steps.append(
+            FixStep(f"Start koboldcpp with {change.words()}:", corrected_command(None, program, [*kept, *flags]))
+        )
+    lines = [f"{name}: {value:g}" for name, value in (("Temperature", change.temperature),
+             ("Repetition Penalty", change.repeat_penalty)) if value is not None]  # fmt: skip
+    if change.stop is not None:
+        lines.append(f"Extra Stopping Sequences: {change.stop}")
+    if lines:
+        steps.append(FixStep(f"Set {change.words()} in koboldcpp's Settings → Samplers:", "\n".join(lines),
+                             CopyKind.SETTING))  # fmt: skip
+    return steps
+
+
+def _flags(change: Change) -> list[Flag]:
+    flags: list[Flag] = []
+    if change.n_ctx is not None:
+        flags.append((("--contextsize",), [str(change.n_ctx)]))
+    cache = change.cache_type_v or change.cache_type_k
+    if cache is not None:
+        flags.append((("--quantkv",), [str(_QUANTKV_OF.get(cache, _DEFAULT_QUANTKV))]))
+    if change.flash_attn:
+        flags.append((("--flashattention",), []))
+    if change.n_gpu_layers is not None:
+        flags.append((("--gpulayers",), [str(change.n_gpu_layers)]))
+    if change.rope_none:
+        flags.append((("--ropeconfig",), ["0", "0"]))
+    return flags
 
 
 # --- the running engine: what its API (and process) says -------------------------------------------
@@ -131,7 +169,6 @@ ENGINE = Engine(
     reads_from="a koboldcpp .kcpps launcher file",
     live=(LiveApi("koboldcpp", "koboldcpp", (5001,), query_koboldcpp, ("kobold",)),),
     template_fix=lambda fmt: [FixStep(f"In koboldcpp: Settings → 'Instruct Tag Preset': choose {fmt or CARD_FORMAT}.")],
-    stop_text=lambda token: f"Add '{token}' to 'Extra Stopping Sequences'",
     sampling_text=sampling_text,
-    rope_text=lambda ctx: "--ropeconfig 0 0  (leave RoPE to the model)",
+    spell=spell,
 )

@@ -11,7 +11,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from core.engines.base import Engine, FixStep, NoFlashAttnCache, layers_step
+from core.engines.base import CARD_FORMAT, Change, Engine, FixBase, FixStep, NoFlashAttnCache, layers_step
 from core.engines.found import (
     Answers,
     FoundEngine,
@@ -23,6 +23,7 @@ from core.engines.found import (
     process_is,
 )
 from core.engines.loopback import Loopback
+from core.engines.paste import Flag, corrected_command
 from core.engines.process import EngineProcess
 from core.engines.reading import sampling_line, whole_number
 from core.errors import QuantDoctorError, SetupError
@@ -66,7 +67,7 @@ def from_command(command: str, **overrides: Any) -> Setup:
         raise SetupError(
             f"The command could not be read ({exc}).", "Paste the whole command, quotes included."
         ) from exc
-    values: dict[str, Any] = {"source": "llama.cpp command line", "engine": "llama.cpp"}
+    values: dict[str, Any] = {"source": "llama.cpp command line", "engine": "llama.cpp", "command": shlex.join(tokens)}
     unknown: list[str] = []
     overrides_kv: list[str] = []
     model: str | None = None
@@ -256,12 +257,77 @@ TEMPLATE_NAMES = {
 
 
 def template_fix(format_name: str | None) -> list[FixStep]:
-    name = TEMPLATE_NAMES.get(format_name or "")
-    if name:
-        return [FixStep("Start llama.cpp with the model's format:", f"--jinja --chat-template {name}")]
-    return [
-        FixStep("Start llama.cpp with the template from the model card:", "--jinja --chat-template-file template.jinja")
-    ]
+    return spell(Change(chat_template=format_name or CARD_FORMAT, jinja=True), FixBase())
+
+
+def _program(base: FixBase) -> list[str]:
+    return ["llama-server", "-m", base.model_path or "model.gguf"]
+
+
+def _flags(change: Change) -> tuple[list[Flag], str]:
+    """common/arg.cpp's spellings of a change, and what the person must know beside the command."""
+    flags: list[Flag] = []
+    if change.n_ctx is not None:
+        flags.append((("-c", "--ctx-size"), [str(change.n_ctx)]))
+    if change.cache_type_k is not None:
+        flags.append((("-ctk", "--cache-type-k"), [change.cache_type_k]))
+    if change.cache_type_v is not None:
+        flags.append((("-ctv", "--cache-type-v"), [change.cache_type_v]))
+    if change.flash_attn is not None:
+        flags.append((("-fa", "--flash-attn"), ["on" if change.flash_attn else "off"]))
+    if change.n_gpu_layers is not None:
+        flags.append((("-ngl", "--gpu-layers", "--n-gpu-layers"), [str(change.n_gpu_layers)]))
+    if change.temperature is not None:
+        flags.append((("--temp",), [f"{change.temperature:g}"]))
+    if change.repeat_penalty is not None:
+        flags.append((("--repeat-penalty",), [f"{change.repeat_penalty:g}"]))
+    if change.rope_none:
+        flags.append((("--rope-scaling",), ["none"]))
+    note = ""
+    if change.jinja:
+        flags.append((("--jinja",), []))
+        if change.chat_template is None:
+            note = " llama.cpp then sends the model's own BOS once; send prompts without a BOS of their own."
+    if change.chat_template is not None:
+        name = TEMPLATE_NAMES.get(change.chat_template)
+        if name:
+            flags.append((("--chat-template",), [name]))
+        else:
+            flags.append((("--chat-template-file",), ["template.jinja"]))
+            note = " Save the model card's template as template.jinja beside the model first."
+    if change.stop is not None:
+        flags.append((("-r", "--reverse-prompt"), [change.stop]))
+        note = f' llama-cli stops there; llama-server takes "stop": ["{change.stop}"] in each request instead.'
+    return flags, note
+
+
+_MODEL_FLAGS = ("-m", "--model", "-hf", "--hf-repo", "-mu", "--model-url", "-hfr")
+
+
+def _with_model(base: FixBase) -> str | None:
+    """The person's command, with their model (-m PATH) added after the program when it names none."""
+    if not base.command or not base.model_path:
+        return base.command
+    try:
+        tokens = shlex.split(base.command)
+    except ValueError:
+        return base.command
+    if any(t.partition("=")[0] in _MODEL_FLAGS for t in tokens):
+        return base.command
+    at = 0 if not tokens or tokens[0].startswith("-") else 1
+    return shlex.join([*tokens[:at], "-m", base.model_path, *tokens[at:]])
+
+
+def spell(change: Change, base: FixBase) -> list[FixStep]:
+    """One step: the person's own command with only the changed flags replaced or added; without one,
+    llama-server with their model and their other settings, then the change."""
+    flags, note = _flags(change)
+    if not flags:
+        return []
+    kept = _flags(base.current)[0] if base.current is not None and not base.command else []
+    command = corrected_command(_with_model(base), _program(base), [*kept, *flags])
+    whose = "your command" if base.command else "llama-server"
+    return [FixStep(f"Start {whose} with {change.words()}:" + note, command, engine="llama.cpp")]
 
 
 def sampling_text(temperature: float | None, repeat_penalty: float | None) -> str:
@@ -284,8 +350,6 @@ ENGINE = Engine(
         LiveApi("llama-cpp-python", "llama-cpp-python server", (8000,), query_llama_cpp_python),
     ),
     template_fix=template_fix,
-    stop_text=lambda token: f'-r \'{token}\'  (llama-cli; for llama-server send "stop": ["{token}"])',
     sampling_text=sampling_text,
-    rope_text=lambda ctx: f"--rope-scaling none  (at -c {ctx} or less the model needs no extension)",
-    bos_text="--jinja  (llama.cpp then removes the template's BOS), and send prompts without a leading BOS",
+    spell=spell,
 )

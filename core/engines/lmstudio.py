@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from core.engines.base import CARD_FORMAT, Engine, FixStep, NoFlashAttnCache, layers_step
+from core.engines.base import CARD_FORMAT, Change, CopyKind, Engine, FixBase, FixStep, NoFlashAttnCache, layers_step
 from core.engines.found import (
     Answers,
     FoundEngine,
@@ -149,6 +149,74 @@ def _lm_studio_file(key: str) -> str | None:
     return None
 
 
+# The names LM Studio's model load settings and inference settings show (0.3.x/0.4.x), as people copy
+# them out of its window, e.g. "Flash Attention: ON · K Cache Quantization Type: Q8_0 · V Cache
+# Quantization Type: Q8_0 · GPU Offload: Max" and "RoPE Frequency Base: Auto"; they label the load
+# config keys llm.load.contextLength, llm.load.llama.kCacheQuantizationType / vCacheQuantizationType,
+# llm.load.llama.flashAttention, llm.load.numGpuLayers (lmstudio-js LLMLoadModelConfig: contextLength,
+# llamaKCacheQuantizationType, flashAttention, ropeFrequencyBase; read with the search tool).
+SETTING_NAMES = {
+    "n_ctx": "Context Length",
+    "n_gpu_layers": "GPU Offload",
+    "flash_attn": "Flash Attention",
+    "cache_type_k": "K Cache Quantization Type",
+    "cache_type_v": "V Cache Quantization Type",
+    "temperature": "Temperature",
+    "repeat_penalty": "Repeat Penalty",
+    "stop": "Stop Strings",
+}
+
+
+def _cache_value(cache: str) -> str:
+    """LM Studio shows a quantized cache by its type (Q8_0) and an unquantized one as the setting off."""
+    return "Off" if cache in ("f16", "f32", "bf16") else cache.upper()
+
+
+def spell(change: Change, base: FixBase) -> list[FixStep]:
+    load: list[str] = []
+    if change.n_ctx is not None:
+        load.append(f"{SETTING_NAMES['n_ctx']}: {change.n_ctx}")
+    if change.n_gpu_layers is not None:
+        load.append(f"{SETTING_NAMES['n_gpu_layers']}: {change.n_gpu_layers}")
+    if change.flash_attn is not None:
+        load.append(f"{SETTING_NAMES['flash_attn']}: {'On' if change.flash_attn else 'Off'}")
+    if change.cache_type_k is not None:
+        load.append(f"{SETTING_NAMES['cache_type_k']}: {_cache_value(change.cache_type_k)}")
+    if change.cache_type_v is not None:
+        load.append(f"{SETTING_NAMES['cache_type_v']}: {_cache_value(change.cache_type_v)}")
+    if change.rope_none:
+        load += ["RoPE Frequency Base: Auto", "RoPE Frequency Scale: Auto"]
+    steps: list[FixStep] = []
+    if load:
+        steps.append(
+            FixStep(
+                f"Set {change.words()} in LM Studio: My Models → the model's gear (load settings), then reload "
+                "the model.",
+                "\n".join(load),
+                CopyKind.SETTING,
+            )
+        )
+    infer: list[str] = []
+    if change.temperature is not None:
+        infer.append(f"{SETTING_NAMES['temperature']}: {change.temperature:g}")
+    if change.repeat_penalty is not None:
+        infer.append(f"{SETTING_NAMES['repeat_penalty']}: {change.repeat_penalty:g}")
+    if change.stop is not None:
+        infer.append(f"{SETTING_NAMES['stop']}: {change.stop}")
+    if infer:
+        steps.append(
+            FixStep(
+                f"Set {change.words()} in LM Studio's inference settings for the model (the chat's right panel).",
+                "\n".join(infer),
+                CopyKind.SETTING,
+            )
+        )
+    if change.jinja and change.chat_template is None:
+        steps.append(FixStep("Send the BOS token once: remove the BOS text from the start of the Prompt "
+                             "Template's 'Before System' field."))  # fmt: skip
+    return steps
+
+
 def sampling_text(temperature: float | None, repeat_penalty: float | None) -> str:
     return sampling_line(
         temperature, repeat_penalty, ("Temperature", "Repeat Penalty"), where="  (the model's inference settings)"
@@ -162,16 +230,14 @@ ENGINE = Engine(
     without_flash_attn=NoFlashAttnCache.REFUSES,
     without_flash_attn_note="llama.cpp refuses a quantized V cache without flash attention: the model will not load",
     kv_cache_fix=kv_cache_fix,
-    context_command=lambda ctx: f"Context Length: {ctx} (the model's load settings)",
-    gpu_layers_fix=lambda n: layers_step(f"GPU Offload: {n} layers (the model's load settings)", n),
+    context_command=lambda ctx: f"Context Length: {ctx}",
+    gpu_layers_fix=lambda n: layers_step(f"GPU Offload: {n}", n),
     read_settings=from_lmstudio,
     reads_from="an LM Studio per-model config file",
     live=(LiveApi("lm-studio", "LM Studio", (1234,), query_lm_studio, ("lmstudio",)),),
     template_fix=lambda fmt: [
         FixStep(f"In LM Studio: My Models → the model's settings → 'Prompt Template': choose {fmt or CARD_FORMAT}.")
     ],
-    stop_text=lambda token: f"Add '{token}' under 'Stop Strings' (the model's inference settings)",
     sampling_text=sampling_text,
-    rope_text=lambda ctx: "'RoPE Frequency Base' and 'RoPE Frequency Scale': Auto (the model's load settings)",
-    bos_text="Remove the BOS text from the start of the Prompt Template's 'Before System' field",
+    spell=spell,
 )

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from core import jsonfile
-from core.engines.base import Engine, FixStep, NoFlashAttnCache, layers_step
+from core.engines.base import Change, CopyKind, Engine, FixBase, FixStep, NoFlashAttnCache, layers_step
 from core.engines.found import (
     Answers,
     FoundEngine,
@@ -236,13 +236,87 @@ _CHATML_TEMPLATE = (
 
 def template_fix(format_name: str | None) -> list[FixStep]:
     fmt = format_name or "the model's own"
+    if format_name == "ChatML":
+        return [
+            FixStep(
+                "Give the model its ChatML template: put these lines in its Modelfile, then run `ollama create` "
+                "with that Modelfile again.",
+                _CHATML_TEMPLATE,
+                CopyKind.MODELFILE,
+            )
+        ]
     return [
         FixStep(
-            f"Give the model its {fmt} template in the Modelfile (the model card shows it), then `ollama create` "
-            "it again:",
-            _CHATML_TEMPLATE if format_name == "ChatML" else 'TEMPLATE """...the model card\'s template..."""',
+            f'Give the model its {fmt} template: copy it from the model card into a TEMPLATE """...""" block of '
+            "its Modelfile, then run `ollama create` with that Modelfile again."
         )
     ]
+
+
+# Ollama takes one cache type for K and V (OLLAMA_KV_CACHE_TYPE: f16, q8_0, q4_0; docs/faq.md).
+_OLLAMA_CACHES = ("f16", "q8_0", "q4_0")
+
+
+def spell(change: Change, base: FixBase) -> list[FixStep]:
+    """Per-model settings as Modelfile PARAMETER lines; the server-wide cache and flash attention as
+    OLLAMA_* variables (docs/modelfile.md, docs/faq.md)."""
+    steps: list[FixStep] = []
+    params: list[str] = []
+    if change.n_ctx is not None:
+        params.append(f"PARAMETER num_ctx {change.n_ctx}")
+    if change.n_gpu_layers is not None:
+        params.append(f"PARAMETER num_gpu {change.n_gpu_layers}")
+    if change.temperature is not None:
+        params.append(f"PARAMETER temperature {change.temperature:g}")
+    if change.repeat_penalty is not None:
+        params.append(f"PARAMETER repeat_penalty {change.repeat_penalty:g}")
+    if change.stop is not None:
+        params.append(f'PARAMETER stop "{change.stop}"')
+    if params:
+        also = (
+            f" For every model at once, start the server with OLLAMA_CONTEXT_LENGTH={change.n_ctx} instead."
+            if change.n_ctx is not None
+            else ""
+        )
+        steps.append(
+            FixStep(
+                f"Set {change.words()}: add these lines to the model's Modelfile, then run "
+                f"`ollama create` with it again.{also}",
+                "\n".join(params),
+                CopyKind.MODELFILE,
+            )
+        )
+    env: list[str] = []
+    cache = change.cache_type_v or change.cache_type_k
+    if cache is not None:
+        env.append(f"OLLAMA_KV_CACHE_TYPE={cache if cache in _OLLAMA_CACHES else 'q8_0'}")
+    if change.flash_attn is not None:
+        env.append(f"OLLAMA_FLASH_ATTENTION={1 if change.flash_attn else 0}")
+    if env:
+        why = " Without flash attention Ollama silently keeps an f16 cache." if change.flash_attn else ""
+        steps.append(
+            FixStep(
+                f"Set {Change(cache_type_k=cache, cache_type_v=cache, flash_attn=change.flash_attn).words()} "
+                f"for the Ollama server (its environment), then restart it.{why}",
+                "\n".join(env),
+                CopyKind.ENV,
+            )
+        )
+    if change.rope_none:
+        steps.append(
+            FixStep(
+                "Run without the context extension: remove any rope_frequency_base or rope_frequency_scale "
+                "PARAMETER from the Modelfile, or use a quant converted without YaRN."
+            )
+        )
+    if change.jinja and change.chat_template is None:
+        steps.append(
+            FixStep(
+                "Send the BOS token once: remove the BOS text (e.g. <s>, <|begin_of_text|>) from the start of "
+                "the Modelfile's TEMPLATE."
+            )
+        )
+    return steps
 
 
 def sampling_text(temperature: float | None, repeat_penalty: float | None) -> str:
@@ -288,17 +362,12 @@ ENGINE = Engine(
         "your cache setting is not in effect"
     ),
     kv_cache_fix=kv_cache_fix,
-    context_command=lambda ctx: f"OLLAMA_CONTEXT_LENGTH={ctx}  (or PARAMETER num_ctx {ctx} in the Modelfile)",
-    gpu_layers_fix=lambda n: layers_step(f"PARAMETER num_gpu {n}  (in the Modelfile)", n),
+    context_command=lambda ctx: f"PARAMETER num_ctx {ctx}",
+    gpu_layers_fix=lambda n: layers_step(f"PARAMETER num_gpu {n}", n),
     read_settings=from_ollama,
     reads_from="Ollama's OLLAMA_* environment variables and a Modelfile",
     live=(LiveApi("ollama", "Ollama", (11434,), query_ollama),),
     template_fix=template_fix,
-    stop_text=lambda token: f'PARAMETER stop "{token}"  (in the Modelfile)',
     sampling_text=sampling_text,
-    rope_text=lambda ctx: (
-        "Remove any rope_frequency_base / rope_frequency_scale PARAMETER from the Modelfile, or "
-        "use a quant converted without YaRN"
-    ),
-    bos_text="Remove the BOS text (e.g. <s>, <|begin_of_text|>) from the start of the Modelfile TEMPLATE",
+    spell=spell,
 )

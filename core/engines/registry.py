@@ -7,9 +7,13 @@ layer), so this registry is where an id is checked: `get` refuses an unknown one
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 from core.engines import koboldcpp, llamacpp, lmstudio, ollama, tabbyapi, textgen, vllm
 from core.engines.base import Engine
 from core.errors import SetupError
+from core.model.discovery import default_locations
 from core.settings.setup import Setup
 
 ENGINES: dict[str, Engine] = {
@@ -55,3 +59,38 @@ def register(engine: Engine) -> Engine:
 def effective_ctx(setup: Setup, model_ctx: int | None) -> int:
     """The context the setup's engine really uses for a model trained for `model_ctx` tokens."""
     return of(setup).effective_ctx(setup.run, model_ctx)
+
+
+# Where core.model.discovery finds models -> the engine that keeps them there.
+_ENGINE_OF_PLACE = {"LM Studio": "lm-studio", "Ollama": "ollama", "llama.cpp cache": "llama.cpp"}
+
+
+def engine_where_found(model_path: str | None, locations: dict[str, list[Path]] | None = None) -> str | None:
+    """The engine whose models folder holds `model_path` (LM Studio's models folder, Ollama's blob
+    store, llama.cpp's download cache), or None when the file lies anywhere else."""
+    if not model_path:
+        return None
+    try:
+        path = Path(model_path).resolve()
+    except (OSError, RuntimeError):
+        return None
+    for place, roots in (locations or default_locations()).items():
+        engine_id = _ENGINE_OF_PLACE.get(place)
+        for root in roots:
+            try:
+                if engine_id and path.is_relative_to(root.resolve()):
+                    return engine_id
+            except (OSError, RuntimeError):
+                continue
+    return None
+
+
+def for_model(setup: Setup, model_path: str | None, locations: dict[str, list[Path]] | None = None) -> Setup:
+    """A setup nobody set (defaults) runs on the engine the model was found in: a model in LM Studio's
+    folder gets LM Studio's fixes and defaults. An imported, typed or connected engine is kept."""
+    if setup.source != "defaults":
+        return setup
+    found = engine_where_found(model_path, locations)
+    if found is None or found == setup.engine:
+        return setup
+    return replace(setup, engine=found, source=f"defaults for {get(found).name} (the model is in its folder)")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.engines.base import Engine, FixStep, NoFlashAttnCache, layers_step
+from core.engines.base import Change, CopyKind, Engine, FixBase, FixStep, NoFlashAttnCache, layers_step
 from core.engines.found import (
     Answers,
     FoundEngine,
@@ -24,7 +24,29 @@ _CACHE_MODE = {"f16": "FP16", "q8_0": "Q8", "q4_0": "Q4"}
 
 
 def kv_cache_fix(cache: str, flash_attn: bool) -> list[FixStep]:
-    return [FixStep("In TabbyAPI's config.yml, under model:", f"cache_mode: {_CACHE_MODE.get(cache, 'Q8')}")]
+    return [FixStep("In TabbyAPI's config.yml, under model:", f"cache_mode: {_CACHE_MODE.get(cache, 'Q8')}",
+                    CopyKind.CONFIG)]  # fmt: skip
+
+
+def spell(change: Change, base: FixBase) -> list[FixStep]:
+    """Keys of config.yml's model section (config_sample.yml); ExLlama has no layer split by count."""
+    lines = []
+    if change.n_ctx is not None:
+        lines.append(f"max_seq_len: {change.n_ctx}")
+    cache = change.cache_type_v or change.cache_type_k
+    if cache is not None:
+        lines.append(f"cache_mode: {_CACHE_MODE.get(cache, 'Q8')}")
+    steps = []
+    if lines:
+        what = Change(n_ctx=change.n_ctx, cache_type_k=cache, cache_type_v=cache).words()
+        steps.append(FixStep(f"Set {what} in TabbyAPI's config.yml, under model:, then restart it.",
+                             "\n".join(lines), CopyKind.CONFIG))  # fmt: skip
+    if change.n_gpu_layers is not None:
+        steps.append(FixStep("TabbyAPI keeps the whole model on the GPU: a smaller quant or a shorter "
+                             "max_seq_len makes it fit (or split it over GPUs with gpu_split in config.yml)."))  # fmt: skip
+    if change.temperature is not None or change.repeat_penalty is not None:
+        steps.append(FixStep(f"Send {change.words()} with each request (TabbyAPI takes the sampler per request)."))
+    return steps
 
 
 # --- the running engine: what its API (and process) says -------------------------------------------
@@ -71,6 +93,7 @@ ENGINE = Engine(
     without_flash_attn_note="llama.cpp refuses a quantized V cache without flash attention: the model will not load",
     kv_cache_fix=kv_cache_fix,
     context_command=lambda ctx: f"max_seq_len: {ctx}",
+    spell=spell,
     gpu_layers_fix=lambda n: layers_step(f"-ngl {n}", n),
     live=(LiveApi("tabbyapi", "TabbyAPI", (5000,), query_tabbyapi, ("tabby",)),),
 )

@@ -8,7 +8,7 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from core.engines.base import CARD_FORMAT, Engine, FixStep, NoFlashAttnCache, layers_step
+from core.engines.base import CARD_FORMAT, Change, CopyKind, Engine, FixBase, FixStep, NoFlashAttnCache, layers_step
 from core.engines.found import (
     Answers,
     FoundEngine,
@@ -17,6 +17,7 @@ from core.engines.found import (
 )
 from core.engines.llamacpp import from_command
 from core.engines.loopback import Loopback
+from core.engines.paste import Flag, corrected_command
 from core.engines.process import EngineProcess
 from core.engines.reading import sampling_line
 from core.settings.setup import Setup
@@ -29,6 +30,33 @@ def kv_cache_fix(cache: str, flash_attn: bool) -> list[FixStep]:
             f"--cache-type {cache}" + (" --flash-attn" if flash_attn else ""),
         )
     ]
+
+
+def spell(change: Change, base: FixBase) -> list[FixStep]:
+    """Its llama.cpp loader's flags (modules/shared.py) on the command that starts it with the model."""
+    flags: list[Flag] = []
+    if change.n_ctx is not None:
+        flags.append((("--ctx-size",), [str(change.n_ctx)]))
+    cache = change.cache_type_v or change.cache_type_k
+    if cache is not None:
+        flags.append((("--cache-type",), [cache]))
+    if change.flash_attn:
+        flags.append((("--flash-attn",), []))
+    if change.n_gpu_layers is not None:
+        flags.append((("--gpu-layers",), [str(change.n_gpu_layers)]))
+    steps: list[FixStep] = []
+    if flags:
+        model = Path(base.model_path).name if base.model_path else "model.gguf"
+        program = ["python", "server.py", "--loader", "llama.cpp", "--model", model]
+        steps.append(FixStep(f"Start text-generation-webui with {change.words()} (or set the same in the Model "
+                             "tab):", corrected_command(None, program, flags)))  # fmt: skip
+    lines = [f"{name}: {value:g}" for name, value in (("temperature", change.temperature),
+             ("repetition_penalty", change.repeat_penalty)) if value is not None]  # fmt: skip
+    if change.stop is not None:
+        lines.append(f'Custom stopping strings: "{change.stop}"')
+    if lines:
+        steps.append(FixStep(f"Set {change.words()} in Parameters → Generation:", "\n".join(lines), CopyKind.SETTING))
+    return steps
 
 
 # --- the running engine: what its API (and process) says -------------------------------------------
@@ -90,6 +118,6 @@ ENGINE = Engine(
     template_fix=lambda fmt: [
         FixStep(f"In Parameters → Instruction template: choose {fmt or CARD_FORMAT} (or load it from the model).")
     ],
-    stop_text=lambda token: f'Add "{token}" to "Custom stopping strings"',
     sampling_text=sampling_text,
+    spell=spell,
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from core.engines.base import Engine, FixStep, NoFlashAttnCache, layers_step
+from core.engines.base import Change, Engine, FixBase, FixStep, NoFlashAttnCache, layers_step
 from core.engines.found import (
     Answers,
     FoundEngine,
@@ -15,7 +15,30 @@ from core.engines.found import (
     positive_int,
 )
 from core.engines.loopback import Loopback
+from core.engines.paste import Flag, corrected_command
 from core.settings.setup import Setup
+
+
+def spell(change: Change, base: FixBase) -> list[FixStep]:
+    """vllm serve's flags (vllm/engine/arg_utils.py) on the command that serves the model."""
+    flags: list[Flag] = []
+    words = []
+    if change.n_ctx is not None:
+        flags.append((("--max-model-len",), [str(change.n_ctx)]))
+        words.append(f"a context of {change.n_ctx:,} tokens")
+    if change.cache_type_k is not None or change.cache_type_v is not None:
+        flags.append((("--kv-cache-dtype",), ["auto"]))  # the model's own precision: vLLM has no q8_0 cache
+        words.append("the model's own KV cache precision")
+    steps: list[FixStep] = []
+    if flags:
+        program = ["vllm", "serve", base.model_path or "MODEL"]
+        steps.append(FixStep(f"Serve the model with {', '.join(words)}:", corrected_command(None, program, flags)))
+    if change.n_gpu_layers is not None:
+        steps.append(FixStep("vLLM keeps the model on the GPU: a smaller quant or a shorter --max-model-len makes "
+                             "it fit (--cpu-offload-gb moves some of it to RAM, slowly)."))  # fmt: skip
+    if change.temperature is not None or change.repeat_penalty is not None:
+        steps.append(FixStep(f"Send {change.words()} with each request (vLLM takes the sampler per request)."))
+    return steps
 
 
 def kv_cache_fix(cache: str, flash_attn: bool) -> list[FixStep]:
@@ -53,6 +76,7 @@ ENGINE = Engine(
     without_flash_attn_note="llama.cpp refuses a quantized V cache without flash attention: the model will not load",
     kv_cache_fix=kv_cache_fix,
     context_command=lambda ctx: f"--max-model-len {ctx}",
+    spell=spell,
     gpu_layers_fix=lambda n: layers_step(f"-ngl {n}", n),
     live=(LiveApi("vllm", "vLLM", (8000,), query_vllm),),
 )

@@ -13,10 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from core import __version__
+from core.checks.finding import CONFIDENCE_WORDS
 from core.diagnosis import Diagnosis
+from core.engines import registry as engines
+from core.engines.base import COPY_KIND_WORDS
 from core.engines.registry import effective_ctx
 from core.errors import ReportError
 from core.files import write_text_file
+from core.model.naming import friendly_name
 from core.model.profile_text import human_bytes, human_count
 from core.numbers import plain
 from core.palette import LIMIT, MEMORY_PARTS, series
@@ -76,9 +80,9 @@ def _code_block(value: object, indent: str = "") -> str:
 def to_markdown(d: Diagnosis) -> str:
     m = d.model
     out = [
-        f"# Quant Doctor report: {_md(m.display_name)}",
+        f"# Quant Doctor report: {_md(friendly_name(m))}",
         "",
-        f"- File: {_code(m.path)} ({human_bytes(m.file_size)})",
+        f"- File: {_code(m.path)} ({human_bytes(m.file_size)}); name in the file: {_md(m.display_name)}",
         f"- Quantization: {_md(m.nominal_type or 'unknown')} nominal, {m.effective_bpw:.2f} bits per weight measured",
         f"- Parameters: {human_count(m.parameters)}; architecture {_md(m.architecture or 'unknown')}",
         f"- Setup: context {effective_ctx(d.setup, m.context_length):,}, cache K {_md(d.setup.run.cache_type_k)} / "
@@ -121,17 +125,29 @@ def to_markdown(d: Diagnosis) -> str:
     return "\n".join(out)
 
 
+def _copy_kind(step: Any) -> str:
+    """What the pasteable block is, in words: "Command", "Modelfile lines", "Settings" (LM Studio)..."""
+    kind = step.copy_kind
+    if kind is None:
+        return ""
+    engine = engines.ENGINES.get(step.engine or "")
+    return COPY_KIND_WORDS[kind] + (f" ({engine.name})" if engine else "")
+
+
 def _markdown_finding(f: Any) -> list[str]:
-    sure = f" · confidence: {_md(f.confidence)}" if f.is_problem else ""
-    lines = [f"### {f.rank}. {LABELS[f.severity]}: {_md(f.title)}", "", f"{_code(f.id)}{sure}", ""]
+    sure = f" · {_md(CONFIDENCE_WORDS[f.confidence])}" if f.is_problem else ""
+    lines = [f"### {f.rank}. {LABELS[f.severity]}: {_md(f.title)}{sure}", ""]
     lines += [f"- {_md(e)}" for e in f.evidence]
     if f.why:
         lines += ["", f"**Why it matters:** {_md(f.why)}"]
     if f.fix:
         lines += ["", "**Fix:**", ""]
         for step in f.fix:
-            lines.append(f"1. {_md(step.text)}" + (_code_block(step.command, "   ") if step.command else ""))
-    lines.append("")
+            block = f"\n   {_md(_copy_kind(step))}:" + _code_block(step.command, "   ") if step.command else ""
+            lines.append(f"1. {_md(step.text)}" + block)
+    lines += ["", "<details><summary>Details</summary>", ""]
+    lines += [f"- {_md(x)}" for x in [*f.details, f"check: {f.id} · confidence: {f.confidence}"]]
+    lines += ["", "</details>", ""]
     return lines
 
 
@@ -218,21 +234,28 @@ code,pre{background:#f5f5f5;border-radius:4px;padding:.1em .3em;font-family:ui-m
 pre{padding:.5em .8em;overflow-x:auto} table{border-collapse:collapse} td,th{border:1px solid #e0e0e0;padding:.2em .6em}
 details summary{cursor:pointer;font-weight:600}
 pre.sample{white-space:pre-wrap;margin:0;padding:.3em .5em;font-size:.9em}
+.sure{border:1px solid var(--c);border-radius:9px;padding:0 .6em;font-size:.85em;margin-left:.5em}
 """
 
 
 def _html_finding(f: Any) -> str:
     colour = severity_colour(f.severity)
     steps = "".join(
-        f"<li>{escape(s.text)}" + (f"<pre>{escape(s.command)}</pre>" if s.command else "") + "</li>" for s in f.fix
+        f"<li>{escape(s.text)}"
+        + (f'<div class="meta">{escape(_copy_kind(s))}</div><pre>{escape(s.command)}</pre>' if s.command else "")
+        + "</li>"
+        for s in f.fix
     )
+    technical = [*f.details, f"check: {f.id} · confidence: {f.confidence}"]
     return (
         f'<div class="finding" style="--c:{colour}"><div><span class="badge">{LABELS[f.severity]}</span>'
-        f"<strong>{f.rank}. {escape(f.title)}</strong></div>"
-        f'<div class="meta">{escape(f.id)}' + (f" · confidence: {escape(f.confidence)}" if f.is_problem else "") + "</div>"
+        f"<strong>{f.rank}. {escape(f.title)}</strong>"
+        + (f' <span class="sure">{escape(CONFIDENCE_WORDS[f.confidence])}</span>' if f.is_problem else "") + "</div>"
         "<ul>" + "".join(f"<li>{escape(e)}</li>" for e in f.evidence) + "</ul>"
         + (f"<p><em>Why it matters:</em> {escape(f.why)}</p>" if f.why else "")
         + (f"<p><em>Fix:</em></p><ol>{steps}</ol>" if steps else "")
+        + '<details><summary>Details</summary><ul class="meta">'
+        + "".join(f"<li>{escape(x)}</li>" for x in technical) + "</ul></details>"
         + "</div>"
     )  # fmt: skip
 
@@ -243,7 +266,8 @@ def to_html(d: Diagnosis) -> str:
         [(f"{t.type} {t.bpw:.2f} bpw", float(t.bytes), series(i)) for i, t in enumerate(m.tensor_types)]
     )
     sections = [
-        f"<h1>{escape(m.display_name)}</h1>",
+        f"<h1>{escape(friendly_name(m))}</h1>",
+        f'<p class="meta">{escape(m.path)} · name in the file: {escape(m.display_name)}</p>',
         f'<p class="sub">{escape(m.nominal_type or "unknown")} · {m.effective_bpw:.2f} bits per weight measured · '
         f"{human_count(m.parameters)} parameters · {escape(m.architecture or 'unknown')} · {human_bytes(m.file_size)}</p>",
         f"<p>Setup: context {effective_ctx(d.setup, m.context_length):,} · KV cache K {escape(d.setup.run.cache_type_k)} / "
@@ -292,7 +316,7 @@ def to_html(d: Diagnosis) -> str:
     sections.append(f'<p class="meta">Made by Quant Doctor {__version__}.</p>')
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>Quant Doctor: {escape(m.display_name)}</title><style>{_CSS}</style></head><body>"
+        f"<title>Quant Doctor: {escape(friendly_name(m))}</title><style>{_CSS}</style></head><body>"
         + "\n".join(sections)
         + "</body></html>"
     )

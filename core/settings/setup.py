@@ -31,11 +31,12 @@ class Setup:
     source: str = "defaults"
     unknown: list[str] = field(default_factory=list)  # flags or keys we did not understand, never fatal
     sampling: Sampling = field(default_factory=Sampling)  # the engine's sampler, where it was reported
+    command: str | None = None  # the person's own command line, when they pasted or imported one: fixes edit it
 
     def __post_init__(self) -> None:
         # Saved settings and imported files may hold anything: a wrong type is a plain error here,
         # never a crash later in whatever shows the value.
-        for name in ("expected", "model_path"):
+        for name in ("expected", "model_path", "command"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
                 raise SetupError(f"The {name.replace('_', ' ')} should be text, not {str(value)[:60]!r}.")
@@ -88,11 +89,12 @@ class Setup:
             "source": self.source,
             "unknown": list(self.unknown),
             "sampling": self.sampling.to_dict(),
+            "command": self.command,
         }
 
     def comparable(self) -> dict[str, Any]:
         """The settings themselves, without where they came from (for 'same setup' comparisons)."""
         d = self.to_dict()
-        for k in ("source", "unknown", "model_path"):
+        for k in ("source", "unknown", "model_path", "command"):
             d.pop(k)
         return d
