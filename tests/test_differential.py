@@ -173,7 +173,8 @@ def test_alpaca_template_on_chatml_model(tmp_path):
     assert_top(d, "chat-template", "warning", "likely")
     f = finding(d, "chat-template")
     assert "Alpaca" in f.title and "ChatML" in f.title
-    assert any(e.startswith("metadata tokenizer.chat_template: Alpaca") for e in f.evidence)
+    assert any(e.startswith("metadata tokenizer.chat_template: Alpaca") for e in f.details)  # under Details
+    assert "the file's chat template: Alpaca" in f.evidence
     # the whole command, with only the template flags added (issue 16 item 4)
     assert f.fix[0].command.startswith("llama-server -m ") and f.fix[0].command.endswith(
         "--jinja --chat-template chatml"
@@ -209,7 +210,8 @@ def test_missing_pre_tokenizer_from_metadata(tmp_path):
     path = make(tmp_path, "Mistral 7B Instruct", template=CHATML, tokens=CHATML_TOKENS)
     d = run(path)
     assert_top(d, "tokenizer", "warning", "likely")
-    assert "tokenizer.ggml.pre: absent" in d.findings[0].evidence[0]
+    assert "tokenizer.ggml.pre: absent" in d.findings[0].details[0]
+    assert "the file does not name how its text is split (no pre-tokenizer)" in d.findings[0].evidence
 
 
 def test_vocabulary_larger_than_embeddings(tmp_path):
@@ -226,7 +228,7 @@ def test_bos_prefixed_template_with_add_bos(tmp_path):
     assert f.fix[0].command is None  # an edit in LM Studio's window: nothing to paste, the text says where
     assert "remove the BOS text from the start of the Prompt Template's 'Before System' field" in f.fix[0].text
     assert tokenizer.check(inspect_model(path), None, Setup.of(), None).severity == "ok"  # llama.cpp drops one
-    assert any(e.endswith("tokenizer.chat_template starts with {{ bos_token }}") for e in f.evidence), f.evidence
+    assert any(e.endswith("tokenizer.chat_template starts with {{ bos_token }}") for e in f.details), f.details
     no_add = make(tmp_path, "Llama 3.1 8B Instruct B", template=LLAMA3_BOS, tokens=LLAMA3_TOKENS,
                   meta={**meta, "tokenizer.ggml.add_bos_token": False})  # fmt: skip
     assert tokenizer.check(inspect_model(no_add), None, Setup.of(), None).severity == "ok"
@@ -409,7 +411,7 @@ def test_yarn_at_a_context_that_does_not_need_it(tmp_path):
     assert (
         d.headline == "Your quant looks fine; YaRN context extension is on at 8,192 tokens, where the model needs none"
     )
-    assert "rope.scaling.type: yarn" in d.findings[0].evidence[1]
+    assert "rope.scaling.type: yarn" in d.findings[0].details[1]
     assert d.findings[0].fix[0].command.endswith("--rope-scaling none")
     assert finding(run(path, Setup.of(ctx=65536)), "rope").severity == "ok"
 

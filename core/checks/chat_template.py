@@ -49,7 +49,7 @@ def check(
     obs = observations or Observations()
     file_fmt = template_format(profile.chat_template)
     trained, trained_why = model_format(profile)
-    evidence = [
+    details = [
         "metadata tokenizer.chat_template: "
         + (
             f"{file_fmt.name if file_fmt else 'an unrecognised format'} ({profile.chat_template_chars:,} characters)"
@@ -57,8 +57,14 @@ def check(
             else "absent"
         )
     ]
+    evidence = [
+        f"the file's chat template: {file_fmt.name if file_fmt else 'a format Quant Doctor does not recognise'}"
+        if profile.chat_template
+        else "the file has no chat template"
+    ]
     if trained_why:
-        evidence.append(f"trained format: {trained_why}")
+        details.append(f"trained format: {trained_why}")
+        evidence.append(f"the model was trained to chat in the {trained.name if trained else '?'} format")
     severity, confidence, title = "ok", "likely", "The chat template matches the model"
     fix: list[FixStep] = []
     base = base_of(setup, profile)
@@ -109,17 +115,17 @@ def check(
             title = f"The template ends each turn with {eot}, but the file's end token is something else"
             tok = profile.tokenizer
             evidence.append(
-                f"metadata tokenizer.ggml.eos_token_id: {tok.eos_id} ({tok.eos_text!r})"
-                if tok is not None
-                else "no end token in the metadata"
+                f"the file's end token is {tok.eos_text}" if tok is not None else "the file names no end token"
             )
+            if tok is not None:
+                details.append(f"metadata tokenizer.ggml.eos_token_id: {tok.eos_id} ({tok.eos_text!r})")
             fix = [engines.of(setup).stop_token(eot, base)]
             why = (
                 f"The template ends each turn with {eot}, but the file names another token as the end: unless "
                 "the engine stops at it, the model keeps writing the next turn after its answer."
             )
     for o in obs.lines("special_eos_id is not in special_eog_ids"):
-        evidence.append(quote(o))
+        details.append(quote(o))
     return Finding(
         id=ID,
         severity=severity,
@@ -128,6 +134,7 @@ def check(
         why=why,
         fix=fix,
         confidence=confidence if severity != "ok" else "likely",
+        details=details,
     )
 
 

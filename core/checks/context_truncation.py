@@ -67,7 +67,7 @@ def _context(profile: ModelProfile, setup: Setup, hardware: Any, obs: Observatio
         return setup.run.n_ctx, f"your setting ({setup.source}): context {setup.run.n_ctx:,}", False
     if setup.engine == "ollama":
         ctx, how = default_ctx_for(obs.engine_version, _vram_gib(hardware))
-        return ctx, f"{how}: {ctx:,} (nothing sets num_ctx)", False
+        return ctx, f"{how}: {ctx:,} (nothing sets the context)", False
     ctx = effective_ctx(setup, profile.context_length)
     return ctx, f"{setup.engine}'s default context: {ctx:,}", False
 

@@ -119,7 +119,12 @@ def check(
             title="Not compared: tell Quant Doctor which model you expected",
             evidence=evidence,
             why="Without the model you meant to run, a base-vs-fine-tune mix-up cannot be checked.",
-            fix=[FixStep("Give the model you expected:", "--expect ORG/MODEL-Instruct")],
+            fix=[
+                FixStep(
+                    "Tell Quant Doctor which model you meant to run: the window asks above the findings; on the "
+                    "command line, add --expect with its name (e.g. --expect Qwen/Qwen3-8B)."
+                )
+            ],
         )
     evidence.insert(0, f"you expected: {setup.expected}")
     names, wants_instruct = expected_parts(setup.expected)

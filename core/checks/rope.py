@@ -36,20 +36,22 @@ def check(
     rope = profile.rope
     ctx = effective_ctx(setup, profile.context_length)
     trained = profile.context_length
-    evidence = [
-        f"context in use: {ctx:,}"
-        + (f"; metadata {profile.architecture}.context_length: {trained:,}" if trained else "")
-    ]
+    evidence = [f"context in use: {ctx:,}" + (f"; the model was trained for {trained:,}" if trained else "")]
+    details = [f"metadata {profile.architecture}.context_length: {trained}"] if trained else []
     why = (
         "RoPE tells the model where each token sits. Stretching it (YaRN, linear scaling, a changed base) "
         "lets a model read past its training length, at a small cost in quality; none is needed here."
     )
     stretch = rope is not None and (rope.scaling_type or "").lower() in STRETCHING and (rope.factor or 1.0) > 1.0
     if rope is not None and (rope.scaling_type or rope.factor):
-        evidence.append(
+        details.append(
             f"metadata {profile.architecture}.rope.scaling.type: {rope.scaling_type or 'absent'}, factor "
             f"{rope.factor if rope.factor is not None else 'absent'}, original context "
             f"{rope.original_context if rope.original_context else 'absent'}"
+        )
+        evidence.append(
+            f"the file stretches the model's positions: {NAMES.get((rope.scaling_type or '').lower(), 'scaling')}"
+            + (f", {rope.factor:g}×" if rope.factor else "")
         )
     if stretch and rope is not None:
         native = rope.original_context or (int(trained / rope.factor) if trained and rope.factor else None)
@@ -68,6 +70,7 @@ def check(
                 fix=settings_fix(setup, profile, Change(rope_none=True))
                 or [FixStep(f"Run without the context extension in {engines.of(setup).name}'s model settings.")],
                 confidence="likely",
+                details=details,
             )
         return Finding(
             id=ID,
@@ -79,6 +82,7 @@ def check(
                 f"{ctx:,} tokens you use, past its own training length."
             ),
             confidence="likely",
+            details=details,
         )
     if trained and ctx > trained:
         # info, not warning: the kv-cache check already ranks a context beyond training as a warning.
@@ -86,16 +90,23 @@ def check(
             id=ID,
             severity="info",
             title=f"A context of {ctx:,} is beyond the {trained:,} tokens the model was trained for, with no extension",
-            evidence=[*evidence, "no rope scaling in the file's metadata"],
+            evidence=[*evidence, "nothing in the file stretches the model's positions"],
             why=(
                 f"The model was trained on up to {trained:,} tokens and nothing stretches its positions, but the "
                 f"context is {ctx:,}: text past {trained:,} tokens comes out as noise. Neither is the quant."
             ),
             fix=settings_fix(setup, profile, Change(n_ctx=trained)),
             confidence="likely",
+            details=details,
         )
     return Finding(
-        id=ID, severity="ok", title="No context extension, none needed", evidence=evidence, why=why, confidence="likely"
+        id=ID,
+        severity="ok",
+        title="No context extension, none needed",
+        evidence=evidence,
+        why=why,
+        confidence="likely",
+        details=details,
     )
 
 

@@ -39,7 +39,7 @@ def _sampling(profile: ModelProfile, setup: Setup, obs: Observations) -> Samplin
     d = profile.sampling_defaults
     if d:
         return SamplingSeen(
-            "the file's recommended sampling (general.sampling.*)",
+            "the file's recommended sampling",
             temperature=d.get("temp"),
             top_p=d.get("top_p"),
             repeat_penalty=d.get("repeat_penalty"),
@@ -74,9 +74,9 @@ def check(
             fix=[FixStep("Give your temperature (on the Setup page, or connect to your app) to check it.")],
         )
     sure = "confirmed" if s.reported else "likely"
-    evidence = [f"{s.source}: " + ", ".join(f"{k} {v:g}" for k, v in _values(s).items())]
+    evidence = [f"{s.source}: " + ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in _values(s).items())]
     if thinking:
-        evidence.append("metadata tokenizer.chat_template: writes <think> (a thinking model)")
+        evidence.append("the chat template writes <think>: a thinking model")
     severity, confidence, title = "ok", sure, "The sampling settings are sane"
     fix: list[FixStep] = []
     t = s.temperature

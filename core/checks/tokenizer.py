@@ -57,16 +57,23 @@ def check(
             id=ID,
             severity="ok",
             title="No tokenizer in the file's metadata to check",
-            evidence=["metadata tokenizer.ggml.*: absent (the engine uses its own tokenizer files)"],
+            evidence=["the file carries no tokenizer: the engine uses its own tokenizer files"],
             why="A tokenizer that splits text differently from training makes any model worse.",
+            details=["metadata tokenizer.ggml.*: absent"],
         )
     evidence: list[str] = []
+    details: list[str] = []
     problems: list[tuple[str, str, str]] = []  # (severity, confidence, title)
     whys: list[str] = []  # one sentence per problem found: the explanation follows the cause
     fix: list[FixStep] = []
     if tok is not None:
-        evidence.append(
+        details.append(
             f"metadata tokenizer.ggml.model: {tok.model or 'absent'}, tokenizer.ggml.pre: {tok.pre or 'absent'}"
+        )
+        evidence.append(
+            f"the file names how its text is split ({tok.pre})"
+            if tok.pre
+            else "the file does not name how its text is split (no pre-tokenizer)"
         )
     if pre_lines:
         problems.append(("critical", "confirmed", "llama.cpp uses the 'default' pre-tokenizer: it splits text wrongly"))
@@ -96,7 +103,8 @@ def check(
             "of every prompt looks odd to it, and answers get worse in ways that look like quantization damage."
         )
     elif tok is not None and tok.add_bos and bos_how:
-        evidence.append(f"metadata tokenizer.ggml.add_bos_token: true; tokenizer.chat_template starts with {bos_how}")
+        evidence.append("the model adds a begin-of-text (BOS) token, and its chat template writes one too")
+        details.append(f"metadata tokenizer.ggml.add_bos_token: true; tokenizer.chat_template starts with {bos_how}")
         if setup.engine in STRIPS_TEMPLATE_BOS:
             evidence.append("llama.cpp removes the template's own BOS when it renders it, so it sends one")
         else:
@@ -122,8 +130,9 @@ def check(
             severity="ok",
             title="The tokenizer looks right",
             evidence=evidence,
-            why="A tokenizer that splits text differently from training makes any model worse.",
+            why="A tokenizer that splits text differently from training makes any model worse; this one matches.",
             confidence="likely",
+            details=details,
         )
     order = ("critical", "warning", "info")
     problems.sort(key=lambda p: (order.index(p[0]), p[1] != "confirmed"))
@@ -139,6 +148,7 @@ def check(
         why=" ".join(whys),
         fix=fix,
         confidence=confidence,
+        details=details,
     )
 
 

@@ -111,9 +111,11 @@ class Change:
         if self.rope_none:
             parts.append("no context extension")
         if self.chat_template or self.jinja:
-            parts.append(
-                f"the {self.chat_template} chat template" if self.chat_template else "the model's own template"
-            )
+            name = self.chat_template or ""
+            if not name:
+                parts.append("the model's own template")
+            else:
+                parts.append(f"{name} chat template" if name.startswith("the ") else f"the {name} chat template")
         if self.stop is not None:
             parts.append(f"a stop at {self.stop}")
         return ", ".join(parts)

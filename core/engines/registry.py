@@ -70,27 +70,32 @@ def engine_where_found(model_path: str | None, locations: dict[str, list[Path]] 
     store, llama.cpp's download cache), or None when the file lies anywhere else."""
     if not model_path:
         return None
-    try:
-        path = Path(model_path).resolve()
+    try:  # as given (a link in LM Studio's folder counts) and as resolved
+        paths = {Path(model_path).absolute(), Path(model_path).resolve()}
     except (OSError, RuntimeError):
         return None
     for place, roots in (locations or default_locations()).items():
         engine_id = _ENGINE_OF_PLACE.get(place)
         for root in roots:
             try:
-                if engine_id and path.is_relative_to(root.resolve()):
+                if engine_id and any(p.is_relative_to(r) for p in paths for r in (root.absolute(), root.resolve())):
                     return engine_id
             except (OSError, RuntimeError):
                 continue
     return None
 
 
+# Setups whose engine nobody chose: the defaults, or settings typed in (the window's and the CLI's
+# engine start at llama.cpp). An imported command or file, or a connected engine, names its own.
+UNCHOSEN_SOURCES = ("defaults", "typed in the app", "command-line flags")
+
+
 def for_model(setup: Setup, model_path: str | None, locations: dict[str, list[Path]] | None = None) -> Setup:
-    """A setup nobody set (defaults) runs on the engine the model was found in: a model in LM Studio's
-    folder gets LM Studio's fixes and defaults. An imported, typed or connected engine is kept."""
-    if setup.source != "defaults":
+    """A setup whose engine nobody chose runs on the engine the model was found in: a model in LM
+    Studio's folder gets LM Studio's fixes and defaults. An imported or connected engine is kept."""
+    if setup.source not in UNCHOSEN_SOURCES or setup.engine != "llama.cpp":
         return setup
     found = engine_where_found(model_path, locations)
     if found is None or found == setup.engine:
         return setup
-    return replace(setup, engine=found, source=f"defaults for {get(found).name} (the model is in its folder)")
+    return replace(setup, engine=found, source=f"{setup.source}, for {get(found).name} (the model is in its folder)")
