@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from core import numbers
 from core.checks.finding import CONFIDENCE_WORDS, Finding, FixStep
+from core.engines import registry as engines
 from core.engines.base import COPY_KIND_WORDS
 from core.errors import QuantDoctorError
 from core.palette import LIMIT, series
@@ -358,7 +359,9 @@ def fix_widgets(step: FixStep, number: int) -> tuple[Label, CopyField | None]:
     lab = Label(f"{number}. {step.text}")
     lab.setWordWrap(True)
     kind = step.copy_kind
-    field = CopyField(step.command, kind=COPY_KIND_WORDS[kind]) if step.command and kind else None
+    engine = engines.ENGINES.get(step.engine or "")
+    words = COPY_KIND_WORDS[kind] + (f" for {engine.name}" if engine else "") if kind else ""
+    field = CopyField(step.command, kind=words) if step.command and kind else None
     return lab, field
 
 

@@ -128,6 +128,22 @@ def test_ollama_ignoring_a_4bit_cache_needs_q8_0_before_flash_attention(demo):
     assert [s.command for s in f.fix] == ["OLLAMA_KV_CACHE_TYPE=q8_0\nOLLAMA_FLASH_ATTENTION=1"]
 
 
+def test_a_measured_loss_with_a_q8_0_cache_recommends_f16_not_q8_0(demo):
+    from core.checks.measurements import Measurements
+    from core.evaluation.metrics import DomainMetrics
+
+    def m(kld: float, top1: float) -> DomainMetrics:
+        return DomainMetrics(10.0, 10.0 * (1 + kld), 1 + kld, kld, kld * 5, top1, 0.01, 500)
+
+    setup = cmd(demo.reference, "-c 4096 -ctk q8_0 -ctv q8_0 -fa on")
+    measured = Measurements(kv_cache={"general": m(0.2, 0.8)}, kv_baseline={"general": m(0.0, 1.0)})
+    d = diagnose(inspect_model(demo.reference), setup, measurements=measured)
+    f = next(x for x in d.findings if x.id == "kv-cache")
+    assert_fix_follows_the_cause(f, setup)
+    assert f.confidence == "confirmed-by-measurement" and dict(f.fix[0].sets) == {"cache_type_k": "f16", "cache_type_v": "f16"}
+    assert "Measured on this model" in f.why and "4-bit" not in f.why
+
+
 # --- the other checks, cause by cause --------------------------------------------------------------
 
 

@@ -48,10 +48,6 @@ def _confirms(m: DomainMetrics, base: DomainMetrics | None, measurable_loss: boo
     return measurable_loss or m.ppl_ratio > PPL_MEANINGFUL
 
 
-def _words(cache: str) -> str:
-    return f"{cache} ({_bits_class(cache)})"
-
-
 def check(
     profile: ModelProfile, hardware: HardwareProfile | None, setup: Setup, measurements: Measurements | None
 ) -> Finding:
@@ -89,8 +85,9 @@ def check(
     if severity != "ok":
         halves = " and ".join(low)
         why.append(
-            f"The KV cache is the model's memory of the conversation so far. Yours keeps its {halves} half "
-            f"at {low_class} precision ({', '.join(_words(c) for h, c in (('K', k), ('V', v)) if h in low)}): "
+            f"The KV cache is the model's memory of the conversation so far. Yours keeps its {halves} "
+            f"half{'s' if len(low) > 1 else ''} at {low_class} precision "
+            f"({' and '.join(dict.fromkeys(c for h, c in (('K', k), ('V', v)) if h in low))}): "
             "every past token is rounded, and the longer the context, the more the model loses track, so long "
             "chats fall apart while short prompts look fine. q8_0 keeps it practically intact at half the "
             "memory of f16; never go below q8_0 over 4K."

@@ -140,20 +140,20 @@ def _why(severity: str, profile: ModelProfile, far: float | None, label: str | N
     bpw = block_bpw(profile)
     if severity == "critical":
         return (
-            f"At about {bpw:.1f} bits per weight every weight is rounded hard; the errors add up into wrong "
+            f"At about {bpw:.2f} bits per weight every weight is rounded hard; the errors add up into wrong "
             "words, loops and incoherent text, and the damage grows with the length of the answer."
         )
     if severity == "warning":
         return (
-            f"At about {bpw:.1f} bits per weight the rounding is coarse enough to show: facts slip and reasoning "
+            f"At about {bpw:.2f} bits per weight the rounding is coarse enough to show: facts slip and reasoning "
             "gets shakier, most on long answers and on code."
         )
     if severity == "info":
         return (
-            f"At about {bpw:.1f} bits per weight a 4-bit file keeps most of the model's quality; the loss is "
+            f"At about {bpw:.2f} bits per weight a 4-bit file keeps most of the model's quality; the loss is "
             "small but measurable, and shows first on hard questions."
         )
-    return f"At about {bpw:.1f} bits per weight the rounding costs the model little: the quant is not the problem."
+    return f"At about {bpw:.2f} bits per weight the rounding costs the model little: the quant is not the problem."
 
 
 def run(inputs: CheckInput) -> Finding:

@@ -278,9 +278,16 @@ def spell(change: Change, base: FixBase) -> list[FixStep]:
             if change.n_ctx is not None
             else ""
         )
+        what = Change(
+            n_ctx=change.n_ctx,
+            n_gpu_layers=change.n_gpu_layers,
+            temperature=change.temperature,
+            repeat_penalty=change.repeat_penalty,
+            stop=change.stop,
+        ).words()
         steps.append(
             FixStep(
-                f"Set {change.words()}: add these lines to the model's Modelfile, then run "
+                f"Set {what}: add these lines to the model's Modelfile, then run "
                 f"`ollama create` with it again.{also}",
                 "\n".join(params),
                 CopyKind.MODELFILE,
