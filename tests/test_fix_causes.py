@@ -140,7 +140,10 @@ def test_a_measured_loss_with_a_q8_0_cache_recommends_f16_not_q8_0(demo):
     d = diagnose(inspect_model(demo.reference), setup, measurements=measured)
     f = next(x for x in d.findings if x.id == "kv-cache")
     assert_fix_follows_the_cause(f, setup)
-    assert f.confidence == "confirmed-by-measurement" and dict(f.fix[0].sets) == {"cache_type_k": "f16", "cache_type_v": "f16"}
+    assert f.confidence == "confirmed-by-measurement" and dict(f.fix[0].sets) == {
+        "cache_type_k": "f16",
+        "cache_type_v": "f16",
+    }
     assert "Measured on this model" in f.why and "4-bit" not in f.why
 
 

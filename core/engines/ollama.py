@@ -287,8 +287,7 @@ def spell(change: Change, base: FixBase) -> list[FixStep]:
         ).words()
         steps.append(
             FixStep(
-                f"Set {what}: add these lines to the model's Modelfile, then run "
-                f"`ollama create` with it again.{also}",
+                f"Set {what}: add these lines to the model's Modelfile, then run `ollama create` with it again.{also}",
                 "\n".join(params),
                 CopyKind.MODELFILE,
             )
