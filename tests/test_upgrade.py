@@ -9,7 +9,7 @@ import pytest
 from test_memory_agreement import SHAPES, write_shaped
 
 from core.hardware import HardwareProfile, SystemMemory
-from core.hardware.catalog import catalog_profile, find_gpu, gpu_info, load_catalog
+from core.hardware.catalog import Family, catalog_profile, find_gpu, gpu_info, load_catalog
 from core.memory.estimate import TIGHT_MARGIN_BYTES, estimate
 from core.memory.options import quant_options
 from core.memory.shape import QUANT_BPW, ModelShape, model_shape
@@ -72,12 +72,14 @@ def test_70b_on_an_rtx_3060_gets_advice(llama70b: ModelProfile) -> None:
     assert comfort is not None and comfort.quant == "Q5_K_M"
     q5 = requantized(llama70b, "Q5_K_M")
     target = replace(setup, cache_type_k="q8_0", cache_type_v="q8_0", flash_attn=True)
-    # it fits with headroom, and it is the smallest: every card with less usable memory does not
+    # it fits with headroom, and it is the smallest of the owner's family (desktop NVIDIA): every card of that
+    # family with less usable memory does not
     card = find_gpu(comfort.card)
+    assert card.family == Family("nvidia", "desktop") and advice.among == "desktop NVIDIA"
     fit = estimate(q5, target, HardwareProfile(gpus=[gpu_info(card)], ram=RAM))
     assert fit.fits and fit.gpus[0].margin_bytes is not None and fit.gpus[0].margin_bytes >= TIGHT_MARGIN_BYTES
     assert comfort.needed_bytes == fit.gpus[0].total_bytes
-    for smaller in (c for c in load_catalog() if c.usable_bytes < card.usable_bytes):
+    for smaller in (c for c in load_catalog() if c.usable_bytes < card.usable_bytes and c.family == card.family):
         est = estimate(q5, target, HardwareProfile(gpus=[gpu_info(smaller)], ram=RAM))
         assert not est.fits or (est.gpus[0].margin_bytes or 0) < TIGHT_MARGIN_BYTES, smaller.name
     # the arithmetic is spelled out

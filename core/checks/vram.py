@@ -114,7 +114,11 @@ def check_with_estimate(
     where = "GPU" if hardware.usable_gpus else "RAM"
     if hardware.cpu_only and hardware.cpu_only_reason:
         evidence.insert(0, f"no GPU will be used: {hardware.cpu_only_reason}")
-    evidence.append(f"largest context that fits: {report.max_context:,} tokens")
+    trained = report.shape.n_ctx_train
+    if trained and report.max_context >= trained:
+        evidence.append(f"the model's whole trained context ({trained:,} tokens) fits")
+    else:
+        evidence.append(f"largest context that fits: {report.max_context:,} tokens")
     if hardware.usable_gpus:
         evidence.append(f"GPU layers that fit: {report.max_gpu_layers} of {report.shape.n_layer + 1}")
     evidence += est.notes
@@ -131,9 +135,14 @@ def check_with_estimate(
         if tight:
             fix = [FixStep("Leave some room: a slightly smaller context or a q8_0 KV cache avoids surprises.")]
     else:
-        working = [a for a in report.alternatives if a.fits]
-        if working and report.upgrade is None:
-            severity, title = "warning", f"It does not fit in {where} as set up, but a different setting does"
+        change = report.one_change
+        working = [a for a in report.alternatives if a.fits and not a.too_short]
+        if change is not None:  # one of the options fits: name it, never "the fix is hardware"
+            severity, title = (
+                "warning",
+                f"It does not fit in {where} as set up; one change makes it fit: {change.label}",
+            )
+            working = [change] + [a for a in working if a is not change]
         else:
             severity, title = "critical", f"It does not fit in {where}: the fix is hardware, or a smaller model"
         for alt in working[:3]:

@@ -29,7 +29,26 @@ DRIVER_RESERVE_BYTES = 640 * 1024**2
 # A unified-memory machine that is not a Mac (GB10, Strix Halo) keeps RAM for the OS and programs.
 UNIFIED_OS_RESERVE_BYTES = 8 * GIB
 
+# The catalog's classes grouped into what a person shops among: a desktop owner buys another desktop
+# card (a workstation card fits the same tower), not a data-center module or a Mac.
+SEGMENTS = {"consumer": "desktop", "workstation": "desktop", "datacenter": "data-center", "unified": "unified-memory"}
+VENDOR_WORDS = {"nvidia": "NVIDIA", "amd": "AMD", "apple": "Apple", "intel": "Intel"}
+
 _NOISE = ("nvidia", "geforce", "tesla", "amd", "radeon", "apple", "generation", "graphics", "gpu")
+
+
+@dataclass(frozen=True)
+class Family:
+    """A platform family: a vendor and a segment (an RTX 4060 is a desktop NVIDIA card, an M2 a unified-memory
+    Apple one). Upgrade advice looks in the person's own family first."""
+
+    vendor: str
+    segment: str
+
+    @property
+    def words(self) -> str:
+        """'desktop NVIDIA', 'data-center AMD', 'unified-memory Apple'."""
+        return f"{self.segment} {VENDOR_WORDS.get(self.vendor, self.vendor)}"
 
 
 @dataclass(frozen=True)
@@ -50,6 +69,15 @@ class CatalogGpu:
     @property
     def unified(self) -> bool:
         return self.gpu_class == "unified"
+
+    @property
+    def segment(self) -> str:
+        """desktop, data-center or unified-memory (SEGMENTS)."""
+        return SEGMENTS.get(self.gpu_class, self.gpu_class)
+
+    @property
+    def family(self) -> Family:
+        return Family(self.vendor, self.segment)
 
     @property
     def usable_bytes(self) -> int:
@@ -176,6 +204,26 @@ def catalog_profile(text: str, base: HardwareProfile | None = None) -> HardwareP
         profile.gpus.append(gpu_info(card, i))
     profile.notes.append(f"What-if: {count} x {card.name} from the GPU catalog.")
     return profile
+
+
+def family_of(gpu: GpuInfo) -> Family:
+    """The family of a detected or what-if GPU: its catalog entry's, or else its vendor and whether it shares
+    system memory (an unknown discrete card is taken for a desktop one, the common case)."""
+    return _family(gpu.name, gpu.total_bytes, gpu.vendor, gpu.unified_memory)
+
+
+@cache
+def _family(name: str, total_bytes: int | None, vendor: str, unified: bool) -> Family:
+    try:
+        return find_gpu(name, total_bytes).family
+    except UnknownGpuError:
+        return Family(vendor, "unified-memory" if unified else "desktop")
+
+
+def machine_family(hardware: HardwareProfile) -> Family | None:
+    """The family of the machine's first usable GPU; None for a machine without one."""
+    gpus = hardware.usable_gpus
+    return family_of(gpus[0]) if gpus else None
 
 
 def gpu_info(card: CatalogGpu, index: int = 0) -> GpuInfo:

@@ -19,6 +19,12 @@ from core.settings.run import FlashAttn, RunSettings, cache_bytes_per_element
 
 COMFORT_QUANT = "Q5_K_M"
 FLOOR_QUANT = "Q4_K_M"
+# Below this decode speed a chat feels broken: a setting that fits only this slowly is no fix, and a
+# CPU-only machine slower than this gets GPU advice.
+MIN_COMFORTABLE_TOKENS_PER_S = 10.0
+# A context shorter than this holds little more than a system prompt and one exchange (Ollama's default is
+# 4096): a smaller context that fits only below it is listed, but it is no fix.
+MIN_USEFUL_CONTEXT = 4096
 
 
 @dataclass
@@ -31,6 +37,14 @@ class FitOption:
     tokens_per_s: float | None = None
     slowdown: float | None = None  # compared with everything on the GPU(s)
     arithmetic: str = ""
+    too_short: bool = False  # a smaller context below MIN_USEFUL_CONTEXT
+
+    @property
+    def comfortable(self) -> bool:
+        """It fits, with a useful context, at a speed a chat can live with: a change worth naming as *the* fix."""
+        if not self.fits or self.too_short:
+            return False
+        return self.tokens_per_s is None or self.tokens_per_s >= MIN_COMFORTABLE_TOKENS_PER_S
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -48,7 +62,9 @@ def setting_options(shape: ModelShape, est: MemoryEstimate, hardware: HardwarePr
     full_speed = tokens_per_s(shape, full, host_gbps) if hardware.usable_gpus else None
     out: list[FitOption] = []
 
-    def add(label: str, setup: RunSettings, arithmetic: str, e: MemoryEstimate | None = None) -> None:
+    def add(
+        label: str, setup: RunSettings, arithmetic: str, e: MemoryEstimate | None = None, short: bool = False
+    ) -> None:
         e = e or estimate(shape, setup, hardware)
         speed = tokens_per_s(shape, e, host_gbps)
         out.append(
@@ -67,6 +83,7 @@ def setting_options(shape: ModelShape, est: MemoryEstimate, hardware: HardwarePr
                 tokens_per_s=_rounded(speed),
                 slowdown=round(full_speed / speed, 1) if full_speed and speed else None,
                 arithmetic=arithmetic,
+                too_short=short,
             )
         )
 
@@ -79,11 +96,16 @@ def setting_options(shape: ModelShape, est: MemoryEstimate, hardware: HardwarePr
             q8,
             f"{kv_arithmetic(shape, q8)} instead of {gib(kv_bytes(shape, s))}; q8_0 is close to lossless.",
         )
+    # never beyond the trained context, like the "largest context that fits" (max_context's own cap)
+    cap = min(context(s) - 1, shape.n_ctx_train) if shape.n_ctx_train else context(s) - 1
+    plain = 0
     for label, base in (("smaller context", s), ("smaller context with a q8_0 cache", q8)):
-        ctx = max_context(shape, base, hardware, cap=context(s) - 1) if context(s) > KV_CELL_PADDING else 0
-        if KV_CELL_PADDING <= ctx < cells(s):  # the full context with q8_0 is the option above
+        ctx = max_context(shape, base, hardware, cap=cap) if cap >= KV_CELL_PADDING else 0
+        # the full context with q8_0 is the option above; a q8_0 cache that buys no more context is no option
+        if KV_CELL_PADDING <= ctx < cells(s) and ctx > plain:
             small = replace(base, n_ctx=ctx)
-            add(f"{label}: {ctx} tokens", small, kv_arithmetic(shape, small))
+            add(f"{label}: {ctx} tokens", small, kv_arithmetic(shape, small), short=ctx < MIN_USEFUL_CONTEXT)
+            plain = plain or ctx
     if hardware.usable_gpus:
         for label, base in (("partial offload", s), ("partial offload with a q8_0 cache", q8)):
             ngl = max_gpu_layers(shape, base, hardware)

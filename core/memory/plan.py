@@ -36,6 +36,11 @@ class FitReport:
         return self.estimate.fits
 
     @property
+    def one_change(self) -> FitOption | None:
+        """The one change that makes it fit at a usable speed: the first such option (listed best first)."""
+        return next((o for o in self.options if o.comfortable), None)
+
+    @property
     def alternatives(self) -> list[FitOption]:
         """The options under the name `fit --json` has always used."""
         return self.options
@@ -64,13 +69,15 @@ def plan(
         options = setting_options(shape, est, hardware) + (
             quant_options(shape, est.setup, hardware) if with_upgrade else []
         )
+    # the upgrade only when no option fits at a usable speed: a setting that works is the answer, not a purchase
+    needs_hardware = with_upgrade and not any(o.comfortable for o in options)
     return FitReport(
         estimate=est,
         shape=shape,
         max_context=max_context(shape, est.setup, hardware),
         max_gpu_layers=max_gpu_layers(shape, est.setup, hardware),
         options=options,
-        upgrade=advise(shape, est.setup, hardware) if with_upgrade else None,
+        upgrade=advise(shape, est.setup, hardware) if needs_hardware else None,
     )
 
 

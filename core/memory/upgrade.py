@@ -1,13 +1,17 @@
 """When nothing reasonable fits: which GPU would, and what the CPU alone would do.
 
 "Reasonable" follows the diagnosis' own floors: weights no smaller than Q4_K_M, a KV cache no
-smaller than q8_0, the context the person asked for, and every layer on the GPU. If even that does
-not fit the machine, the advice names
+smaller than q8_0, the context the person asked for (never beyond the model's trained context: memory
+for tokens the model cannot use is not worth buying), and every layer on the GPU. core.memory.plan
+asks only when no other setting fits at a usable speed. If even that does not fit the machine, the
+advice names
 
 - the smallest catalog GPU that runs the model at Q5_K_M (the comfort zone) with a q8_0 cache at
-  that context, and the smallest of each class (desktop, data-center, unified memory);
-- the smallest that runs it at Q8_0 (close to lossless);
-- two smaller desktop cards, when they beat one bigger card;
+  that context, looked for in the person's platform family first (catalog.Family: a desktop NVIDIA
+  card for a desktop NVIDIA owner, not a Mac or a data-center module), then the smallest of each
+  segment (desktop, data-center, unified memory) as "other kinds of machine";
+- the smallest that runs it at Q8_0 (close to lossless), in the family first too;
+- two smaller desktop cards of the owner's vendor, when they beat one bigger card;
 - the CPU alone: the RAM it needs and the speed its memory bandwidth allows.
 
 Every option carries its arithmetic as text, so a person can check it. The what-ifs at Q5_K_M and
@@ -21,11 +25,11 @@ from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
-from core.hardware.catalog import CatalogGpu, gpu_info, load_catalog
+from core.hardware.catalog import CatalogGpu, Family, gpu_info, load_catalog, machine_family
 from core.hardware.machine import HardwareProfile
 from core.memory.arithmetic import card_arithmetic, cpu_arithmetic, gib
 from core.memory.estimate import TIGHT_MARGIN_BYTES, MemoryEstimate, estimate, gpu_fits
-from core.memory.options import COMFORT_QUANT, FLOOR_QUANT
+from core.memory.options import COMFORT_QUANT, FLOOR_QUANT, MIN_COMFORTABLE_TOKENS_PER_S
 from core.memory.parts import context
 from core.memory.shape import QUANT_BPW, ModelShape
 from core.memory.speed import decode_seconds_per_token, host_bandwidth
@@ -34,8 +38,6 @@ from core.settings.run import FlashAttn, RunSettings
 LOSSLESS_QUANT = "Q8_0"
 FLOOR_CACHE = "q8_0"
 DESKTOP_CLASSES = ("consumer", "workstation")
-# Below this decode speed a chat feels broken; a CPU-only machine slower than this gets GPU advice.
-MIN_COMFORTABLE_TOKENS_PER_S = 10.0
 
 
 @dataclass
@@ -69,18 +71,20 @@ class CpuOption:
 @dataclass
 class UpgradeAdvice:
     reason: str
-    context: int
-    comfort: CardOption | None  # smallest card at Q5_K_M, q8_0 cache
+    context: int  # the context the person uses, never beyond the model's trained context
+    comfort: CardOption | None  # smallest card at Q5_K_M, q8_0 cache, in the person's family first
     comfort_by_class: dict[str, CardOption] = field(default_factory=dict)
-    lossless: CardOption | None = None  # smallest card at Q8_0
+    lossless: CardOption | None = None  # smallest card at Q8_0, in the person's family first
     two_gpus: CardOption | None = None
     two_gpus_why: str | None = None
     cpu_only: CpuOption | None = None
+    among: str | None = None  # where comfort and lossless were found: "desktop NVIDIA", "desktop", or anywhere
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "reason": self.reason,
             "context": self.context,
+            "among": self.among,
             "q5_k_m": self.comfort.to_dict() if self.comfort else None,
             "q5_k_m_by_class": {k: v.to_dict() for k, v in self.comfort_by_class.items()},
             "q8_0": self.lossless.to_dict() if self.lossless else None,
@@ -90,21 +94,29 @@ class UpgradeAdvice:
         }
 
     def lines(self) -> list[str]:
+        """The advice as lines; a line indented by two spaces is the arithmetic of the line above it."""
         out = [self.reason]
+        among = f" among {self.among} cards" if self.among else ""
         if self.comfort:
-            out.append(f"Smallest GPU for Q5_K_M with a q8_0 cache at {self.context} tokens: {self.comfort.card}.")
+            out.append(
+                f"Smallest GPU for Q5_K_M with a q8_0 cache at {self.context} tokens{among}: {self.comfort.card}."
+            )
             out.append("  " + self.comfort.arithmetic)
-        for cls, opt in self.comfort_by_class.items():
-            if self.comfort is None or opt.card != self.comfort.card:
-                out.append(f"  Smallest {cls} card: {opt.card} ({opt.memory_gib:g} GiB).")
-        if self.comfort is None:
+        else:
             out.append("No single card in the catalog holds it at Q5_K_M.")
         if self.lossless:
-            out.append(f"Smallest GPU for Q8_0: {self.lossless.card}.")
+            out.append(f"Smallest GPU for Q8_0{among}: {self.lossless.card}.")
             out.append("  " + self.lossless.arithmetic)
         if self.two_gpus:
             out.append(f"Two cards: 2 x {self.two_gpus.card}. {self.two_gpus_why}")
             out.append("  " + self.two_gpus.arithmetic)
+        others = [
+            f"{cls}: {opt.card} ({opt.memory_gib:g} GiB)"
+            for cls, opt in self.comfort_by_class.items()
+            if self.comfort is None or opt.card != self.comfort.card
+        ]
+        if others:
+            out.append("Other kinds of machine that hold it at Q5_K_M: " + "; ".join(others) + ".")
         if self.cpu_only:
             fits = "fits" if self.cpu_only.fits else "does not fit"
             out.append(f"CPU only: needs {gib(self.cpu_only.ram_needed_bytes)} of RAM ({fits}).")
@@ -142,10 +154,12 @@ def _option(
 
 def _smallest(
     shape: ModelShape, quant: str, setup: RunSettings, base: HardwareProfile, classes: tuple[str, ...] | None = None,
-    count: int = 1,
+    count: int = 1, vendor: str | None = None,
 ) -> CardOption | None:  # fmt: skip
     for card in _cards_by_size():
         if classes is not None and card.gpu_class not in classes:
+            continue
+        if vendor is not None and card.vendor != vendor:
             continue
         if count > 1 and card.gpu_class not in DESKTOP_CLASSES:
             continue  # pairs of data-center cards or Macs are not a purchase people make
@@ -162,18 +176,53 @@ def _floor_setup(setup: RunSettings) -> RunSettings:
     )
 
 
+def upgrade_context(shape: ModelShape, setup: RunSettings) -> int:
+    """The context an upgrade is sized for: the one the person uses, never beyond what the model was trained
+    for (a card bought for 65,536 tokens of an 8,192-token model pays for memory the model cannot use)."""
+    ctx = context(setup)
+    return min(ctx, shape.n_ctx_train) if shape.n_ctx_train else ctx
+
+
 def floor_fits(shape: ModelShape, setup: RunSettings, hardware: HardwareProfile) -> bool:
     """Does the least a person should accept (Q4_K_M, q8_0 cache, this context, all on GPU) fit?"""
     if not hardware.usable_gpus:
         return False
     floor = shape.requantized(FLOOR_QUANT) if shape.bpw > QUANT_BPW[FLOOR_QUANT] else shape
-    return estimate(floor, _floor_setup(setup), hardware).fits
+    return estimate(floor, _floor_setup(replace(setup, n_ctx=upgrade_context(shape, setup))), hardware).fits
+
+
+SEGMENT_CLASSES = {"desktop": DESKTOP_CLASSES, "data-center": ("datacenter",), "unified-memory": ("unified",)}
+
+
+def _searches(family: Family | None) -> list[tuple[str | None, tuple[str, ...] | None, str | None]]:
+    """Where to look, nearest first: (words, classes, vendor). The person's own family (a desktop NVIDIA card
+    for a desktop NVIDIA owner), then its segment from any vendor, then anything; desktop cards for a machine
+    without a GPU."""
+    if family is None:
+        return [("desktop", DESKTOP_CLASSES, None), (None, None, None)]
+    classes = SEGMENT_CLASSES.get(family.segment)
+    if classes is None:
+        return [(None, None, None)]
+    return [(family.words, classes, family.vendor), (family.segment, classes, None), (None, None, None)]
+
+
+def _nearest(
+    shape: ModelShape, quant: str, setup: RunSettings, hardware: HardwareProfile, family: Family | None
+) -> tuple[CardOption | None, str | None]:
+    for words, classes, vendor in _searches(family):
+        opt = _smallest(shape, quant, setup, hardware, classes, vendor=vendor)
+        if opt is not None:
+            return opt, words
+    return None, None
 
 
 def advise(shape: ModelShape, setup: RunSettings, hardware: HardwareProfile) -> UpgradeAdvice | None:
-    """Upgrade advice, or None when a reasonable setup already fits this machine."""
+    """Upgrade advice, or None when a reasonable setup already fits this machine. Sized at the person's
+    context (at most the trained one), in the person's platform family first."""
     if floor_fits(shape, setup, hardware):
         return None
+    ctx = upgrade_context(shape, setup)
+    setup = replace(setup, n_ctx=ctx)
     cpu = _cpu_option(shape, setup, hardware)
     if not hardware.usable_gpus and cpu.fits and cpu.tokens_per_s >= MIN_COMFORTABLE_TOKENS_PER_S:
         return None  # no GPU, but the CPU runs it fast enough: no purchase to suggest
@@ -181,7 +230,7 @@ def advise(shape: ModelShape, setup: RunSettings, hardware: HardwareProfile) -> 
         names = ", ".join(sorted({g.name for g in hardware.usable_gpus}))
         reason = (
             f"Even at {FLOOR_QUANT} with a {FLOOR_CACHE} KV cache and every layer on the GPU, {shape.name} "
-            f"does not fit {names} at {setup.n_ctx} tokens."
+            f"does not fit {names} at {ctx} tokens."
         )
     elif not cpu.fits:
         reason = f"This machine has no usable GPU, and {shape.name} needs more RAM than it has free."
@@ -190,34 +239,39 @@ def advise(shape: ModelShape, setup: RunSettings, hardware: HardwareProfile) -> 
             f"This machine has no usable GPU, and on its CPU {shape.name} would run at about "
             f"{cpu.tokens_per_s:g} tokens/s at most."
         )
+    family = machine_family(hardware)
     target = _floor_setup(setup)
     comfort_shape = shape.requantized(COMFORT_QUANT)
-    advice = UpgradeAdvice(reason=reason, context=context(setup), comfort=None)
+    advice = UpgradeAdvice(reason=reason, context=ctx, comfort=None)
+    advice.comfort, advice.among = _nearest(comfort_shape, COMFORT_QUANT, target, hardware, family)
+    segments = list(SEGMENT_CLASSES)
+    if family is not None and family.segment in segments:  # the person's own segment first
+        segments.remove(family.segment)
+        segments.insert(0, family.segment)
     by_class: dict[str, CardOption] = {}
-    for cls, classes in (
-        ("desktop", DESKTOP_CLASSES),
-        ("data-center", ("datacenter",)),
-        ("unified-memory", ("unified",)),
-    ):
-        opt = _smallest(comfort_shape, COMFORT_QUANT, target, hardware, classes)
+    for segment in segments:
+        opt = _smallest(comfort_shape, COMFORT_QUANT, target, hardware, SEGMENT_CLASSES[segment])
         if opt is not None:
-            by_class[cls] = opt
+            by_class[segment] = opt
     advice.comfort_by_class = by_class
-    advice.comfort = min(by_class.values(), key=lambda o: (o.usable_bytes, -(o.tokens_per_s or 0)), default=None)
-    advice.lossless = _smallest(shape.requantized(LOSSLESS_QUANT), LOSSLESS_QUANT, target, hardware)
-    pair = _smallest(comfort_shape, COMFORT_QUANT, target, hardware, DESKTOP_CLASSES, count=2)
-    single = by_class.get("desktop")
-    if pair is not None and (single is None or pair.memory_gib < single.memory_gib):
-        if single is None:
-            why = "No single desktop card holds it; two of these do, with the layers split between them."
-            advice.two_gpus, advice.two_gpus_why = pair, why
-        elif (pair.tokens_per_s or 0) >= (single.tokens_per_s or 0):
-            why = (
-                f"Two {pair.memory_gib:g} GiB cards hold it where one card needs {single.memory_gib:g} GiB "
-                f"({single.card}), and decode at least as fast ({pair.tokens_per_s:g} vs {single.tokens_per_s:g} "
-                "tokens/s)."
-            )
-            advice.two_gpus, advice.two_gpus_why = pair, why
+    lossless, _ = _nearest(shape.requantized(LOSSLESS_QUANT), LOSSLESS_QUANT, target, hardware, family)
+    advice.lossless = lossless
+    if family is None or family.segment == "desktop":  # pairs of data-center cards or Macs are not a purchase
+        vendor = family.vendor if family is not None else None
+        pair = _smallest(comfort_shape, COMFORT_QUANT, target, hardware, DESKTOP_CLASSES, count=2, vendor=vendor)
+        single = advice.comfort if advice.comfort and advice.comfort.gpu_class in DESKTOP_CLASSES else None
+        single = single or by_class.get("desktop")
+        if pair is not None and (single is None or pair.memory_gib < single.memory_gib):
+            if single is None:
+                why = "No single desktop card holds it; two of these do, with the layers split between them."
+                advice.two_gpus, advice.two_gpus_why = pair, why
+            elif (pair.tokens_per_s or 0) >= (single.tokens_per_s or 0):
+                why = (
+                    f"Two {pair.memory_gib:g} GiB cards hold it where one card needs {single.memory_gib:g} GiB "
+                    f"({single.card}), and decode at least as fast ({pair.tokens_per_s:g} vs "
+                    f"{single.tokens_per_s:g} tokens/s)."
+                )
+                advice.two_gpus, advice.two_gpus_why = pair, why
     advice.cpu_only = cpu
     return advice
 

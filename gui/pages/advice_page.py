@@ -28,8 +28,8 @@ LABELS = {
 
 
 def one_change(report: Any) -> Any:
-    """The one change that makes it fit: the first fitting option (core lists them best first)."""
-    return next((a for a in report.alternatives if a.fits), None)
+    """The one change that makes it fit at a usable speed (core's FitReport.one_change)."""
+    return report.one_change
 
 
 class AdvicePage(QWidget):
@@ -140,6 +140,12 @@ class AdvicePage(QWidget):
                     f"It does not fit as set up ({where}). The one change that makes it fit: {change.label}.",
                     "The other options are below.",
                 )
+            elif any(a.fits for a in report.alternatives):
+                self.set_answer(
+                    "critical",
+                    f"It does not fit ({where}): the settings that do fit are too slow or too short to use.",
+                    "They are listed below, with what hardware would run it.",
+                )
             else:
                 self.set_answer(
                     "critical",
@@ -183,11 +189,16 @@ class AdvicePage(QWidget):
                 slow = f" ({alt.slowdown:g}× slower)" if alt.slowdown and alt.slowdown > 1.05 else ""
                 row = QHBoxLayout()
                 mark = Label()
-                mark.setPixmap(icon("ok" if alt.fits else "critical").pixmap(QSize(16, 16)))
+                if alt.comfortable:
+                    kind, words = "ok", "Fits"
+                elif alt.fits:
+                    kind, words = "warning", "Fits, but too short to be useful" if alt.too_short else "Fits, but slowly"
+                else:
+                    kind, words = "critical", "Does not fit"
+                mark.setPixmap(icon(style.SEVERITY_ICONS[kind]).pixmap(QSize(16, 16)))
+                mark.setToolTip(words)
                 row.addWidget(mark, 0, Qt.AlignmentFlag.AlignTop)
-                row.addWidget(
-                    style.text_label(f"{'Fits' if alt.fits else 'Does not fit'}: {alt.label}{speed}{slow}"), 1
-                )
+                row.addWidget(style.text_label(f"{words}: {alt.label}{speed}{slow}"), 1)
                 bl.addLayout(row)
                 if alt.arithmetic:
                     self._arith(alt.arithmetic, bl)
