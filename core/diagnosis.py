@@ -43,6 +43,23 @@ class Diagnosis:
     def ruled_out(self) -> list[Finding]:
         return [f for f in self.findings if not f.is_problem]
 
+    def is_unchecked(self, f: Finding) -> bool:
+        """A check that could not look is "not checked", never "fine": the memory estimate for a model
+        llama.cpp does not run, or the fine-tune check with no expected model to compare with."""
+        if f.is_problem:
+            return False
+        return (f.id == "vram" and self.memory is None) or (f.id == "finetune" and not self.setup.expected)
+
+    @property
+    def unchecked(self) -> list[Finding]:
+        """The checks that could not look (shown as "Not checked", in grey, in every view)."""
+        return [f for f in self.ruled_out if self.is_unchecked(f)]
+
+    @property
+    def fine(self) -> list[Finding]:
+        """The checks that looked and found nothing wrong."""
+        return [f for f in self.ruled_out if not self.is_unchecked(f)]
+
     @property
     def top(self) -> Finding | None:
         return self.problems[0] if self.problems else None

@@ -74,6 +74,12 @@ class ModelFolderError(ModelFileError):
     default_fix = "Check that the folder is a complete download of the model repository."
 
 
+class IncompleteModelFolderError(ModelFolderError):
+    """A model folder whose weight files hold far less than its config.json declares: a stopped download."""
+
+    default_fix = "Download the model's weight files (.safetensors) again into the same folder."
+
+
 class DemoUnavailableError(QuantDoctorError):
     """The demo model could not be prepared (offline, no space, quantizer failed)."""
 

@@ -21,3 +21,10 @@ DARK_COLOURS = {"critical": "#ef5350", "warning": "#ffa726", "info": "#64b5f6", 
 def colour(severity: str, dark: bool = False) -> str:
     """The severity's colour on a light background, or on a dark one."""
     return (DARK_COLOURS if dark else COLOURS)[severity]
+
+
+# A check that could not look (core.diagnosis.Diagnosis.is_unchecked) is "not checked", never "fine":
+# the same words, mark and grey everywhere (the window's muted text colour, gui.style).
+NOT_CHECKED = "Not checked"
+NOT_CHECKED_GLYPH = "--"
+NOT_CHECKED_COLOUR = "#57606a"

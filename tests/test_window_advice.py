@@ -43,3 +43,45 @@ def test_advice_offers_the_owners_own_kind_of_card_first(qtbot, window, tmp_path
     first = next(line for line in shown if line.startswith("Smallest GPU"))
     assert "among desktop NVIDIA cards" in first and "Apple" not in first and "Tesla" not in first
     assert shown.index(first) < min(i for i, line in enumerate(shown) if "Apple" in line or "Tesla" in line)
+
+
+def test_advice_says_still_looking_only_while_the_machine_is_looked_at(qtbot, window, tmp_path):
+    # this window detects nothing: once the model is read, nothing is looking at the machine
+    path = shaped(tmp_path / "8b.gguf", 32, 4096, 14336, 32, 8, 131072)
+    wait_diagnosis(qtbot, window, lambda: window.state.open_model(str(path)))
+    page = window.advice_page
+    assert "still looking" not in page.answer_text.text()
+    assert page.answer_text.text() == "Not checked: there is no machine to compare with."
+    assert page.answer_icon.toolTip() == "Not checked"
+    # the machine becomes known: the old diagnosis is being redone, and then the answer comes
+    with qtbot.waitSignal(window.state.diagnosis_changed, timeout=30_000):
+        window.state.set_hardware(what_if("GeForce RTX 4090"))
+        assert page.answer_text.text() == "Estimating the memory for this machine…"
+    qtbot.waitUntil(lambda: not window.state.busy)
+    assert page.answer_text.text().startswith("It fits")
+
+
+def test_not_estimated_memory_is_not_checked_in_the_reports_too(qtbot, tmp_path, capsys):
+    from foldermaker import make_folder
+
+    from core.cli.diagnose import _print_text
+    from core.diagnosis import diagnose
+    from core.model.inspection import inspect_model
+    from core.report.diagnosis_report import to_html, to_markdown
+    from core.settings.setup import Setup
+
+    folder = make_folder(tmp_path, "gptq", {"quant_method": "gptq", "bits": 4, "group_size": 128})
+    d = diagnose(inspect_model(folder), Setup.of(), what_if("GeForce RTX 4060"))
+    vram = next(f for f in d.findings if f.id == "vram")
+    assert vram.title.startswith("Memory not estimated") and d.unchecked and vram in d.unchecked
+    assert vram not in d.fine
+    md = to_markdown(d)
+    fine = md.split("## Checked — fine", 1)[1].split("## Not checked", 1)[0]
+    assert "Memory not estimated" not in fine
+    assert f"### {vram.rank}. Not checked: Memory not estimated" in md.split("## Not checked", 1)[1]
+    html = to_html(d)
+    assert '<span class="badge">Not checked</span><strong>' in html
+    assert "Fine</span><strong>" + f"{vram.rank}. Memory not estimated" not in html
+    _print_text(d)
+    out = capsys.readouterr().out
+    assert f"[--] {vram.rank}. Memory not estimated" in out and f"[ok] {vram.rank}. Memory" not in out

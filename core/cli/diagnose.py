@@ -18,7 +18,7 @@ from core.engines.ollama import from_ollama
 from core.errors import SetupError
 from core.files import user_path
 from core.settings.setup import WORKLOADS, Setup
-from core.severity import GLYPHS
+from core.severity import GLYPHS, NOT_CHECKED_GLYPH
 
 
 def add_setup_arguments(p: argparse.ArgumentParser) -> None:
@@ -145,8 +145,9 @@ def _print_text(d: Any) -> None:
     if d.headline:
         print(f"\n=> {d.headline}")
     for f in d.findings:
-        mark = GLYPHS[f.severity]
-        sure = f", {f.confidence}" if f.is_problem else ""
+        unchecked = d.is_unchecked(f)
+        mark = NOT_CHECKED_GLYPH if unchecked else GLYPHS[f.severity]
+        sure = f", {f.confidence}" if f.is_problem else (", not checked" if unchecked else "")
         print(f"\n[{mark}] {f.rank}. {f.title}  ({f.id}{sure})")
         for e in f.evidence:
             print(f"      - {e}")

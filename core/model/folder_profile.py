@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from core import jsonfile
-from core.errors import ModelFolderError
+from core.errors import IncompleteModelFolderError, ModelFolderError
 from core.files import read_text_limited
+from core.model.declared_size import INCOMPLETE_SHARE, count_words, declared_parameters
 from core.model.profile import BaseModel, ModelCard, ModelProfile, QuantConfig, TensorEntry, census, fill_sizes
 from core.model.safetensors_reader import SafeTensor, read_safetensors_header
 from core.model.tensor_roles import layer_of, role_of
@@ -198,6 +199,30 @@ def _group(tensors: list[SafeTensor], qc: QuantConfig | None) -> list[TensorEntr
     return entries
 
 
+def _check_complete(folder: Path, cfg: dict[str, Any], tensors: list[TensorEntry], files: list[Path]) -> None:
+    """Refuse a folder whose weights are far fewer than its config declares (declared_size says why)."""
+    declared = declared_parameters(cfg)
+    present = sum(t.parameters for t in tensors)
+    if declared is None or present >= INCOMPLETE_SHARE * declared:
+        return
+    size = sum(f.stat().st_size for f in files)
+    names = ", ".join(f.name for f in files[:3]) + (" ..." if len(files) > 3 else "")
+    raise IncompleteModelFolderError(
+        f"{folder.name} is incomplete: its config.json describes a model of at least "
+        f"{count_words(declared)} parameters, but its weight files ({names}, {_size_words(size)}) hold only "
+        f"{count_words(present)}. The download probably stopped early, or a placeholder was saved instead "
+        "of the weights.",
+        "Download the model's weight files (.safetensors) again into the same folder, then open it again.",
+    )
+
+
+def _size_words(n: int) -> str:
+    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"
+
+
 def read_folder_profile(folder: Path) -> ModelProfile:
     config_path = folder / "config.json"
     if not os.path.lexists(config_path):
@@ -287,6 +312,7 @@ def read_folder_profile(folder: Path) -> ModelProfile:
         ]
 
     profile.tensors = _group(tensors, qc)
+    _check_complete(folder, cfg, profile.tensors, files)
     profile.tensor_types = census((t.type, None, t.parameters, t.bytes) for t in profile.tensors)
     fill_sizes(profile)
     return profile

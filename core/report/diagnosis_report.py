@@ -24,7 +24,7 @@ from core.model.naming import friendly_name
 from core.model.profile_text import human_bytes, human_count
 from core.numbers import plain
 from core.palette import LIMIT, MEMORY_PARTS, series
-from core.severity import LABELS
+from core.severity import LABELS, NOT_CHECKED, NOT_CHECKED_COLOUR
 from core.severity import colour as severity_colour
 
 
@@ -96,10 +96,14 @@ def to_markdown(d: Diagnosis) -> str:
         out[-2:-2] = [f"**{d.headline}**", ""]
     for f in d.problems:
         out += _markdown_finding(f)
-    if d.ruled_out:
+    if d.fine:
         out += ["## Checked — fine", ""]
-        for f in d.ruled_out:
+        for f in d.fine:
             out += _markdown_finding(f)
+    if d.unchecked:
+        out += ["## Not checked", ""]
+        for f in d.unchecked:
+            out += _markdown_finding(f, unchecked=True)
     if d.comparison:
         out += ["## Measured side by side", "", *[f"- {_md_text(line)}" for line in _comparison_lines(d.comparison)], "",
                 "| domain | PPL ref | PPL quant | ratio | mean KLD | same top token |",
@@ -134,9 +138,10 @@ def _copy_kind(step: Any) -> str:
     return COPY_KIND_WORDS[kind] + (f" ({engine.name})" if engine else "")
 
 
-def _markdown_finding(f: Any) -> list[str]:
+def _markdown_finding(f: Any, unchecked: bool = False) -> list[str]:
     sure = f" · {_md(CONFIDENCE_WORDS[f.confidence])}" if f.is_problem else ""
-    lines = [f"### {f.rank}. {LABELS[f.severity]}: {_md(f.title)}{sure}", ""]
+    label = NOT_CHECKED if unchecked else LABELS[f.severity]
+    lines = [f"### {f.rank}. {label}: {_md(f.title)}{sure}", ""]
     lines += [f"- {_md(e)}" for e in f.evidence]
     if f.why:
         lines += ["", f"**Why it matters:** {_md(f.why)}"]
@@ -238,8 +243,9 @@ pre.sample{white-space:pre-wrap;margin:0;padding:.3em .5em;font-size:.9em}
 """
 
 
-def _html_finding(f: Any) -> str:
-    colour = severity_colour(f.severity)
+def _html_finding(f: Any, unchecked: bool = False) -> str:
+    colour = NOT_CHECKED_COLOUR if unchecked else severity_colour(f.severity)
+    label = NOT_CHECKED if unchecked else LABELS[f.severity]
     steps = "".join(
         f"<li>{escape(s.text)}"
         + (f'<div class="meta">{escape(_copy_kind(s))}</div><pre>{escape(s.command)}</pre>' if s.command else "")
@@ -248,7 +254,7 @@ def _html_finding(f: Any) -> str:
     )
     technical = [*f.details, f"check: {f.id} · confidence: {f.confidence}"]
     return (
-        f'<div class="finding" style="--c:{colour}"><div><span class="badge">{LABELS[f.severity]}</span>'
+        f'<div class="finding" style="--c:{colour}"><div><span class="badge">{label}</span>'
         f"<strong>{f.rank}. {escape(f.title)}</strong>"
         + (f' <span class="sure">{escape(CONFIDENCE_WORDS[f.confidence])}</span>' if f.is_problem else "") + "</div>"
         "<ul>" + "".join(f"<li>{escape(e)}</li>" for e in f.evidence) + "</ul>"
@@ -278,9 +284,13 @@ def to_html(d: Diagnosis) -> str:
         "<h2>What is wrong</h2>" if d.problems else "<h2>Nothing found wrong</h2>",
         *[_html_finding(f) for f in d.problems],
     ]
-    if d.ruled_out:
+    if d.fine:
         sections.append("<details open><summary>Checked — fine</summary>")
-        sections += [_html_finding(f) for f in d.ruled_out]
+        sections += [_html_finding(f) for f in d.fine]
+        sections.append("</details>")
+    if d.unchecked:
+        sections.append("<details open><summary>Not checked</summary>")
+        sections += [_html_finding(f, unchecked=True) for f in d.unchecked]
         sections.append("</details>")
     sections += ["<h2>Where the bits are</h2>", "<p>Share of the file's bytes by storage type:</p>", census]
     mem = _memory_svg(d.memory) if d.memory is not None else None

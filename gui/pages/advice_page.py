@@ -14,6 +14,7 @@ from core.memory.arithmetic import gib, kv_arithmetic
 from core.palette import MEMORY_PARTS
 from gui import style
 from gui.deferred import when_shown
+from gui.pages.machine import detecting
 from gui.plain_words import device_words
 from gui.state import AppState
 from gui.widgets import GLOSSARY, Label, StackedBar, clear_layout, icon
@@ -112,8 +113,17 @@ class AdvicePage(QWidget):
         report: Any = d.memory
         if report is None:
             vram = next((f for f in d.findings if f.id == "vram"), None)
-            if self.state.hardware is None and d.hardware is None:
+            if d.hardware is None and self.state.hardware is not None:
+                # the machine is known now; the diagnosis made before it was is being redone
+                self.set_answer("unchecked", "Estimating the memory for this machine…", "")
+            elif d.hardware is None and detecting(self.state):
                 self.set_answer("unchecked", "Not estimated yet: Quant Doctor is still looking at this machine.", "")
+            elif d.hardware is None:
+                self.set_answer(
+                    "unchecked",
+                    "Not checked: there is no machine to compare with.",
+                    "Pick this computer or a card to try on the Machine page.",
+                )
             elif vram is not None:
                 self.set_answer("unchecked", f"Not checked. {vram.title}.", " ".join(vram.evidence))
             else:

@@ -20,9 +20,7 @@ from gui.widgets import FindingCard, Label, RichLabel, dark_theme, esc, icon
 def is_unchecked(f: Finding, d: Diagnosis) -> bool:
     """A check that could not look is "not checked", never "fine": the memory estimate for a model
     llama.cpp does not run, or the fine-tune check with no expected model to compare with."""
-    if f.is_problem:
-        return False
-    return (f.id == "vram" and d.memory is None) or (f.id == "finetune" and not d.setup.expected)
+    return d.is_unchecked(f)
 
 
 class NotCheckedCard(QFrame):

@@ -28,6 +28,11 @@ def _detect_job() -> Job[HardwareProfile]:
     return detect_hardware()
 
 
+def detecting(state: AppState) -> bool:
+    """Whether this machine is being looked at right now (the Advice page says so, and only then)."""
+    return any(w.make_job is _detect_job and not w.done for w in state.workers)
+
+
 def catalog_names() -> list[str]:
     return [g.name for g in load_catalog()]
 
