@@ -85,3 +85,37 @@ def test_not_estimated_memory_is_not_checked_in_the_reports_too(qtbot, tmp_path,
     _print_text(d)
     out = capsys.readouterr().out
     assert f"[--] {vram.rank}. Memory not estimated" in out and f"[ok] {vram.rank}. Memory" not in out
+
+
+def test_found_models_show_their_tier_and_whether_they_fit(qtbot, window, tmp_path):
+    import time
+    from pathlib import Path
+
+    from core.model.discovery import FoundModel
+
+    small = shaped(tmp_path / "Llama-8B.gguf", 32, 4096, 14336, 32, 8, 131072)
+    big = shaped(tmp_path / "Llama-70B.gguf", 80, 8192, 28672, 64, 8, 131072)
+    stub = tmp_path / "broken-Q2_K.gguf"
+    stub.write_bytes(b"GGUF" + b"\0" * 20)  # found, but not readable: keeps what its name says
+    window.state.hardware = what_if("GeForce RTX 4060")
+    window.state.setup = window.state.setup.of(n_ctx=4096)
+    window.show_page("model")
+    page = window.model_page
+    found = [FoundModel(p.name, Path(p), "LM Studio", p.stat().st_size) for p in (small, big, stub)]
+    with qtbot.waitSignal(page.badges_ready, timeout=30_000):
+        start = time.perf_counter()
+        page.set_found(found)
+        assert time.perf_counter() - start < 0.05  # the headers are read off the UI thread
+    lines = [e.title.split("\n")[1] for e in page.found_model.entries]
+    assert lines[0] == "4.46 GiB · LM Studio · Q4_K_M: medium precision · fits the GeForce RTX 4060", lines[0]
+    assert lines[1].endswith("· Q4_K_M: medium precision · does not fit the GeForce RTX 4060"), lines[1]
+    assert lines[2].endswith("LM Studio · Q2_K: very low precision"), lines[2]
+    assert (
+        "needs " in page.found_model.entries[0].detail
+        and "4,096 tokens of context" in page.found_model.entries[0].detail
+    )
+    # another machine: sized again, from the headers already read
+    with qtbot.waitSignal(page.badges_ready, timeout=30_000):
+        window.machine_page.what_if.setCurrentText("H200")
+    lines = [e.title.split("\n")[1] for e in page.found_model.entries]
+    assert lines[0].endswith("· fits the H200") and lines[1].endswith("· fits the H200"), lines

@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLineEdit, QPushButton, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtCore import QSize, QStringListModel, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QCompleter,
+    QFrame,
+    QHBoxLayout,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
 from core.checks import registry as checks
 from core.checks.finding import Finding
 from core.diagnosis import Diagnosis
+from core.errors import CancelledError
+from core.hub.search import MIN_QUERY, is_offline, search_model_ids
+from core.progress import Job, Progress
 from gui import style
 from gui.deferred import when_shown
+from gui.jobs import JobWorker
 from gui.state import AppState
 from gui.widgets import FindingCard, Label, RichLabel, dark_theme, esc, icon
 
@@ -48,9 +62,24 @@ class NotCheckedCard(QFrame):
         lay.addWidget(self.label, 1)
 
 
+SEARCH_DEBOUNCE_MS = 300  # a search starts once the person pauses typing this long
+HUB_QUIET_S = 30.0  # after the Hub could not be reached, no searches for this long: the field stays plain
+
+
+def _search_job(text: str) -> Job[list[str]]:
+    yield Progress("Searching the Hub")
+    return search_model_ids(text)
+
+
 class ExpectedQuestion(QFrame):
     """ "Which model did you mean to run?": the fine-tune check needs it to catch a base model
-    downloaded by mistake, so the window asks instead of printing a command-line flag."""
+    downloaded by mistake, so the window asks instead of printing a command-line flag.
+
+    Online, typing suggests matching Hub model ids: a search starts after a 300 ms pause, off the UI
+    thread; a newer search makes an older one's answer stale (it is cancelled and dropped). Offline,
+    or when the Hub cannot be reached, the field is a plain text field and says nothing about it."""
+
+    suggestions_ready = Signal(list)  # the ids now offered (for tests and accessibility)
 
     def __init__(self, state: AppState) -> None:
         super().__init__()
@@ -78,7 +107,53 @@ class ExpectedQuestion(QFrame):
         lay.addLayout(row)
         self.check.clicked.connect(self.submit)
         self.field.returnPressed.connect(self.submit)
+        # -- search as you type over the Hub ---------------------------------------------------------
+        self.suggestions = QStringListModel(self)
+        self.completer = QCompleter(self.suggestions, self)
+        self.completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.completer.setFilterMode(Qt.MatchFlag.MatchContains)
+        self.completer.setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
+        self.field.setCompleter(self.completer)
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(SEARCH_DEBOUNCE_MS)
+        self._debounce.timeout.connect(self.search_now)
+        self.field.textEdited.connect(lambda _: self._debounce.start())
+        self._ticket = 0
+        self._searches: list[JobWorker] = []  # running: kept alive until they finish
+        self._quiet_until = 0.0
         self.hide()
+
+    def search_now(self) -> None:
+        """Search the Hub for the field's text, unless offline; an older search still running is stale."""
+        text = self.field.text().strip()
+        if len(text) < MIN_QUERY or is_offline() or time.monotonic() < self._quiet_until:
+            return
+        self._ticket += 1
+        ticket = self._ticket
+        for old in self._searches:
+            old.cancel()
+        worker = JobWorker(lambda: _search_job(text), self)
+        worker.signals.returned.connect(lambda ids: self._offer(ticket, ids))
+        worker.signals.errored.connect(lambda exc: self._failed(ticket, exc))
+        worker.signals.finished.connect(lambda: self._searches.remove(worker) if worker in self._searches else None)
+        self._searches.append(worker)
+        worker.start()
+
+    def _offer(self, ticket: int, ids: list[str]) -> None:
+        if ticket != self._ticket:
+            return  # the person typed on: a newer search answers
+        self.suggestions.setStringList(ids)
+        if ids and self.field.hasFocus():
+            self.completer.complete()
+        self.suggestions_ready.emit(ids)
+
+    def _failed(self, ticket: int, exc: BaseException) -> None:
+        """Offline or unreachable: stay a plain text field (no banner: typing a name needs no Hub)."""
+        if isinstance(exc, CancelledError) or ticket != self._ticket:
+            return
+        self.suggestions.setStringList([])
+        self._quiet_until = time.monotonic() + HUB_QUIET_S
 
     def ask(self, d: Diagnosis) -> None:
         base = not d.model.has_chat_template
