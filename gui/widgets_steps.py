@@ -99,6 +99,8 @@ def step_states(state: Any) -> dict[str, StepState]:
         out["advice"] = StepState("todo", "not yet" if d is None or hw is None else "not estimated")
     elif memory.fits:
         out["advice"] = StepState("done", "it fits")
+    elif getattr(memory, "one_change", None) is not None:  # one setting makes it fit: not a red "does not fit"
+        out["advice"] = StepState("attention", "fits with one change")
     else:
         out["advice"] = StepState("critical", "does not fit")
     out["export"] = StepState("optional", "when ready" if d is not None else "optional")

@@ -83,7 +83,8 @@ def test_walk_8b_model_with_a_small_what_if_gpu(qtbot, tmp_path):
     wait_diagnosis(qtbot, w, lambda: w.state.open_model(str(path)))
     w.show_page("setup")
     wait_diagnosis(qtbot, w, lambda: w.setup_page.ctx.setValue(65536))
-    assert w.sidebar.state_of("advice").words == "does not fit"
+    assert w.sidebar.state_of("advice").words == "fits with one change"
+    assert w.sidebar.state_of("advice").kind == "attention"
     w.show_page("advice")
     page = w.advice_page
     assert "The one change that makes it fit: smaller context" in page.answer_text.text()

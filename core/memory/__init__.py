@@ -10,5 +10,8 @@
 - `options`: other settings and smaller files that would fit (`FitOption`).
 - `upgrade`: which hardware would, when nothing reasonable fits.
 - `speed`: memory-bound decode speed. `arithmetic`: every figure's sum as text.
-- `plan`: the whole answer (`FitReport`, `plan`, `plan_with_advice`) for `fit` and the vram check.
+- `plan`: the whole answer (`FitReport`, `plan`, `plan_with_advice`) for `fit` and the vram check;
+  `FitReport.one_change` is the first option that fits at a usable speed, and the upgrade is asked
+  for only when there is none.
+- `file_fit`: "fits your GPU" for a list of files (the Model page's found models).
 """

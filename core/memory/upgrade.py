@@ -51,6 +51,7 @@ class CardOption:
     usable_bytes: int  # per card
     tokens_per_s: float | None
     arithmetic: str
+    vendor: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -149,6 +150,7 @@ def _option(
         usable_bytes=card.usable_bytes,
         tokens_per_s=round(speed, 1) if seconds > 0 else None,
         arithmetic=card_arithmetic(card, count, quant, shape, setup, est, speed),
+        vendor=card.vendor,
     )
 
 
@@ -194,22 +196,35 @@ def floor_fits(shape: ModelShape, setup: RunSettings, hardware: HardwareProfile)
 SEGMENT_CLASSES = {"desktop": DESKTOP_CLASSES, "data-center": ("datacenter",), "unified-memory": ("unified",)}
 
 
-def _searches(family: Family | None) -> list[tuple[str | None, tuple[str, ...] | None, str | None]]:
-    """Where to look, nearest first: (words, classes, vendor). The person's own family (a desktop NVIDIA card
+def _searches(family: Family | None) -> list[tuple[str | None, str | None, str | None]]:
+    """Where to look, nearest first: (words, segment, vendor). The person's own family (a desktop NVIDIA card
     for a desktop NVIDIA owner), then its segment from any vendor, then anything; desktop cards for a machine
     without a GPU."""
     if family is None:
-        return [("desktop", DESKTOP_CLASSES, None), (None, None, None)]
-    classes = SEGMENT_CLASSES.get(family.segment)
-    if classes is None:
+        return [("desktop", "desktop", None), (None, None, None)]
+    if family.segment not in SEGMENT_CLASSES:
         return [(None, None, None)]
-    return [(family.words, classes, family.vendor), (family.segment, classes, None), (None, None, None)]
+    return [(family.words, family.segment, family.vendor), (family.segment, family.segment, None), (None, None, None)]
 
 
 def _nearest(
-    shape: ModelShape, quant: str, setup: RunSettings, hardware: HardwareProfile, family: Family | None
-) -> tuple[CardOption | None, str | None]:
-    for words, classes, vendor in _searches(family):
+    shape: ModelShape, quant: str, setup: RunSettings, hardware: HardwareProfile, family: Family | None,
+    by_segment: dict[str, CardOption] | None = None,
+) -> tuple[CardOption | None, str | None]:  # fmt: skip
+    """The smallest card in the nearest place that has one. `by_segment` (the smallest of each segment, at the
+    same quant and setup, already found) saves a catalog scan: a segment with no card has none of a vendor's,
+    and the segment's smallest is the vendor's smallest when it is that vendor's."""
+    for words, segment, vendor in _searches(family):
+        if by_segment is not None and segment is None:  # anywhere: the smallest of the segments' smallest
+            best = min(by_segment.values(), key=lambda o: (o.usable_bytes, -(o.tokens_per_s or 0)), default=None)
+            return best, (words if best is not None else None)
+        if by_segment is not None and segment is not None:
+            known = by_segment.get(segment)
+            if known is None:
+                continue
+            if vendor is None or known.vendor == vendor:
+                return known, words
+        classes = SEGMENT_CLASSES[segment] if segment is not None else None
         opt = _smallest(shape, quant, setup, hardware, classes, vendor=vendor)
         if opt is not None:
             return opt, words
@@ -243,7 +258,6 @@ def advise(shape: ModelShape, setup: RunSettings, hardware: HardwareProfile) -> 
     target = _floor_setup(setup)
     comfort_shape = shape.requantized(COMFORT_QUANT)
     advice = UpgradeAdvice(reason=reason, context=ctx, comfort=None)
-    advice.comfort, advice.among = _nearest(comfort_shape, COMFORT_QUANT, target, hardware, family)
     segments = list(SEGMENT_CLASSES)
     if family is not None and family.segment in segments:  # the person's own segment first
         segments.remove(family.segment)
@@ -254,6 +268,7 @@ def advise(shape: ModelShape, setup: RunSettings, hardware: HardwareProfile) -> 
         if opt is not None:
             by_class[segment] = opt
     advice.comfort_by_class = by_class
+    advice.comfort, advice.among = _nearest(comfort_shape, COMFORT_QUANT, target, hardware, family, by_class)
     lossless, _ = _nearest(shape.requantized(LOSSLESS_QUANT), LOSSLESS_QUANT, target, hardware, family)
     advice.lossless = lossless
     if family is None or family.segment == "desktop":  # pairs of data-center cards or Macs are not a purchase
