@@ -48,6 +48,7 @@ def test_advice_offers_the_owners_own_kind_of_card_first(qtbot, window, tmp_path
 def test_advice_says_still_looking_only_while_the_machine_is_looked_at(qtbot, window, tmp_path):
     # this window detects nothing: once the model is read, nothing is looking at the machine
     path = shaped(tmp_path / "8b.gguf", 32, 4096, 14336, 32, 8, 131072)
+    window.show_page("advice")
     wait_diagnosis(qtbot, window, lambda: window.state.open_model(str(path)))
     page = window.advice_page
     assert "still looking" not in page.answer_text.text()
@@ -88,7 +89,6 @@ def test_not_estimated_memory_is_not_checked_in_the_reports_too(qtbot, tmp_path,
 
 
 def test_found_models_show_their_tier_and_whether_they_fit(qtbot, window, tmp_path):
-    import time
     from pathlib import Path
 
     from core.model.discovery import FoundModel
@@ -103,9 +103,10 @@ def test_found_models_show_their_tier_and_whether_they_fit(qtbot, window, tmp_pa
     page = window.model_page
     found = [FoundModel(p.name, Path(p), "LM Studio", p.stat().st_size) for p in (small, big, stub)]
     with qtbot.waitSignal(page.badges_ready, timeout=30_000):
-        start = time.perf_counter()
         page.set_found(found)
-        assert time.perf_counter() - start < 0.05  # the headers are read off the UI thread
+        # the headers are read off the UI thread: the list shows at once, with what the names say
+        assert page.found_badges == {} and len(page.found_model.entries) == 3
+        assert not any("fit" in e.title for e in page.found_model.entries)
     lines = [e.title.split("\n")[1] for e in page.found_model.entries]
     assert lines[0] == "4.46 GiB · LM Studio · Q4_K_M: medium precision · fits the GeForce RTX 4060", lines[0]
     assert lines[1].endswith("· Q4_K_M: medium precision · does not fit the GeForce RTX 4060"), lines[1]
