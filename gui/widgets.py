@@ -9,7 +9,17 @@ from functools import cache
 from typing import Any
 
 from PySide6.QtCore import QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QFontDatabase, QFontMetrics, QGuiApplication, QIcon, QPainter, QPalette, QTextOption
+from PySide6.QtGui import (
+    QColor,
+    QFontDatabase,
+    QFontMetrics,
+    QGuiApplication,
+    QIcon,
+    QPainter,
+    QPalette,
+    QResizeEvent,
+    QTextOption,
+)
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -150,9 +160,22 @@ class StackedBar(QWidget):
         self.parts = [p for p in parts if p[1] > 0]
         self.capacity = capacity
         self.setToolTip(plain_tip("\n".join(label for label, _, _ in self.parts)))
-        rows = (len(self.parts) + 2) // 3
-        self.setMinimumHeight(34 + 18 * rows)
+        self._fit_rows()
         self.update()
+
+    def columns(self) -> int:
+        """Legend columns: three when every label fits a third of the width, fewer when one does not
+        (a label is never cut: "conversation memory (KV cache) 1.25 GiB" at 900 px)."""
+        widest = max((self.fontMetrics().horizontalAdvance(label) for label, _, _ in self.parts), default=0)
+        return max(1, min(3, self.width() // (widest + 24)))
+
+    def _fit_rows(self) -> None:
+        rows = (len(self.parts) + self.columns() - 1) // self.columns()
+        self.setMinimumHeight(34 + 18 * rows)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        self._fit_rows()
+        super().resizeEvent(event)
 
     def sizeHint(self) -> QSize:
         return QSize(400, self.minimumHeight())
@@ -174,9 +197,10 @@ class StackedBar(QWidget):
             p.setPen(QColor(LIMIT))
             p.drawLine(int(cx), 0, int(cx), 25)
         p.setPen(self.palette().color(QPalette.ColorRole.WindowText))
-        col_w = max(1, self.width() // 3)
+        cols = self.columns()
+        col_w = max(1, self.width() // cols)
         for i, (label, _, colour) in enumerate(self.parts):
-            lx, ly = (i % 3) * col_w, 30 + (i // 3) * 18
+            lx, ly = (i % cols) * col_w, 30 + (i // cols) * 18
             p.fillRect(QRectF(lx, ly + 3, 10, 10), QColor(colour))
             p.drawText(QRectF(lx + 14, ly, col_w - 16, 16), Qt.AlignmentFlag.AlignVCenter, label)
         p.end()

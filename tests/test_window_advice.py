@@ -120,3 +120,24 @@ def test_found_models_show_their_tier_and_whether_they_fit(qtbot, window, tmp_pa
         window.machine_page.what_if.setCurrentText("H200")
     lines = [e.title.split("\n")[1] for e in page.found_model.entries]
     assert lines[0].endswith("· fits the H200") and lines[1].endswith("· fits the H200"), lines
+
+
+def test_memory_legend_labels_are_never_cut(qtbot):
+    from gui.widgets import StackedBar
+
+    bar = StackedBar()
+    qtbot.addWidget(bar)
+    bar.show()
+    labels = [
+        "the model 4.06 GiB",
+        "conversation memory (KV cache) 8.00 GiB",
+        "working space 0.25 GiB",
+        "runtime 0.75 GiB",
+    ]
+    bar.set_parts([(label, 1.0, "#888888") for label in labels])
+    for width, columns in ((1200, 3), (640, 2), (300, 1)):
+        bar.resize(width, bar.minimumHeight())
+        assert bar.columns() == columns, width
+        widest = max(bar.fontMetrics().horizontalAdvance(label) for label in labels)
+        assert widest + 16 <= width // columns  # each label fits its column (swatch and gap included)
+        assert bar.minimumHeight() == 34 + 18 * -(-len(labels) // columns)  # room for every row
