@@ -60,9 +60,10 @@ def test_typing_offers_matching_hub_ids_after_a_pause(qtbot, hub: FakeHub, quest
     # thirteen keystrokes, one pause: one request, for the whole text (a second only if the machine
     # stalled for 300 ms between two keystrokes)
     assert listings(hub)[-1] == "Llama-8B-Inst" and len(listings(hub)) <= 2
-    # picking a suggestion fills the field; Check asks about that model
-    question.completer.activated.emit("acme/Llama-8B-Instruct")
-    assert question.field.text() == "acme/Llama-8B-Instruct"
+    # the suggestions are the field's own completions, matched anywhere in the id
+    assert question.field.completer() is question.completer
+    question.completer.setCompletionPrefix("8b-instruct-g")
+    assert question.completer.currentCompletion() == "other/Llama-8B-Instruct-GGUF"
 
 
 def test_a_stale_search_never_overwrites_a_newer_one(qtbot, hub: FakeHub, question) -> None:
