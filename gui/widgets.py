@@ -473,7 +473,7 @@ class FindingCard(QFrame):
         if action is not None:
             self.action_button = QPushButton(action[0])
             self.action_button.clicked.connect(action[1])
-            body.addWidget(self.action_button)
+            body.addWidget(self.action_button, 0, Qt.AlignmentFlag.AlignLeft)
         self.details_toggle = QToolButton()
         self.details_toggle.setText("Details")
         self.details_toggle.setCheckable(True)

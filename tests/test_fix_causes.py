@@ -196,6 +196,16 @@ def test_chat_template_and_bos_fixes_follow_their_cause(tmp_path):
     assert "two" in f.why and "pre-tokenizer" not in f.why
 
 
+def test_calibration_why_names_the_data_and_the_work(tmp_path):
+    from foldermaker import make_folder
+
+    gptq = make_folder(tmp_path, "gptq", {"quant_method": "gptq", "bits": 4, "group_size": 128, "dataset": "wikitext2"})
+    f = run(gptq, Setup.of(workload="code"))["calibration"]
+    assert f.severity == "warning" and "wikitext2" in f.why and "code" in f.why
+    chat = run(gptq, Setup.of(workload="chat"))["calibration"]
+    assert chat.severity == "ok" and "wikitext2" in chat.why and "rounded harder" not in chat.why
+
+
 def test_the_memory_options_set_only_what_differs(tmp_path):
     from windowkit import llama8b
 

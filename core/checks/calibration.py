@@ -90,14 +90,33 @@ def check(
         severity=severity,
         title=title,
         evidence=evidence,
-        why=(
-            "Calibrated quants spend their precision on the weights that mattered for the calibration text. "
-            "If that text was English prose, the weights that code or other languages rely on were rounded "
-            "harder, so quality drops exactly where you use the model."
-        ),
+        why=_why(dataset, setup.workload, severity),
         fix=fix,
         confidence=confidence,
     )
+
+
+def _why(dataset: str | None, workload: str, severity: str) -> str:
+    """Why calibration matters for this quant and this workload."""
+    if dataset is None:
+        return (
+            "This quant was made without calibration data, so it favours no kind of text: your "
+            f"{workload} work gets the same precision as anything else."
+        )
+    name = dataset.split(" (")[0]
+    if severity != "ok" and workload not in SENSITIVE_WORKLOADS:
+        return (
+            f"Measured: this quant loses far more on code or other languages than on prose. It spent its precision "
+            f"on the weights that mattered for its calibration text ({name}); the others were rounded harder."
+        )
+    if severity != "ok":
+        what = SENSITIVE_WORKLOADS[workload]
+        return (
+            f"This quant spent its precision on the weights that mattered for its calibration text ({name}). "
+            f"You use it for {what}, which that text hardly contains: the weights {what} relies on were rounded "
+            "harder, so quality drops exactly where you use the model."
+        )
+    return f"This quant was calibrated on {name}; for {workload} work that does not cost precision where you need it."
 
 
 def run(inputs: CheckInput) -> Finding:

@@ -35,6 +35,12 @@ def check(
         "only the speed suffers. This is the memory, not the quant: see the memory check for what fits."
     )
     total = (profile.block_count + 1) if profile.block_count else None
+    room = (
+        "a smaller context, a q8_0 cache or a smaller quant"
+        if not setup.run.quantized_cache
+        else ("a smaller context or a smaller quant")
+    )
+    see = FixStep(f"See the memory check: {room} lets it all fit.")
     evidence: list[str] = []
     on_gpu: int | None = None
     confidence = "likely"
@@ -57,7 +63,7 @@ def check(
             title=f"{1 - obs.gpu_share:.0%} of the model runs from system RAM: slow, but not the quant",
             evidence=[f"{obs.offload_source or 'the engine'}: {obs.gpu_share:.0%} of the model in VRAM"],
             why=why,
-            fix=[FixStep("See the memory check: a smaller context, a q8_0 cache or a smaller quant lets it all fit.")],
+            fix=[see],
             confidence="confirmed",
         )
     if on_gpu is not None and total and on_gpu < total:
@@ -68,7 +74,7 @@ def check(
             title=f"{cpu} of {total} layers run from system RAM: slow, but not the quant",
             evidence=evidence,
             why=why,
-            fix=[FixStep("See the memory check: a smaller context, a q8_0 cache or a smaller quant lets it all fit.")],
+            fix=[see],
             confidence=confidence,
         )
     return Finding(

@@ -133,7 +133,8 @@ def check_with_estimate(
             else f"It fits in {where} with room to spare"
         )
         if tight:
-            fix = [FixStep("Leave some room: a slightly smaller context or a q8_0 KV cache avoids surprises.")]
+            room = "a slightly smaller context" + ("" if setup.run.quantized_cache else " or a q8_0 KV cache")
+            fix = [FixStep(f"Leave some room: {room} avoids surprises.")]
     else:
         change = report.one_change
         working = [a for a in report.alternatives if a.fits and not a.too_short]

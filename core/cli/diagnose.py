@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from core import jsonfile
+from core.checks.finding import CONFIDENCE_WORDS
 from core.checks.measurements import Measurements, measurements_from_comparison
 from core.cli.observe import add_observation_arguments, observations_from_args
 from core.cli.run_options import add_run_arguments, given_run_values
@@ -147,12 +148,13 @@ def _print_text(d: Any) -> None:
     for f in d.findings:
         unchecked = d.is_unchecked(f)
         mark = NOT_CHECKED_GLYPH if unchecked else GLYPHS[f.severity]
-        sure = f", {f.confidence}" if f.is_problem else (", not checked" if unchecked else "")
+        sure = f", {CONFIDENCE_WORDS[f.confidence].lower()}" if f.is_problem else (", not checked" if unchecked else "")
         print(f"\n[{mark}] {f.rank}. {f.title}  ({f.id}{sure})")
         for e in f.evidence:
             print(f"      - {e}")
         for step in f.fix:
-            print(f"      > {step.text}" + (f"\n          {step.command}" if step.command else ""))
+            print(f"      > {step.text}" + (f"\n          {step.command}".replace("\n", "\n          ")
+                                            if step.command else ""))  # fmt: skip
     for n in d.notes:
         print(f"\nnote: {n}")
     table = getattr(d.engine, "vs_estimate", None)
