@@ -88,4 +88,4 @@ def test_the_measurements_read_in_words(demo):
     md, page = to_markdown(d), to_html(d)
     assert "prose: heavy loss — perplexity 12 → 19.5 \\(62% higher\\)" in md
     assert "code: heavy loss — perplexity 3 → 4.1 (37% higher)" in page
-    assert "Against the reference: heavy loss (worst on prose" in page
+    assert "Against the reference: heavy loss on every domain (the weakest, prose: perplexity 12" in page

@@ -114,3 +114,88 @@ def test_numbers_in_words():
     assert perplexity_change(38.91, 2.2e6) == "perplexity 38.9 → 2.2 million (about 57,000 times worse)"
     assert plain(0.001355) == "0.00136" and plain(12.1499) == "12.1" and plain(2979120.7) == "3 million"
     assert percent(0.7583) == "76%" and percent(0.0043) == "0.4%" and percent(0.996) == "99.6%"
+
+
+# --- the overall verdict: what most of the scored tokens get, worse domains named -------------------------------
+
+# Measured by `bench_verdicts.py --verdicts` (chunk 512, reference the demo Q4_1; tokens = scored tokens per
+# domain): the demo Q4_0, and a Q8_0 requant of the reference. tests/bench/README.md has the run.
+Q4_0 = {"general": (0.2788, 0.7496, 1024), "code": (0.2321, 0.7549, 1024), "multilingual": (0.4926, 0.6958, 2048),
+        "math": (0.2317, 0.7617, 768)}  # fmt: skip
+Q8_0_REQUANT = {"general": (0.0053, 0.9648, 1024), "code": (0.0047, 0.9697, 1024),
+                "multilingual": (0.0088, 0.9551, 2048), "math": (0.0047, 0.9701, 768)}  # fmt: skip
+
+
+def _comparison(figures):
+    from core.evaluation.compare import Comparison
+    from core.evaluation.metrics import DomainMetrics
+
+    metrics = {d: DomainMetrics.of(10.0, 10.0 * (1 + kld), kld, top, n) for d, (kld, top, n) in figures.items()}
+    return Comparison("ref.gguf", "cand.gguf", "quant", metrics, [])
+
+
+def _overall(bands_and_tokens):
+    return verdicts.overall({d: (verdicts.judge(k), n) for d, (k, n) in bands_and_tokens.items()})
+
+
+def test_the_demo_q4_0_reads_the_verdict_most_of_its_tokens_get_not_its_worst_domains():
+    """The old rule (the worst domain's verdict) said "heavy loss" here; three domains of four, 58% of the
+    scored tokens, read "noticeable loss", like the table's Q4_0 row."""
+    c = _comparison(Q4_0)
+    assert [c.verdict(d).band for d in Q4_0] == ["noticeable", "noticeable", "heavy", "noticeable"]
+    whole = c.to_dict()["verdict"]
+    assert whole["words"] == "noticeable loss"  # the worst-domain rule gives "heavy loss"
+    assert whole["share"] == pytest.approx(2816 / 4864, abs=1e-4)
+    assert whole["domains"] == ["general", "code", "math"]
+    assert whole["worst_domain"] == "multilingual" and whole["worse"]["multilingual"]["words"] == "heavy loss"
+    assert verdicts.judge(verdicts.table().types["Q4_0"].kld_mean).words == whole["words"]
+
+
+def test_the_pooled_mean_is_not_the_rule():
+    """One mean KL divergence over all scored tokens (what llama-perplexity prints for the texts joined) is 0.35
+    for the demo Q4_0, "heavy loss": the long multilingual text decides it. The bands were set on single-text
+    means, so the overall verdict is a median of the domains' verdicts instead (docs/VERDICTS.md)."""
+    pooled = sum(k * n for k, _t, n in Q4_0.values()) / sum(n for _k, _t, n in Q4_0.values())
+    assert pooled == pytest.approx(0.3516, abs=1e-4) and verdicts.judge(pooled).band == "heavy"
+    assert _comparison(Q4_0).overall().verdict.band == "noticeable"
+
+
+def test_a_q8_0_requant_reads_practically_identical_with_its_one_weaker_domain_named():
+    c = _comparison(Q8_0_REQUANT)
+    whole = c.overall()
+    assert whole.verdict.words == "practically identical"  # the worst-domain rule gives "small loss"
+    assert [(d, v.words) for d, v in whole.worse] == [("multilingual", "small loss")]
+    from core.evaluation.comparison_text import text_summary, verdict_lines
+
+    lines = verdict_lines(c)
+    assert lines[0] == ("Against the reference: practically identical on most of the text (general, code and math: "
+                        "58% of the scored tokens).")  # fmt: skip
+    assert lines[1].startswith("Worse on multilingual: small loss (perplexity 10 → 10.1")
+    assert lines[1].endswith("the same top token 96% of the time, mean KL divergence 0.0088).")
+    assert "\n".join(lines) in text_summary(c)
+
+
+@pytest.mark.parametrize(
+    ("domains", "band", "worse"),
+    [
+        ({"a": (0.0, 3000), "b": (0.5, 1000)}, "identical", ["b"]),  # the longer text outweighs
+        ({"a": (0.0, 1000), "b": (0.5, 3000)}, "heavy", []),
+        ({"a": (0.0, 1000), "b": (0.5, 1000)}, "heavy", []),  # an exact tie goes to the worse
+        ({"a": (0.0, 1000), "b": (0.02, 999), "c": (2.0, 1)}, "small", ["c"]),  # at least half this or better
+        ({"a": (0.0, 400), "b": (0.02, 200), "c": (0.5, 400)}, "small", ["c"]),  # …and at least half this or worse
+        ({"a": (0.0, 0), "b": (2.0, 0), "c": (2.0, 0)}, "damaged", []),  # no token counts: one vote each
+        ({"a": (0.1, 10)}, "noticeable", []),
+    ],
+)  # fmt: skip
+def test_the_overall_verdict_is_the_token_weighted_median(domains, band, worse):
+    whole = _overall(domains)
+    assert whole.verdict.band == band
+    assert [d for d, _v in whole.worse] == worse
+    assert whole.share >= 0.5  # at least half the scored tokens read this verdict or better
+
+
+def test_worse_domains_come_worst_first_and_unmeasured_ones_do_not_count():
+    whole = _overall({"a": (0.0, 5000), "b": (0.1, 10), "c": (5.0, 10), "d": (float("nan"), 10**6)})
+    assert whole.verdict.band == "identical" and [d for d, _v in whole.worse] == ["c", "b"]
+    assert verdicts.overall({"d": (verdicts.judge(float("nan")), 100)}) is None
+    assert verdicts.overall({}) is None

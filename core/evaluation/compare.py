@@ -41,7 +41,8 @@ from core.evaluation.remote import RemoteEngine, is_url
 from core.evaluation.runners import LocalEngine, TaskDone, TaskResult
 from core.evaluation.samples import Sample, first_divergence
 from core.evaluation.scoring import EVAL_DEFAULT_CTX, EvalSettings
-from core.evaluation.verdicts import Verdict, far_above_typical, judge, table
+from core.evaluation.verdicts import Overall, Verdict, far_above_typical, judge, table
+from core.evaluation.verdicts import overall as overall_verdict
 from core.numbers import percent, perplexity_change, plain
 from core.progress import Job, Progress
 from core.settings.run import RunSettings
@@ -74,14 +75,9 @@ class Comparison:
         m = self.metrics[domain]
         return judge(m.kld_mean, m.top1_agreement)
 
-    def overall(self) -> tuple[str, Verdict] | None:
-        """The worst domain and its verdict: a quant is as good as its weakest domain."""
-        if not self.metrics:
-            return None
-        order = [b.id for b in table().bands]
-        worst = max(self.metrics, key=lambda d: (order.index(v.band) if (v := self.verdict(d)).band in order else -1,
-                                                 self.metrics[d].kld_mean))  # fmt: skip
-        return worst, self.verdict(worst)
+    def overall(self) -> Overall | None:
+        """The overall verdict: the one most of the scored tokens get, with worse domains named (verdicts.overall)."""
+        return overall_verdict({d: (self.verdict(d), m.tokens) for d, m in self.metrics.items()})
 
     def times_typical(self, domain: str) -> float | None:
         """How far above the published loss for the candidate's type (only against a separate reference file)."""
@@ -100,10 +96,10 @@ class Comparison:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        worst = self.overall()
+        whole = self.overall()
         return {
             "verdicts": self.verdicts_dict(),
-            "verdict": {**worst[1].to_dict(), "domain": worst[0]} if worst else None,
+            "verdict": whole.to_dict() if whole else None,
             "table_reference": table().reference_precision,
             "reference_type": self.reference_type,
             "candidate_type": self.candidate_type,

@@ -1,5 +1,8 @@
 """Plain words for a comparison: a verdict and a text summary for the CLI, the window and the report.
 
+The CLI summary, the window's verdict line and both reports all word the overall verdict here
+(`verdict_lines`), so they cannot disagree.
+
 The words come from the published reference table (core.evaluation.verdicts, resources/verdicts.json);
 the numbers are worded by core.numbers ("perplexity 38.9 → 2.2 million, about 57,000 times worse").
 The raw figures stay in the JSON and in the details table.
@@ -16,22 +19,48 @@ if TYPE_CHECKING:
     from core.evaluation.compare import Comparison
 
 
-def verdict(c: Comparison) -> str:
-    """One sentence: the worst domain's verdict, in words and human numbers."""
-    worst = c.overall()
-    if worst is None:
-        return "No measurements were taken (see the notes); compare the sample outputs."
-    domain, v = worst
-    m = c.metrics[domain]
+def verdict_lines(c: Comparison) -> list[str]:
+    """The overall verdict in words, then one line for each domain that reads worse than it.
+
+    The overall verdict is the one most of the scored tokens get (core.evaluation.verdicts.overall);
+    a domain that reads worse is never hidden: it gets its own line with its numbers.
+    """
+    whole = c.overall()
+    if whole is None:
+        return ["No measurements were taken (see the notes); compare the sample outputs."]
+    v = whole.verdict
     subject = "With these settings, against an f16 cache" if c.what == "settings" else "Against the reference"
     level = v.words
     if v.band == "damaged":
         level += ": its predictions have little in common with the reference's"
-    where = f"worst on {domain}" if len(c.metrics) > 1 else domain
+    if len(c.metrics) == 1:
+        domain = next(iter(c.metrics))
+        return [f"{subject}: {level} ({domain}: {_numbers(c, domain)})."]
+    if not whole.worse and len(whole.domains) == len(c.metrics):
+        worst = max(whole.domains, key=lambda d: c.metrics[d].kld_mean)
+        lines = [f"{subject}: {level} on every domain (the weakest, {worst}: {_numbers(c, worst)})."]
+    else:
+        lines = [f"{subject}: {level} on most of the text ({_joined(whole.domains)}: "
+                 f"{percent(whole.share)} of the scored tokens)."]  # fmt: skip
+    lines += [f"Worse on {d}: {w.words} ({_numbers(c, d)})." for d, w in whole.worse]
+    return lines
+
+
+def verdict(c: Comparison) -> str:
+    """The overall verdict and the domains that read worse, one a line (see verdict_lines)."""
+    return "\n".join(verdict_lines(c))
+
+
+def _numbers(c: Comparison, domain: str) -> str:
+    m = c.metrics[domain]
     return (
-        f"{subject}: {level} ({where}: {perplexity_change(m.ppl_reference, m.ppl_candidate)}, the same top token "
-        f"{percent(m.top1_agreement)} of the time, mean KL divergence {plain(m.kld_mean)})."
+        f"{perplexity_change(m.ppl_reference, m.ppl_candidate)}, the same top token {percent(m.top1_agreement)} of "
+        f"the time, mean KL divergence {plain(m.kld_mean)}"
     )
+
+
+def _joined(names: tuple[str, ...]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def typical_findings(c: Comparison) -> list[str]:

@@ -6,12 +6,16 @@ tools/perplexity/README.md), and the thresholds live only there: `bands` maps me
 same-top-token share to five verdicts, worst of the two wins; `types` holds the loss published for
 each quant type, which tells a file that is bad *for its label* (a broken upload) from one that is
 simply a low-bit type. docs/VERDICTS.md explains how the boundaries were placed.
+
+The overall verdict of a comparison (`overall`) is the verdict most of the scored tokens get, with
+every domain that reads worse named on its own line: the rule, and why, is in docs/VERDICTS.md.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -63,6 +67,26 @@ class Verdict:
 
     def to_dict(self) -> dict[str, str]:
         return {"verdict": self.band, "words": self.words, "decided_by": self.by}
+
+
+OVERALL_RULE = "the verdict most of the scored tokens get (a token-weighted median over domains)"
+
+
+@dataclass(frozen=True)
+class Overall:
+    """A comparison's overall verdict, and the domains that read worse than it (never hidden)."""
+
+    verdict: Verdict
+    share: float  # the share of scored tokens whose domain reads this verdict or better
+    domains: tuple[str, ...]  # the domains that read this verdict or better
+    worse: tuple[tuple[str, Verdict], ...]  # the domains that read worse, worst first
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.verdict.to_dict(), "rule": OVERALL_RULE, "share": round(self.share, 4),
+            "domains": list(self.domains), "worse": {d: v.to_dict() for d, v in self.worse},
+            "worst_domain": self.worse[0][0] if self.worse else None,
+        }  # fmt: skip
 
 
 @lru_cache(maxsize=1)
@@ -143,3 +167,41 @@ def typical_sentence(type_name: str) -> str:
         f"For a {type_name.upper()}, llama.cpp measured a mean KL divergence of {plain(t.kld_mean)}{top} against "
         f"{table().reference_precision} (LLaMA 3 8B, in its tools/perplexity/README.md)"
     )
+
+
+def _rank(v: Verdict) -> int:
+    order = [b.id for b in table().bands]
+    return order.index(v.band) if v.band in order else -1
+
+
+def overall(per_domain: Mapping[str, tuple[Verdict, int]]) -> Overall | None:
+    """The overall verdict from each domain's verdict and number of scored tokens.
+
+    It is the weighted median of the domains' verdicts, weighted by scored tokens: the worst verdict
+    that at least half of the scored tokens get or are worse than (so at least half read it or
+    better, and at least half read it or worse; an exact tie goes to the worse). Verdicts are ordered
+    words, not numbers, so their median is the summary that one odd domain cannot drag; the domains
+    that read worse are returned so the summary can name each of them. Unmeasured domains do not
+    count; None when no domain was measured. docs/VERDICTS.md says why not the worst domain, and why
+    not one mean KL divergence over all tokens.
+    """
+    judged = {d: (v, max(0, int(n))) for d, (v, n) in per_domain.items() if _rank(v) >= 0}
+    if not judged:
+        return None
+    if not any(n for _v, n in judged.values()):
+        judged = {d: (v, 1) for d, (v, _n) in judged.items()}
+    total = sum(n for _v, n in judged.values())
+    ranked = sorted(judged.items(), key=lambda kv: -_rank(kv[1][0]))  # worst first
+    reached = 0
+    chosen = ranked[-1][1][0]
+    for _d, (v, n) in ranked:
+        reached += n
+        if 2 * reached >= total:
+            chosen = v
+            break
+    at = _rank(chosen)
+    band = table().bands[at]
+    worse = tuple((d, v) for d, (v, _n) in ranked if _rank(v) > at)
+    within = tuple(d for d in per_domain if d in judged and _rank(judged[d][0]) <= at)
+    share = sum(judged[d][1] for d in within) / total
+    return Overall(Verdict(band.id, band.words, "most of the scored tokens"), share, within, worse)

@@ -12,7 +12,7 @@ from typing import Any
 
 from core.errors import ReportError
 from core.evaluation.compare import Comparison
-from core.evaluation.comparison_text import typical_findings, verdict
+from core.evaluation.comparison_text import typical_findings, verdict_lines
 from core.files import write_text_file
 from core.numbers import plain
 
@@ -71,7 +71,7 @@ def render(comparison: Comparison) -> str:
 <html lang="en"><head><meta charset="utf-8"><title>Quant Doctor comparison</title><style>{_CSS}</style></head>
 <body><h1>Quant Doctor: side-by-side comparison</h1>
 <p><b>Reference:</b> {_e(d["reference"])}<br><b>Candidate:</b> {_e(d["candidate"])}</p>
-<p>{_e(verdict(comparison))}</p>
+<p>{"<br>".join(_e(line) for line in verdict_lines(comparison))}</p>
 <ul>{"".join(f"<li>{_e(line)}</li>" for line in _domain_lines(comparison))}</ul>
 <h2>Measurements{approx}</h2>
 <table><tr><th>Domain</th><th>PPL reference</th><th>PPL candidate</th><th>PPL ratio</th><th>Mean KLD</th>

@@ -352,7 +352,7 @@ def write_diagnosis_report(d: Diagnosis, path: str | Path) -> Path:
 def _comparison_lines(comparison: dict[str, Any]) -> list[str]:
     """Each domain's verdict in words and human numbers ("general: noticeable loss — perplexity 10.2 → 12.1")."""
     from core.evaluation.compare import Comparison, domain_line
-    from core.evaluation.comparison_text import typical_findings, verdict
+    from core.evaluation.comparison_text import typical_findings, verdict_lines
     from core.evaluation.metrics import DomainMetrics
 
     try:
@@ -361,7 +361,11 @@ def _comparison_lines(comparison: dict[str, Any]) -> list[str]:
         return []
     c = Comparison(str(comparison.get("reference", "")), str(comparison.get("candidate", "")),
                    str(comparison.get("what", "quant")), metrics, [], candidate_type=comparison.get("candidate_type"))  # fmt: skip
-    return [verdict(c), *(domain_line(dom, m, c.verdict(dom)) for dom, m in c.metrics.items()), *typical_findings(c)]
+    return [
+        *verdict_lines(c),
+        *(domain_line(dom, m, c.verdict(dom)) for dom, m in c.metrics.items()),
+        *typical_findings(c),
+    ]
 
 
 def _md_text(text: str) -> str:

@@ -26,6 +26,7 @@ from bench_eval import KLD_TOL, PPL_TOL, find_llama_perplexity, parse_llama_kld,
 
 from core.cli.main import main as cli  # noqa: E402
 from core.demo.prepare import _quantize, prepare_demo  # noqa: E402
+from core.evaluation.verdicts import judge  # noqa: E402
 from core.progress import run_job  # noqa: E402
 
 PROMPT = "In two sentences: what does a quantized model lose?"
@@ -92,11 +93,20 @@ def verdicts(work: Path, threads: int, chunk: int) -> bool:
     for name, path in (("Q2_0", demo.candidates["Q2_0"]), ("Q4_0", demo.candidates["Q4_0"]), ("Q8_0 requant", q8)):
         data = run_cli(["compare", "--reference", str(demo.reference), "--candidate", str(path), "--chunk", str(chunk),
                         "-t", str(threads), "--samples", "0", "--quiet", "--json"])  # fmt: skip
-        overall = data["verdict"]["words"]
+        whole = data["verdict"]
+        overall = whole["words"]
         ok &= overall == want[name]
-        per = ", ".join(f"{d} {v['words']} (KLD {data['metrics'][d]['kld_mean']:.4f}, "
-                        f"top-1 {100 * data['metrics'][d]['top1_agreement']:.1f}%)" for d, v in data["verdicts"].items())  # fmt: skip
-        print(f"{name:<13} overall: {overall:<22} (want {want[name]}) — {per}")
+        ms = data["metrics"]
+        per = ", ".join(f"{d} {v['words']} (KLD {ms[d]['kld_mean']:.4f}, top-1 {100 * ms[d]['top1_agreement']:.1f}%, "
+                        f"{ms[d]['tokens']} tokens)" for d, v in data["verdicts"].items())  # fmt: skip
+        n = sum(m["tokens"] for m in ms.values())
+        pooled_kld = sum(m["kld_mean"] * m["tokens"] for m in ms.values()) / n
+        pooled_top = sum(m["top1_agreement"] * m["tokens"] for m in ms.values()) / n
+        worse = ", ".join(f"{d} {v['words']}" for d, v in whole["worse"].items()) or "none"
+        print(f"{name:<13} overall: {overall:<22} (want {want[name]}; {100 * whole['share']:.0f}% of the tokens read "
+              f"this or better; worse: {worse}) — {per}")  # fmt: skip
+        print(f"{'':<13} pooled over all {n} tokens (not the rule): mean KLD {pooled_kld:.4f}, top-1 "
+              f"{100 * pooled_top:.1f}% → {judge(pooled_kld, pooled_top).words}")  # fmt: skip
     return ok
 
 
