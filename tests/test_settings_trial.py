@@ -7,7 +7,8 @@ import pytest
 from core.checks import kv_cache, quant_tier
 from core.checks.measurements import DomainMetrics, Measurements
 from core.evaluation import Comparison, EvalSettings, RunSettings
-from core.evaluation.settings_trial import _judge, file_or_settings, scoring_context
+from core.evaluation.long_context import scoring_context
+from core.evaluation.settings_trial import _judge, file_or_settings
 from core.model.inspection import inspect_model
 from core.paths import CACHE_ENV
 from core.progress import run_job

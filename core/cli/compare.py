@@ -38,7 +38,9 @@ def register(subparsers: Any) -> dict[str, tuple[str, Any]]:
                    help="KV cache type for the candidate, e.g. q4_0 against the reference's f16 to isolate the cache")  # fmt: skip
     p.add_argument("--domains", nargs="+", metavar="DOMAIN", choices=[*DOMAINS, *ALIASES],
                    help="which domains (default: general code multilingual math)")  # fmt: skip
-    p.add_argument("--long-context", action="store_true", help="add the long-context domain (a 4K+ token document)")
+    p.add_argument("--long-context", action="store_true",
+                   help="add the long-context domain: a long document scored in one chunk of your context (-c; 8192 "
+                        "when not given), capped by this machine's memory (said so when capped)")  # fmt: skip
     p.add_argument("--text", action="append", default=[], metavar="NAME=FILE",
                    help="your own text, scored like the shipped ones as its own domain (repeatable; e.g. "
                         "mydocs=notes.md); needs at least 2 × the chunk size in tokens. With --text or --prompt and "

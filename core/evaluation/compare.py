@@ -18,7 +18,7 @@ from __future__ import annotations
 import difflib
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -29,6 +29,7 @@ from core.errors import EvaluationSetupError, IncompatibleModelsError, RemoteEng
 from core.evaluation import refcache
 from core.evaluation.domains import Domain, Prompt, eval_text, prompts, resolve_domains
 from core.evaluation.identity import check_same_vocab, file_fingerprint, vocab_of
+from core.evaluation.long_context import long_chunk
 from core.evaluation.metrics import (
     DomainMetrics,
     TokenStats,
@@ -194,12 +195,15 @@ def compare(
     with_samples: bool = True,
     texts: dict[str, str] | None = None,
     own_prompts: list[Prompt] | None = None,
+    long_context_ctx: int | None = None,
 ) -> Job[Comparison]:
     """Compare a candidate (a quant, or the same file with other settings, or a server) to a reference.
 
     `texts` are the person's own ({name: text}, scored like the shipped texts, each its own domain);
     `own_prompts` are answered by both models like the shipped prompt sets. A `DomainResult` is
     yielded for each domain as soon as its numbers are in; every event carries the overall share done.
+    The long-context domain is scored at `eval_settings.long_chunk` when given, else at the person's context
+    (`long_context_ctx`, default the candidate's n_ctx) capped by this machine's memory, with a note when capped.
     """
     started = time.monotonic()
     ev = eval_settings or EvalSettings()
@@ -227,6 +231,8 @@ def compare(
     plan.prompts += own_prompts or []
     if not plan.texts and not plan.prompts:
         raise EvaluationSetupError("There is nothing to compare on.", "Pick a domain, a text or a prompt.")
+    if not ev.long_chunk:
+        ev = _at_their_context(ev, ref, cand, long_context_ctx or cand_settings.n_ctx, plan)
     workdir = make_temp_dir("qd-compare-")
     try:
         if isinstance(ref, LocalEngine) and isinstance(cand, LocalEngine):
@@ -252,6 +258,17 @@ def compare(
     if metrics and what == "quant":
         result.notes.append(_reference_note(result))
     return result
+
+
+def _at_their_context(ev: EvalSettings, ref: Engine, cand: Engine, ctx: int | None, plan: _Plan) -> EvalSettings:
+    """The long-context chunk: the person's context, capped by what scoring it needs of this machine's memory."""
+    wanted = ctx or EVAL_DEFAULT_CTX
+    if "long" not in plan.texts:
+        return replace(ev, long_chunk=wanted - wanted % 2)
+    chunk, capped = long_chunk([str(e.path) for e in (ref, cand) if isinstance(e, LocalEngine)], wanted)
+    if capped:
+        plan.notes.append(f"Long context: {capped}")
+    return replace(ev, long_chunk=chunk)
 
 
 def _type_of(engine: Engine) -> str | None:

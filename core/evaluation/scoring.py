@@ -27,7 +27,7 @@ class EvalSettings:
     """
 
     chunk: int = 512
-    long_chunk: int = 4096
+    long_chunk: int = 0  # 0: the person's context, capped by this machine's memory (core.evaluation.long_context)
     max_chunks: int = 0  # 0: every whole chunk of the text
     n_batch: int = 2048
     n_ubatch: int = 512
@@ -40,6 +40,10 @@ class EvalSettings:
     def __post_init__(self) -> None:
         if self.chunk < 8 or self.chunk % 2:
             raise EvaluationSetupError(f"The evaluation chunk must be an even number of tokens ≥ 8, not {self.chunk}.")
+        if self.long_chunk and (self.long_chunk < 8 or self.long_chunk % 2):
+            raise EvaluationSetupError(
+                f"The long-context chunk must be an even number of tokens ≥ 8, not {self.long_chunk}."
+            )
         if self.top_k < 1:
             raise EvaluationSetupError("top_k must be at least 1.")
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from core.evaluation.compare import Comparison, compare
 from core.evaluation.domains import Prompt
+from core.evaluation.long_context import long_chunk
 from core.evaluation.scoring import EVAL_DEFAULT_CTX, EvalSettings
 from core.evaluation.verdicts import Verdict, far_above_typical, judge, table
 from core.numbers import plain
@@ -29,8 +30,6 @@ from core.settings.run import RunSettings, is_quantized_cache
 
 SAFE_CACHE = "f16"
 KLD_RATIO_SETTINGS = 2.0  # their loss at least this many times the safe run's: the settings cost accuracy
-MEMORY_SHARE = 0.5  # a scoring chunk may use at most this share of the available memory
-MIN_LONG_CHUNK = 256
 
 
 @dataclass
@@ -64,29 +63,6 @@ def safe_settings(theirs: RunSettings) -> RunSettings:
     return theirs.replace(cache_type_k=SAFE_CACHE, cache_type_v=SAFE_CACHE, flash_attn=FlashAttn.AUTO)
 
 
-def scoring_context(model: str, ctx: int, available: int | None = None) -> tuple[int, str | None]:
-    """The largest chunk up to `ctx` whose scoring fits in part of this machine's free memory."""
-    from core.model.inspection import inspect_model
-
-    if available is None:
-        import psutil
-
-        available = int(psutil.virtual_memory().available)
-    p = inspect_model(model)
-    layers, kv_heads = p.block_count or 32, p.head_count_kv or 8
-    dims = (p.key_length or 128) + (p.value_length or 128)
-    vocab = p.vocab_size or 32000
-    per_token = layers * kv_heads * dims * 2 + vocab * 4 // 2 + (p.embedding_length or 4096) * 4 * 8
-    budget = int(available * MEMORY_SHARE) - p.file_size
-    fits = max(MIN_LONG_CHUNK, budget // max(1, per_token) // MIN_LONG_CHUNK * MIN_LONG_CHUNK)
-    if fits >= ctx:
-        return ctx, None
-    return fits, (
-        f"Scored at {fits:,} tokens of context, not your {ctx:,}: a longer chunk would not fit in this machine's "
-        f"free memory ({plain(available / 2**30)} GiB)."
-    )
-
-
 def file_or_settings(
     model: str,
     theirs: RunSettings,
@@ -100,8 +76,8 @@ def file_or_settings(
     """Run the file with the person's settings and with safe ones, against one reference; say which is to blame."""
     ev = eval_settings or EvalSettings()
     ctx = theirs.n_ctx or EVAL_DEFAULT_CTX
-    context, capped = scoring_context(model, ctx, available_memory)
-    context -= context % 2
+    models = [model, *([reference] if reference and Path(reference).is_file() else [])]
+    context, capped = long_chunk(models, ctx, available_memory)
     ev = replace(ev, long_chunk=context)
     ref_source = reference or model
     separate = reference is not None and Path(reference).resolve() != Path(model).resolve()
