@@ -288,6 +288,7 @@ class ComparePage(QWidget):
             reference, profile.path, ref_settings, candidate, domains=domains,
             long_context=self.long_context.isChecked(), eval_settings=self.eval_settings,
             texts=dict(self.own_texts), own_prompts=list(self.own_prompts),
+            long_context_ctx=self.state.setup.run.n_ctx,  # the long document at their context, not the quick one
         )  # fmt: skip
         return job, kind
 
