@@ -118,12 +118,12 @@ def test_numbers_in_words():
 
 # --- the overall verdict: what most of the scored tokens get, worse domains named -------------------------------
 
-# Measured by `bench_verdicts.py --verdicts` (chunk 512, reference the demo Q4_1; tokens = scored tokens per
-# domain): the demo Q4_0, and a Q8_0 requant of the reference. tests/bench/README.md has the run.
+# Measured by `bench_verdicts.py --verdicts` (chunk 512, reference the demo Q4_1): (mean KLD, same top token,
+# scored tokens) per domain for the demo Q4_0 and a Q8_0 requant of the reference. tests/bench/README.md has the run.
 Q4_0 = {"general": (0.2788, 0.692, 1020), "code": (0.2321, 0.796, 1020), "multilingual": (0.4926, 0.539, 2040),
         "math": (0.2317, 0.774, 765)}  # fmt: skip
-Q8_0_REQUANT = {"general": (0.0053, 0.9648, 1020), "code": (0.0047, 0.9697, 1020),
-                "multilingual": (0.0088, 0.9551, 2040), "math": (0.0047, 0.9701, 765)}  # fmt: skip
+Q8_0_REQUANT = {"general": (0.0053, 0.953, 1020), "code": (0.0047, 0.968, 1020),
+                "multilingual": (0.0088, 0.931, 2040), "math": (0.0047, 0.969, 765)}  # fmt: skip
 
 
 def _comparison(figures):
@@ -171,7 +171,7 @@ def test_a_q8_0_requant_reads_practically_identical_with_its_one_weaker_domain_n
     assert lines[0] == ("Against the reference: practically identical on most of the text (general, code and math: "
                         "58% of the scored tokens).")  # fmt: skip
     assert lines[1].startswith("Worse on multilingual: small loss (perplexity 10 → 10.1")
-    assert lines[1].endswith("the same top token 96% of the time, mean KL divergence 0.0088).")
+    assert lines[1].endswith("the same top token 93% of the time, mean KL divergence 0.0088).")
     assert "\n".join(lines) in text_summary(c)
 
 
