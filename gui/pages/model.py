@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QListView,
     QPlainTextEdit,
     QPushButton,
-    QScrollArea,
     QSizePolicy,
     QToolButton,
     QVBoxLayout,
@@ -220,20 +219,11 @@ class ModelPage(QWidget):
         lists.addWidget(box_recent, 1)
         lists.addWidget(box_found, 1)
 
-        inner = QWidget()
-        il = QVBoxLayout(inner)
-        il.setContentsMargins(0, 0, 0, 0)
-        il.addWidget(self.profile_box)
-        il.addLayout(lists, 1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setWidget(inner)
-        lay = QVBoxLayout(self)
+        lay = QVBoxLayout(self)  # the page scrolls as a whole (main_window.add_page): no scroll in a scroll
         lay.addLayout(buttons)
         lay.addWidget(hint)
-        lay.addWidget(scroll, 1)
+        lay.addWidget(self.profile_box)
+        lay.addLayout(lists, 1)
 
         self.open_file.clicked.connect(self.choose_file)
         self.open_folder.clicked.connect(self.choose_folder)
