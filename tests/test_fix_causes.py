@@ -104,7 +104,7 @@ def test_context_beyond_training_with_an_f16_cache_changes_only_the_context(demo
 def test_a_4bit_cache_changes_only_the_cache(demo):
     f = run(demo.reference, cmd(demo.reference, "-c 8192 -ctk q4_0 -ctv q4_0 -fa on"))["kv-cache"]
     assert sets(f) == {"cache_type_k", "cache_type_v"}
-    assert "4-bit" in f.why and "trained" not in f.why
+    assert "K and V halves at 4-bit" in f.why and "trained" not in f.why
     assert f.fix[0].command == f"llama-server -m {demo.reference} --port 8080 -t 8 -c 8192 -ctk q8_0 -ctv q8_0 -fa on"
 
 

@@ -86,7 +86,7 @@ def check(
         halves = " and ".join(low)
         why.append(
             f"The KV cache is the model's memory of the conversation so far. Yours keeps its {halves} "
-            f"half{'s' if len(low) > 1 else ''} at {low_class} precision "
+            f"{'halves' if len(low) > 1 else 'half'} at {low_class} precision "
             f"({' and '.join(dict.fromkeys(c for h, c in (('K', k), ('V', v)) if h in low))}): "
             "every past token is rounded, and the longer the context, the more the model loses track, so long "
             "chats fall apart while short prompts look fine. q8_0 keeps it practically intact at half the "
