@@ -130,7 +130,10 @@ class Loopback:
         if self._left(end) <= 0:
             return Answer(path, error="no time left to ask")
         conn = http.client.HTTPConnection(self.host, self.port, timeout=self._left(end))
-        watchdog = threading.Timer(self._left(end), _abort, (conn,))  # a trickled header cannot outlive the deadline
+        aborted = threading.Event()
+        watchdog = threading.Timer(
+            self._left(end), _abort, (conn, aborted)
+        )  # a trickled header cannot outlive the deadline
         watchdog.daemon = True
         watchdog.start()
         try:
@@ -155,6 +158,8 @@ class Loopback:
         except TimeoutError:
             return Answer(path, error="no answer in time")
         except (http.client.HTTPException, OSError) as exc:
+            if aborted.is_set():  # our own deadline closed it, however the socket then reported that
+                return Answer(path, error="no answer in time")
             return Answer(path, error=f"the connection failed ({type(exc).__name__})")
         finally:
             watchdog.cancel()
@@ -168,7 +173,8 @@ class Loopback:
             conn.sock.settimeout(left)
 
 
-def _abort(conn: http.client.HTTPConnection) -> None:
+def _abort(conn: http.client.HTTPConnection, aborted: threading.Event) -> None:
+    aborted.set()
     sock = conn.sock
     if sock is not None:
         with contextlib.suppress(OSError):
