@@ -125,9 +125,28 @@ def verdict_text(d: Any) -> str:
     title = title[:1].lower() + title[1:] if title[1:2].islower() else title
     line = f"Most likely cause: {title.rstrip('.')}."
     if top.fix:
-        fix = re.split(r"; |\. ", top.fix[0].text)[0].strip().rstrip(".:")  # one clause: a line, not a paragraph
+        step = top.fix[0]
+        fix = re.split(r"; |\. ", step.text)[0].strip()  # one clause: a line, not a paragraph
+        fix = fix.rstrip(":").strip()  # "…:" introduces the text to copy, which the line does not show
+        if re.search(r"\b(with|to|in|into|these|this|the following)$", fix, flags=re.IGNORECASE):
+            changes = ", ".join(f"{SETTING_WORDS.get(k, k.replace('_', ' '))} {v}" for k, v in step.sets)
+            fix += f" {changes}" if changes else " the command on the Diagnosis page"
+        fix = fix.rstrip(".")
         line += f" Fix: {fix[:1].lower() + fix[1:] if fix[1:2].islower() else fix}."
     return line
+
+
+# the settings a fix step changes, as its one-line summary names them
+SETTING_WORDS = {
+    "n_ctx": "context",
+    "cache_type_k": "K cache",
+    "cache_type_v": "V cache",
+    "flash_attn": "flash attention",
+    "n_gpu_layers": "GPU layers",
+    "repeat_penalty": "repeat penalty",
+    "chat_template": "chat template",
+    "rope_none": "no RoPE scaling",
+}
 
 
 class _StepDelegate(QStyledItemDelegate):

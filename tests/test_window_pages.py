@@ -3,6 +3,8 @@ every page, the minimum size, keyboard and accessibility."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import pytest
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QAbstractButton, QApplication, QFileDialog, QPushButton
@@ -124,3 +126,23 @@ def test_every_control_is_reachable_by_keyboard_and_named(qtbot, window, demo):
             assert b.focusPolicy() & Qt.FocusPolicy.TabFocus or (isinstance(b, QPushButton) and b.isFlat()), b.text()
             assert b.text().strip() or b.accessibleName(), f"an icon-only button on {name} has no name"
     assert window.sidebar.focusPolicy() & Qt.FocusPolicy.TabFocus
+
+
+def test_the_verdict_line_never_ends_on_a_dangling_with() -> None:
+    """A fix step that introduces text to copy ("Start llama.cpp with:") is summed up by what it
+    changes, not cut into "Fix: start llama.cpp with." (the copy text is not in the banner)."""
+    from core.engines.base import FixStep
+
+    class Top:
+        title = "A 4-bit KV cache garbles long conversations"
+        fix: ClassVar[list[FixStep]] = [
+            FixStep("Start llama.cpp with:", "llama-server -m m.gguf -ctk q8_0", sets=(("cache_type_k", "q8_0"),))
+        ]
+
+    class D:
+        top = Top()
+        verdict = None
+
+    assert verdict_text(D()).endswith("Fix: start llama.cpp with K cache q8_0.")
+    Top.fix = [FixStep("Start llama-server with a context of 8,192 tokens:", "llama-server -c 8192")]
+    assert verdict_text(D()).endswith("Fix: start llama-server with a context of 8,192 tokens.")

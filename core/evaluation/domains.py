@@ -30,7 +30,9 @@ DOMAINS: dict[str, Domain] = {
     "code": Domain("code", "Code", "code.txt", "code.json"),
     "multilingual": Domain("multilingual", "Multilingual", "multilingual.txt", "multilingual.json"),
     "math": Domain("math", "Math and reasoning", "math.txt", "math.json"),
-    "long": Domain("long", "Long context (4K+ tokens)", "long_document.txt", "long_context.json", long=True),
+    "long": Domain(
+        "long", "Long context (at your context length)", "long_document.txt", "long_context.json", long=True
+    ),
 }
 DEFAULT_DOMAINS = ("general", "code", "multilingual", "math")
 ALIASES = {"prose": "general", "chat": "general", "knowledge": "general", "reasoning": "math",

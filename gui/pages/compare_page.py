@@ -85,7 +85,7 @@ class ComparePage(QWidget):
         self.domain_boxes = {d: QCheckBox(d) for d in DEFAULT_DOMAINS}
         for box in self.domain_boxes.values():
             box.setChecked(box.text() in ("general", "code", "multilingual"))
-        self.long_context = QCheckBox("long context (4K+, slow)")
+        self.long_context = QCheckBox("long context (at your context length: slow)")
         self.run_button = QPushButton("Compare")
         self.run_button.setToolTip("Runs the reference first, then your model: never both in memory at once.")
         self.trial_button = QPushButton("Is it the file or my settings?")
