@@ -410,13 +410,20 @@ class ComparePage(QWidget):
         )
 
     def scroll_to_results(self) -> None:
-        """Bring the verdict to the top of the window: on a small screen it is below the settings."""
+        """Bring the verdict into view when it is below the window's edge (a small screen): the status
+        line goes to the top. When it is already in view nothing moves."""
         holder = self.parentWidget()
         while holder is not None and not isinstance(holder, QScrollArea):
             holder = holder.parentWidget()
-        if isinstance(holder, QScrollArea):
-            bar = holder.verticalScrollBar()
-            bar.setValue(min(bar.maximum(), self.status.mapTo(self, self.status.rect().topLeft()).y() - 8))
+        content = holder.widget() if isinstance(holder, QScrollArea) else None
+        if not isinstance(holder, QScrollArea) or content is None:
+            return
+        bar = holder.verticalScrollBar()
+        bottom = self.verdict_label.mapTo(content, self.verdict_label.rect().bottomLeft()).y()
+        if bottom <= bar.value() + holder.viewport().height():
+            return
+        top = self.status.mapTo(content, self.status.rect().topLeft()).y()
+        bar.setValue(min(bar.maximum(), top - 8))
 
     def show_sample(self, index: int) -> None:
         c = self.comparison
