@@ -83,7 +83,8 @@ def test_the_technical_lines_stay_under_details(models):
     assert any(e.startswith("main memory (RAM)") for e in vram.evidence)
     html = to_html(d)
     assert "<summary>Details</summary>" in html and "nominal type Q2_0 (general.file_type)" in html
-    assert "<details><summary>Details</summary>" in to_markdown(d)
+    md = to_markdown(d)
+    assert "_Details (technical):_\n\n- nominal type Q2\\_0 \\(general.file\\_type\\)" in md and "<details>" not in md
 
 
 def test_the_architecture_text_is_about_this_model(models):

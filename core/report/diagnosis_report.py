@@ -150,9 +150,10 @@ def _markdown_finding(f: Any, unchecked: bool = False) -> list[str]:
         for step in f.fix:
             block = f"\n   {_md(_copy_kind(step))}:" + _code_block(step.command, "   ") if step.command else ""
             lines.append(f"1. {_md(step.text)}" + block)
-    lines += ["", "<details><summary>Details</summary>", ""]
+    # a plain sub-list, not <details>: the Markdown is also read where HTML blocks are not (the window's preview)
+    lines += ["", "_Details (technical):_", ""]
     lines += [f"- {_md(x)}" for x in [*f.details, f"check: {f.id} · confidence: {f.confidence}"]]
-    lines += ["", "</details>", ""]
+    lines += [""]
     return lines
 
 
