@@ -50,7 +50,7 @@ class WhenShown(QObject):
             self.pending = args
 
     def flush(self) -> None:
-        """Apply a remembered update now (the page is about to be read: shown, exported, screenshotted)."""
+        """Apply the remembered update, if any (the page has just become the current one)."""
         if self.pending is not None:
             args, self.pending = self.pending, None
             self.slot(*args)

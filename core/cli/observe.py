@@ -7,6 +7,7 @@ import argparse
 import re
 from pathlib import Path
 
+from core.engines.paste import is_number
 from core.errors import SetupError
 from core.model.token_probe import MAX_PROMPT_CHARS, probe
 from core.settings.observations import Observation, Observations, PromptCount, SamplingSeen
@@ -49,21 +50,13 @@ def modelfile_observations(path: str, obs: Observations) -> None:
     if m:
         template = next(g for g in m.groups() if g is not None)
         obs.engine_template = Observation(template, f"your Modelfile {Path(path).name} (TEMPLATE)")
-    values = {k.lower(): float(v) for k, v in _PARAMETER.findall(text) if _is_number(v)}
+    values = {k.lower(): float(v) for k, v in _PARAMETER.findall(text) if is_number(v)}
     if values and obs.sampling is None:
         obs.sampling = SamplingSeen(
             f"your Modelfile {Path(path).name} (PARAMETER)",
             temperature=values.get("temperature"),
             repeat_penalty=values.get("repeat_penalty"),
         )
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def observations_from_args(args: argparse.Namespace, model_path: str) -> Observations:

@@ -22,6 +22,7 @@ from core.engines.found import (
 from core.engines.loopback import Loopback
 from core.engines.reading import read_json, sampling_line, setup_from
 from core.errors import EngineNotFoundError, SetupError
+from core.settings.run import is_quantized_cache
 from core.settings.setup import Setup
 
 # LM Studio stores per-model load settings as a list of {key, value} fields.
@@ -169,7 +170,7 @@ SETTING_NAMES = {
 
 def _cache_value(cache: str) -> str:
     """LM Studio shows a quantized cache by its type (Q8_0) and an unquantized one as the setting off."""
-    return "Off" if cache in ("f16", "f32", "bf16") else cache.upper()
+    return cache.upper() if is_quantized_cache(cache) else "Off"
 
 
 def spell(change: Change, base: FixBase) -> list[FixStep]:

@@ -62,7 +62,7 @@ def _set_flag(tokens: list[str], names: tuple[str, ...], values: list[str]) -> l
                 continue
             nxt = tokens[i + 1] if i + 1 < len(tokens) else None
             # -fa took no value in older llama.cpp: a bare -fa followed by another flag keeps its neighbour
-            takes_value = nxt is not None and (not nxt.startswith("-") or _is_number(nxt))
+            takes_value = nxt is not None and (not nxt.startswith("-") or is_number(nxt))
             if flag in ("-fa", "--flash-attn") and nxt is not None and nxt.lower() not in _BARE_OR_VALUE:
                 takes_value = False
             out += values
@@ -75,7 +75,7 @@ def _set_flag(tokens: list[str], names: tuple[str, ...], values: list[str]) -> l
     return out
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
     try:
         float(text)
     except ValueError:

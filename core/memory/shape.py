@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import cached_property
+from typing import Any
 
 from core.errors import MemoryEstimateError
 from core.hardware.machine import GIB
@@ -159,12 +160,7 @@ class ModelShape:
         w = self.weights.at(bpw)
         return replace(
             self,
-            input_bytes=w.input.bytes,
-            output_bytes=w.output.bytes,
-            tied_copy_bytes=w.tied_copy.bytes,
-            other_bytes=w.other.bytes,
-            layer_bytes=tuple(x.bytes for x in w.layers),
-            expert_bytes=w.experts.bytes,
+            **_byte_fields(w),
             nominal_type=quant,
             bpw=bpw,
             weights=w,
@@ -273,17 +269,24 @@ def model_shape(profile: ModelProfile) -> ModelShape:
         graph=graph,
         n_ctx_train=profile.context_length,
         n_swa=n_swa if any(swa) else 0,
-        input_bytes=weights.input.bytes,
-        output_bytes=weights.output.bytes,
-        tied_copy_bytes=weights.tied_copy.bytes,
-        other_bytes=weights.other.bytes,
-        layer_bytes=tuple(w.bytes for w in weights.layers),
-        expert_bytes=weights.experts.bytes,
+        **_byte_fields(weights),
         parameters=params,
         nominal_type=profile.nominal_type,
         bpw=profile.effective_bpw,
         weights=weights,
     )
+
+
+def _byte_fields(w: ShapeWeights) -> dict[str, Any]:
+    """A shape's weight sizes, as its estimate reads them, from the per-tensor census."""
+    return {
+        "input_bytes": w.input.bytes,
+        "output_bytes": w.output.bytes,
+        "tied_copy_bytes": w.tied_copy.bytes,
+        "other_bytes": w.other.bytes,
+        "layer_bytes": tuple(x.bytes for x in w.layers),
+        "expert_bytes": w.experts.bytes,
+    }
 
 
 def _params(by_name: dict[str, TensorEntry], name: str) -> int:

@@ -74,7 +74,7 @@ class AdvicePage(QWidget):
         self.upgrade_box: QGroupBox | None = None
         self._diagnosis: Diagnosis | None = None
         self.set_answer("info", "Open a model to see whether it fits this machine.", "")
-        self.refresh = when_shown(self, state.diagnosis_changed, self.show_advice)
+        when_shown(self, state.diagnosis_changed, self.show_advice)
         when_shown(self, state.hardware_changed, self._hardware_changed)
 
     def _hardware_changed(self, _hardware: object) -> None:

@@ -205,7 +205,7 @@ class DiagnosisPage(QWidget):
         lay.addWidget(self.summary)
         lay.addWidget(self.question)
         lay.addWidget(scroll, 1)
-        self.refresh = when_shown(self, state.diagnosis_changed, self.show_diagnosis)
+        when_shown(self, state.diagnosis_changed, self.show_diagnosis)
 
     def show_diagnosis(self, d: Diagnosis) -> None:
         # Only what changed is built and moved: a card whose finding is the same is kept where it is, so

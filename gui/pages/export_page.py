@@ -36,7 +36,7 @@ class ExportPage(QWidget):
         lay.addLayout(row)
         lay.addWidget(self.status)
         lay.addWidget(self.preview, 1)
-        self.refresh = when_shown(self, state.diagnosis_changed, self.show_preview)
+        when_shown(self, state.diagnosis_changed, self.show_preview)
 
     def show_preview(self, d: Diagnosis) -> None:
         for b in self.buttons.values():
