@@ -22,13 +22,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core import __version__, jsonfile
-from core.demo.prepare import DemoModels, prepare_demo
-from core.engines import registry as engines
-from core.errors import QuantDoctorError
-from core.model.profile import ModelProfile
+from core import __version__
+from core.app.demo import DemoModels, prepare_demo
+from core.app.session import saved_setup
+from core.app.types import ModelProfile, Setup
 from core.progress import Progress
-from core.settings.setup import Setup
 from gui import style
 from gui.pages.diagnosis_page import DiagnosisPage
 from gui.pages.export_page import ExportPage
@@ -294,14 +292,9 @@ class MainWindow(QMainWindow):
         else:
             self.resize(1200, 780)
         raw = self.settings.value("setup")
-        if isinstance(raw, str):
-            try:  # the one JSON loader and Setup's own checks: damage is a QuantDoctorError
-                data: dict[str, Any] = jsonfile.loads(raw, "the saved setup", max_bytes=1 << 20)
-                setup = Setup.of(**data)
-                engines.get(setup.engine)  # an engine this version no longer knows: the defaults
-                self.state.set_setup(setup)
-            except (ValueError, TypeError, QuantDoctorError):
-                pass  # an old or damaged saved setup: start from the defaults
+        setup = saved_setup(raw) if isinstance(raw, str) else None
+        if setup is not None:  # an old or damaged saved setup: start from the defaults
+            self.state.set_setup(setup)
 
     def save(self) -> None:
         self.settings.setValue("geometry", self.saveGeometry())

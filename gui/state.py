@@ -1,30 +1,32 @@
-"""The window's one source of truth: which model, which setup, which machine, what was found.
+"""The window's adapter over the session (core.app.session.Session): signals, and jobs off the UI thread.
 
-Pages read from it and listen to its signals; they never talk to each other. Everything slow goes
-through `run()`, which hands a core job to a worker thread, so the window never freezes.
+The case and every decision about it live in the session; this object only runs the session's slow
+operations on worker threads (so the window never freezes) and announces what changed. Pages read
+from it and listen to its signals; they never talk to each other.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from PySide6.QtCore import QObject, Signal
 
-from core.checks.measurements import Measurements
-from core.diagnosis import Diagnosis, diagnose
-from core.evaluation.compare import Comparison
-from core.evaluation.settings_trial import SettingsTrial
-from core.model.inspection import inspect_model
-from core.model.profile import ModelProfile
-from core.progress import Job, Progress
-from core.settings.setup import Setup
+from core.app.session import Op, Session
+from core.app.types import (
+    Comparison,
+    Diagnosis,
+    EngineEvidence,
+    HardwareProfile,
+    Measurements,
+    ModelProfile,
+    SettingsTrial,
+    Setup,
+)
+from core.progress import Job
 from gui.jobs import JobWorker
 
-
-def _inspect_job(path: str) -> Job[ModelProfile]:
-    yield Progress("Reading the model file", 0, 1)
-    return inspect_model(path)
+T = TypeVar("T")
 
 
 class AppState(QObject):
@@ -37,20 +39,43 @@ class AppState(QObject):
     busy_changed = Signal(bool)
     progress = Signal(object)  # Progress
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(self, parent: QObject | None = None, session: Session | None = None) -> None:
         super().__init__(parent)
-        self.profile: ModelProfile | None = None
-        self.setup = Setup()
-        self.hardware: Any = None
-        self.diagnosis: Diagnosis | None = None
-        # The comparison lives here, once, beside the model it was made for; the checks' evidence is
-        # derived from it (Measurements.from_comparison / from_trial), never held separately.
-        self.comparison: Comparison | None = None
-        self.trial: SettingsTrial | None = None
-        self.engine_evidence: Any = None  # what the person's app or its log said (core.engines.evidence)
+        self.session = session or Session()
         self.workers: list[JobWorker] = []
-        self._opening = 0  # the latest open request: an earlier one finishing later must not win
-        self._diagnosing = 0  # likewise for the checks
+
+    # -- the case, as the session holds it ---------------------------------------------------------
+    @property
+    def profile(self) -> ModelProfile | None:
+        return self.session.case.profile
+
+    @property
+    def setup(self) -> Setup:
+        return self.session.case.setup
+
+    @property
+    def hardware(self) -> HardwareProfile | None:
+        return self.session.case.hardware
+
+    @property
+    def comparison(self) -> Comparison | None:
+        return self.session.case.comparison
+
+    @property
+    def trial(self) -> SettingsTrial | None:
+        return self.session.case.trial
+
+    @property
+    def engine_evidence(self) -> EngineEvidence | None:
+        return self.session.case.engine
+
+    @property
+    def measurements(self) -> Measurements | None:
+        return self.session.case.measurements
+
+    @property
+    def diagnosis(self) -> Diagnosis | None:
+        return self.session.diagnosis
 
     # -- running core jobs off the UI thread -----------------------------------------------------
     def run(
@@ -69,6 +94,23 @@ class AppState(QObject):
         worker.start()
         return worker
 
+    def run_op(
+        self,
+        op: Op[T],
+        announce: Callable[[T], None],
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> JobWorker:
+        """Run a session operation; when its result is still wanted, apply it and announce it."""
+        self.session.started(op.kind)
+
+        def done(result: T) -> None:
+            if op.apply(result):
+                announce(result)
+
+        worker = self.run(op.job, done, on_error)
+        worker.signals.finished.connect(lambda: self.session.ended(op.kind))
+        return worker
+
     def _finished(self, worker: JobWorker) -> None:
         if worker in self.workers:
             self.workers.remove(worker)
@@ -76,8 +118,7 @@ class AppState(QObject):
 
     def shutdown(self) -> None:
         """The window is closing: stop every job, and let none that already finished report back."""
-        self._opening += 1
-        self._diagnosing += 1
+        self.session.expire()
         for worker in list(self.workers):
             worker.cancel()
 
@@ -87,74 +128,80 @@ class AppState(QObject):
 
     # -- the flow --------------------------------------------------------------------------------
     def open_model(self, path: str) -> JobWorker:
-        self._opening += 1
-        ticket = self._opening
-
-        def done(profile: ModelProfile) -> None:
-            if ticket == self._opening:
-                self.set_profile(profile)
-
-        return self.run(lambda: _inspect_job(path), done)
+        return self.run_op(self.session.open_model(path), self._profile_applied)
 
     def set_profile(self, profile: ModelProfile) -> None:
-        self.profile = profile
-        self.comparison = None
-        self.trial = None
+        self.session.set_profile(profile)
+        self._profile_applied(profile)
+
+    def _profile_applied(self, profile: ModelProfile) -> None:
         self.profile_changed.emit(profile)
         self.comparison_changed.emit(None)
         self.rediagnose()
 
     def set_setup(self, setup: Setup) -> None:
-        self.setup = setup
+        self.session.set_setup(setup)
         self.setup_changed.emit(setup)
         self.rediagnose()
 
-    def set_engine_evidence(self, evidence: Any) -> None:
-        """What the app or log said beside its settings; the next set_setup rediagnoses with it."""
-        self.engine_evidence = evidence
+    def announce_setup(self) -> None:
+        """The session took new settings (an import, the person's app): say so, and diagnose again."""
+        self.setup_changed.emit(self.setup)
+        self.rediagnose()
 
-    def set_hardware(self, hardware: Any) -> None:
-        self.hardware = hardware
+    def take_settings(self, setup: Setup, evidence: EngineEvidence | None) -> None:
+        """Settings from the person's app or its log (core.app.session.Session.take_settings)."""
+        path = self.session.take_settings(setup, evidence)
+        self.announce_setup()
+        if path:
+            self.open_model(path)
+
+    def set_engine_evidence(self, evidence: EngineEvidence | None) -> None:
+        """What the app or log said beside its settings; the next set_setup rediagnoses with it."""
+        self.session.set_engine_evidence(evidence)
+
+    def detect_machine(self, on_error: Callable[[BaseException], None] | None = None) -> JobWorker:
+        """Look at this machine again; the case takes it unless a card from the catalog is being tried."""
+
+        def detected(_hardware: HardwareProfile) -> None:
+            if self.session.what_if is None:
+                self._hardware_applied(self.hardware)
+
+        return self.run_op(self.session.detect_machine(), detected, on_error)
+
+    def choose_machine(self, gpu_name: str | None) -> None:
+        """This machine (None) or "what if I had…" a card from the catalog; a catalog problem is shown."""
+        try:
+            hardware = self.session.choose_machine(gpu_name)
+        except Exception as exc:  # a catalog problem is shown in place; the window stays usable
+            self.error.emit(exc)
+            return
+        if hardware is not None:
+            self._hardware_applied(hardware)
+
+    @property
+    def detecting(self) -> bool:
+        """Whether this machine is being looked at right now."""
+        return self.session.pending("machine")
+
+    def set_hardware(self, hardware: HardwareProfile | None) -> None:
+        self.session.set_hardware(hardware)
+        self._hardware_applied(hardware)
+
+    def _hardware_applied(self, hardware: HardwareProfile | None) -> None:
         self.hardware_changed.emit(hardware)
         self.rediagnose()
 
-    @property
-    def measurements(self) -> Measurements | None:
-        """The evidence the checks read: the comparison's own numbers (or the file-or-settings trial's)."""
-        if self.trial is not None:
-            return Measurements.from_trial(self.trial)
-        return Measurements.from_comparison(self.comparison) if self.comparison is not None else None
-
     def set_comparison(self, comparison: Comparison, for_path: str | None, trial: SettingsTrial | None = None) -> bool:
-        """Apply a finished comparison (or trial), unless the model on screen changed while it ran: the one
-        staleness check."""
-        if for_path is not None and (self.profile is None or self.profile.path != for_path):
+        """Apply a finished comparison (or trial), unless the model on screen changed while it ran."""
+        if not self.session.set_comparison(comparison, for_path, trial):
             return False
-        self.comparison = comparison
-        self.trial = trial
         self.comparison_changed.emit(comparison)
         self.rediagnose()
         return True
 
     def rediagnose(self) -> None:
-        """Run the checks off the UI thread: the memory check searches contexts and layer splits with
-        llama.cpp's graph replayed, half a second on a 70B model, which would freeze the window on
-        every setting changed. The latest request wins; an earlier one finishing later is dropped."""
-        if self.profile is None:
-            return
-        self._diagnosing += 1
-        ticket = self._diagnosing
-        profile, setup, hardware, measurements = self.profile, self.setup, self.hardware, self.measurements
-        evidence = self.engine_evidence
-        comparison = self.comparison.to_dict() if self.comparison is not None else None
-
-        def job() -> Job[Diagnosis]:
-            yield Progress("Running the checks")
-            return diagnose(profile, setup, hardware, measurements, comparison=comparison, engine=evidence)
-
-        def done(d: Diagnosis) -> None:
-            if ticket == self._diagnosing:
-                self.diagnosis = d
-                self.diagnosis_changed.emit(d)
-
-        self.run(job, done)
+        """Run the checks off the UI thread; the latest request wins."""
+        op = self.session.diagnose_op()
+        if op is not None:
+            self.run_op(op, self.diagnosis_changed.emit)

@@ -35,9 +35,8 @@ from PySide6.QtWidgets import (
 )
 
 from core import numbers
-from core.checks.finding import CONFIDENCE_WORDS, Finding, FixStep
-from core.engines import registry as engines
-from core.engines.base import COPY_KIND_WORDS
+from core.app.engines import copy_words
+from core.app.types import CONFIDENCE_WORDS, Finding, FixStep
 from core.errors import QuantDoctorError
 from core.palette import LIMIT, series
 from core.paths import resources_dir
@@ -382,10 +381,8 @@ def fix_widgets(step: FixStep, number: int) -> tuple[Label, CopyField | None]:
     """A fix step: its plain explanation, and beside it only what can be pasted as it is."""
     lab = Label(f"{number}. {step.text}")
     lab.setWordWrap(True)
-    kind = step.copy_kind
-    engine = engines.ENGINES.get(step.engine or "")
-    words = COPY_KIND_WORDS[kind] + (f" for {engine.name}" if engine else "") if kind else ""
-    field = CopyField(step.command, kind=words) if step.command and kind else None
+    words = copy_words(step)
+    field = CopyField(step.command, kind=words) if step.command and words else None
     return lab, field
 
 

@@ -14,6 +14,9 @@ import pytest
 
 from core.demo.prepare import DemoModels, prepare_demo
 from core.progress import run_job
+from dropins import register_dropins
+
+register_dropins()  # tests/test_dropin.py's child run: its engines and checks join the registries first
 
 
 @pytest.fixture(scope="session")

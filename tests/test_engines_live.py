@@ -193,9 +193,9 @@ def test_identify_needs_the_shape_not_the_port() -> None:
     from core.engines.loopback import Answer
 
     def answers(**bodies: Any) -> dict[str, Answer]:
-        from core.engines.live import IDENTIFY_PATHS
+        from core.engines.live import identify_paths
 
-        out = {p: Answer(p, status=404, body=b"{}") for p in IDENTIFY_PATHS}
+        out = {p: Answer(p, status=404, body=b"{}") for p in identify_paths()}
         for path, body in bodies.items():
             p = "/" + path.replace("__", "/").replace("_dot_", ".").replace("-", "-")
             out[p] = Answer(p, status=200, body=json_bytes(body))

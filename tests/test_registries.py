@@ -17,7 +17,7 @@ from core.cli.main import main
 from core.diagnosis import diagnose
 from core.engines import koboldcpp, llamacpp, lmstudio, ollama, tabbyapi, textgen, vllm
 from core.engines import registry as engines
-from core.engines.base import Engine, FixStep, NoFlashAttnCache, layers_step
+from core.engines.base import Engine, FixStep, NoFlashAttnCache, ReadsFrom
 from core.errors import SetupError
 from core.hardware import HardwareProfile, SystemMemory
 from core.hardware.catalog import catalog_profile
@@ -33,13 +33,13 @@ MODULES = (llamacpp, ollama, lmstudio, koboldcpp, textgen, tabbyapi, vllm)
 
 
 def test_the_registry_lists_every_engine_module_in_menu_order():
-    assert engines.ids() == (
+    assert engines.ids()[: len(MODULES)] == (
         "llama.cpp", "ollama", "lm-studio", "koboldcpp", "text-generation-webui", "tabbyapi", "vllm"
-    )  # fmt: skip
+    )  # fmt: skip  (a drop-in engine follows them)
     assert [engines.get(m.ENGINE.id) for m in MODULES] == [m.ENGINE for m in MODULES]
 
 
-@pytest.mark.parametrize("engine", [m.ENGINE for m in MODULES], ids=lambda e: e.id)
+@pytest.mark.parametrize("engine", list(engines.ENGINES.values()), ids=lambda e: e.id)
 def test_every_engine_provides_every_hook(engine: Engine):
     assert engine.name and isinstance(engine.without_flash_attn, NoFlashAttnCache) and engine.without_flash_attn_note
     for cache in ("q8_0", "q4_0", "f16"):
@@ -47,14 +47,21 @@ def test_every_engine_provides_every_hook(engine: Engine):
         assert steps and all(isinstance(s, FixStep) and s.text for s in steps)
     ctx = engine.context(12288)
     assert "12,288" in ctx.text and ctx.command and "12288" in ctx.command
-    layers = engine.gpu_layers(17)
-    if engine.id in ("tabbyapi", "vllm"):  # no layer split by count: the step says what to do instead
-        assert layers.command is None and "GPU" in layers.text
-    else:
-        assert "17" in layers.text and layers.command and "17" in layers.command
+    layers = engine.gpu_layers(17)  # an engine with no layer split by count says what to do instead
+    assert "GPU" in layers.text and (layers.command is None or "17" in layers.command)
     assert engine.default_ctx is None or engine.default_ctx > 0
-    if engine.read_settings is not None:
-        assert engine.reads_from
+    for r in engine.readers:  # the CLI's --from-<option> and the window's import menu are made of these
+        assert r.option and r.menu.endswith("…") and r.help and callable(r.read)
+        assert r.source is not ReadsFrom.ENVIRONMENT or r.file_option
+    for api in engine.live:  # a scan recognises it by its answers, and asks only paths some engine declared
+        assert api.recognise is not None and api.asks and api.ports
+
+
+def test_reader_options_and_live_keys_are_unique():
+    options = [r.option for e in engines.ENGINES.values() for r in e.readers]
+    keys = [api.key for e in engines.ENGINES.values() for api in e.live]
+    assert len(options) == len(set(options)) and len(keys) == len(set(keys))
+    assert len({api.precedence for e in engines.ENGINES.values() for api in e.live}) == len(keys)
 
 
 def test_the_context_an_engine_really_uses():
@@ -94,9 +101,9 @@ def test_a_registered_engine_shows_up_everywhere(monkeypatch: pytest.MonkeyPatch
         default_ctx=1024,
         without_flash_attn=NoFlashAttnCache.K_ONLY,
         without_flash_attn_note="FakeRun keeps V at f16 without flash attention",
-        kv_cache_fix=lambda cache, fa: [FixStep("Start FakeRun with:", f"--kv {cache}")],
-        context_command=lambda ctx: f"--window {ctx}",
-        gpu_layers_fix=lambda n: layers_step(f"--offload {n}", n),
+        spell=lambda change, base: (
+            [FixStep("Start FakeRun with:", f"fakerun --kv {change.cache_type_v}")] if change.cache_type_v else []
+        ),
     )
     engines.register(fake)
     assert engines.ids()[-1] == "fakerun" and engines.get("fakerun") is fake
@@ -108,7 +115,7 @@ def test_a_registered_engine_shows_up_everywhere(monkeypatch: pytest.MonkeyPatch
     kv = next(f for f in d.findings if f.id == "kv-cache")
     assert "context 1,024 tokens (fakerun's default)" in kv.evidence
     assert "FakeRun keeps V at f16 without flash attention" in kv.evidence
-    assert kv.severity == "info" and [s.command for s in kv.fix] == ["--kv q8_0"]
+    assert kv.severity == "info" and [s.command for s in kv.fix] == ["fakerun --kv q8_0"]
     # the CLI offers it (its --engine choices come from the registry)
     assert main(["diagnose", str(demo.reference), "--engine", "fakerun", "-ctk", "q4_0", "-ctv", "q4_0", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["setup"]["engine"] == "fakerun"
@@ -124,6 +131,18 @@ def test_each_engine_says_what_it_does_without_flash_attention(demo, engine, sev
     f = checks.get("kv-cache").run(CheckInput(p, s))
     assert isinstance(f, Finding) and f.severity == severity and words in f.title
     assert engines.get(engine).without_flash_attn_note in f.evidence
+
+
+@pytest.mark.parametrize("engine", list(engines.ENGINES.values()), ids=lambda e: e.id)
+def test_every_engine_is_asked_for_its_own_facts(demo, engine: Engine):
+    """The checks ask the engine (its context, its flash-attention behaviour, its words): none names it."""
+    p = inspect_model(demo.reference)
+    d = diagnose(p, Setup.of(engine=engine.id, cache_type_k="q4_0", cache_type_v="q4_0", flash_attn=False))
+    kv = next(f for f in d.findings if f.id == "kv-cache")
+    assert engine.without_flash_attn_note in kv.evidence
+    ctx = engine.effective_ctx(RunSettings(), p.context_length)
+    assert any(f"{ctx:,}" in line for line in kv.evidence)
+    assert all(step.engine in (None, engine.id) for f in d.findings for step in f.fix)
 
 
 # --- checks ------------------------------------------------------------------------------------------

@@ -124,7 +124,9 @@ def test_found_models_are_not_clipped(qtbot, window, tmp_path):
 
 def test_what_if_keeps_this_computers_cpu(qtbot, window):
     page = window.machine_page
-    page.detected = HardwareProfile(ram=SystemMemory(total_bytes=64 * 2**30), cpu=CpuInfo(model="Ryzen 9 7950X"))
+    window.state.session.detected = HardwareProfile(
+        ram=SystemMemory(total_bytes=64 * 2**30), cpu=CpuInfo(model="Ryzen 9 7950X")
+    )
     with qtbot.waitSignal(window.state.hardware_changed):
         page.what_if.setCurrentText("GeForce RTX 4060")
     assert "Ryzen 9 7950X" in page.system.text() and "unknown" not in page.system.text()

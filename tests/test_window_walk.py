@@ -75,7 +75,7 @@ def test_walk_imported_server_command(qtbot, tmp_path, demo):
 def test_walk_8b_model_with_a_small_what_if_gpu(qtbot, tmp_path):
     w = make_window(qtbot, tmp_path)
     path = llama8b(tmp_path / "Llama-3.1-8B-Instruct-Q4_K_M.gguf")
-    w.machine_page.detected = what_if("GeForce RTX 4090")  # "this machine", then a what-if
+    w.state.session.detected = what_if("GeForce RTX 4090")  # "this machine", then a what-if
     with qtbot.waitSignal(w.state.hardware_changed):
         w.machine_page.what_if.setCurrentText("GeForce RTX 4060")
     assert "Test CPU" in w.machine_page.system.text()

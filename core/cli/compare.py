@@ -19,8 +19,8 @@ HELP = "Run a quant and a reference on the same texts and prompts; measure the l
 
 
 def register(subparsers: Any) -> dict[str, tuple[str, Any]]:
+    from core.app.compare import ALIASES, DOMAINS
     from core.cli.run_options import add_run_arguments
-    from core.evaluation.domains import ALIASES, DOMAINS
     from core.settings.run import CACHE_TYPES
 
     p = subparsers.add_parser("compare", help=HELP, description=HELP)
@@ -65,14 +65,19 @@ def register(subparsers: Any) -> dict[str, tuple[str, Any]]:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from core.app.compare import (
+        ALIASES,
+        EVAL_DEFAULT_CTX,
+        DomainResult,
+        EvalSettings,
+        compare,
+        prompts_from,
+        read_own_texts,
+        text_summary,
+    )
+    from core.app.report import write_comparison_report
     from core.cli.output import ProgressPrinter
     from core.cli.run_options import run_settings_from_args
-    from core.evaluation.compare import DomainResult, compare
-    from core.evaluation.comparison_text import text_summary
-    from core.evaluation.domains import ALIASES
-    from core.evaluation.own_inputs import prompts_from, read_own_texts
-    from core.evaluation.scoring import EVAL_DEFAULT_CTX, EvalSettings
-    from core.report.comparison_html import write_comparison_report
 
     if args.file_or_settings:
         return _file_or_settings(args)
@@ -136,12 +141,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def _file_or_settings(args: argparse.Namespace) -> int:
     """`compare --file-or-settings`: the person's file with their settings and with safe ones."""
+    from core.app.compare import EVAL_DEFAULT_CTX, DomainResult, EvalSettings, file_or_settings, read_own_texts
     from core.cli.output import ProgressPrinter
     from core.cli.run_options import run_settings_from_args
-    from core.evaluation.compare import DomainResult
-    from core.evaluation.own_inputs import read_own_texts
-    from core.evaluation.scoring import EVAL_DEFAULT_CTX, EvalSettings
-    from core.evaluation.settings_trial import file_or_settings
 
     model = args.candidate or args.reference
     if model is None:

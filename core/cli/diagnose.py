@@ -6,19 +6,12 @@ import argparse
 import sys
 from typing import Any
 
-from core import jsonfile
-from core.checks.finding import CONFIDENCE_WORDS
-from core.checks.measurements import Measurements, measurements_from_comparison
+from core.app.engines import ReadsFrom, connect_setup, engine_ids, log_setup, readers
+from core.app.session import Session
+from core.app.types import CONFIDENCE_WORDS, WORKLOADS, Setup
 from core.cli.observe import add_observation_arguments, observations_from_args
 from core.cli.run_options import add_run_arguments, given_run_values
-from core.engines import registry as engines
-from core.engines.koboldcpp import from_kcpps
-from core.engines.llamacpp import from_command
-from core.engines.lmstudio import from_lmstudio
-from core.engines.ollama import from_ollama
 from core.errors import SetupError
-from core.files import user_path
-from core.settings.setup import WORKLOADS, Setup
 from core.severity import GLYPHS, NOT_CHECKED_GLYPH
 
 
@@ -29,14 +22,15 @@ def add_setup_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--expect", metavar="NAME", help="the model you expected, e.g. Qwen/Qwen3-8B or 'the instruct version'"
     )
-    g.add_argument("--engine", choices=engines.ids(), help="what runs the model (default llama.cpp)")
+    g.add_argument("--engine", choices=engine_ids(), help="what runs the model (default llama.cpp)")
     src = p.add_mutually_exclusive_group()
-    src.add_argument(
-        "--from-command", metavar="CMD", help="import settings from a llama-server / llama-cli command line"
-    )
-    src.add_argument("--from-ollama", action="store_true", help="import Ollama's settings (OLLAMA_* variables)")
-    src.add_argument("--from-kcpps", metavar="FILE", help="import a koboldcpp .kcpps file")
-    src.add_argument("--from-lmstudio", metavar="FILE", help="import an LM Studio per-model config")
+    # every engine's settings readers (core.engines.<engine>.ENGINE.readers): --from-command, --from-ollama...
+    for r in readers():
+        if r.source is ReadsFrom.ENVIRONMENT:
+            src.add_argument(f"--from-{r.option}", action="store_true", help=r.help)
+            p.add_argument(f"--{r.file_option}", metavar="FILE", help=f"with --from-{r.option}: {r.file_title.lower()}")
+        else:
+            src.add_argument(f"--from-{r.option}", metavar="CMD" if r.source is ReadsFrom.TEXT else "FILE", help=r.help)
     src.add_argument(
         "--from-engine",
         metavar="ENGINE",
@@ -44,60 +38,30 @@ def add_setup_arguments(p: argparse.ArgumentParser) -> None:
         "text-generation-webui, tabbyapi, vllm (this machine only)",
     )
     src.add_argument("--from-log", metavar="FILE", help="read an engine's log: llama.cpp, Ollama, LM Studio, koboldcpp")
-    p.add_argument("--modelfile", metavar="FILE", help="with --from-ollama: the model's Modelfile")
+
+
+def _given(args: argparse.Namespace) -> dict[str, Any]:
+    flags: dict[str, Any] = {"workload": args.workload, "expected": args.expect, "engine": args.engine}
+    return {**given_run_values(args), **{k: v for k, v in flags.items() if v is not None}}
 
 
 def setup_from_args(args: argparse.Namespace) -> Setup:
-    flags: dict[str, Any] = {"workload": args.workload, "expected": args.expect, "engine": args.engine}
-    given = {**given_run_values(args), **{k: v for k, v in flags.items() if v is not None}}
-    if args.from_command:
-        return from_command(args.from_command, **given)
-    if args.from_ollama:
-        return from_ollama(modelfile=args.modelfile, **given)
-    if args.from_kcpps:
-        return from_kcpps(args.from_kcpps, **given)
-    if args.from_lmstudio:
-        return from_lmstudio(args.from_lmstudio, **given)
+    given = _given(args)
+    for r in readers():
+        value = getattr(args, f"from_{r.option}".replace("-", "_"), None)
+        if value:
+            source = getattr(args, r.file_option.replace("-", "_"), None) if r.source is ReadsFrom.ENVIRONMENT else value
+            return r.read(source, **given)
     return Setup.of(source="command-line flags", **given)
 
 
 def evidence_from_args(args: argparse.Namespace, setup: Setup) -> tuple[Setup, Any]:
     """With --from-engine / --from-log: the engine's own settings (flags still win) and what else it said."""
-    flags: dict[str, Any] = {"workload": args.workload, "expected": args.expect, "engine": args.engine}
-    given = {**given_run_values(args), **{k: v for k, v in flags.items() if v is not None}}
     if getattr(args, "from_engine", None):
-        from core.engines.evidence import engine_evidence
-        from core.engines.live import connect
-
-        found = connect(args.from_engine)
-        if found.setup is None:
-            raise SetupError(f"{found.summary()}.", "Load a model in it (or name one), then try again.")
-        return Setup.of(**{**found.setup.to_dict(), **_legacy(given)}), engine_evidence(found)
+        return connect_setup(args.from_engine, _given(args))
     if getattr(args, "from_log", None):
-        from core.engines.evidence import log_evidence, model_on_disk
-        from core.engines.logs import read_log
-        from core.model.inspection import inspect_model
-
-        reading = read_log(args.from_log)
-        path = args.path or model_on_disk(reading.model_path)
-        return reading.setup(**given), log_evidence(reading, inspect_model(path) if path else None)
+        return log_setup(args.from_log, _given(args), model=args.path)
     return setup, None
-
-
-def _legacy(values: dict[str, Any]) -> dict[str, Any]:
-    return {("ctx" if k == "n_ctx" else k): v for k, v in values.items()}
-
-
-def load_measurements(path: str) -> tuple[Measurements, dict[str, Any]]:
-    fix = "Run the comparison again with --json and pass its output file."
-    data = jsonfile.load(user_path(path, SetupError), "saved comparison", SetupError, fix=fix)
-    try:
-        return measurements_from_comparison(data), data
-    except (ValueError, KeyError, TypeError) as exc:
-        raise SetupError(
-            f"{path} is not a comparison saved by `quantdoctor-cli compare --json` ({exc}).",
-            "Run the comparison again with --json and pass its output file.",
-        ) from exc
 
 
 def load_hardware(args: argparse.Namespace) -> Any:
@@ -107,9 +71,7 @@ def load_hardware(args: argparse.Namespace) -> Any:
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
-    from core.diagnosis import diagnose
-    from core.model.inspection import inspect_model
-    from core.report.diagnosis_report import to_json, write_diagnosis_report
+    from core.app.report import to_json, write_diagnosis_report
 
     setup, evidence = evidence_from_args(args, setup_from_args(args))
     path = args.path or setup.model_path
@@ -119,18 +81,16 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
             "Name the model file, or use --from-command with a command that has -m"
             + (" (the engine did not say where its model file is)." if evidence else "."),
         )
-    profile = inspect_model(path)
-    measurements, comparison = load_measurements(args.measurements) if args.measurements else (None, None)
-    hub_evidence = None
-    if args.hub and setup.expected:
-        from core.hub.evidence import hub_finetune_evidence  # never raises for Hub trouble
-
-        hub_evidence = hub_finetune_evidence(profile, setup.expected).evidence_lines()
-    observations = observations_from_args(args, str(path))
-    d = diagnose(
-        profile, setup, load_hardware(args), measurements, hub_evidence=hub_evidence, comparison=comparison,
-        engine=evidence, observations=observations,
-    )  # fmt: skip
+    session = Session()
+    session.set_setup(setup, evidence)
+    session.load_model(path)
+    if args.measurements:
+        session.load_comparison(args.measurements)
+    if args.hub:
+        session.ask_hub()
+    session.set_hardware(load_hardware(args))
+    session.set_observations(observations_from_args(args, str(path)))
+    d = session.diagnose()
     if args.report:
         out = write_diagnosis_report(d, args.report)
         print(f"Report written to {out}", file=sys.stderr)

@@ -9,7 +9,7 @@ from core.cli.output import print_json
 
 
 def cmd_engines(args: argparse.Namespace) -> int:
-    from core.engines.live import scan
+    from core.app.engines import scan, usual_log_files
 
     result = scan(ports=args.port or (), seconds=args.seconds)
     if args.json:
@@ -35,8 +35,6 @@ def cmd_engines(args: argparse.Namespace) -> int:
             print(f"  ? {line}")
     for p in result.problems:
         print(f"note: {p}")
-    from core.engines.logs import usual_log_files
-
     for engine, paths in usual_log_files().items():
         for path in paths:
             print(f"log: {engine}: {path}  (quantdoctor-cli diagnose --from-log {path})")

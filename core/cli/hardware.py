@@ -55,7 +55,7 @@ def size(n: int | float | None) -> str:
 def cmd_gpus(args: argparse.Namespace) -> int:
     if args.catalog:
         return _print_catalog(args.json)
-    from core.hardware import detect_hardware, save_profile
+    from core.app.machine import detect_hardware, save_profile
 
     profile = detect_hardware()
     if args.save:
@@ -108,7 +108,7 @@ def hardware_lines(profile: Any) -> list[str]:
 
 
 def _print_catalog(as_json: bool) -> int:
-    from core.hardware.catalog import load_catalog
+    from core.app.machine import load_catalog
 
     cards = load_catalog()
     if as_json:
@@ -124,35 +124,28 @@ def _print_catalog(as_json: bool) -> int:
 
 def hardware_from_args(args: argparse.Namespace) -> Any:
     """The machine a command plans for: --hardware FILE, --gpu NAME (what-if), or this one."""
-    from core.hardware import HardwareProfile, detect_hardware, load_profile
+    from core.app.machine import detect_hardware, load_profile, what_if
 
     if getattr(args, "hardware", None):
         return load_profile(args.hardware)
     if getattr(args, "gpu", None) is not None:
         from core.errors import UnknownGpuError
-        from core.hardware.catalog import catalog_profile
 
         if not args.gpu.strip():
             raise UnknownGpuError("--gpu was given an empty name.", [], 'Name a GPU, e.g. --gpu "RTX 4090".')
-        from core.hardware.system import cpu_info, system_memory
-
-        return catalog_profile(args.gpu, HardwareProfile(ram=system_memory(), cpu=cpu_info()))
+        return what_if(args.gpu)
     return detect_hardware()
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
+    from core.app.fit import fit_plan
+    from core.app.session import Session
     from core.cli.run_options import run_settings_from_args
-    from core.memory.plan import plan_with_advice
-    from core.memory.shape import model_shape
-    from core.model.inspection import inspect_model
 
-    profile = inspect_model(args.path)
+    profile = Session().load_model(args.path)
     hardware = hardware_from_args(args)
-    shape = model_shape(profile)
-    setup = run_settings_from_args(args)
-    if setup.n_ctx is None:  # -c 0 or none: the model's own context, as llama.cpp does
-        setup = setup.replace(n_ctx=shape.n_ctx_train or 4096)
-    report = plan_with_advice(shape, setup, hardware)
+    report = fit_plan(profile, run_settings_from_args(args), hardware)
+    shape = report.shape
     if args.json:
         data = report.to_dict()
         data["hardware"] = {

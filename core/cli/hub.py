@@ -17,13 +17,13 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def _size(n: int | None) -> str:
-    from core.hub.download import _format_bytes
+    from core.app.hub import format_bytes
 
-    return _format_bytes(n) if n is not None else "size ?"
+    return format_bytes(n) if n is not None else "size ?"
 
 
 def cmd_card(args: argparse.Namespace) -> int:
-    from core.hub import fetch_card
+    from core.app.hub import fetch_card
 
     card = fetch_card(args.repo, revision=args.revision)
     if args.json:
@@ -56,18 +56,15 @@ def cmd_card(args: argparse.Namespace) -> int:
 
 
 def cmd_alternatives(args: argparse.Namespace) -> int:
+    from core.app.hub import find_alternatives, memory_fit, parse_gpu_budget, simple_fit
+    from core.app.machine import detect_hardware, what_if
+    from core.app.session import Session
     from core.errors import UnknownGpuError
-    from core.hardware import HardwareProfile, detect_hardware
-    from core.hardware.catalog import catalog_profile
-    from core.hardware.system import cpu_info, system_memory
-    from core.hub import find_alternatives
-    from core.hub.fit import memory_fit, parse_gpu_budget, simple_fit
-    from core.model.inspection import inspect_model
 
-    profile = inspect_model(args.path)
+    profile = Session().load_model(args.path)
     if args.gpu:
         try:
-            fits = memory_fit(catalog_profile(args.gpu, HardwareProfile(ram=system_memory(), cpu=cpu_info())))
+            fits = memory_fit(what_if(args.gpu))
         except UnknownGpuError:
             fits = simple_fit(parse_gpu_budget(args.gpu))  # a bare size ("24GB") still works
     else:
@@ -98,9 +95,9 @@ def cmd_alternatives(args: argparse.Namespace) -> int:
 
 
 def cmd_download(args: argparse.Namespace) -> int:
+    from core.app.hub import download, reference_file
     from core.cli.output import ProgressPrinter
     from core.errors import QuantDoctorError
-    from core.hub import download, reference_file
     from core.progress import run_job
 
     repo, filename = args.repo, args.file

@@ -22,7 +22,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from core.demo.prepare import prepare_demo
+    from core.app.demo import prepare_demo
     from core.model.inspection import inspect_model
 
     printer = ProgressPrinter()

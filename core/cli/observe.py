@@ -7,7 +7,7 @@ import argparse
 import re
 from pathlib import Path
 
-from core.engines.paste import is_number
+from core.app.engines import is_number
 from core.errors import SetupError
 from core.model.token_probe import MAX_PROMPT_CHARS, probe
 from core.settings.observations import Observation, Observations, PromptCount, SamplingSeen

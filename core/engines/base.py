@@ -141,33 +141,58 @@ class NoFlashAttnCache(StrEnum):
     K_ONLY = "k-only"  # koboldcpp: K is quantized, V stays f16
 
 
+class ReadsFrom(StrEnum):
+    """Where a settings reader takes its input from, so that each front end can ask for it."""
+
+    TEXT = "text"  # a pasted text (a command line): the CLI's option value, the window's paste dialog
+    FILE = "file"  # a settings file: a path (the window opens a file dialog)
+    ENVIRONMENT = "environment"  # this process's environment, with an optional file (a Modelfile)
+
+
+@dataclass(frozen=True)
+class SettingsReader:
+    """One way an engine's settings can be read. The CLI's `--from-<option>` and the Setup page's
+    "Import from…" menu are made from these declarations, so a new reader needs no front-end edit.
+    `read(value, **given)`: value is the text, the path, or the optional file (None when skipped);
+    `given` are the settings the person typed, which win over what is read."""
+
+    option: str  # the CLI option's name after --from-: "command", "ollama", "kcpps", "lmstudio"
+    source: ReadsFrom
+    menu: str  # the window's menu entry: "A llama.cpp command…"
+    help: str  # the CLI's help line
+    read: Callable[..., Setup]
+    file_filter: str = ""  # FILE / ENVIRONMENT: the file dialog's filter ("koboldcpp (*.kcpps *.json)")
+    file_title: str = ""  # FILE / ENVIRONMENT: the file dialog's title
+    file_option: str = ""  # ENVIRONMENT: the CLI option that names the optional file ("modelfile")
+    placeholder: str = ""  # TEXT: an example of what to paste
+
+
 @dataclass(frozen=True)
 class Engine:
-    """One engine. Every field is a hook the rest of Quant Doctor uses; `read_settings` may be None
-    when the engine keeps its settings nowhere we can read (then the person types them)."""
+    """One engine, complete: everything the rest of Quant Doctor asks about it is a field here, so adding
+    an engine is this record in one module plus one line in core/engines/registry.py."""
 
     id: str  # the value of Setup.engine and of --engine
     name: str  # how the engine calls itself, for people
     default_ctx: int | None  # the context it uses when none is set; None: the model's own context
     without_flash_attn: NoFlashAttnCache
     without_flash_attn_note: str  # the evidence line that says so, in the engine's own terms
-    kv_cache_fix: Callable[[str, bool], list[FixStep]]  # (cache type, with flash attention) -> steps
-    context_command: Callable[[int], str]  # the text that sets the context to n tokens
-    gpu_layers_fix: Callable[[int], FixStep]  # put n layers on the GPU
-    read_settings: Callable[..., Setup] | None = None  # the engine's own settings as a Setup
-    reads_from: str = ""  # what read_settings reads, for people ("a llama-server command line")
-    live: tuple[LiveApi, ...] = ()  # the servers it runs and how to ask them what they run (core.engines.live)
+    # Every settings fix in the engine's own words, pasteable as it is (core.engines.paste checks it):
+    # (change, what it is written over) -> steps; [] for a change it has no setting for.
+    spell: Callable[[Change, FixBase], list[FixStep]]
+    readers: tuple[SettingsReader, ...] = ()  # where its settings can be read from (none: the person types them)
+    live: tuple[LiveApi, ...] = ()  # the servers it runs and how to recognise and ask them (core.engines.live)
+    log_kinds: tuple[str, ...] = ()  # the kinds of log core.engines.logs recognises as this engine's
+    # Lower-case phrases that mark a log line as this engine's (its banner, its logger's name): the log
+    # reader counts them as the kind `log_kinds[0]` (else the engine id), before llama.cpp's own kinds.
+    log_marks: tuple[str, ...] = ()
 
-    # The fixes for causes that are not the quant (issue 14), in the engine's own words. None: the
-    # generic wording below, which names the setting without a text to paste.
+    # Fallback words for a cause `spell` has no setting for (issue 14). None: the generic wording below,
+    # which names the setting without a text to paste.
     template_fix: Callable[[str | None], list[FixStep]] | None = None  # (format name or None)
     stop_text: Callable[[str], str] | None = None  # (end-of-turn token) -> where to add the stop string
-    sampling_text: Callable[[float | None, float | None], str] | None = None  # (temperature, repeat penalty)
     rope_text: Callable[[int], str] | None = None  # (native context) -> how to turn the extension off
     bos_text: str | None = None  # how to send the BOS token once
-    # Every settings fix in the engine's own words, pasteable as it is (core.engines.paste checks it):
-    # (change, what it is written over) -> steps. None: composed from the hooks above.
-    spell: Callable[[Change, FixBase], list[FixStep]] | None = None
 
     def effective_ctx(self, run: RunSettings, model_ctx: int | None) -> int:
         """The context the engine will really use: the setting, else the engine's default."""
@@ -180,79 +205,62 @@ class Engine:
     def apply(self, change: Change, base: FixBase | None = None) -> list[FixStep]:
         """The steps that make `change`, in this engine's words, over the person's own command."""
         base = base or FixBase()
-        steps = self.spell(change, base) if self.spell is not None else self._composed(change)
+        steps = self.spell(change, base)
         return [replace(s, engine=s.engine or self.id, sets=s.sets or change.sets()) for s in steps]
 
-    def _composed(self, change: Change) -> list[FixStep]:
-        """An engine without `spell` (a plug-in): its older one-setting hooks, one step each."""
-        steps: list[FixStep] = []
-        if change.cache_type_k or change.cache_type_v:
-            steps += self.kv_cache_fix(change.cache_type_v or change.cache_type_k or "q8_0", bool(change.flash_attn))
-        if change.n_ctx is not None:
-            steps.append(FixStep(f"Use a context of {change.n_ctx:,} tokens:", self.context_command(change.n_ctx)))
-        if change.n_gpu_layers is not None:
-            steps.append(self.gpu_layers_fix(change.n_gpu_layers))
-        if change.temperature is not None or change.repeat_penalty is not None:
-            steps.append(self._sampling_step(change.temperature, change.repeat_penalty))
-        return steps
+    def _one(self, change: Change, base: FixBase | None) -> list[FixStep]:
+        """The steps, or, for a setting the engine has no text for, the change in plain words."""
+        return self.apply(change, base) or [FixStep(f"In {self.name}'s settings, use {change.words()}.", engine=self.id)]
 
     def kv_cache(self, cache: str = "q8_0", flash_attn: bool = True, base: FixBase | None = None) -> list[FixStep]:
-        return self.apply(Change(cache_type_k=cache, cache_type_v=cache, flash_attn=True if flash_attn else None), base)
+        return self._one(Change(cache_type_k=cache, cache_type_v=cache, flash_attn=True if flash_attn else None), base)
 
     def context(self, ctx: int, base: FixBase | None = None) -> FixStep:
-        return self.apply(Change(n_ctx=ctx), base)[0]
+        return self._one(Change(n_ctx=ctx), base)[0]
 
     def gpu_layers(self, n: int, base: FixBase | None = None) -> FixStep:
-        return self.apply(Change(n_gpu_layers=n), base)[0]
+        return self._one(Change(n_gpu_layers=n), base)[0]
 
     def chat_template(self, format_name: str | None, base: FixBase | None = None) -> list[FixStep]:
-        if self.spell is not None:
-            steps = self.apply(Change(chat_template=format_name or CARD_FORMAT, jinja=True), base)
-            if steps:
-                return steps
+        steps = self.apply(Change(chat_template=format_name or CARD_FORMAT, jinja=True), base)
+        if steps:
+            return steps
         if self.template_fix is not None:
             return self.template_fix(format_name)
         fmt = format_name or "the model's own"
         return [FixStep(f"In {self.name}'s settings, use the {fmt} chat template (the model card shows it).")]
 
     def stop_token(self, token: str, base: FixBase | None = None) -> FixStep:
-        if self.spell is not None:
-            steps = self.apply(Change(stop=token), base)
-            if steps:
-                return steps[0]
+        steps = self.apply(Change(stop=token), base)
+        if steps:
+            return steps[0]
         text = self.stop_text(token) if self.stop_text else f'add "{token}" to the stop strings'
         return FixStep(f"Stop generating at {token}: {text}.")
 
     def sampling(
         self, temperature: float | None = None, repeat_penalty: float | None = None, base: FixBase | None = None
     ) -> FixStep:
-        if self.spell is not None:
-            return self.apply(Change(temperature=temperature, repeat_penalty=repeat_penalty), base)[0]
-        return self._sampling_step(temperature, repeat_penalty)
-
-    def _sampling_step(self, temperature: float | None, repeat_penalty: float | None) -> FixStep:
-        if self.sampling_text is not None:
-            return FixStep("Set the sampler:", self.sampling_text(temperature, repeat_penalty))
+        steps = self.apply(Change(temperature=temperature, repeat_penalty=repeat_penalty), base)
+        if steps:
+            return steps[0]
         parts = ([f"temperature {temperature:g}"] if temperature is not None else []) + (
             [f"repetition penalty {repeat_penalty:g}"] if repeat_penalty is not None else []
         )
         return FixStep(f"In {self.name}'s sampling settings (or each request): {', '.join(parts)}.")
 
     def rope_default(self, native_ctx: int, base: FixBase | None = None) -> FixStep:
-        if self.spell is not None:
-            steps = self.apply(Change(rope_none=True), base)
-            if steps:
-                return steps[0]
+        steps = self.apply(Change(rope_none=True), base)
+        if steps:
+            return steps[0]
         text = self.rope_text(native_ctx) if self.rope_text else None
         return FixStep(
             "Run without the context extension" + (f": {text}." if text else f" in {self.name}'s model settings.")
         )
 
     def bos_once(self, base: FixBase | None = None) -> FixStep:
-        if self.spell is not None:
-            steps = self.apply(Change(jinja=True), base)
-            if steps:
-                return steps[0]
+        steps = self.apply(Change(jinja=True), base)
+        if steps:
+            return steps[0]
         return FixStep("Send the BOS token once" + (f": {self.bos_text}" if self.bos_text else "."))
 
 

@@ -94,15 +94,27 @@ class ScanResult:
 Query = Callable[[Loopback, Answers, FoundEngine, str | None], None]
 
 
+Recognise = Callable[[Answers], bool]
+
+
 @dataclass(frozen=True)
 class LiveApi:
-    """One kind of server an engine runs: its default ports and how to read what it runs."""
+    """One kind of server an engine runs: its default ports, how to recognise it by the *shape* of its
+    answers (not the port: TabbyAPI answers like koboldcpp and like llama-server, and
+    text-generation-webui shares port 5000 with it), and how to read what it runs.
+
+    `recognise` is asked in ascending `precedence` (core.engines.live.identify), each with the answers
+    to every registered API's `asks` paths; a server whose answers also fit a more general shape
+    goes first (TabbyAPI at 10, before koboldcpp and llama-server)."""
 
     key: str  # "llama-server", "ollama"... (what `--from-engine` takes)
     label: str
     ports: tuple[int, ...]
     query: Query
     aliases: tuple[str, ...] = ()
+    recognise: Recognise | None = None  # None: never recognised by a scan (only named with --from-engine)
+    asks: tuple[str, ...] = ()  # the GET paths its recognition reads
+    precedence: int = 50
 
 
 def as_dict(value: Any) -> dict[str, Any]:

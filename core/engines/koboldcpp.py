@@ -10,19 +10,30 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from core.engines.base import CARD_FORMAT, Change, CopyKind, Engine, FixBase, FixStep, NoFlashAttnCache, layers_step
+from core.engines.base import (
+    CARD_FORMAT,
+    Change,
+    CopyKind,
+    Engine,
+    FixBase,
+    FixStep,
+    NoFlashAttnCache,
+    ReadsFrom,
+    SettingsReader,
+)
 from core.engines.found import (
     Answers,
     FoundEngine,
     FoundModel,
     LiveApi,
+    owned_by,
     positive_int,
     process_is,
     unreadable,
 )
 from core.engines.loopback import Loopback
 from core.engines.paste import Flag, corrected_command
-from core.engines.reading import read_json, sampling_line, setup_from
+from core.engines.reading import read_json, setup_from
 from core.errors import SetupError
 from core.settings.setup import Setup
 
@@ -54,13 +65,6 @@ def from_kcpps(path: str | Path, **overrides: Any) -> Setup:
     return setup_from(values, Path(path).name)
 
 
-def kv_cache_fix(cache: str, flash_attn: bool) -> list[FixStep]:
-    return [
-        FixStep(
-            "Start koboldcpp with:",
-            f"--quantkv {_QUANTKV_OF.get(cache, _DEFAULT_QUANTKV)}" + (" --flashattention" if flash_attn else ""),
-        )
-    ]
 
 
 def spell(change: Change, base: FixBase) -> list[FixStep]:
@@ -147,9 +151,13 @@ def _kobold_cmdline(cmdline: list[str]) -> dict[str, Any]:
     return out
 
 
-def sampling_text(temperature: float | None, repeat_penalty: float | None) -> str:
-    return sampling_line(
-        temperature, repeat_penalty, ("Temperature", "Repetition Penalty"), where="  (Settings → Samplers)"
+
+
+def recognise(a: Answers) -> bool:
+    """koboldcpp: KoboldCpp's version answer, and its own model name (TabbyAPI's Kobold API is checked first)."""
+    model = str(a["/api/v1/model"].json_dict().get("result", ""))
+    return a["/api/extra/version"].json_dict().get("result") == "KoboldCpp" and (
+        model.startswith("koboldcpp/") or model == "inactive" or "koboldcpp" in owned_by(a)
     )
 
 
@@ -162,13 +170,17 @@ ENGINE = Engine(
         "koboldcpp quantizes only the K cache when flash attention is off (its documented behaviour); "
         "the V cache stays f16"
     ),
-    kv_cache_fix=kv_cache_fix,
-    context_command=lambda ctx: f"--contextsize {ctx}",
-    gpu_layers_fix=lambda n: layers_step(f"--gpulayers {n}", n),
-    read_settings=from_kcpps,
-    reads_from="a koboldcpp .kcpps launcher file",
-    live=(LiveApi("koboldcpp", "koboldcpp", (5001,), query_koboldcpp, ("kobold",)),),
+    live=(LiveApi(
+        "koboldcpp", "koboldcpp", (5001,), query_koboldcpp, ("kobold",), recognise,
+        ("/api/extra/version", "/api/v1/model", "/v1/models"), precedence=40,
+    ),),
     template_fix=lambda fmt: [FixStep(f"In koboldcpp: Settings → 'Instruct Tag Preset': choose {fmt or CARD_FORMAT}.")],
-    sampling_text=sampling_text,
     spell=spell,
+    readers=(
+        SettingsReader(
+            "kcpps", ReadsFrom.FILE, "A koboldcpp .kcpps file…", "import a koboldcpp .kcpps file", from_kcpps,
+            file_filter="koboldcpp (*.kcpps *.json)", file_title="koboldcpp settings",
+        ),
+    ),
+    log_kinds=("koboldcpp",),
 )

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor, wait
 
 from core.engines import registry
-from core.engines.found import Answers, FoundEngine, LiveApi, ScanResult, answer_data, owned_by
+from core.engines.found import Answers, FoundEngine, LiveApi, ScanResult
 from core.engines.loopback import Loopback, parse_url, port_open
 from core.engines.process import engine_process
 from core.errors import EngineNotFoundError, QuantDoctorError
@@ -31,46 +31,17 @@ SCAN_SECONDS = 2.0
 PROBE_SECONDS = 1.0
 
 
-IDENTIFY_PATHS = (
-    "/.well-known/serviceinfo", "/api/version", "/api/tags", "/props", "/api/extra/version", "/api/v1/model",
-    "/api/v0/models", "/api/v1/models", "/v1/internal/model/info", "/v1/models", "/version",
-)  # fmt: skip
+def identify_paths() -> tuple[str, ...]:
+    """Every path some registered engine's recognition reads, each asked once."""
+    return tuple(dict.fromkeys(p for api in live_apis().values() for p in api.asks))
 
 
 def identify(a: Answers) -> str | None:
-    """Which engine gave these answers (SUMMARY of tests/fixtures/engines: probe order matters)."""
-    software = a["/.well-known/serviceinfo"].json_dict().get("software")
-    kobold_model = str(a["/api/v1/model"].json_dict().get("result", ""))
-    if (isinstance(software, dict) and software.get("name") == "TabbyAPI") or kobold_model.startswith("tabbyAPI/") \
-            or "tabbyAPI" in owned_by(a):  # fmt: skip
-        return "tabbyapi"
-    tags = a["/api/tags"].json_dict().get("models")
-    if isinstance(a["/api/version"].json_dict().get("version"), str) and isinstance(tags, list):
-        return "ollama"
-    props = a["/props"].json_dict()
-    if isinstance(props.get("default_generation_settings"), dict) and ("model_path" in props or "build_info" in props):
-        return "llama-server"
-    if "llamacpp" in owned_by(a):
-        return "llama-server"
-    if a["/api/extra/version"].json_dict().get("result") == "KoboldCpp" and (
-        kobold_model.startswith("koboldcpp/") or kobold_model == "inactive" or "koboldcpp" in owned_by(a)
-    ):
-        return "koboldcpp"
-    v0 = answer_data(a, "/api/v0/models")
-    v1 = a["/api/v1/models"].json_dict().get("models")
-    if any("compatibility_type" in d or "state" in d for d in v0) or (
-        isinstance(v1, list) and any(isinstance(m, dict) and "loaded_instances" in m for m in v1)
-    ):
-        return "lm-studio"
-    if "organization_owner" in owned_by(a):
-        return "lm-studio"
-    info = a["/v1/internal/model/info"].json_dict()
-    if "model_name" in info and "loader" in info:
-        return "text-generation-webui"
-    if "vllm" in owned_by(a):
-        return "vllm"
-    if "me" in owned_by(a):
-        return "llama-cpp-python"
+    """Which engine gave these answers: each registered API's own `recognise`, most specific first
+    (SUMMARY of tests/fixtures/engines: the order matters)."""
+    for api in sorted(live_apis().values(), key=lambda api: api.precedence):
+        if api.recognise is not None and api.recognise(a):
+            return api.key
     return None
 
 
@@ -98,8 +69,9 @@ def probe_port(host: str, port: int, deadline: float, want: str | None = None, r
     if not port_open(host, port, min(0.3, deadline - time.monotonic())):
         return None, None
     client = Loopback(host, port, deadline=min(deadline, time.monotonic() + probe_seconds), timeout=probe_seconds)
-    with ThreadPoolExecutor(max_workers=len(IDENTIFY_PATHS)) as pool:
-        answers = dict(zip(IDENTIFY_PATHS, pool.map(client.get, IDENTIFY_PATHS), strict=True))
+    paths = identify_paths()
+    with ThreadPoolExecutor(max_workers=len(paths)) as pool:
+        answers = dict(zip(paths, pool.map(client.get, paths), strict=True))
     key = identify(answers)
     if key is None:
         said = sorted({a.describe() for a in answers.values() if a.error or a.status == 200})[:3]

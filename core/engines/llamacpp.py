@@ -11,7 +11,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from core.engines.base import CARD_FORMAT, Change, Engine, FixBase, FixStep, NoFlashAttnCache, layers_step
+from core.engines.base import CARD_FORMAT, Change, Engine, FixBase, FixStep, NoFlashAttnCache, ReadsFrom, SettingsReader
 from core.engines.found import (
     Answers,
     FoundEngine,
@@ -19,138 +19,17 @@ from core.engines.found import (
     LiveApi,
     answer_data,
     as_dict,
+    owned_by,
     positive_int,
     process_is,
 )
+from core.engines.llama_args import from_command
 from core.engines.loopback import Loopback
 from core.engines.paste import Flag, corrected_command
 from core.engines.process import EngineProcess
-from core.engines.reading import sampling_line, whole_number
-from core.errors import QuantDoctorError, SetupError
-from core.settings.run import FlashAttn
+from core.errors import QuantDoctorError
 from core.settings.sampling import Sampling
 from core.settings.setup import Setup
-
-_FA_WORDS = {"on", "off", "auto", "true", "false", "1", "0", "enabled", "disabled"}
-
-# llama.cpp options that take a value but do not matter to the diagnosis (common/arg.cpp); their
-# values are skipped so they are not mistaken for unknown flags.
-_VALUE_FLAGS = {
-    "-t", "--threads", "-tb", "--threads-batch", "--host", "--port", "-n", "--n-predict", "--predict",
-    "-p", "--prompt", "-f", "--file", "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
-    "--repeat-last-n", "-s", "--seed", "--chat-template", "--chat-template-file", "-a", "--alias",
-    "--api-key", "--mmproj", "-sm", "--split-mode", "-ts", "--tensor-split", "-mg", "--main-gpu",
-    "--rope-scaling", "--rope-freq-base", "--rope-freq-scale", "--yarn-orig-ctx", "-hf", "--hf-repo",
-    "-hff", "--hf-file", "--lora", "-ot", "--override-tensor", "--keep", "--timeout", "-dev", "--device",
-    "-md", "--model-draft", "--reasoning-format", "--reasoning-budget", "-to", "--slot-save-path",
-    "--numa", "-lcs", "--lookup-cache-static", "--cache-reuse", "--n-cpu-moe", "-ncmoe", "--grammar",
-    "--grammar-file", "-j", "--json-schema", "--log-file", "-r", "--reverse-prompt", "--samplers",
-    "--mirostat", "--typical", "--dry-multiplier", "--swa-checkpoints",
-}  # fmt: skip
-# Options that move weights or the KV cache between GPU and CPU: understood, but not modelled by the
-# memory estimate, so they are kept as a note rather than silently dropped.
-_PLACEMENT_FLAGS_WITH_VALUE = {"--n-cpu-moe", "-ncmoe", "-ot", "--override-tensor"}
-_PLACEMENT_FLAGS = {"--cpu-moe", "-cmoe", "--no-kv-offload", "-nkvo"}
-_BARE_FLAGS = {
-    "--jinja", "--no-mmap", "--mlock", "--cont-batching", "-cb", "--no-cont-batching", "-nocb", "--verbose",
-    "-v", "--metrics", "--no-webui", "--embedding", "--embeddings", "--interactive", "-i", "-cnv",
-    "--conversation", "-no-cnv", "--no-warmup", "--log-disable", "--color", "--kv-unified", "-kvu",
-    "--swa-full", "--check-tensors", "--simple-io",
-}  # fmt: skip
-
-
-def from_command(command: str, **overrides: Any) -> Setup:
-    """Settings from a llama-server / llama-cli command line (or any llama.cpp tool)."""
-    try:
-        tokens = shlex.split(command.replace("\\\n", " "))
-    except ValueError as exc:
-        raise SetupError(
-            f"The command could not be read ({exc}).", "Paste the whole command, quotes included."
-        ) from exc
-    values: dict[str, Any] = {"source": "llama.cpp command line", "engine": "llama.cpp", "command": shlex.join(tokens)}
-    unknown: list[str] = []
-    overrides_kv: list[str] = []
-    model: str | None = None
-    parallel = 1
-    i = 0
-    if tokens and not tokens[0].startswith("-"):
-        i = 1  # the program itself (llama-server, ./llama-cli, ...)
-    while i < len(tokens):
-        tok = tokens[i]
-        flag, eq, inline = tok.partition("=") if tok.startswith("--") else (tok, "", "")
-        nxt = inline if eq else (tokens[i + 1] if i + 1 < len(tokens) else None)
-        step = 1 if eq else 2
-
-        def value(flag: str = flag, nxt: str | None = nxt) -> str:
-            if nxt is None:
-                raise SetupError(f"{flag} needs a value.", f"Add the value after {flag}.")
-            return nxt
-
-        if flag in ("-m", "--model"):
-            model = value()
-        elif flag in ("-c", "--ctx-size"):
-            values["n_ctx"] = whole_number(flag, value())
-        elif flag in ("-ctk", "--cache-type-k"):
-            values["cache_type_k"] = value()
-        elif flag in ("-ctv", "--cache-type-v"):
-            values["cache_type_v"] = value()
-        elif flag in ("-ngl", "--gpu-layers", "--n-gpu-layers"):
-            v = value()
-            values["n_gpu_layers"] = None if v in ("all", "auto") else whole_number(flag, v)
-        elif flag in ("-b", "--batch-size"):
-            values["n_batch"] = whole_number(flag, value())
-        elif flag in ("-ub", "--ubatch-size"):
-            values["n_ubatch"] = whole_number(flag, value())
-        elif flag in ("-np", "--parallel"):
-            parallel = max(1, whole_number(flag, value()))
-        elif flag in ("-fa", "--flash-attn"):
-            if nxt is not None and nxt.lower() in _FA_WORDS:
-                values["flash_attn"] = FlashAttn.parse(nxt)
-            else:  # older llama.cpp: a bare flag
-                values["flash_attn"] = FlashAttn.ON
-                step = 1
-        elif flag == "--override-kv":
-            overrides_kv.append(value())
-        elif flag in _PLACEMENT_FLAGS_WITH_VALUE:
-            unknown.append(f"{flag} {value()}: moves weights to the CPU; the memory estimate does not model it")
-        elif flag in _PLACEMENT_FLAGS:
-            unknown.append(f"{flag}: moves weights or the KV cache to the CPU; the memory estimate does not model it")
-            step = 1
-        elif flag in _VALUE_FLAGS:
-            pass
-        elif flag in _BARE_FLAGS:
-            step = 1
-        elif tok.startswith("-"):
-            if nxt is not None and not nxt.startswith("-") and not eq:
-                unknown.append(f"{tok} {nxt}")
-            else:
-                unknown.append(tok)
-                step = 1
-        else:
-            unknown.append(tok)
-            step = 1
-        i += step
-    if parallel > 1 and values.get("n_ctx"):
-        unknown.append(f"--parallel {parallel}: each of the {parallel} slots gets {values['n_ctx'] // parallel} tokens")
-    for kv in overrides_kv:
-        unknown.append(f"--override-kv {kv}")
-    if model:
-        values["model_path"] = model
-    values["unknown"] = unknown
-    values.update(overrides)
-    return Setup.of(**values)
-
-
-def kv_cache_fix(cache: str, flash_attn: bool) -> list[FixStep]:
-    return [
-        FixStep(
-            "Start llama.cpp with:",
-            f"--cache-type-k {cache} --cache-type-v {cache}" + (" --flash-attn on" if flash_attn else ""),
-        )
-    ]
-
-
-# --- the running engine: what its API (and process) says -------------------------------------------
 
 
 def query_llama_server(client: Loopback, a: Answers, e: FoundEngine, want: str | None) -> None:
@@ -330,8 +209,19 @@ def spell(change: Change, base: FixBase) -> list[FixStep]:
     return [FixStep(f"Start {whose} with {change.words()}:" + note, command, engine="llama.cpp")]
 
 
-def sampling_text(temperature: float | None, repeat_penalty: float | None) -> str:
-    return sampling_line(temperature, repeat_penalty, ("--temp", "--repeat-penalty"), "{name} {value:g}", " ")
+
+
+def recognise_llama_server(a: Answers) -> bool:
+    """llama-server: /props with its default generation settings, or "llamacpp" as the models' owner."""
+    props = a["/props"].json_dict()
+    if isinstance(props.get("default_generation_settings"), dict) and ("model_path" in props or "build_info" in props):
+        return True
+    return "llamacpp" in owned_by(a)
+
+
+def recognise_llama_cpp_python(a: Answers) -> bool:
+    """llama-cpp-python's server owns its models as "me" (checked last: the loosest shape)."""
+    return "me" in owned_by(a)
 
 
 ENGINE = Engine(
@@ -340,16 +230,24 @@ ENGINE = Engine(
     default_ctx=None,  # -c 0: the model's own context
     without_flash_attn=NoFlashAttnCache.REFUSES,
     without_flash_attn_note="llama.cpp refuses a quantized V cache without flash attention: the model will not load",
-    kv_cache_fix=kv_cache_fix,
-    context_command=lambda ctx: f"-c {ctx}",
-    gpu_layers_fix=lambda n: layers_step(f"-ngl {n}", n),
-    read_settings=from_command,
-    reads_from="a llama-server / llama-cli command line",
     live=(
-        LiveApi("llama-server", "llama-server", (8080,), query_llama_server, ("llama.cpp", "llamacpp")),
-        LiveApi("llama-cpp-python", "llama-cpp-python server", (8000,), query_llama_cpp_python),
+        LiveApi(
+            "llama-server", "llama-server", (8080,), query_llama_server, ("llama.cpp", "llamacpp"),
+            recognise_llama_server, ("/props", "/v1/models"), precedence=30,
+        ),
+        LiveApi(
+            "llama-cpp-python", "llama-cpp-python server", (8000,), query_llama_cpp_python, (),
+            recognise_llama_cpp_python, ("/v1/models",), precedence=80,
+        ),
     ),
     template_fix=template_fix,
-    sampling_text=sampling_text,
     spell=spell,
+    readers=(
+        SettingsReader(
+            "command", ReadsFrom.TEXT, "A llama.cpp command…",
+            "import settings from a llama-server / llama-cli command line", from_command,
+            placeholder="llama-server -m model.gguf -c 16384 -ctk q8_0 -ctv q8_0 -fa on -ngl 99",
+        ),
+    ),
+    log_kinds=("llama-server", "llama.cpp"),
 )

@@ -9,7 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from core.engines.base import CARD_FORMAT, Change, CopyKind, Engine, FixBase, FixStep, NoFlashAttnCache, layers_step
+from core.engines.base import (
+    CARD_FORMAT,
+    Change,
+    CopyKind,
+    Engine,
+    FixBase,
+    FixStep,
+    NoFlashAttnCache,
+    ReadsFrom,
+    SettingsReader,
+)
 from core.engines.found import (
     Answers,
     FoundEngine,
@@ -17,10 +27,11 @@ from core.engines.found import (
     LiveApi,
     answer_data,
     as_dict,
+    owned_by,
     positive_int,
 )
 from core.engines.loopback import Loopback
-from core.engines.reading import read_json, sampling_line, setup_from
+from core.engines.reading import read_json, setup_from
 from core.errors import EngineNotFoundError, SetupError
 from core.settings.run import is_quantized_cache
 from core.settings.setup import Setup
@@ -61,13 +72,6 @@ def from_lmstudio(path: str | Path, **overrides: Any) -> Setup:
     return setup_from(values, f"{Path(path).name}")
 
 
-def kv_cache_fix(cache: str, flash_attn: bool) -> list[FixStep]:
-    return [
-        FixStep(
-            "In LM Studio, open the model's load settings and set 'K Cache Quantization Type' and "
-            f"'V Cache Quantization Type' to {cache.upper()}" + (", with 'Flash Attention' on." if flash_attn else ".")
-        )
-    ]
 
 
 # --- the running engine: what its API (and process) says -------------------------------------------
@@ -218,10 +222,17 @@ def spell(change: Change, base: FixBase) -> list[FixStep]:
     return steps
 
 
-def sampling_text(temperature: float | None, repeat_penalty: float | None) -> str:
-    return sampling_line(
-        temperature, repeat_penalty, ("Temperature", "Repeat Penalty"), where="  (the model's inference settings)"
-    )
+
+
+def recognise(a: Answers) -> bool:
+    """LM Studio: its own REST API's model fields, or "organization_owner" as the models' owner."""
+    v0 = answer_data(a, "/api/v0/models")
+    v1 = a["/api/v1/models"].json_dict().get("models")
+    if any("compatibility_type" in d or "state" in d for d in v0) or (
+        isinstance(v1, list) and any(isinstance(m, dict) and "loaded_instances" in m for m in v1)
+    ):
+        return True
+    return "organization_owner" in owned_by(a)
 
 
 ENGINE = Engine(
@@ -230,15 +241,19 @@ ENGINE = Engine(
     default_ctx=4096,
     without_flash_attn=NoFlashAttnCache.REFUSES,
     without_flash_attn_note="llama.cpp refuses a quantized V cache without flash attention: the model will not load",
-    kv_cache_fix=kv_cache_fix,
-    context_command=lambda ctx: f"Context Length: {ctx}",
-    gpu_layers_fix=lambda n: layers_step(f"GPU Offload: {n}", n),
-    read_settings=from_lmstudio,
-    reads_from="an LM Studio per-model config file",
-    live=(LiveApi("lm-studio", "LM Studio", (1234,), query_lm_studio, ("lmstudio",)),),
+    live=(LiveApi(
+        "lm-studio", "LM Studio", (1234,), query_lm_studio, ("lmstudio",), recognise,
+        ("/api/v0/models", "/api/v1/models", "/v1/models"), precedence=50,
+    ),),
     template_fix=lambda fmt: [
         FixStep(f"In LM Studio: My Models → the model's settings → 'Prompt Template': choose {fmt or CARD_FORMAT}.")
     ],
-    sampling_text=sampling_text,
     spell=spell,
+    readers=(
+        SettingsReader(
+            "lmstudio", ReadsFrom.FILE, "An LM Studio model config…", "import an LM Studio per-model config",
+            from_lmstudio, file_filter="JSON (*.json)", file_title="LM Studio model config",
+        ),
+    ),
+    log_kinds=("lm-studio",),
 )

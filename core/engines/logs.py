@@ -225,9 +225,10 @@ class LogReading:
 
     def setup(self, **overrides: Any) -> Setup:
         """The settings the engine ran with, as a Setup (what the log does not say stays at the default)."""
-        values: dict[str, Any] = {"source": f"log {self.name}", "engine": _SETUP_ENGINE.get(self.engine or "")}
-        if values["engine"] is None:
-            values["engine"] = "llama.cpp"
+        from core.engines.registry import engine_of_log
+
+        owner = engine_of_log(self.engine)
+        values: dict[str, Any] = {"source": f"log {self.name}", "engine": owner.id if owner else "llama.cpp"}
         ctx = self.n_ctx_seq or self.n_ctx
         if ctx:
             values["n_ctx"] = ctx
@@ -256,7 +257,9 @@ class LogReading:
 
     def describe(self) -> list[str]:
         """Plain lines: what the log says, for the CLI and the window."""
-        out = [f"{self.name}: a {ENGINE_NAMES.get(self.engine or '', 'llama.cpp')} log"]
+        from core.engines.registry import log_kind_name
+
+        out = [f"{self.name}: a {log_kind_name(self.engine)} log"]
         if self.model_path:
             out.append(f"model: {self.model_path}" + (f" ({self.file_type})" if self.file_type else ""))
         if self.n_ctx_seq or self.n_ctx:
@@ -278,22 +281,6 @@ class LogReading:
             out.append(f"warning ({w.kind}, {w.count}x, first at line {w.first_line}): {w.meaning}")
         out.extend(self.notes)
         return out
-
-
-ENGINE_NAMES = {
-    "llama-server": "llama-server",
-    "llama.cpp": "llama.cpp",
-    "ollama": "Ollama",
-    "koboldcpp": "koboldcpp",
-    "lm-studio": "LM Studio",
-}
-_SETUP_ENGINE = {
-    "llama-server": "llama.cpp",
-    "llama.cpp": "llama.cpp",
-    "ollama": "ollama",
-    "koboldcpp": "koboldcpp",
-    "lm-studio": "lm-studio",
-}
 
 
 # --- reading ------------------------------------------------------------------------------------------
@@ -379,8 +366,11 @@ class _State:
     """Feeds lines into a LogReading; keeps only the latest model load and the latest context."""
 
     def __init__(self, reading: LogReading) -> None:
+        from core.engines.registry import declared_log_marks
+
         self.r = reading
         self.lines = 0
+        self.marks = declared_log_marks()  # (kind, phrases) of the engines that declare their own
         self.seen: dict[str, int] = {}
         self.warnings: dict[str, LogWarning] = {}
         self.fa_resolved: str | None = None
@@ -399,6 +389,11 @@ class _State:
         if body != line:
             self._mark("ollama")
         self._warn(line, line_no)
+        if self.marks:
+            lower = body.lower()
+            for kind, phrases in self.marks:
+                if any(p in lower for p in phrases):
+                    self._mark(kind)
         if body.startswith(("srv ", "slot ")):  # llama-server's request lines: many, and only the model name matters
             self._mark("llama-server")
             if m := _PATTERNS["loading_model"].search(body):
@@ -523,7 +518,8 @@ class _State:
         r = self.r
         if self.fa_resolved is not None and r.flash_attn in (None, "auto"):
             r.flash_attn = self.fa_resolved
-        order = ["koboldcpp", "ollama", "lm-studio", "llama-server", "llama.cpp"]
+        # an engine that declares its own marks is more specific than the llama.cpp lines its log also holds
+        order = [k for k, _ in self.marks] + ["koboldcpp", "ollama", "lm-studio", "llama-server", "llama.cpp"]
         r.engine = next((e for e in order if self.seen.get(e)), None)
         if r.engine == "lm-studio" and not self.seen.get("llama.cpp"):
             r.engine = None if self.seen["lm-studio"] < 2 else r.engine  # one stray mention is not a log

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from core import jsonfile
-from core.engines.base import Change, CopyKind, Engine, FixBase, FixStep, NoFlashAttnCache, layers_step
+from core.engines.base import Change, CopyKind, Engine, FixBase, FixStep, NoFlashAttnCache, ReadsFrom, SettingsReader
 from core.engines.found import (
     Answers,
     FoundEngine,
@@ -27,7 +27,7 @@ from core.engines.found import (
     unreadable,
 )
 from core.engines.loopback import Loopback
-from core.engines.reading import read_settings_text, sampling_line, whole_number
+from core.engines.reading import read_settings_text, whole_number
 from core.errors import EngineNotFoundError
 from core.settings.run import FlashAttn
 from core.settings.sampling import Sampling
@@ -72,16 +72,6 @@ def from_ollama(env: Mapping[str, str] | None = None, modelfile: str | Path | No
     return Setup.of(**values)
 
 
-def kv_cache_fix(cache: str, flash_attn: bool) -> list[FixStep]:
-    steps = [FixStep("Set the KV cache type for the Ollama server, then restart it:", f"OLLAMA_KV_CACHE_TYPE={cache}")]
-    if flash_attn:
-        steps.append(
-            FixStep(
-                "A quantized cache needs flash attention; Ollama silently uses f16 without it:",
-                "OLLAMA_FLASH_ATTENTION=1",
-            )
-        )
-    return steps
 
 
 # --- the running engine: what its API (and process) says -------------------------------------------
@@ -325,10 +315,6 @@ def spell(change: Change, base: FixBase) -> list[FixStep]:
     return steps
 
 
-def sampling_text(temperature: float | None, repeat_penalty: float | None) -> str:
-    return sampling_line(
-        temperature, repeat_penalty, ("temperature", "repeat_penalty"), "PARAMETER {name} {value:g}", "\n"
-    )
 
 
 def default_ctx_for(version: str | None, vram_gib: float | None = None) -> tuple[int, str]:
@@ -358,6 +344,12 @@ def _version(text: str | None) -> tuple[int, ...] | None:
     return tuple(nums) if nums else None
 
 
+def recognise(a: Answers) -> bool:
+    """Ollama: a version string and a list of tags."""
+    tags = a["/api/tags"].json_dict().get("models")
+    return isinstance(a["/api/version"].json_dict().get("version"), str) and isinstance(tags, list)
+
+
 ENGINE = Engine(
     id="ollama",
     name="Ollama",
@@ -367,13 +359,15 @@ ENGINE = Engine(
         "Ollama ignores a quantized cache without flash attention and silently uses f16: "
         "your cache setting is not in effect"
     ),
-    kv_cache_fix=kv_cache_fix,
-    context_command=lambda ctx: f"PARAMETER num_ctx {ctx}",
-    gpu_layers_fix=lambda n: layers_step(f"PARAMETER num_gpu {n}", n),
-    read_settings=from_ollama,
-    reads_from="Ollama's OLLAMA_* environment variables and a Modelfile",
-    live=(LiveApi("ollama", "Ollama", (11434,), query_ollama),),
+    live=(LiveApi("ollama", "Ollama", (11434,), query_ollama, (), recognise, ("/api/version", "/api/tags"), precedence=20),),
     template_fix=template_fix,
-    sampling_text=sampling_text,
     spell=spell,
+    readers=(
+        SettingsReader(
+            "ollama", ReadsFrom.ENVIRONMENT, "Ollama (environment and a Modelfile)…",
+            "import Ollama's settings (OLLAMA_* variables)", lambda modelfile, **given: from_ollama(modelfile=modelfile, **given),
+            file_title="The model's Modelfile (optional: Cancel to skip)", file_option="modelfile",
+        ),
+    ),
+    log_kinds=("ollama",),
 )

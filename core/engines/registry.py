@@ -56,6 +56,30 @@ def register(engine: Engine) -> Engine:
     return engine
 
 
+def _log_kinds(e: Engine) -> tuple[str, ...]:
+    """The kinds of log that are this engine's: declared, or its id when it marks its lines itself."""
+    return e.log_kinds or ((e.id,) if e.log_marks else ())
+
+
+def declared_log_marks() -> list[tuple[str, tuple[str, ...]]]:
+    """(log kind, phrases) of every engine that marks its log lines itself (Engine.log_marks)."""
+    return [(_log_kinds(e)[0], e.log_marks) for e in ENGINES.values() if e.log_marks]
+
+
+def engine_of_log(kind: str | None) -> Engine | None:
+    """The engine whose log this is (core.engines.logs names the kind it recognised)."""
+    return next((e for e in ENGINES.values() if kind in _log_kinds(e)), None) if kind else None
+
+
+def log_kind_name(kind: str | None) -> str:
+    """How a person calls the program that wrote a log of this kind: the server's own name where the
+    engine runs one by that key ("llama-server"), else the engine's ("Ollama"); unknown: llama.cpp."""
+    engine = engine_of_log(kind)
+    if engine is None:
+        return "llama.cpp"
+    return next((api.label for api in engine.live if api.key == kind), engine.name)
+
+
 def effective_ctx(setup: Setup, model_ctx: int | None) -> int:
     """The context the setup's engine really uses for a model trained for `model_ctx` tokens."""
     return of(setup).effective_ctx(setup.run, model_ctx)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.engines.base import Change, CopyKind, Engine, FixBase, FixStep, NoFlashAttnCache, layers_step
+from core.engines.base import Change, CopyKind, Engine, FixBase, FixStep, NoFlashAttnCache
 from core.engines.found import (
     Answers,
     FoundEngine,
@@ -15,6 +15,7 @@ from core.engines.found import (
     LiveApi,
     answer_data,
     as_dict,
+    owned_by,
     positive_int,
 )
 from core.engines.loopback import Loopback
@@ -23,9 +24,6 @@ from core.settings.setup import Setup
 _CACHE_MODE = {"f16": "FP16", "q8_0": "Q8", "q4_0": "Q4"}
 
 
-def kv_cache_fix(cache: str, flash_attn: bool) -> list[FixStep]:
-    return [FixStep("In TabbyAPI's config.yml, under model:", f"cache_mode: {_CACHE_MODE.get(cache, 'Q8')}",
-                    CopyKind.CONFIG)]  # fmt: skip
 
 
 def spell(change: Change, base: FixBase) -> list[FixStep]:
@@ -84,6 +82,15 @@ def query_tabbyapi(client: Loopback, a: Answers, e: FoundEngine, want: str | Non
     e.setup = Setup.of(**values)
 
 
+def recognise(a: Answers) -> bool:
+    """TabbyAPI names itself in its service info, or in the model names of its Kobold and OpenAI APIs."""
+    software = a["/.well-known/serviceinfo"].json_dict().get("software")
+    kobold_model = str(a["/api/v1/model"].json_dict().get("result", ""))
+    return (isinstance(software, dict) and software.get("name") == "TabbyAPI") or kobold_model.startswith(
+        "tabbyAPI/"
+    ) or "tabbyAPI" in owned_by(a)
+
+
 ENGINE = Engine(
     id="tabbyapi",
     name="TabbyAPI",
@@ -91,9 +98,9 @@ ENGINE = Engine(
     # kept as before this module existed; ExLlama's quantized caches do not need flash attention
     without_flash_attn=NoFlashAttnCache.REFUSES,
     without_flash_attn_note="llama.cpp refuses a quantized V cache without flash attention: the model will not load",
-    kv_cache_fix=kv_cache_fix,
-    context_command=lambda ctx: f"max_seq_len: {ctx}",
     spell=spell,
-    gpu_layers_fix=lambda n: layers_step(f"-ngl {n}", n),
-    live=(LiveApi("tabbyapi", "TabbyAPI", (5000,), query_tabbyapi, ("tabby",)),),
+    live=(LiveApi(
+        "tabbyapi", "TabbyAPI", (5000,), query_tabbyapi, ("tabby",), recognise,
+        ("/.well-known/serviceinfo", "/api/v1/model", "/v1/models"), precedence=10,
+    ),),
 )

@@ -8,28 +8,18 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from core.engines.base import CARD_FORMAT, Change, CopyKind, Engine, FixBase, FixStep, NoFlashAttnCache, layers_step
+from core.engines.base import CARD_FORMAT, Change, CopyKind, Engine, FixBase, FixStep, NoFlashAttnCache
 from core.engines.found import (
     Answers,
     FoundEngine,
     FoundModel,
     LiveApi,
 )
-from core.engines.llamacpp import from_command
+from core.engines.llama_args import from_command
 from core.engines.loopback import Loopback
 from core.engines.paste import Flag, corrected_command
 from core.engines.process import EngineProcess
-from core.engines.reading import sampling_line
 from core.settings.setup import Setup
-
-
-def kv_cache_fix(cache: str, flash_attn: bool) -> list[FixStep]:
-    return [
-        FixStep(
-            "In the llama.cpp loader settings (or on the command line):",
-            f"--cache-type {cache}" + (" --flash-attn" if flash_attn else ""),
-        )
-    ]
 
 
 def spell(change: Change, base: FixBase) -> list[FixStep]:
@@ -99,10 +89,12 @@ def _child_llama_server(proc: EngineProcess | None) -> list[str] | None:
     return None
 
 
-def sampling_text(temperature: float | None, repeat_penalty: float | None) -> str:
-    return sampling_line(
-        temperature, repeat_penalty, ("temperature", "repetition_penalty"), where="  (Parameters → Generation)"
-    )
+
+
+def recognise(a: Answers) -> bool:
+    """text-generation-webui: its internal model info names the model and the loader."""
+    info = a["/v1/internal/model/info"].json_dict()
+    return "model_name" in info and "loader" in info
 
 
 ENGINE = Engine(
@@ -111,13 +103,12 @@ ENGINE = Engine(
     default_ctx=None,
     without_flash_attn=NoFlashAttnCache.REFUSES,
     without_flash_attn_note="llama.cpp refuses a quantized V cache without flash attention: the model will not load",
-    kv_cache_fix=kv_cache_fix,
-    context_command=lambda ctx: f"--ctx-size {ctx}",
-    gpu_layers_fix=lambda n: layers_step(f"--gpu-layers {n}", n),
-    live=(LiveApi("text-generation-webui", "text-generation-webui", (5000,), query_textgen, ("textgen", "oobabooga")),),
+    live=(LiveApi(
+        "text-generation-webui", "text-generation-webui", (5000,), query_textgen, ("textgen", "oobabooga"),
+        recognise, ("/v1/internal/model/info",), precedence=60,
+    ),),
     template_fix=lambda fmt: [
         FixStep(f"In Parameters → Instruction template: choose {fmt or CARD_FORMAT} (or load it from the model).")
     ],
-    sampling_text=sampling_text,
     spell=spell,
 )

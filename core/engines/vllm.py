@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from core.engines.base import Change, Engine, FixBase, FixStep, NoFlashAttnCache, layers_step
+from core.engines.base import Change, Engine, FixBase, FixStep, NoFlashAttnCache
 from core.engines.found import (
     Answers,
     FoundEngine,
     FoundModel,
     LiveApi,
     answer_data,
+    owned_by,
     positive_int,
 )
 from core.engines.loopback import Loopback
@@ -41,8 +42,6 @@ def spell(change: Change, base: FixBase) -> list[FixStep]:
     return steps
 
 
-def kv_cache_fix(cache: str, flash_attn: bool) -> list[FixStep]:
-    return [FixStep("Let vLLM keep the model's own precision for the KV cache:", "--kv-cache-dtype auto")]
 
 
 # --- the running engine: what its API (and process) says -------------------------------------------
@@ -67,6 +66,11 @@ def query_vllm(client: Loopback, a: Answers, e: FoundEngine, want: str | None) -
     e.setup = Setup.of(**values)
 
 
+def recognise(a: Answers) -> bool:
+    """vLLM owns its models as "vllm"."""
+    return "vllm" in owned_by(a)
+
+
 ENGINE = Engine(
     id="vllm",
     name="vLLM",
@@ -74,9 +78,6 @@ ENGINE = Engine(
     # kept as before this module existed; vLLM's fp8 cache does not depend on flash attention
     without_flash_attn=NoFlashAttnCache.REFUSES,
     without_flash_attn_note="llama.cpp refuses a quantized V cache without flash attention: the model will not load",
-    kv_cache_fix=kv_cache_fix,
-    context_command=lambda ctx: f"--max-model-len {ctx}",
     spell=spell,
-    gpu_layers_fix=lambda n: layers_step(f"-ngl {n}", n),
-    live=(LiveApi("vllm", "vLLM", (8000,), query_vllm),),
+    live=(LiveApi("vllm", "vLLM", (8000,), query_vllm, (), recognise, ("/v1/models", "/version"), precedence=70),),
 )

@@ -4,33 +4,16 @@ behind a "Show the arithmetic" toggle."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import QFrame, QGroupBox, QHBoxLayout, QLabel, QScrollArea, QToolButton, QVBoxLayout, QWidget
 
-from core.diagnosis import Diagnosis
-from core.memory.arithmetic import gib, kv_arithmetic
+from core.app.advice import advice_view
+from core.app.types import Diagnosis
 from core.palette import MEMORY_PARTS
 from gui import style
 from gui.deferred import when_shown
-from gui.pages.machine import detecting
-from gui.plain_words import device_words
 from gui.state import AppState
 from gui.widgets import GLOSSARY, Label, StackedBar, clear_layout, icon
-
-PARTS = ("weights", "kv", "compute", "overhead")
-LABELS = {
-    "weights": "the model",
-    "kv": "conversation memory (KV cache)",
-    "compute": "working space",
-    "overhead": "runtime",
-}
-
-
-def one_change(report: Any) -> Any:
-    """The one change that makes it fit at a usable speed (core's FitReport.one_change)."""
-    return report.one_change
 
 
 class AdvicePage(QWidget):
@@ -105,121 +88,50 @@ class AdvicePage(QWidget):
         layout.addWidget(lab)
 
     def show_advice(self, d: Diagnosis) -> None:
+        """Lay out what core.app.advice decided for this diagnosis."""
         self._diagnosis = d
         clear_layout(self.inner_layout)
         self.bars, self.arithmetic = [], []
         self.options_box = self.upgrade_box = None
         self.arithmetic_toggle.hide()
-        report: Any = d.memory
-        if report is None:
-            vram = next((f for f in d.findings if f.id == "vram"), None)
-            if d.hardware is None and self.state.hardware is not None:
-                # the machine is known now; the diagnosis made before it was is being redone
-                self.set_answer("unchecked", "Estimating the memory for this machine…", "")
-            elif d.hardware is None and detecting(self.state):
-                self.set_answer("unchecked", "Not estimated yet: Quant Doctor is still looking at this machine.", "")
-            elif d.hardware is None:
-                self.set_answer(
-                    "unchecked",
-                    "Not checked: there is no machine to compare with.",
-                    "Pick this computer or a card to try on the Machine page.",
-                )
-            elif vram is not None:
-                self.set_answer("unchecked", f"Not checked. {vram.title}.", " ".join(vram.evidence))
-            else:
-                self.set_answer("unchecked", "Memory not estimated.", "")
+        view = advice_view(d, machine_known=self.state.hardware is not None, detecting=self.state.detecting)
+        self.set_answer(view.answer.severity, view.answer.text, view.answer.more)
+        if not view.estimated:
             self.inner_layout.addStretch(1)
             return
-        est = report.estimate
-        s = est.setup
-        trained = d.model.context_length or 0
-        where = f"{s.n_ctx:,} tokens of context with a {s.cache_type_k}/{s.cache_type_v} cache"
-        if report.fits:
-            if trained and report.max_context >= trained:
-                room = f"Its whole trained context ({trained:,} tokens) fits too."
-            elif report.max_context > (s.n_ctx or 0):
-                room = f"Up to {report.max_context:,} tokens of context would fit."
-            else:
-                room = ""
-            self.set_answer("ok", f"It fits: {gib(est.total_bytes)} needed for {where}.", room)
-        else:
-            change = one_change(report)
-            if change is not None:
-                self.set_answer(
-                    "warning",
-                    f"It does not fit as set up ({where}). The one change that makes it fit: {change.label}.",
-                    "The other options are below.",
-                )
-            elif any(a.fits for a in report.alternatives):
-                self.set_answer(
-                    "critical",
-                    f"It does not fit ({where}): the settings that do fit are too slow or too short to use.",
-                    "They are listed below, with what hardware would run it.",
-                )
-            else:
-                self.set_answer(
-                    "critical",
-                    f"It does not fit ({where}), and no setting makes it fit on this machine.",
-                    "What would run it is below.",
-                )
         self.arithmetic_toggle.show()
-
-        for dev in est.devices:
-            box = QGroupBox(device_words(dev.device))
+        for dev in view.devices:
+            box = QGroupBox(dev.title)
             box.setToolTip(GLOSSARY["kv"])
             bl = QVBoxLayout(box)
             bar = StackedBar()
-            bar.set_parts(
-                [
-                    (
-                        f"{LABELS[k]} {gib(getattr(dev, f'{k}_bytes'))}",
-                        float(getattr(dev, f"{k}_bytes")),
-                        MEMORY_PARTS[k],
-                    )
-                    for k in PARTS
-                ],
-                capacity=float(dev.available_bytes) if dev.available_bytes else None,
-            )
+            bar.set_parts([(label, size, MEMORY_PARTS[part]) for part, label, size in dev.parts], capacity=dev.capacity)
             self.bars.append(bar)
             bl.addWidget(bar)
-            room = (
-                f"{gib(dev.total_bytes)} needed of {gib(dev.available_bytes)} available"
-                if dev.available_bytes is not None
-                else f"{gib(dev.total_bytes)} needed"
-            )
-            bl.addWidget(style.text_label(room + ("" if dev.fits else " — does not fit")))
+            bl.addWidget(style.text_label(dev.room))
             self.inner_layout.addWidget(box)
-        self._arith(kv_arithmetic(report.shape, s), self.inner_layout)
-
-        if report.alternatives:
-            box = QGroupBox("Other options" if not report.fits else "Other settings")
+        self._arith(view.arithmetic, self.inner_layout)
+        if view.options:
+            box = QGroupBox(view.options_title)
             bl = QVBoxLayout(box)
-            for alt in report.alternatives:
-                speed = f", about {alt.tokens_per_s:g} tokens/s" if alt.tokens_per_s else ""
-                slow = f" ({alt.slowdown:g}× slower)" if alt.slowdown and alt.slowdown > 1.05 else ""
+            for option in view.options:
                 row = QHBoxLayout()
                 mark = Label()
-                if alt.comfortable:
-                    kind, words = "ok", "Fits"
-                elif alt.fits:
-                    kind, words = "warning", "Fits, but too short to be useful" if alt.too_short else "Fits, but slowly"
-                else:
-                    kind, words = "critical", "Does not fit"
-                mark.setPixmap(icon(style.SEVERITY_ICONS[kind]).pixmap(QSize(16, 16)))
-                mark.setToolTip(words)
+                mark.setPixmap(icon(style.SEVERITY_ICONS[option.severity]).pixmap(QSize(16, 16)))
+                mark.setToolTip(option.words)
                 row.addWidget(mark, 0, Qt.AlignmentFlag.AlignTop)
-                row.addWidget(style.text_label(f"{words}: {alt.label}{speed}{slow}"), 1)
+                row.addWidget(style.text_label(option.text), 1)
                 bl.addLayout(row)
-                if alt.arithmetic:
-                    self._arith(alt.arithmetic, bl)
+                if option.arithmetic:
+                    self._arith(option.arithmetic, bl)
             self.options_box = box
             self.inner_layout.addWidget(box)
-        if report.upgrade is not None and one_change(report) is None and not report.fits:
+        if view.upgrade:
             box = QGroupBox("What hardware would run it")
             bl = QVBoxLayout(box)
-            for line in report.upgrade.lines():
-                if line.startswith("  "):
-                    self._arith(line.strip(), bl)
+            for line, is_arithmetic in view.upgrade:
+                if is_arithmetic:
+                    self._arith(line, bl)
                 else:
                     bl.addWidget(style.text_label(line))
             self.upgrade_box = box

@@ -30,33 +30,27 @@ from PySide6.QtWidgets import (
 )
 
 from core import numbers
+from core.app.compare import (
+    DEFAULT_DOMAINS,
+    OWN_PROMPTS_DOMAIN,
+    QUICK,
+    compare,
+    domain_line,
+    file_or_settings,
+    quick_run_settings,
+    read_own_texts,
+    typical_findings,
+    verdict,
+)
+from core.app.types import Comparison, DomainResult, Prompt, RunSettings, SettingsTrial
 from core.errors import CancelledError, QuantDoctorError
-from core.evaluation.compare import Comparison, DomainResult, compare
-from core.evaluation.comparison_text import typical_findings, verdict
-from core.evaluation.domains import DEFAULT_DOMAINS, Prompt
-from core.evaluation.own_inputs import OWN_PROMPTS_DOMAIN, read_own_texts
-from core.evaluation.scoring import EVAL_DEFAULT_CTX, EvalSettings
-from core.evaluation.settings_trial import SettingsTrial, file_or_settings
 from core.progress import Job, Progress, format_duration
-from core.settings.run import RunSettings
-from core.settings.setup import Setup
 from gui import style
 from gui.state import AppState
 from gui.widgets import GLOSSARY, BarChart, Label, RichLabel, SafeBrowser
 
-# The app's comparison is meant to answer in a minute or two on a laptop: a few short chunks per
-# domain. The CLI and the benchmark run the full texts.
-QUICK = EvalSettings(chunk=256, max_chunks=4, sample_tokens=64)
-
-
-def run_settings(setup: Setup, cache_k: str | None = None, cache_v: str | None = None) -> RunSettings:
-    """The person's settings, with a context short enough for the quick comparison."""
-    r = setup.run
-    return r.replace(
-        n_ctx=max(QUICK.chunk * 2, min(r.n_ctx or EVAL_DEFAULT_CTX, EVAL_DEFAULT_CTX)),
-        cache_type_k=cache_k or r.cache_type_k,
-        cache_type_v=cache_v or r.cache_type_v,
-    )
+# The quick comparison's policy (a few short chunks per domain, a short context) is core.app.compare's.
+run_settings = quick_run_settings
 
 
 class ComparePage(QWidget):
@@ -389,7 +383,6 @@ class ComparePage(QWidget):
             lines.append(trial.capped)
         lines += typical_findings(comparison)
         self.verdict_label.setText("\n".join(lines))
-        from core.evaluation.compare import domain_line
 
         self.domain_rows.setText(
             "\n".join(domain_line(d, m, comparison.verdict(d)) for d, m in comparison.metrics.items())

@@ -18,11 +18,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.checks import registry as checks
-from core.checks.finding import Finding
-from core.diagnosis import Diagnosis
+from core.app.hub import MIN_QUERY, fixes, is_offline, search_model_ids
+from core.app.types import Diagnosis, Finding
 from core.errors import CancelledError
-from core.hub.search import MIN_QUERY, is_offline, search_model_ids
 from core.progress import Job, Progress
 from gui import style
 from gui.deferred import when_shown
@@ -238,7 +236,7 @@ class DiagnosisPage(QWidget):
         for i, f in enumerate(problems):
             # findings whose fix is "get another file" (Check.hub_fixable) offer the Hub search
             action = (
-                ("Find a better quant…", self.better_quant_requested.emit) if f.id in checks.hub_fixable() else None
+                ("Find a better quant…", self.better_quant_requested.emit) if fixes(f.id) else None
             )
             card = self._card(reusable, f, expanded=i == 0, action=action)
             self.cards.append(card)

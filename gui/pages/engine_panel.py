@@ -22,30 +22,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.engines.evidence import EngineEvidence, engine_evidence, log_evidence, model_on_disk
-from core.engines.found import FoundEngine, ScanResult
-from core.engines.live import PROBE_SECONDS, SCAN_SECONDS, scan
-from core.engines.logs import read_log, usual_log_files
-from core.model.inspection import inspect_model
-from core.progress import Job, Progress
-from core.settings.setup import Setup
+from core.app.engines import PROBE_SECONDS, SCAN_SECONDS, evidence_of, log_job, scan_job, usual_log_files
+from core.app.types import EngineEvidence, FoundEngine, ScanResult, Setup
 from gui.state import AppState
 from gui.widgets import Label
 
 ENGINE_ROLE = Qt.ItemDataRole.UserRole + 1
-
-
-def _scan_job(ports: list[int], seconds: float, probe_seconds: float) -> Job[ScanResult]:
-    yield Progress("Looking for your apps on this machine")
-    return scan(ports=ports, seconds=seconds, probe_seconds=probe_seconds)
-
-
-def _log_job(path: str) -> Job[tuple[Setup, EngineEvidence]]:
-    yield Progress("Reading the log")
-    reading = read_log(path)
-    model = model_on_disk(reading.model_path)
-    evidence = log_evidence(reading, inspect_model(model) if model else None)
-    return reading.setup(), evidence
 
 
 class EnginePanel(QWidget):
@@ -91,7 +73,7 @@ class EnginePanel(QWidget):
         self.connect_button.setEnabled(False)
         self.status.setText("Looking for your apps…")
         ports, seconds, probe = list(self.extra_ports), self.scan_seconds, self.probe_seconds
-        self.state.run(lambda: _scan_job(ports, seconds, probe), self.show_found, self._failed)
+        self.state.run(lambda: scan_job(ports, seconds, probe), self.show_found, self._failed)
 
     def show_found(self, result: ScanResult) -> None:
         self.connect_button.setEnabled(True)
@@ -117,7 +99,7 @@ class EnginePanel(QWidget):
         if engine.setup is None:
             self.status.setText(f"{engine.summary()}: no model to read settings from.")
             return
-        self._apply(engine.setup, engine_evidence(engine))
+        self._apply(engine.setup, evidence_of(engine))
 
     # -- import a log -------------------------------------------------------------------------------
     def import_log(self, path: str | None = None) -> None:
@@ -128,20 +110,12 @@ class EnginePanel(QWidget):
         if not path:
             return
         self.status.setText(f"Reading {Path(path).name}…")
-        self.state.run(lambda: _log_job(path), lambda r: self._apply(*r), self._failed)
+        self.state.run(lambda: log_job(path), lambda r: self._apply(*r), self._failed)
 
     # -- both --------------------------------------------------------------------------------------------
     def _apply(self, setup: Setup, evidence: EngineEvidence) -> None:
-        keep = self.state.setup
-        setup = Setup.of(**{**setup.to_dict(), "workload": keep.workload, "expected": keep.expected})
-        self.state.set_engine_evidence(evidence)
-        self.state.set_setup(setup)
-        lines = evidence.lines()
-        self.status.setText("\n".join(lines[:8]))
-        path = model_on_disk(setup.model_path)
-        current = self.state.profile.path if self.state.profile else None
-        if path and str(Path(path)) != str(current):
-            self.state.open_model(path)
+        self.status.setText("\n".join(evidence.lines()[:8]))
+        self.state.take_settings(setup, evidence)
         self.imported.emit()
 
     def _failed(self, err: BaseException) -> None:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
 
-from core.diagnosis import Diagnosis
+from core.app.report import to_markdown, write_diagnosis_report
+from core.app.types import Diagnosis
 from core.errors import QuantDoctorError
-from core.report.diagnosis_report import to_markdown, write_diagnosis_report
 from gui.deferred import when_shown
 from gui.state import AppState
 from gui.widgets import Label, RichLabel, SafeBrowser

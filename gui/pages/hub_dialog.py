@@ -8,23 +8,12 @@ from typing import Any
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QLineEdit, QListView, QPushButton, QVBoxLayout, QWidget
 
-from core.engines.registry import effective_ctx
-from core.hub import Alternatives, Downloaded, download, find_alternatives
-from core.hub.fit import default_fit, memory_fit
-from core.model.profile_text import human_bytes
-from core.progress import Job, Progress
+from core.app.hub import alternatives_job, download
+from core.app.types import Alternatives, Downloaded
+from core.app.words import human_bytes
 from gui.models import ModelEntry, ModelListModel, PathRole
 from gui.state import AppState
 from gui.widgets import ErrorBanner, Label
-
-
-def _search_job(state: AppState, expected: str | None) -> Job[Alternatives]:
-    yield Progress("Asking the Hub for quants of " + (expected or "this model"))
-    fits = memory_fit(state.hardware) if state.hardware is not None else default_fit
-    return find_alternatives(
-        state.profile, expected, ctx=effective_ctx(state.setup, state.profile.context_length if state.profile else None),
-        workload=state.setup.workload, fits=fits,
-    )  # fmt: skip
 
 
 class BetterQuantDialog(QDialog):
@@ -74,7 +63,8 @@ class BetterQuantDialog(QDialog):
     def search(self) -> None:
         self.error.hide()
         expected = self.expected.text().strip() or None
-        self.state.run(lambda: _search_job(self.state, expected), self.show_results, self.error.show_error)
+        case = self.state.session.case
+        self.state.run(lambda: alternatives_job(case, expected), self.show_results, self.error.show_error)
 
     def show_results(self, alts: Alternatives) -> None:
         self.alternatives = alts

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.app.machine import catalog_names
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
@@ -14,27 +15,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.hardware import HardwareProfile, detect_hardware
-from core.hardware.catalog import catalog_profile, load_catalog
-from core.model.profile_text import human_bytes
+from core.app.words import human_bytes
 from core.palette import MEMORY_PARTS
-from core.progress import Job, Progress
 from gui.state import AppState
 from gui.widgets import Label, RichLabel, StackedBar, clear_layout, esc
 
 
-def _detect_job() -> Job[HardwareProfile]:
-    yield Progress("Looking at this machine's GPUs", 0, 1)
-    return detect_hardware()
-
-
 def detecting(state: AppState) -> bool:
     """Whether this machine is being looked at right now (the Advice page says so, and only then)."""
-    return any(w.make_job is _detect_job and not w.done for w in state.workers)
-
-
-def catalog_names() -> list[str]:
-    return [g.name for g in load_catalog()]
+    return state.detecting
 
 
 class GpuCard(QFrame):
@@ -77,7 +66,6 @@ class MachinePage(QWidget):
     def __init__(self, state: AppState, detect: bool = True) -> None:
         super().__init__()
         self.state = state
-        self.detected: HardwareProfile | None = None
         self.header = RichLabel("<h2>This machine</h2>Looking…")
         self.header.setWordWrap(True)
         self.cards = QWidget()
@@ -109,23 +97,16 @@ class MachinePage(QWidget):
             self.detect()
 
     def detect(self) -> None:
-        self.state.run(_detect_job, self._detected)
+        self.state.detect_machine()
 
-    def _detected(self, profile: HardwareProfile) -> None:
-        self.detected = profile
-        if self.what_if.currentIndex() == 0:
-            self.state.set_hardware(profile)
+    @property
+    def detected(self) -> Any:
+        """This machine as last looked at (the session keeps it)."""
+        return self.state.session.detected
 
     def choose(self, index: int) -> None:
-        if index == 0:
-            if self.detected is not None:
-                self.state.set_hardware(self.detected)
-            return
-        try:
-            # the what-if changes the GPU only: the CPU and RAM stay this computer's
-            self.state.set_hardware(catalog_profile(self.what_if.currentText(), self.detected))
-        except Exception as exc:  # a catalog problem is shown in place; the window stays usable
-            self.state.error.emit(exc)
+        # the what-if changes the GPU only: the CPU and RAM stay this computer's
+        self.state.choose_machine(None if index == 0 else self.what_if.currentText())
 
     def show_hardware(self, hw: Any) -> None:
         clear_layout(self.cards_layout)

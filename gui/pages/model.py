@@ -7,7 +7,6 @@ The page scrolls rather than forcing the window wider: it works at 900×600.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QModelIndex, QSize, Qt, Signal
@@ -26,104 +25,27 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.checks.tiers import block_bpw, severity_for_bpw
-from core.engines import registry as engines
-from core.errors import QuantDoctorError
-from core.hardware.machine import HardwareProfile
-from core.memory.arithmetic import gib
-from core.memory.file_fit import FileFit, file_fit
-from core.memory.shape import ModelShape, model_shape
-from core.model.discovery import FoundModel, discover_models
-from core.model.inspection import inspect_model
-from core.model.profile import ModelProfile
-from core.model.profile_text import human_bytes, human_count, profile_summary
+from core.app.found import FoundBadges, FoundModel, Headers, badges_job, discover_job, entry_text
+from core.app.types import ModelProfile
+from core.app.words import (
+    PRECISION_SENTENCES,
+    friendly_name,
+    human_bytes,
+    human_count,
+    precision_of,
+    profile_summary,
+    share_words,
+)
 from core.palette import series
-from core.progress import Job, Progress
-from core.settings.setup import Setup
 from gui import style
 from gui.models import ModelEntry, ModelListModel, PathRole
-from gui.plain_words import PRECISION_BADGES, found_badge, friendly_name, quant_in_name, share_words
 from gui.state import AppState
 from gui.widgets import GLOSSARY, Label, StackedBar, icon, plain_tip
 
-PRECISION_WORDS = {
-    "critical": "Very low precision: answers are likely to be damaged.",
-    "warning": "Low precision: some damage to answers is likely.",
-    "info": "Medium precision: small losses, usually fine for chat.",
-    "ok": "Good precision: little or nothing lost.",
-}
-
-
-@dataclass(frozen=True)
-class FoundBadges:
-    """What the header of a found model says: its quant tier, and whether it fits the machine."""
-
-    tier: str  # "Q4_K_M: good precision"
-    fit: str  # "fits your GPU", "does not fit a GeForce RTX 4060", "" when there is no machine yet
-    detail: str  # "needs 5.20 GiB of 7.38 GiB at 8,192 tokens of context"
-
 
 def _found_entry(m: FoundModel, badges: FoundBadges | None = None) -> ModelEntry:
-    tier = badges.tier if badges and badges.tier else found_badge(m.name)
-    fit = badges.fit if badges else ""
-    line = " · ".join(x for x in (human_bytes(m.size), m.source, tier, fit) if x)
-    detail = f"{m.path}\n{m.source}" + (f"\n{badges.detail}" if badges and badges.detail else "")
-    return ModelEntry(f"{m.name}\n{line}", str(m.path), detail)
-
-
-def fit_words(fit: FileFit, hardware: HardwareProfile) -> tuple[str, str]:
-    """("fits your GPU", "needs … of … at … tokens"): the badge and its tooltip line."""
-    if not fit.on_gpu:
-        where = "in RAM"
-    elif hardware.source == "catalog":  # a what-if card: say which
-        names = sorted({g.name for g in hardware.usable_gpus})
-        count = len(hardware.usable_gpus)
-        where = f"{count} x {names[0]}" if count > 1 and len(names) == 1 else f"the {', '.join(names)}"
-    else:
-        where = "your GPU" if len(hardware.usable_gpus) == 1 else "your GPUs"
-    badge = f"fits {where}" if fit.fits else f"does not fit {where}"
-    room = f" of {gib(fit.available_bytes)}" if fit.available_bytes is not None else ""
-    return badge, f"needs {gib(fit.needed_bytes)}{room} at {fit.ctx:,} tokens of context"
-
-
-Headers = dict[str, tuple[ModelShape, str] | None]  # by path: the shape and the tier words, None if unreadable
-
-
-def _badges_job(
-    models: list[FoundModel], headers: Headers, setup: Setup, hardware: HardwareProfile | None
-) -> Job[tuple[Headers, dict[str, FoundBadges]]]:
-    """Read each found model's header once (kept for the next machine or context) and size it.
-    Off the UI thread: a header is milliseconds, but a list can hold dozens of models."""
-    headers = dict(headers)
-    out: dict[str, FoundBadges] = {}
-    for i, m in enumerate(models):
-        yield Progress("Checking which models fit", i, len(models))
-        key = str(m.path)
-        if key not in headers:
-            try:
-                profile = inspect_model(m.path)
-                headers[key] = (model_shape(profile), _tier_words(profile))
-            except QuantDoctorError:
-                headers[key] = None  # not readable: the list keeps what the name says
-        header = headers[key]
-        if header is None:
-            continue
-        shape, tier = header
-        fit, detail = "", ""
-        if hardware is not None:
-            try:
-                run = setup.run.replace(n_ctx=engines.effective_ctx(setup, shape.n_ctx_train))
-                fit, detail = fit_words(file_fit(shape, run, hardware), hardware)
-            except QuantDoctorError:
-                pass
-        out[key] = FoundBadges(tier, fit, detail)
-    return headers, out
-
-
-def _tier_words(p: ModelProfile) -> str:
-    sev = severity_for_bpw(block_bpw(p)) if p.parameters else "info"
-    name = quant_in_name(p.nominal_type or "") or p.nominal_type or ""
-    return f"{name}: {PRECISION_BADGES[sev]}" if name else PRECISION_BADGES[sev]
+    text, detail = entry_text(m, badges)
+    return ModelEntry(text, str(m.path), detail)
 
 
 class ModelPage(QWidget):
@@ -242,7 +164,7 @@ class ModelPage(QWidget):
         self.details_toggle.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
 
     def refresh_found(self) -> None:
-        self.state.run(_discover_job, self.set_found)
+        self.state.run(discover_job, self.set_found)
 
     def set_found(self, models: list[FoundModel]) -> None:
         self.found_model.empty_text = "No models found in the usual places."
@@ -273,7 +195,7 @@ class ModelPage(QWidget):
             self.found_model.set_entries([_found_entry(m, badges.get(str(m.path))) for m in self.found_models])
             self.badges_ready.emit()
 
-        self.state.run(lambda: _badges_job(models, headers, setup, hardware), done)
+        self.state.run(lambda: badges_job(models, headers, setup, hardware), done)
 
     def set_recent(self, paths: list[str]) -> None:
         self.recent_model.set_entries([ModelEntry(Path(p).name, p) for p in paths])
@@ -311,10 +233,10 @@ class ModelPage(QWidget):
             f"A {human_count(p.parameters)}-parameter model{family} · {human_bytes(p.file_size)} · "
             f"{p.effective_bpw:.2f} bits per weight on average"
         )
-        sev = severity_for_bpw(block_bpw(p)) if p.parameters else "info"
+        sev = precision_of(p)
         self.precision_icon.setPixmap(icon(sev).pixmap(QSize(20, 20)))
         self.precision_icon.setToolTip(style.severity_word(sev))
-        self.precision.setText(f"{style.severity_word(sev)}: {PRECISION_WORDS[sev]}")
+        self.precision.setText(f"{style.severity_word(sev)}: {PRECISION_SENTENCES[sev]}")
         badges = []
         if p.is_moe:
             badges.append(f"mixture of {p.expert_count} experts")
@@ -336,7 +258,3 @@ class ModelPage(QWidget):
         for w in (self.precision_icon, self.precision, self.badges, self.bits_caption, self.types, self.details_toggle):
             w.show()
 
-
-def _discover_job() -> Job[list[FoundModel]]:
-    yield Progress("Looking for models on this computer", 0, 1)
-    return discover_models()

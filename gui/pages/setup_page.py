@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
-from typing import Any
+from functools import partial
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import (
@@ -22,14 +21,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.engines import registry as engines
-from core.engines.koboldcpp import from_kcpps
-from core.engines.llamacpp import from_command
-from core.engines.lmstudio import from_lmstudio
-from core.engines.ollama import from_ollama
+from core.app.engines import ReadsFrom, SettingsReader, engine_ids, readers
+from core.app.types import CACHE_TYPES, WORKLOADS, FlashAttn, Setup
 from core.errors import QuantDoctorError
-from core.settings.run import CACHE_TYPES, FlashAttn
-from core.settings.setup import WORKLOADS, Setup
 from gui.pages.engine_panel import EnginePanel
 from gui.state import AppState
 from gui.widgets import GLOSSARY, ErrorBanner, Label, RichLabel
@@ -37,17 +31,19 @@ from gui.widgets import GLOSSARY, ErrorBanner, Label, RichLabel
 FA_CHOICES = [(f.value, f) for f in (FlashAttn.AUTO, FlashAttn.ON, FlashAttn.OFF)]
 
 
-class CommandDialog(QDialog):
-    def __init__(self, parent: QWidget | None = None) -> None:
+class PasteDialog(QDialog):
+    """Paste what a text reader reads (a command line)."""
+
+    def __init__(self, reader: SettingsReader, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setWindowTitle("Import a llama.cpp command")
+        self.setWindowTitle("Import " + reader.menu.rstrip("…").lower())
         self.text = QPlainTextEdit()
-        self.text.setPlaceholderText("llama-server -m model.gguf -c 16384 -ctk q8_0 -ctv q8_0 -fa on -ngl 99")
+        self.text.setPlaceholderText(reader.placeholder)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         lay = QVBoxLayout(self)
-        lay.addWidget(Label("Paste the command you start llama-server or llama-cli with:"))
+        lay.addWidget(Label(f"Paste it here ({reader.help.removeprefix('import ')}):"))
         lay.addWidget(self.text)
         lay.addWidget(buttons)
 
@@ -81,7 +77,7 @@ class SetupPage(QWidget):
         self.expected.setPlaceholderText("e.g. Qwen/Qwen3-8B, or 'the instruct version'")
         self.expected.setToolTip("The model you meant to run: used to catch a base model downloaded by mistake.")
         self.engine = QComboBox()
-        self.engine.addItems(engines.ids())
+        self.engine.addItems(engine_ids())
         self.source = Label()
         self.source.setEnabled(False)
         self.unknown = Label()
@@ -90,10 +86,8 @@ class SetupPage(QWidget):
 
         self.import_button = QPushButton("Import from…")
         menu = QMenu(self.import_button)
-        menu.addAction("A llama.cpp command…", self.import_command)
-        menu.addAction("Ollama (environment and a Modelfile)…", self.import_ollama)
-        menu.addAction("A koboldcpp .kcpps file…", self.import_kcpps)
-        menu.addAction("An LM Studio model config…", self.import_lmstudio)
+        for r in readers():  # every engine's declared readers (core.engines.<engine>.ENGINE.readers)
+            menu.addAction(r.menu, partial(self.import_with, r.option))
         self.import_button.setMenu(menu)
         self.engine_panel = EnginePanel(state)
 
@@ -173,39 +167,39 @@ class SetupPage(QWidget):
         finally:
             self._loading = False
 
-    def _import(self, make: Any, *args: Any) -> None:
-        keep = {"workload": self.workload.currentText(), "expected": self.expected.text().strip() or None}
+    def import_with(self, option: str, value: str | None = None, ask: bool = True) -> None:
+        """Import settings with one engine reader: `value` is the text or the file; None asks for it
+        (a paste dialog, or a file dialog; an environment reader's file may be skipped)."""
+        r = next(r for r in readers() if r.option == option)
+        if value is None and ask:
+            value = self._ask(r)
+            if value is None and r.source is not ReadsFrom.ENVIRONMENT:
+                return
         try:
-            setup = make(*args, **keep)
+            path = self.state.session.import_settings(option, value or None)
         except QuantDoctorError as err:
             self.error.show_error(err)
             return
         self.error.hide()
-        self.state.set_engine_evidence(None)  # settings from elsewhere: what an app said no longer applies
-        self.state.set_setup(setup)
-        current = self.state.profile.path if self.state.profile else None
-        if setup.model_path and os.path.exists(setup.model_path) and setup.model_path != current:
-            self.state.open_model(setup.model_path)  # the command names a model: diagnose that one
+        self.state.announce_setup()
+        if path:
+            self.state.open_model(path)  # the settings name a model on this computer: diagnose that one
+
+    def _ask(self, r: SettingsReader) -> str | None:
+        if r.source is ReadsFrom.TEXT:
+            dialog = PasteDialog(r, self)
+            return dialog.text.toPlainText() if dialog.exec() == QDialog.DialogCode.Accepted else None
+        path, _ = QFileDialog.getOpenFileName(self, r.file_title, "", r.file_filter or "All files (*)")
+        return path or None
 
     def import_command(self, text: str | None = None) -> None:
-        if text is None:
-            dialog = CommandDialog(self)
-            if dialog.exec() != QDialog.DialogCode.Accepted:
-                return
-            text = dialog.text.toPlainText()
-        self._import(from_command, text)
+        self.import_with("command", text)
 
     def import_ollama(self, modelfile: str | None = None) -> None:
-        if modelfile is None:
-            modelfile, _ = QFileDialog.getOpenFileName(self, "The model's Modelfile (optional: Cancel to skip)")
-        self._import(lambda **kw: from_ollama(modelfile=modelfile or None, **kw))
+        self.import_with("ollama", modelfile, ask=modelfile is None)
 
     def import_kcpps(self, path: str | None = None) -> None:
-        path = path or QFileDialog.getOpenFileName(self, "koboldcpp settings", "", "koboldcpp (*.kcpps *.json)")[0]
-        if path:
-            self._import(from_kcpps, path)
+        self.import_with("kcpps", path)
 
     def import_lmstudio(self, path: str | None = None) -> None:
-        path = path or QFileDialog.getOpenFileName(self, "LM Studio model config", "", "JSON (*.json)")[0]
-        if path:
-            self._import(from_lmstudio, path)
+        self.import_with("lmstudio", path)

@@ -1,0 +1,60 @@
+"""The person's case: everything known about one model on one machine with one setup.
+
+Both front ends hold one `Case` (inside a `core.app.session.Session`); what they show is derived
+from it, never kept beside it. The comparison lives here once, beside the model it was made for:
+the checks' measurements are derived from it, so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from core.checks.measurements import Measurements
+from core.diagnosis import Diagnosis, diagnose
+from core.engines.evidence import EngineEvidence
+from core.evaluation.compare import Comparison
+from core.evaluation.settings_trial import SettingsTrial
+from core.hardware.machine import HardwareProfile
+from core.model.profile import ModelProfile
+from core.settings.observations import Observations
+from core.settings.setup import Setup
+
+
+@dataclass(frozen=True)
+class Case:
+    """One snapshot of what is known. Frozen: an operation that changes the case makes a new one, so a
+    job running off the UI thread reads a snapshot that nothing changes under it."""
+
+    profile: ModelProfile | None = None
+    setup: Setup = field(default_factory=Setup)
+    hardware: HardwareProfile | None = None
+    engine: EngineEvidence | None = None  # what the person's app or its log said beside its settings
+    comparison: Comparison | None = None
+    trial: SettingsTrial | None = None  # "is it the file or my settings?": two comparisons
+    observations: Observations | None = None  # a counted prompt, log lines typed in (CLI)
+    hub_evidence: list[str] | None = None  # what the Hub says this file quantizes
+
+    @property
+    def measurements(self) -> Measurements | None:
+        """The evidence the checks read: the comparison's own numbers (or the file-or-settings trial's)."""
+        if self.trial is not None:
+            return Measurements.from_trial(self.trial)
+        return Measurements.from_comparison(self.comparison) if self.comparison is not None else None
+
+    def with_(self, **changes: Any) -> Case:
+        return replace(self, **changes)
+
+    def with_model(self, profile: ModelProfile) -> Case:
+        """A new model: what was measured on the previous one no longer applies."""
+        return replace(self, profile=profile, comparison=None, trial=None)
+
+    def diagnose(self) -> Diagnosis:
+        """Run every registered check on what is known (the profile must be known)."""
+        if self.profile is None:
+            raise ValueError("no model in the case")
+        return diagnose(
+            self.profile, self.setup, self.hardware, self.measurements, hub_evidence=self.hub_evidence,
+            comparison=self.comparison.to_dict() if self.comparison is not None else None, engine=self.engine,
+            observations=self.observations,
+        )  # fmt: skip
