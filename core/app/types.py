@@ -24,6 +24,7 @@ from core.memory.plan import FitReport
 from core.model.discovery import FoundModel
 from core.model.profile import ModelProfile
 from core.settings.run import CACHE_TYPES, FlashAttn, RunSettings
+from core.settings.sampling import Sampling
 from core.settings.setup import WORKLOADS, Setup
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "ModelProfile",
     "Prompt",
     "RunSettings",
+    "Sampling",
     "ScanResult",
     "SettingsTrial",
     "Setup",

@@ -12,6 +12,7 @@ from typing import Any
 from core.engines.reading import whole_number
 from core.errors import SetupError
 from core.settings.run import FlashAttn
+from core.settings.sampling import Sampling
 from core.settings.setup import Setup
 
 _FA_WORDS = {"on", "off", "auto", "true", "false", "1", "0", "enabled", "disabled"}
@@ -20,8 +21,7 @@ _FA_WORDS = {"on", "off", "auto", "true", "false", "1", "0", "enabled", "disable
 # values are skipped so they are not mistaken for unknown flags.
 _VALUE_FLAGS = {
     "-t", "--threads", "-tb", "--threads-batch", "--host", "--port", "-n", "--n-predict", "--predict",
-    "-p", "--prompt", "-f", "--file", "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
-    "--repeat-last-n", "-s", "--seed", "--chat-template", "--chat-template-file", "-a", "--alias",
+    "-p", "--prompt", "-f", "--file", "--chat-template", "--chat-template-file", "-a", "--alias",
     "--api-key", "--mmproj", "-sm", "--split-mode", "-ts", "--tensor-split", "-mg", "--main-gpu",
     "--rope-scaling", "--rope-freq-base", "--rope-freq-scale", "--yarn-orig-ctx", "-hf", "--hf-repo",
     "-hff", "--hf-file", "--lora", "-ot", "--override-tensor", "--keep", "--timeout", "-dev", "--device",
@@ -29,6 +29,13 @@ _VALUE_FLAGS = {
     "--numa", "-lcs", "--lookup-cache-static", "--cache-reuse", "--n-cpu-moe", "-ncmoe", "--grammar",
     "--grammar-file", "-j", "--json-schema", "--log-file", "-r", "--reverse-prompt", "--samplers",
     "--mirostat", "--typical", "--dry-multiplier", "--swa-checkpoints",
+}  # fmt: skip
+# The sampler's options (common/arg.cpp), read into Setup.sampling: the commonest "it loops" is a sampler.
+SAMPLING_FLAGS = {
+    "--temp": "temperature", "--top-k": "top_k", "--top-p": "top_p", "--min-p": "min_p",
+    "--typical": "typical_p", "--repeat-penalty": "repeat_penalty", "--repeat-last-n": "repeat_last_n",
+    "--presence-penalty": "presence_penalty", "--frequency-penalty": "frequency_penalty",
+    "--mirostat": "mirostat", "-s": "seed", "--seed": "seed",
 }  # fmt: skip
 # Options that move weights or the KV cache between GPU and CPU: understood, but not modelled by the
 # memory estimate, so they are kept as a note rather than silently dropped.
@@ -54,6 +61,7 @@ def from_command(command: str, **overrides: Any) -> Setup:
     unknown: list[str] = []
     overrides_kv: list[str] = []
     model: str | None = None
+    sampling: dict[str, tuple[str, str]] = {}  # setting -> (flag, value)
     parallel = 1
     i = 0
     if tokens and not tokens[0].startswith("-"):
@@ -92,6 +100,8 @@ def from_command(command: str, **overrides: Any) -> Setup:
             else:  # older llama.cpp: a bare flag
                 values["flash_attn"] = FlashAttn.ON
                 step = 1
+        elif flag in SAMPLING_FLAGS:
+            sampling[SAMPLING_FLAGS[flag]] = (flag, value())
         elif flag == "--override-kv":
             overrides_kv.append(value())
         elif flag in _PLACEMENT_FLAGS_WITH_VALUE:
@@ -119,6 +129,10 @@ def from_command(command: str, **overrides: Any) -> Setup:
         unknown.append(f"--override-kv {kv}")
     if model:
         values["model_path"] = model
+    if sampling:
+        read = Sampling.from_mapping({k: v for k, (_, v) in sampling.items()}, "your llama.cpp command")
+        values["sampling"] = read
+        unknown += [f"{flag} {v}: not a number" for k, (flag, v) in sampling.items() if getattr(read, k) is None]
     values["unknown"] = unknown
     values.update(overrides)
     return Setup.of(**values)

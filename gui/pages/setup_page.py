@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from dataclasses import replace
 from functools import partial
+from typing import Any
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
+    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QGroupBox,
     QLineEdit,
     QMenu,
     QPlainTextEdit,
@@ -22,13 +25,23 @@ from PySide6.QtWidgets import (
 )
 
 from core.app.engines import ReadsFrom, SettingsReader, engine_ids, readers
-from core.app.types import CACHE_TYPES, WORKLOADS, FlashAttn, Setup
+from core.app.types import CACHE_TYPES, WORKLOADS, FlashAttn, Sampling, Setup
 from core.errors import QuantDoctorError
 from gui.pages.engine_panel import EnginePanel
 from gui.state import AppState
 from gui.widgets import GLOSSARY, ErrorBanner, Label, RichLabel
 
 FA_CHOICES = [(f.value, f) for f in (FlashAttn.AUTO, FlashAttn.ON, FlashAttn.OFF)]
+# The sampler's settings the checks weigh (core.settings.sampling.Sampling): (field, label, lowest, highest,
+# step, decimals, what it does). One step below the lowest reads "not set": unknown is never a value.
+SAMPLERS = (
+    ("temperature", "Temperature", 0.0, 5.0, 0.05, 2, "How random each next word is: 0 always picks the likeliest."),
+    ("top_k", "Top-k", 0.0, 1000.0, 1.0, 0, "Only the k likeliest words are considered (0: all)."),
+    ("top_p", "Top-p", 0.0, 1.0, 0.05, 2, "Only the likeliest words that together make up p are considered."),
+    ("min_p", "Min-p", 0.0, 1.0, 0.01, 2, "Words less likely than p × the likeliest are dropped."),
+    ("repeat_penalty", "Repeat penalty", 0.0, 3.0, 0.05, 2, "Above 1 discourages repeating recent words (1: off)."),
+    ("repeat_last_n", "Repeat window", -1.0, 100_000.0, 16.0, 0, "How many recent tokens the penalty looks at (-1: all)."),
+)
 
 
 class PasteDialog(QDialog):
@@ -78,6 +91,17 @@ class SetupPage(QWidget):
         self.expected.setToolTip("The model you meant to run: used to catch a base model downloaded by mistake.")
         self.engine = QComboBox()
         self.engine.addItems(engine_ids())
+        self.samplers: dict[str, QDoubleSpinBox] = {}
+        for name, label, low, high, step, decimals, tip in SAMPLERS:
+            spin = QDoubleSpinBox()
+            spin.setDecimals(decimals)
+            spin.setRange(low - step, high)
+            spin.setSingleStep(step)
+            spin.setSpecialValueText("not set")
+            spin.setValue(spin.minimum())
+            spin.setToolTip(tip)
+            spin.setAccessibleName(label)
+            self.samplers[name] = spin
         self.source = Label()
         self.source.setEnabled(False)
         self.unknown = Label()
@@ -100,12 +124,17 @@ class SetupPage(QWidget):
         form.addRow("Workload", self.workload)
         form.addRow("The model you expected", self.expected)
         form.addRow("Engine", self.engine)
+        sampling_box = QGroupBox("Sampling: how each next word is picked (from your app's settings)")
+        sampling_form = QFormLayout(sampling_box)
+        for name, label, *_ in SAMPLERS:
+            sampling_form.addRow(label, self.samplers[name])
         lay = QVBoxLayout(self)
         lay.addWidget(self.error)
         lay.addWidget(RichLabel("<h2>Your setup</h2>The settings your model runs with. Changes apply at once."))
         lay.addWidget(self.engine_panel)
         lay.addWidget(self.import_button)
         lay.addLayout(form)
+        lay.addWidget(sampling_box)
         lay.addWidget(self.source)
         lay.addWidget(self.unknown)
         lay.addStretch(1)
@@ -116,6 +145,8 @@ class SetupPage(QWidget):
         self._debounce.timeout.connect(self.apply)
         for w in (self.ctx, self.ngl):
             w.valueChanged.connect(self._changed)
+        for spin in self.samplers.values():
+            spin.valueChanged.connect(self._changed)
         for b in (self.cache_k, self.cache_v, self.fa, self.workload, self.engine):
             b.currentIndexChanged.connect(self._changed)
         self.expected.textChanged.connect(self._changed)
@@ -140,8 +171,21 @@ class SetupPage(QWidget):
             workload=self.workload.currentText(),
             expected=self.expected.text().strip() or None,
             engine=self.engine.currentText(),
+            sampling=self._sampling(),
             source="typed in the app",
         )
+
+    def _sampling(self) -> Sampling:
+        """The sampler as the form shows it: what was imported stays as it was (with its source)."""
+        values: dict[str, Any] = {}
+        for name, _label, _low, _high, _step, decimals, _tip in SAMPLERS:
+            spin = self.samplers[name]
+            value = None if spin.value() <= spin.minimum() else spin.value()
+            values[name] = int(value) if value is not None and decimals == 0 else value
+        old = self.state.setup.sampling
+        if all(getattr(old, k) == v for k, v in values.items()):
+            return old
+        return replace(old, **values, source="typed in the app")
 
     def apply(self) -> None:
         self._debounce.stop()
@@ -162,6 +206,9 @@ class SetupPage(QWidget):
             self.workload.setCurrentText(s.workload)
             self.expected.setText(s.expected or "")
             self.engine.setCurrentText(s.engine)
+            for name, spin in self.samplers.items():
+                value = getattr(s.sampling, name)
+                spin.setValue(spin.minimum() if value is None else float(value))
             self.source.setText(f"Source: {s.source}")
             self.unknown.setText(("Not understood (ignored): " + "; ".join(s.unknown)) if s.unknown else "")
         finally:
