@@ -144,13 +144,13 @@ class AppState(QObject):
             return
         self._diagnosing += 1
         ticket = self._diagnosing
-        profile, setup, hardware, measurements = self.profile, self.setup, self.hardware, self.measurements
+        profile, setup, hardware = self.profile, self.setup, self.hardware
         evidence = self.engine_evidence
-        comparison = self.comparison.to_dict() if self.comparison is not None else None
+        comparison = self.trial if self.trial is not None else self.comparison  # the one shape: as measured
 
         def job() -> Job[Diagnosis]:
             yield Progress("Running the checks")
-            return diagnose(profile, setup, hardware, measurements, comparison=comparison, engine=evidence)
+            return diagnose(profile, setup, hardware, comparison, engine=evidence)
 
         def done(d: Diagnosis) -> None:
             if ticket == self._diagnosing:

@@ -6,9 +6,8 @@ import argparse
 import sys
 from typing import Any
 
-from core import jsonfile
 from core.checks.finding import CONFIDENCE_WORDS
-from core.checks.measurements import Measurements, measurements_from_comparison
+from core.checks.measurements import Measured, load_comparison
 from core.cli.observe import add_observation_arguments, observations_from_args
 from core.cli.run_options import add_run_arguments, given_run_values
 from core.engines import registry as engines
@@ -17,7 +16,6 @@ from core.engines.llamacpp import from_command
 from core.engines.lmstudio import from_lmstudio
 from core.engines.ollama import from_ollama
 from core.errors import SetupError
-from core.files import user_path
 from core.settings.setup import WORKLOADS, Setup
 from core.severity import GLYPHS, NOT_CHECKED_GLYPH
 
@@ -88,16 +86,9 @@ def _legacy(values: dict[str, Any]) -> dict[str, Any]:
     return {("ctx" if k == "n_ctx" else k): v for k, v in values.items()}
 
 
-def load_measurements(path: str) -> tuple[Measurements, dict[str, Any]]:
-    fix = "Run the comparison again with --json and pass its output file."
-    data = jsonfile.load(user_path(path, SetupError), "saved comparison", SetupError, fix=fix)
-    try:
-        return measurements_from_comparison(data), data
-    except (ValueError, KeyError, TypeError) as exc:
-        raise SetupError(
-            f"{path} is not a comparison saved by `quantdoctor-cli compare --json` ({exc}).",
-            "Run the comparison again with --json and pass its output file.",
-        ) from exc
+def load_measurements(path: str) -> Measured:
+    """A saved `compare --json` output, as the comparison it was (core.checks.measurements.load_comparison)."""
+    return load_comparison(path)
 
 
 def load_hardware(args: argparse.Namespace) -> Any:
@@ -120,7 +111,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
             + (" (the engine did not say where its model file is)." if evidence else "."),
         )
     profile = inspect_model(path)
-    measurements, comparison = load_measurements(args.measurements) if args.measurements else (None, None)
+    comparison = load_measurements(args.measurements) if args.measurements else None
     hub_evidence = None
     if args.hub and setup.expected:
         from core.hub.evidence import hub_finetune_evidence  # never raises for Hub trouble
@@ -128,8 +119,8 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
         hub_evidence = hub_finetune_evidence(profile, setup.expected).evidence_lines()
     observations = observations_from_args(args, str(path))
     d = diagnose(
-        profile, setup, load_hardware(args), measurements, hub_evidence=hub_evidence, comparison=comparison,
-        engine=evidence, observations=observations,
+        profile, setup, load_hardware(args), comparison, hub_evidence=hub_evidence, engine=evidence,
+        observations=observations,
     )  # fmt: skip
     if args.report:
         out = write_diagnosis_report(d, args.report)
@@ -146,7 +137,7 @@ def _print_text(d: Any) -> None:
     if d.headline:
         print(f"\n=> {d.headline}")
     for f in d.findings:
-        unchecked = d.is_unchecked(f)
+        unchecked = not f.checked  # the check's own status: it could not look
         mark = NOT_CHECKED_GLYPH if unchecked else GLYPHS[f.severity]
         sure = f", {CONFIDENCE_WORDS[f.confidence].lower()}" if f.is_problem else (", not checked" if unchecked else "")
         print(f"\n[{mark}] {f.rank}. {f.title}  ({f.id}{sure})")
