@@ -66,9 +66,7 @@ def run(inputs: CheckInput) -> Finding:
     wanted = trained or file_fmt
     if engine_t is not None and engine_fmt is not None and wanted is not None and engine_fmt.name != wanted.name:
         severity = "warning"
-        confidence = (
-            "confirmed" if engine_t.source.startswith(("Ollama /api", "llama-server /props", "LM Studio")) else "likely"
-        )
+        confidence = "confirmed" if _from_a_running_engine(engine_t.source) else "likely"
         title = f"{engines.of(setup).name} uses the {engine_fmt.name} chat format for a {wanted.name} model"
         evidence.append(f"{engine_t.source}: the engine's template is {engine_fmt.name}")
         fix = engines.of(setup).chat_template(wanted.name, base)
@@ -137,6 +135,13 @@ def run(inputs: CheckInput) -> Finding:
         details=details,
         status=status if severity == "ok" else "",
     )
+
+
+def _from_a_running_engine(source: str) -> bool:
+    """Whether the engine's template came from a running engine's API (the source starts with the name of
+    a server an engine declares: "Ollama /api/show", "llama-server /props"), not from a pasted file."""
+    labels = tuple(f"{api.label} " for engine in engines.ENGINES.values() for api in engine.live)
+    return source.startswith(labels)
 
 
 def _mismatch(file_fmt: ChatFormat, profile: ModelProfile) -> bool:

@@ -64,7 +64,7 @@ def _context(profile: ModelProfile, setup: Setup, hardware: Any, obs: Observatio
     if setup.run.n_ctx:
         return setup.run.n_ctx, f"your setting ({setup.source}): context {setup.run.n_ctx:,}", False
     engine = engines.of(setup)
-    if engine.default_ctx_for is not None:  # Ollama's depends on its version and the VRAM
+    if engine.default_ctx_for is not None:  # the engine's default depends on its version and the VRAM
         ctx, how = engine.default_ctx_for(obs.engine_version, _vram_gib(hardware))
         return ctx, f"{how}: {ctx:,} (nothing sets the context)", False
     ctx = engine.effective_ctx(setup.run, profile.context_length)
