@@ -99,4 +99,4 @@ def run(inputs: CheckInput) -> Finding:
     )
 
 
-CHECK = Check(id=ID, order=55, run=run, needs=frozenset(("profile", "setup", "observations")))
+CHECK = Check(id=ID, order=55, run=run, needs=frozenset(("profile", "setup")))  # the file and the settings only
