@@ -2,19 +2,20 @@
 
 Problems come first, by severity; ties keep the diagnostic order (the most likely cause first).
 The checks that found nothing follow as "checked — fine" with their evidence, so the person sees
-what was ruled out, not only what was found.
+what was ruled out, not only what was found; the checks that could not look say so themselves
+(`Finding.status`), and are never counted as fine.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.checks import registry
 from core.checks.base import CheckInput, Outcome
 from core.checks.engine_observations import from_engine
-from core.checks.finding import CONFIDENCE_RANK, QUANT_CHECKS, Finding
-from core.checks.measurements import Measurements
+from core.checks.finding import CONFIDENCE_RANK, NOT_CHECKED, Finding
+from core.checks.measurements import Measured, Measurements
 from core.engines import registry as engines
 from core.hardware.machine import HardwareProfile
 from core.memory.plan import FitReport
@@ -22,6 +23,9 @@ from core.model.profile import ModelProfile
 from core.settings.observations import Observations
 from core.settings.setup import Setup
 from core.severity import SEVERITIES
+
+if TYPE_CHECKING:
+    from core.evaluation.compare import Comparison
 
 
 @dataclass
@@ -31,7 +35,9 @@ class Diagnosis:
     findings: list[Finding]
     hardware: HardwareProfile | None = None
     memory: FitReport | None = None
-    comparison: dict[str, Any] | None = None
+    # What was measured, as the comparison made it (a Comparison, or the file-or-settings trial): the
+    # checks read the Measurements derived from it, the reports show it.
+    comparison: Measured | None = None
     notes: list[str] = field(default_factory=list)
     engine: Any = None  # core.engines.evidence.EngineEvidence: what the person's engine or its log said
 
@@ -44,11 +50,8 @@ class Diagnosis:
         return [f for f in self.findings if not f.is_problem]
 
     def is_unchecked(self, f: Finding) -> bool:
-        """A check that could not look is "not checked", never "fine": the memory estimate for a model
-        llama.cpp does not run, or the fine-tune check with no expected model to compare with."""
-        if f.is_problem:
-            return False
-        return (f.id == "vram" and self.memory is None) or (f.id == "finetune" and not self.setup.expected)
+        """A check that could not look is "not checked", never "fine": the check says so (`Finding.status`)."""
+        return f.status == NOT_CHECKED
 
     @property
     def unchecked(self) -> list[Finding]:
@@ -59,6 +62,21 @@ class Diagnosis:
     def fine(self) -> list[Finding]:
         """The checks that looked and found nothing wrong."""
         return [f for f in self.ruled_out if not self.is_unchecked(f)]
+
+    @property
+    def compared(self) -> Comparison | None:
+        """The comparison the reports show: the one measured, or in a file-or-settings trial the file with
+        the person's settings (what the window's Compare page shows too); None when nothing was measured."""
+        if self.comparison is None:
+            return None
+        from core.evaluation.settings_trial import SettingsTrial
+
+        return self.comparison.theirs if isinstance(self.comparison, SettingsTrial) else self.comparison
+
+    @property
+    def measurements(self) -> Measurements | None:
+        """The evidence the checks read, derived from the comparison."""
+        return Measurements.of(self.comparison) if self.comparison is not None else None
 
     @property
     def top(self) -> Finding | None:
@@ -77,7 +95,7 @@ class Diagnosis:
             "hardware": _as_dict(self.hardware),
             "findings": [f.to_dict() for f in self.findings],
             "memory": _as_dict(self.memory),
-            "comparison": self.comparison,
+            "comparison": _as_dict(self.comparison),
             "notes": self.notes,
             "engine": _as_dict(self.engine),
             "headline": self.headline,
@@ -91,6 +109,12 @@ def _as_dict(obj: Any) -> Any:
     return to_dict() if callable(to_dict) else obj
 
 
+def blames_quant(f: Finding) -> bool:
+    """Whether the check that found `f` blames the quant itself (its `Check.blames_quant`)."""
+    check = registry.CHECKS.get(f.id)
+    return check is not None and check.blames_quant
+
+
 def rank(findings: list[Finding]) -> list[Finding]:
     """Severity first, then confidence, then the diagnostic order. A cause that a log line or the live
     engine confirms outranks a quant that is only suspected from the file: an unmeasured quant-tier
@@ -98,13 +122,13 @@ def rank(findings: list[Finding]) -> list[Finding]:
     confirmed = [
         SEVERITIES.index(f.severity)
         for f in findings
-        if f.id not in QUANT_CHECKS and f.confirmed and f.severity in ("critical", "warning")
+        if not blames_quant(f) and f.confirmed and f.severity in ("critical", "warning")
     ]
     floor = min(confirmed) if confirmed else 0
 
     def key(f: Finding) -> tuple[int, int, int]:
         sev = SEVERITIES.index(f.severity)
-        if f.id in QUANT_CHECKS and f.is_problem and f.confidence != "confirmed-by-measurement":
+        if blames_quant(f) and f.is_problem and f.confidence != "confirmed-by-measurement":
             sev = max(sev, floor)
         return sev, CONFIDENCE_RANK[f.confidence] if f.is_problem else 0, registry.order_of(f.id)
 
@@ -125,11 +149,11 @@ def headline(findings: list[Finding]) -> str | None:
     if not problems:
         return None
     top = problems[0]
-    if top.id in QUANT_CHECKS:
+    if blames_quant(top):
         return top.title
     if top.confidence == "suspected":
         return f"Worth checking first: {_lower_first(top.title)}"
-    quant = next((f for f in findings if f.id in QUANT_CHECKS), None)
+    quant = next((f for f in findings if blames_quant(f)), None)
     if quant is None or quant.severity in ("ok", "info"):
         return f"Your quant looks fine; {_lower_first(top.title)}"
     return f"Look here before the quant: {_lower_first(top.title)}"
@@ -139,17 +163,20 @@ def diagnose(
     profile: ModelProfile,
     setup: Setup,
     hardware: HardwareProfile | None = None,
-    measurements: Measurements | None = None,
+    comparison: Measured | None = None,
     hub_evidence: list[str] | None = None,
-    comparison: dict[str, Any] | None = None,
     engine: Any = None,
     observations: Observations | None = None,
 ) -> Diagnosis:
-    """Run every registered check (core.checks.registry) on what is known, and rank what they found."""
+    """Run every registered check (core.checks.registry) on what is known, and rank what they found.
+
+    `comparison` is what a comparison measured, as it made it (core.evaluation's Comparison, or its
+    file-or-settings trial); the checks read the Measurements derived from it."""
     # What the person's engine or its log said (live's EngineEvidence) joins what they typed or pasted.
     seen = from_engine(engine, observations or Observations())
     # Nothing set: the fixes are written for the engine whose folder the model was found in.
     setup = engines.for_model(setup, profile.path)
+    measurements = Measurements.of(comparison) if comparison is not None else None
     given = CheckInput(profile, setup, hardware, measurements, hub_evidence, seen)
     findings: list[Finding] = []
     memory = None

@@ -23,7 +23,7 @@ def colour(severity: str, dark: bool = False) -> str:
     return (DARK_COLOURS if dark else COLOURS)[severity]
 
 
-# A check that could not look (core.diagnosis.Diagnosis.is_unchecked) is "not checked", never "fine":
+# A check that could not look (its finding's status, core.checks.finding.NOT_CHECKED) is "not checked", never "fine":
 # the same words, mark and grey everywhere (the window's muted text colour, gui.style).
 NOT_CHECKED = "Not checked"
 NOT_CHECKED_GLYPH = "--"

@@ -11,10 +11,10 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pytest
+from dropins import register_dropins
 
 from core.demo.prepare import DemoModels, prepare_demo
 from core.progress import run_job
-from dropins import register_dropins
 
 register_dropins()  # tests/test_dropin.py's child run: its engines and checks join the registries first
 

@@ -10,6 +10,9 @@ from PySide6.QtGui import QFontMetrics
 
 from core import numbers
 from core.diagnosis import diagnose
+from core.evaluation.compare import Comparison
+from core.evaluation.metrics import DomainMetrics
+from core.evaluation.samples import Sample
 from core.model.inspection import inspect_model
 from core.report.diagnosis_report import to_html, to_markdown
 from core.settings.setup import Setup
@@ -55,13 +58,11 @@ def test_chart_labels_are_whole_at_900_pixels(qapp):
 
 @pytest.fixture
 def code_diagnosis(demo):
-    comparison = {
-        "metrics": {"code": {"ppl_reference": 3.0, "ppl_candidate": 172_500.0, "ppl_ratio": 57_500.0,
-                             "kld_mean": 11.2, "kld_p99": 20.0, "top1_agreement": 0.01, "rms_dp": 0.9, "tokens": 512}},
-        "samples": [{"domain": "code", "prompt": "Write add().", "reference": CODE,
-                     "candidate": "def add(a, b):\n    return a - b", "first_divergence": 9,
-                     "first_divergence_char": 33}],
-    }  # fmt: skip
+    comparison = Comparison(
+        "demo-f16.gguf", "demo-Q2_0.gguf", "quant",
+        {"code": DomainMetrics(3.0, 172_500.0, 57_500.0, 11.2, 20.0, 0.01, 0.9, 512)},
+        [Sample("code", "add", "Write add().", CODE, "def add(a, b):\n    return a - b", 9, 33)],
+    )  # fmt: skip
     return diagnose(inspect_model(demo.candidates["Q2_0"]), Setup(), comparison=comparison)
 
 

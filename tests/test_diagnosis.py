@@ -10,6 +10,7 @@ from foldermaker import make_folder
 from ggufmaker import Q, llama_metadata, llama_tensors, write_gguf
 
 from core.checks import architecture, calibration, finetune, kv_cache, quant_tier
+from core.checks.base import CheckInput
 from core.checks.measurements import DomainMetrics, Measurements
 from core.cli.main import main
 from core.diagnosis import diagnose, rank
@@ -142,32 +143,32 @@ def profile_at(tmp_path, qtype, name="m.gguf", **md_extra):
      (Q.Q4_0, "info"), (Q.Q5_K, "ok"), (Q.Q8_0, "ok")],
 )  # fmt: skip
 def test_quant_tier_thresholds(tmp_path, qtype, severity):
-    f = quant_tier.check(profile_at(tmp_path, qtype), None, Setup(), None)
+    f = quant_tier.run(CheckInput(profile_at(tmp_path, qtype), Setup()))
     assert f.severity == severity, f.evidence
 
 
 def test_quant_tier_reads_the_census_not_the_name(tmp_path):
     # named Q4_K_M but holding Q2_K blocks: the tier follows the tensors
     p = profile_at(tmp_path, Q.Q2_K, **{"general.file_type": int(gguf.LlamaFileType.MOSTLY_Q4_K_M)})
-    f = quant_tier.check(p, None, Setup(), None)
+    f = quant_tier.run(CheckInput(p, Setup()))
     assert f.severity == "critical"
     assert any("Q4_K_M" in e for e in f.evidence) and any("2.62 bits" in e for e in f.evidence)
 
 
 def test_quant_tier_for_folders(tmp_path):
     exl2 = inspect_model(make_folder(tmp_path, "exl2", {"quant_method": "exl2", "bits": 3.5}))
-    assert quant_tier.check(exl2, None, Setup(), None).severity == "warning"
+    assert quant_tier.run(CheckInput(exl2, Setup())).severity == "warning"
     gptq = inspect_model(make_folder(tmp_path, "gptq", {"quant_method": "gptq", "bits": 2, "group_size": 128}))
-    assert quant_tier.check(gptq, None, Setup(), None).severity == "critical"
+    assert quant_tier.run(CheckInput(gptq, Setup())).severity == "critical"
 
 
 def test_measurement_confirms_quant_damage(demo):
     p = inspect_model(demo.candidates["Q4_0"])
     bad = Measurements(quant={"general": DomainMetrics.of(10.0, 10.8, 0.05, 0.9)})
-    f = quant_tier.check(p, None, Setup(), bad)
+    f = quant_tier.run(CheckInput(p, Setup(), measurements=bad))
     assert f.confidence == "confirmed-by-measurement" and f.severity == "warning"
     fine = Measurements(quant={"general": DomainMetrics.of(10.0, 10.05, 0.005, 0.98)})
-    assert quant_tier.check(p, None, Setup(), fine).confidence == "likely"
+    assert quant_tier.run(CheckInput(p, Setup(), measurements=fine)).confidence == "likely"
 
 
 @pytest.mark.parametrize(
@@ -187,7 +188,7 @@ def test_measurement_confirms_quant_damage(demo):
 )
 def test_kv_cache_rules(demo, k, v, ctx, fa, engine, severity, words):
     p = inspect_model(demo.reference)
-    f = kv_cache.check(p, None, Setup.of(ctx=ctx, cache_type_k=k, cache_type_v=v, flash_attn=fa, engine=engine), None)
+    f = kv_cache.run(CheckInput(p, Setup.of(ctx=ctx, cache_type_k=k, cache_type_v=v, flash_attn=fa, engine=engine)))
     assert f.severity == severity
     assert words in f.title
 
@@ -199,7 +200,7 @@ def test_kv_cache_confirmed_by_measurement(demo):
         kv_cache={"general": DomainMetrics.of(10, 10.3, 0.06, 0.9)},
         kv_baseline={"general": DomainMetrics.of(10, 10.0, 0.01, 0.99)},
     )
-    f = kv_cache.check(p, None, setup, m)
+    f = kv_cache.run(CheckInput(p, setup, measurements=m))
     assert f.confidence == "confirmed-by-measurement" and f.severity == "warning"
 
 
@@ -209,12 +210,12 @@ def test_architecture_large_embedding_share(tmp_path):
     tensors = llama_tensors(2, 256, 512, 4, 2, 65536, Q.Q8_0, Q.Q4_0, Q.Q4_0)
     p = inspect_model(write_gguf(tmp_path / "emb.gguf", metadata=md, tensors=tensors))
     assert p.embedding_fraction > 0.9
-    f = architecture.check(p, None, Setup(), None)
+    f = architecture.run(CheckInput(p, Setup()))
     assert f.severity == "warning" and "embedding" in f.title
 
 
 def test_architecture_dense_q5_is_fine(tmp_path):
-    assert architecture.check(profile_at(tmp_path, Q.Q5_K), None, Setup(), None).severity == "ok"
+    assert architecture.run(CheckInput(profile_at(tmp_path, Q.Q5_K), Setup())).severity == "ok"
 
 
 @pytest.mark.parametrize(
@@ -227,7 +228,7 @@ def test_architecture_dense_q5_is_fine(tmp_path):
 )
 def test_calibration_rules_for_folders(tmp_path, quant, workload, severity):
     p = inspect_model(make_folder(tmp_path, quant["quant_method"], quant))
-    assert calibration.check(p, None, Setup.of(workload=workload), None).severity == severity
+    assert calibration.run(CheckInput(p, Setup.of(workload=workload))).severity == severity
 
 
 def test_calibration_gguf_imatrix(tmp_path):
@@ -238,11 +239,11 @@ def test_calibration_gguf_imatrix(tmp_path):
         **{"quantize.imatrix.dataset": "wiki.train.raw", "quantize.imatrix.chunks_count": 100},
     )
     assert wiki.imatrix is not None and wiki.imatrix.chunks == 100
-    assert calibration.check(wiki, None, Setup.of(workload="multilingual"), None).severity == "warning"
+    assert calibration.run(CheckInput(wiki, Setup.of(workload="multilingual"))).severity == "warning"
     mixed = profile_at(tmp_path, Q.Q4_K, "b.gguf", **{"quantize.imatrix.dataset": "calibration_datav3.txt"})
-    assert calibration.check(mixed, None, Setup.of(workload="code"), None).severity == "ok"
+    assert calibration.run(CheckInput(mixed, Setup.of(workload="code"))).severity == "ok"
     plain = profile_at(tmp_path, Q.Q4_K, "c.gguf")
-    f = calibration.check(plain, None, Setup.of(workload="code"), None)
+    f = calibration.run(CheckInput(plain, Setup.of(workload="code")))
     assert f.severity == "ok" and "calibration-free" in f.title
 
 
@@ -251,18 +252,18 @@ def test_calibration_confirmed_by_code_kld(tmp_path):
     m = Measurements(
         quant={"general": DomainMetrics.of(8, 8.1, 0.01, 0.95), "code": DomainMetrics.of(3, 3.3, 0.05, 0.85)}
     )
-    f = calibration.check(p, None, Setup.of(workload="chat"), m)
+    f = calibration.run(CheckInput(p, Setup.of(workload="chat"), measurements=m))
     assert f.confidence == "confirmed-by-measurement" and f.severity == "warning"
 
 
 def test_finetune_rules(demo, base_model_gguf):
     smol = inspect_model(demo.reference)
-    assert finetune.check(smol, None, Setup.of(expected="HuggingFaceTB/SmolLM2-135M-Instruct"), None).severity == "ok"
-    other = finetune.check(smol, None, Setup.of(expected="Qwen/Qwen3-8B"), None)
+    assert finetune.run(CheckInput(smol, Setup.of(expected="HuggingFaceTB/SmolLM2-135M-Instruct"))).severity == "ok"
+    other = finetune.run(CheckInput(smol, Setup.of(expected="Qwen/Qwen3-8B")))
     assert other.severity == "warning" and "qwen3" in other.title
     base = inspect_model(base_model_gguf)
-    assert finetune.check(base, None, Setup.of(expected="the instruct version"), None).severity == "critical"
-    assert finetune.check(base, None, Setup.of(expected="meta-llama/Llama-3.1-8B"), None).severity == "ok"
+    assert finetune.run(CheckInput(base, Setup.of(expected="the instruct version"))).severity == "critical"
+    assert finetune.run(CheckInput(base, Setup.of(expected="meta-llama/Llama-3.1-8B"))).severity == "ok"
 
 
 def test_rank_keeps_diagnostic_order_within_a_severity(demo):
@@ -300,9 +301,9 @@ def test_finetune_matches_whole_words_from_the_metadata_not_the_file_name(demo, 
     renamed = tmp_path / "Qwen3-14B-Q4_0.gguf"
     renamed.symlink_to(demo.candidates["Q4_0"])
     p = inspect_model(renamed)
-    f = finetune.check(p, None, Setup.of(expected="Qwen/Qwen3-4B"), None)
+    f = finetune.run(CheckInput(p, Setup.of(expected="Qwen/Qwen3-4B")))
     assert f.severity == "warning" and "qwen3" in f.title  # the metadata says SmolLM2 135M
-    other_size = finetune.check(p, None, Setup.of(expected="HuggingFaceTB/SmolLM2-360M-Instruct"), None)
+    other_size = finetune.run(CheckInput(p, Setup.of(expected="HuggingFaceTB/SmolLM2-360M-Instruct")))
     assert other_size.severity == "warning" and "360m" in other_size.title  # 360M is not 135M
 
 

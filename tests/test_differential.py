@@ -17,6 +17,7 @@ import pytest
 from ggufmaker import Q, copy_with_metadata, llama_tensors, write_gguf
 
 from core.checks import chat_template, context_truncation, finetune, offload, rope, sampling, tokenizer
+from core.checks.base import CheckInput
 from core.cli.main import main
 from core.diagnosis import diagnose
 from core.model.inspection import inspect_model
@@ -160,7 +161,7 @@ def test_base_model_inferred_without_expected_model(tmp_path):
 def test_instruct_model_and_code_completion_are_not_flagged(tmp_path):
     assert finding(run(qwen(tmp_path)), "finetune").severity == "ok"
     base = make(tmp_path, "Llama 3.1 8B")
-    assert finetune.check(inspect_model(base), None, Setup.of(workload="code"), None).severity == "ok"
+    assert finetune.run(CheckInput(inspect_model(base), Setup.of(workload="code"))).severity == "ok"
     # Told the expected model, the critical finding stays.
     assert finding(run(base, Setup.of(expected="Llama-3.1-8B-Instruct")), "finetune").severity == "critical"
 
@@ -193,9 +194,9 @@ def test_fine_tune_without_template_and_end_token_mismatch(tmp_path):
     assert (finding(d, "chat-template").severity, finding(d, "chat-template").confidence) == ("warning", "likely")
     # ChatML ends turns with <|im_end|>, but this file's EOS is <|endoftext|>.
     mis = qwen(tmp_path, "Qwen2.5 7B Chat", meta={"tokenizer.ggml.eos_token_id": 1})
-    ollama = chat_template.check(inspect_model(mis), None, Setup.of(engine="ollama"), None)
+    ollama = chat_template.run(CheckInput(inspect_model(mis), Setup.of(engine="ollama")))
     assert (ollama.severity, ollama.fix[0].command) == ("warning", 'PARAMETER stop "<|im_end|>"')
-    assert chat_template.check(inspect_model(mis), None, Setup.of(), None).severity == "info"
+    assert chat_template.run(CheckInput(inspect_model(mis), Setup.of())).severity == "info"
 
 
 def test_matching_template_is_fine(tmp_path):
@@ -215,7 +216,7 @@ def test_missing_pre_tokenizer_from_metadata(tmp_path):
 
 
 def test_vocabulary_larger_than_embeddings(tmp_path):
-    f = tokenizer.check(inspect_model(qwen(tmp_path, n_vocab=300)), None, Setup.of(), None)
+    f = tokenizer.run(CheckInput(inspect_model(qwen(tmp_path, n_vocab=300)), Setup.of()))
     assert (f.severity, f.confidence) == ("critical", "likely")
     assert "vocabulary: 300 tokens; embeddings for 256" in f.evidence
 
@@ -223,15 +224,15 @@ def test_vocabulary_larger_than_embeddings(tmp_path):
 def test_bos_prefixed_template_with_add_bos(tmp_path):
     meta = {"tokenizer.ggml.pre": "llama-bpe", "tokenizer.ggml.bos_token_id": 0, "tokenizer.ggml.add_bos_token": True}
     path = make(tmp_path, "Llama 3.1 8B Instruct", template=LLAMA3_BOS, tokens=LLAMA3_TOKENS, meta=meta)
-    f = tokenizer.check(inspect_model(path), None, Setup.of(engine="lm-studio"), None)
+    f = tokenizer.run(CheckInput(inspect_model(path), Setup.of(engine="lm-studio")))
     assert (f.severity, f.confidence) == ("info", "likely")
     assert f.fix[0].command is None  # an edit in LM Studio's window: nothing to paste, the text says where
     assert "remove the BOS text from the start of the Prompt Template's 'Before System' field" in f.fix[0].text
-    assert tokenizer.check(inspect_model(path), None, Setup.of(), None).severity == "ok"  # llama.cpp drops one
+    assert tokenizer.run(CheckInput(inspect_model(path), Setup.of())).severity == "ok"  # llama.cpp drops one
     assert any(e.endswith("tokenizer.chat_template starts with {{ bos_token }}") for e in f.details), f.details
     no_add = make(tmp_path, "Llama 3.1 8B Instruct B", template=LLAMA3_BOS, tokens=LLAMA3_TOKENS,
                   meta={**meta, "tokenizer.ggml.add_bos_token": False})  # fmt: skip
-    assert tokenizer.check(inspect_model(no_add), None, Setup.of(), None).severity == "ok"
+    assert tokenizer.run(CheckInput(inspect_model(no_add), Setup.of())).severity == "ok"
 
 
 @pytest.fixture(scope="module")
@@ -324,12 +325,12 @@ def test_ollama_default_context_and_a_long_pasted_prompt(demo, long_prompt, caps
 def test_ollama_default_context_by_version(tmp_path):
     p = inspect_model(qwen(tmp_path))
     prompt = PromptCount(3000, "the model's own tokenizer (llama.cpp)", True)
-    old = context_truncation.check(
-        p, None, Setup.of(engine="ollama"), None, Observations(prompt=prompt, engine_version="0.6.6")
+    old = context_truncation.run(
+        CheckInput(p, Setup.of(engine="ollama"), observations=Observations(prompt=prompt, engine_version="0.6.6"))
     )
     assert (old.severity, old.title) == ("critical", "The prompt is being cut to 2,048 tokens (it is 3,000)")
-    new = context_truncation.check(
-        p, None, Setup.of(engine="ollama"), None, Observations(prompt=prompt, engine_version="0.12.6")
+    new = context_truncation.run(
+        CheckInput(p, Setup.of(engine="ollama"), observations=Observations(prompt=prompt, engine_version="0.12.6"))
     )
     assert (new.severity, new.confidence) == ("ok", "suspected")
 
@@ -357,13 +358,13 @@ def test_a_confirmed_warning_outranks_a_likely_critical_quant(tmp_path):
 def test_truncation_severities(tmp_path):
     p = inspect_model(qwen(tmp_path))
     counted = PromptCount(3500, "the model's own tokenizer (llama.cpp)", True)
-    near = context_truncation.check(p, None, Setup.of(ctx=4096), None, Observations(prompt=counted))
+    near = context_truncation.run(CheckInput(p, Setup.of(ctx=4096), observations=Observations(prompt=counted)))
     assert (near.severity, near.confidence) == ("warning", "likely")
     live = Observations(prompt=counted, live_ctx=Observation("4096", "Ollama /api/ps"))
-    assert context_truncation.check(p, None, Setup.of(), None, live).confidence == "confirmed"
-    docs = context_truncation.check(p, None, Setup.of(engine="ollama", workload="long-documents"), None)
+    assert context_truncation.run(CheckInput(p, Setup.of(), observations=live)).confidence == "confirmed"
+    docs = context_truncation.run(CheckInput(p, Setup.of(engine="ollama", workload="long-documents")))
     assert (docs.severity, docs.confidence) == ("warning", "suspected")
-    fine = context_truncation.check(p, None, Setup.of(ctx=8192), None, Observations(prompt=counted))
+    fine = context_truncation.run(CheckInput(p, Setup.of(ctx=8192), observations=Observations(prompt=counted)))
     assert (fine.severity, fine.title) == ("ok", "The conversation fits the 8,192-token context")
 
 
@@ -383,17 +384,17 @@ def test_greedy_decoding_on_a_thinking_model(tmp_path):
 
 def test_sampling_severities(tmp_path):
     p = inspect_model(qwen(tmp_path))
-    hot = sampling.check(
-        p, None, Setup.of(), None, Observations(sampling=SamplingSeen("your setting", temperature=2.0))
+    hot = sampling.run(
+        CheckInput(p, Setup.of(), observations=Observations(sampling=SamplingSeen("your setting", temperature=2.0)))
     )
     assert hot.severity == "warning" and hot.fix[0].command.endswith("--temp 0.7")
     greedy_plain = Observations(sampling=SamplingSeen("your setting", temperature=0.0))
-    assert sampling.check(p, None, Setup.of(), None, greedy_plain).severity == "ok"  # not a thinking model
+    assert sampling.run(CheckInput(p, Setup.of(), observations=greedy_plain)).severity == "ok"  # not a thinking model
     p.parameters = 135_000_000
     nopen = Observations(sampling=SamplingSeen("your setting", temperature=0.7, repeat_penalty=1.0))
-    f = sampling.check(p, None, Setup.of(), None, nopen)
+    f = sampling.run(CheckInput(p, Setup.of(), observations=nopen))
     assert (f.severity, f.confidence) == ("info", "suspected")
-    assert sampling.check(p, None, Setup.of(), None).title == "Not checked: no sampling settings known"
+    assert sampling.run(CheckInput(p, Setup.of())).title == "Not checked: no sampling settings known"
 
 
 # --- rope --------------------------------------------------------------------------------------------
@@ -417,9 +418,9 @@ def test_yarn_at_a_context_that_does_not_need_it(tmp_path):
 
 
 def test_context_beyond_training_without_extension(tmp_path):
-    f = rope.check(inspect_model(qwen(tmp_path)), None, Setup.of(ctx=32768), None)
+    f = rope.run(CheckInput(inspect_model(qwen(tmp_path)), Setup.of(ctx=32768)))
     assert (f.severity, f.confidence) == ("info", "likely")
-    assert rope.check(inspect_model(qwen(tmp_path)), None, Setup.of(ctx=4096), None).severity == "ok"
+    assert rope.run(CheckInput(inspect_model(qwen(tmp_path)), Setup.of(ctx=4096))).severity == "ok"
 
 
 # --- offload -----------------------------------------------------------------------------------------
@@ -428,17 +429,17 @@ def test_context_beyond_training_without_extension(tmp_path):
 def test_offload(tmp_path):
     p = inspect_model(qwen(tmp_path))
     seen = Observations(log=[Observation("load_tensors: offloaded 2/3 layers to GPU", "llama.cpp log")])
-    f = offload.check(p, None, Setup.of(), None, seen)
+    f = offload.run(CheckInput(p, Setup.of(), observations=seen))
     assert (f.severity, f.confidence, f.title) == (
         "info",
         "confirmed",
         "1 of 3 layers run from system RAM: slow, but not the quant",
     )
-    typed = offload.check(p, None, Setup.of(n_gpu_layers=1), None)
+    typed = offload.run(CheckInput(p, Setup.of(n_gpu_layers=1)))
     assert (typed.severity, typed.confidence) == ("info", "likely")
-    assert offload.check(p, None, Setup.of(), None).severity == "ok"
+    assert offload.run(CheckInput(p, Setup.of())).severity == "ok"
     ps = Observations(gpu_share=0.62, offload_source="Ollama /api/ps")
-    share = offload.check(p, None, Setup.of(engine="ollama"), None, ps)
+    share = offload.run(CheckInput(p, Setup.of(engine="ollama"), observations=ps))
     assert (share.severity, share.confidence, share.evidence) == (
         "info",
         "confirmed",

@@ -12,13 +12,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from dropins import ENV
+from engine_fakes import fake_engine
 
 from core.cli.main import main
 from core.engines import registry as engines
 from core.engines.live import scan
 from core.engines.logs import read_log_text
-from dropins import ENV
-from engine_fakes import fake_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -129,15 +129,16 @@ def test_ollama_ignoring_a_4bit_cache_needs_q8_0_before_flash_attention(demo):
 
 
 def test_a_measured_loss_with_a_q8_0_cache_recommends_f16_not_q8_0(demo):
-    from core.checks.measurements import Measurements
+    from core.evaluation.compare import Comparison
     from core.evaluation.metrics import DomainMetrics
 
     def m(kld: float, top1: float) -> DomainMetrics:
         return DomainMetrics(10.0, 10.0 * (1 + kld), 1 + kld, kld, kld * 5, top1, 0.01, 500)
 
     setup = cmd(demo.reference, "-c 4096 -ctk q8_0 -ctv q8_0 -fa on")
-    measured = Measurements(kv_cache={"general": m(0.2, 0.8)}, kv_baseline={"general": m(0.0, 1.0)})
-    d = diagnose(inspect_model(demo.reference), setup, measurements=measured)
+    # the same file with an f16 cache as the reference and the person's q8_0 cache as the candidate
+    measured = Comparison("f16 cache", "your cache", "settings", {"general": m(0.2, 0.8)}, [])
+    d = diagnose(inspect_model(demo.reference), setup, comparison=measured)
     f = next(x for x in d.findings if x.id == "kv-cache")
     assert_fix_follows_the_cause(f, setup)
     assert f.confidence == "confirmed-by-measurement" and dict(f.fix[0].sets) == {

@@ -11,20 +11,21 @@ import pytest
 
 from core.cli.main import main
 from core.diagnosis import diagnose
+from core.evaluation.compare import Comparison
+from core.evaluation.metrics import DomainMetrics
+from core.evaluation.samples import Sample
 from core.model.inspection import inspect_model
 from core.report.diagnosis_report import to_html, to_markdown
 from core.settings.setup import Setup
 
-COMPARISON = {
-    "metrics": {
-        "prose": {"ppl_reference": 12.0, "ppl_candidate": 19.5, "ppl_ratio": 1.625, "kld_mean": 0.61,
-                  "kld_p99": 4.0, "top1_agreement": 0.55, "rms_dp": 0.3, "tokens": 512},
-        "code": {"ppl_reference": 3.0, "ppl_candidate": 4.1, "ppl_ratio": 1.367, "kld_mean": 0.44,
-                 "kld_p99": 3.0, "top1_agreement": 0.62, "rms_dp": 0.25, "tokens": 512},
-    },
-    "samples": [{"domain": "general", "prompt": "Explain rain.", "reference": "Rain falls from clouds.",
-                 "candidate": "Rain falls sideways forever <b>", "first_divergence": 3, "first_divergence_char": 11}],
-}  # fmt: skip
+# What a comparison of the Q2_0 file against its f16 reference hands the diagnosis: one Comparison,
+# the same object the checks read their measurements from and the report shows.
+COMPARISON = Comparison(
+    "demo-f16.gguf", "demo-Q2_0.gguf", "quant",
+    {"prose": DomainMetrics(12.0, 19.5, 1.625, 0.61, 4.0, 0.55, 0.3, 512),
+     "code": DomainMetrics(3.0, 4.1, 1.367, 0.44, 3.0, 0.62, 0.25, 512)},
+    [Sample("general", "rain", "Explain rain.", "Rain falls from clouds.", "Rain falls sideways forever <b>", 3, 11)],
+)  # fmt: skip
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.checks import kv_cache, quant_tier
+from core.checks.base import CheckInput
 from core.checks.measurements import DomainMetrics, Measurements
 from core.evaluation import Comparison, EvalSettings, RunSettings
 from core.evaluation.long_context import scoring_context
@@ -43,8 +44,8 @@ def test_the_kv_cache_finding_is_confirmed_by_the_measurement(demo, trial):
     assert base.kld_mean == 0 and base.ppl_candidate == trial.theirs.metrics["long"].ppl_reference
     setup = Setup.of(ctx=512, cache_type_k="q4_0", cache_type_v="q4_0", flash_attn=True)
     p = inspect_model(demo.reference)
-    assert kv_cache.check(p, None, setup, None).confidence == "suspected"
-    f = kv_cache.check(p, None, setup, m)
+    assert kv_cache.run(CheckInput(p, setup)).confidence == "suspected"
+    f = kv_cache.run(CheckInput(p, setup, measurements=m))
     assert f.confidence == "confirmed-by-measurement" and f.severity == "warning"
     assert any("measured on long: small loss with your settings" in e for e in f.evidence)
     again = Measurements.from_json(trial.to_dict())  # diagnose --comparison reads the saved JSON alike
@@ -92,9 +93,9 @@ def test_a_same_file_comparison_gives_the_kv_check_both_sides():
 def test_far_above_typical_for_the_label_becomes_the_quant_finding(demo):
     p = inspect_model(demo.candidates["Q4_0"])
     m = Measurements(quant={"general": DomainMetrics.of(10, 12, 0.5, 0.7)}, quant_type="Q4_0")  # 7× typical
-    f = quant_tier.check(p, None, Setup(), m)
+    f = quant_tier.run(CheckInput(p, Setup(), measurements=m))
     assert f.title.startswith("For a file labelled Q4_0 this loss is 7× what is typical")
     assert f.confidence == "confirmed-by-measurement" and f.severity in ("warning", "critical")
     assert "another uploader's Q4_0" in f.fix[0].text
     fine = Measurements(quant={"general": DomainMetrics.of(10, 10.5, 0.07, 0.85)}, quant_type="Q4_0")
-    assert "labelled" not in quant_tier.check(p, None, Setup(), fine).title
+    assert "labelled" not in quant_tier.run(CheckInput(p, Setup(), measurements=fine)).title

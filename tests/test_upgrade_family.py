@@ -5,17 +5,25 @@ own platform family first; "largest context that fits" agrees with the options l
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ggufmaker import Q, llama_metadata, llama_tensors, write_gguf
 from windowkit import what_if
 
-from core.checks.vram import check_with_estimate
+from core.checks import vram
+from core.checks.base import CheckInput
 from core.hardware.catalog import Family, find_gpu, machine_family
 from core.hardware.machine import GpuInfo, HardwareProfile
 from core.model.inspection import inspect_model
 from core.model.profile import ModelProfile
 from core.settings.setup import Setup
+
+
+def check_with_estimate(profile: ModelProfile, hardware: HardwareProfile, setup: Setup) -> tuple[Any, Any]:
+    """The memory check's one entry point: its finding and the fit report it computed."""
+    out = vram.run(CheckInput(profile, setup, hardware))
+    return out.finding, out.memory
 
 
 def shaped(path: Path, n_layer: int, n_embd: int, n_ff: int, n_head: int, n_kv: int, trained: int) -> ModelProfile:
@@ -49,9 +57,7 @@ def test_families_come_from_the_catalog() -> None:
 
 def test_an_rtx_4060_owner_is_offered_a_desktop_nvidia_card_first(models: dict[str, ModelProfile]) -> None:
     # a 14B Q4_K needs more than 8 GB; with 1 GiB of RAM no setting fits, so the advice is hardware
-    finding, report = check_with_estimate(
-        models["14b"], what_if("GeForce RTX 4060", ram_gib=1), Setup.of(n_ctx=8192), None
-    )
+    finding, report = check_with_estimate(models["14b"], what_if("GeForce RTX 4060", ram_gib=1), Setup.of(n_ctx=8192))
     assert report is not None and report.upgrade is not None and finding is not None
     advice = report.upgrade
     assert advice.comfort is not None and advice.lossless is not None
@@ -68,18 +74,16 @@ def test_an_rtx_4060_owner_is_offered_a_desktop_nvidia_card_first(models: dict[s
 
 
 def test_the_upgrade_is_sized_at_the_trained_context_at_most(models: dict[str, ModelProfile]) -> None:
-    _, report = check_with_estimate(
-        models["70b-8k"], what_if("GeForce RTX 4060", ram_gib=1), Setup.of(n_ctx=65536), None
-    )
+    _, report = check_with_estimate(models["70b-8k"], what_if("GeForce RTX 4060", ram_gib=1), Setup.of(n_ctx=65536))
     assert report is not None and report.upgrade is not None
     assert report.upgrade.context == 8192  # the person asked for 65,536; the model was trained for 8,192
     assert "at 8192 tokens" in report.upgrade.reason and "65536" not in "\n".join(report.upgrade.lines())
-    _, report = check_with_estimate(models["14b"], what_if("GeForce RTX 4060", ram_gib=1), Setup.of(n_ctx=16384), None)
+    _, report = check_with_estimate(models["14b"], what_if("GeForce RTX 4060", ram_gib=1), Setup.of(n_ctx=16384))
     assert report is not None and report.upgrade is not None and report.upgrade.context == 16384  # the person's own
 
 
 def test_no_fix_is_hardware_when_an_option_fits(models: dict[str, ModelProfile]) -> None:
-    finding, report = check_with_estimate(models["8b-8k"], what_if("GeForce RTX 4060"), Setup.of(n_ctx=65536), None)
+    finding, report = check_with_estimate(models["8b-8k"], what_if("GeForce RTX 4060"), Setup.of(n_ctx=65536))
     assert report is not None and finding is not None and not report.fits
     assert report.one_change is not None and report.one_change.fits
     assert report.upgrade is None
@@ -90,14 +94,14 @@ def test_no_fix_is_hardware_when_an_option_fits(models: dict[str, ModelProfile])
 
 def test_largest_context_agrees_with_the_options(models: dict[str, ModelProfile]) -> None:
     for card in ("GeForce RTX 4060", "H200"):
-        finding, report = check_with_estimate(models["8b-8k"], what_if(card), Setup.of(n_ctx=65536), None)
+        finding, report = check_with_estimate(models["8b-8k"], what_if(card), Setup.of(n_ctx=65536))
         assert report is not None and finding is not None
         assert report.max_context <= 8192  # never beyond the trained context
         smaller = [int(o.settings["ctx"]) for o in report.options if o.label.startswith("smaller context")]
         assert all(ctx <= report.max_context for ctx in smaller), (card, smaller, report.max_context)
         assert len(set(smaller)) == len(smaller)  # a q8_0 cache that buys no more context is not listed twice
     # on the H200 it fits, and the finding says the whole trained context fits rather than a smaller number
-    finding, report = check_with_estimate(models["8b-8k"], what_if("H200"), Setup.of(n_ctx=65536), None)
+    finding, report = check_with_estimate(models["8b-8k"], what_if("H200"), Setup.of(n_ctx=65536))
     assert report is not None and finding is not None and report.fits
     assert "the model's whole trained context (8,192 tokens) fits" in finding.evidence
     assert not any(line.startswith("largest context that fits") for line in finding.evidence)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from core.checks.measurements import Measurements
+from core.checks.measurements import Measured, Measurements
 from core.diagnosis import Diagnosis, diagnose
 from core.engines.evidence import EngineEvidence
 from core.evaluation.compare import Comparison
@@ -36,11 +36,15 @@ class Case:
     hub_evidence: list[str] | None = None  # what the Hub says this file quantizes
 
     @property
+    def measured(self) -> Measured | None:
+        """What was measured, as it was measured: the file-or-settings trial, else the comparison."""
+        return self.trial if self.trial is not None else self.comparison
+
+    @property
     def measurements(self) -> Measurements | None:
-        """The evidence the checks read: the comparison's own numbers (or the file-or-settings trial's)."""
-        if self.trial is not None:
-            return Measurements.from_trial(self.trial)
-        return Measurements.from_comparison(self.comparison) if self.comparison is not None else None
+        """The evidence the checks read, derived from what was measured (never held beside it)."""
+        measured = self.measured
+        return Measurements.of(measured) if measured is not None else None
 
     def with_(self, **changes: Any) -> Case:
         return replace(self, **changes)
@@ -54,7 +58,6 @@ class Case:
         if self.profile is None:
             raise ValueError("no model in the case")
         return diagnose(
-            self.profile, self.setup, self.hardware, self.measurements, hub_evidence=self.hub_evidence,
-            comparison=self.comparison.to_dict() if self.comparison is not None else None, engine=self.engine,
-            observations=self.observations,
+            self.profile, self.setup, self.hardware, self.measured, hub_evidence=self.hub_evidence,
+            engine=self.engine, observations=self.observations,
         )  # fmt: skip

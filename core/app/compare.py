@@ -8,17 +8,12 @@ benchmark run the full texts.
 
 from __future__ import annotations
 
-from typing import Any
-
-from core import jsonfile
-from core.errors import SetupError
 from core.evaluation.compare import Comparison, DomainResult, compare, domain_line
 from core.evaluation.comparison_text import text_summary, typical_findings, verdict, verdict_lines
 from core.evaluation.domains import ALIASES, DEFAULT_DOMAINS, DOMAINS, Prompt
 from core.evaluation.own_inputs import OWN_PROMPTS_DOMAIN, prompts_from, read_own_texts
 from core.evaluation.scoring import EVAL_DEFAULT_CTX, EvalSettings
 from core.evaluation.settings_trial import SettingsTrial, file_or_settings
-from core.files import user_path
 from core.settings.run import RunSettings
 from core.settings.setup import Setup
 
@@ -37,7 +32,6 @@ __all__ = [
     "compare",
     "domain_line",
     "file_or_settings",
-    "load_saved",
     "prompts_from",
     "quick_run_settings",
     "read_own_texts",
@@ -60,20 +54,3 @@ def quick_run_settings(setup: Setup, cache_k: str | None = None, cache_v: str | 
         cache_type_k=cache_k or r.cache_type_k,
         cache_type_v=cache_v or r.cache_type_v,
     )
-
-
-def load_saved(path: str) -> tuple[Comparison, SettingsTrial | None]:
-    """A comparison saved by `compare --json` (or `compare --file-or-settings --json`): the comparison,
-    and the trial it belongs to when it was one (then the comparison is the run with the person's
-    settings)."""
-    fix = "Run the comparison again with --json and pass its output file."
-    data: Any = jsonfile.load(user_path(path, SetupError), "saved comparison", SetupError, fix=fix)
-    try:
-        if "theirs" in data:
-            safe = Comparison.from_dict(data["safe"]) if data.get("safe") else None
-            trial = SettingsTrial(Comparison.from_dict(data["theirs"]), safe, str(data.get("answer", "")),
-                                  str(data.get("explanation", "")), int(data.get("context", 0)))  # fmt: skip
-            return trial.theirs, trial
-        return Comparison.from_dict(data), None
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise SetupError(f"{path} is not a comparison saved by `quantdoctor-cli compare --json` ({exc}).", fix) from exc

@@ -180,10 +180,13 @@ class Session:
     def load_comparison(self, path: str) -> None:
         """A comparison saved by `compare --json` joins the case as measured evidence (after the model:
         a new model starts a new case)."""
-        from core.app.compare import load_saved
+        from core.checks.measurements import load_comparison
 
-        comparison, trial = load_saved(path)
-        self.case = self.case.with_(comparison=comparison, trial=trial)
+        measured = load_comparison(path)
+        if isinstance(measured, SettingsTrial):
+            self.case = self.case.with_(comparison=measured.theirs, trial=measured)
+        else:
+            self.case = self.case.with_(comparison=measured, trial=None)
 
     def set_observations(self, observations: Observations | None) -> None:
         """What the person typed or pasted beside the settings: log lines, a prompt counted with the

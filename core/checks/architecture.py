@@ -10,11 +10,8 @@ from __future__ import annotations
 
 from core.checks.base import Check, CheckInput
 from core.checks.finding import Finding, FixStep
-from core.checks.measurements import Measurements
 from core.checks.tiers import Q5_CLASS, Q6_CLASS, block_bpw, tier_label, tier_words
-from core.hardware.machine import HardwareProfile
 from core.model.profile import ModelProfile
-from core.settings.setup import Setup
 
 EMBEDDING_SHARE = 0.30
 SENSITIVE_ROLES = ("router", "shared_experts", "attention")
@@ -25,9 +22,8 @@ def _span(values: list[float]) -> str:
     return f"{lo:.2f}" if abs(hi - lo) < 0.005 else f"{lo:.2f}–{hi:.2f}"
 
 
-def check(
-    profile: ModelProfile, hardware: HardwareProfile | None, setup: Setup, measurements: Measurements | None
-) -> Finding:
+def run(inputs: CheckInput) -> Finding:
+    profile = inputs.profile
     evidence: list[str] = []
     details: list[str] = []
     problems: list[str] = []
@@ -115,10 +111,6 @@ def _why(profile: ModelProfile, share: float, large_vocab: bool) -> str:
     elif share > EMBEDDING_SHARE:
         parts.append(f"Its vocabulary tables hold {share:.0%} of its parameters, and they are kept precise enough.")
     return " ".join(parts)
-
-
-def run(inputs: CheckInput) -> Finding:
-    return check(inputs.profile, inputs.hardware, inputs.setup, inputs.measurements)
 
 
 CHECK = Check(id="architecture", order=30, run=run, needs=frozenset(("profile", "setup")), hub_fixable=True)

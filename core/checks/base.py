@@ -1,10 +1,13 @@
 """What a check declares about itself (`Check`) and what it is given (`CheckInput`).
 
-A check module ends with one `CHECK = Check(...)`: its id, its place in the diagnostic order, whether
-the Hub can fix what it finds, and which inputs it reads. `core.checks.registry` lists the modules;
-`core.diagnosis.diagnose` runs them. A check only sees the optional inputs it declares, so the
-declaration is true by construction; a check that `requires` an input is skipped, with a note, when
-that input is missing (the memory check without a machine profile).
+A check module is one entry point, `run(inputs: CheckInput)`, and one `CHECK = Check(...)` that says
+everything else about it: its id, its place in the diagnostic order, which inputs it reads, whether
+what it finds blames the quant itself, and whether the Hub can fix it. `core.checks.registry` lists
+the modules; `core.diagnosis.diagnose` runs them. A check only sees the optional inputs it declares,
+so the declaration is true by construction; a check that `requires` an input is skipped, with a
+note, when that input is missing (the memory check without a machine profile). A check that runs
+without an input it reads says so itself: its finding's status is "not checked" (finding.NOT_CHECKED),
+never "fine".
 """
 
 from __future__ import annotations
@@ -66,6 +69,10 @@ class Check:
     needs: frozenset[Need] = field(default_factory=lambda: frozenset(("profile", "setup")))
     requires: frozenset[Need] = frozenset()  # needs without which it cannot run at all
     hub_fixable: bool = False  # a better download from the Hub fixes what it finds
+    # What it finds blames the quant itself: a cause that a log line or the running engine confirms
+    # outranks such a finding while it is only suspected from the file (core.diagnosis.rank), and the
+    # headline says "Your quant looks fine" when the top cause is not one of these.
+    blames_quant: bool = False
     skipped_note: str = ""  # the diagnosis note when a required input is missing
 
     def __post_init__(self) -> None:

@@ -11,10 +11,7 @@ import re
 
 from core.checks.base import Check, CheckInput
 from core.checks.finding import Finding, FixStep
-from core.checks.measurements import Measurements
-from core.hardware.machine import HardwareProfile
 from core.model.profile import ModelProfile
-from core.settings.setup import Setup
 
 SENSITIVE_WORKLOADS = {"code": "code", "multilingual": "multilingual text"}
 KLD_RATIO_CONFIRMS = 3.0  # KLD on code/multilingual text this many times prose's confirms a mismatch
@@ -50,9 +47,8 @@ def _calibration_source(profile: ModelProfile) -> tuple[str | None, str]:
     return None, "a GGUF without an importance matrix"
 
 
-def check(
-    profile: ModelProfile, hardware: HardwareProfile | None, setup: Setup, measurements: Measurements | None
-) -> Finding:
+def run(inputs: CheckInput) -> Finding:
+    profile, setup, measurements = inputs.profile, inputs.setup, inputs.measurements
     dataset, source = _calibration_source(profile)
     evidence = [f"calibration: {dataset or 'none'} ({source})", f"your workload: {setup.workload}"]
     if profile.card and profile.card.datasets:
@@ -117,10 +113,6 @@ def _why(dataset: str | None, workload: str, severity: str) -> str:
             "harder, so quality drops exactly where you use the model."
         )
     return f"This quant was calibrated on {name}; for {workload} work that does not cost precision where you need it."
-
-
-def run(inputs: CheckInput) -> Finding:
-    return check(inputs.profile, inputs.hardware, inputs.setup, inputs.measurements)
 
 
 CHECK = Check(

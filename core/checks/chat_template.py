@@ -8,22 +8,17 @@ are compared as text, by their markers (core.model.chat_formats); nothing is ren
 
 from __future__ import annotations
 
-from typing import Any
-
 from core.checks.base import Check, CheckInput
 from core.checks.evidence import quote
-from core.checks.finding import Finding, FixStep
-from core.checks.finetune import INSTRUCT_WORDS, name_words
+from core.checks.finding import NOT_CHECKED, Finding, FixStep
 from core.checks.fixes import base_of
-from core.checks.measurements import Measurements
+from core.checks.names import INSTRUCT_WORDS, name_words
 from core.engines import registry as engines
 from core.model.chat_formats import ARCH_FORMAT, BY_NAME, ChatFormat, template_format, vocab_format
 from core.model.profile import ModelProfile
 from core.settings.observations import Observations
-from core.settings.setup import Setup
 
 ID = "chat-template"
-ENGINE_STOPS_BY_NAME = ("llama.cpp",)  # llama.cpp treats <|im_end|>, <|eot_id|>, <end_of_turn>... as end of turn
 
 
 def model_format(profile: ModelProfile) -> tuple[ChatFormat | None, str]:
@@ -39,14 +34,9 @@ def model_format(profile: ModelProfile) -> tuple[ChatFormat | None, str]:
     return None, ""
 
 
-def check(
-    profile: ModelProfile,
-    hardware: Any,
-    setup: Setup,
-    measurements: Measurements | None,
-    observations: Observations | None = None,
-) -> Finding:
-    obs = observations or Observations()
+def run(inputs: CheckInput) -> Finding:
+    profile, setup = inputs.profile, inputs.setup
+    obs = inputs.observations or Observations()
     file_fmt = template_format(profile.chat_template)
     trained, trained_why = model_format(profile)
     details = [
@@ -66,6 +56,7 @@ def check(
         details.append(f"trained format: {trained_why}")
         evidence.append(f"the model was trained to chat in the {trained.name if trained else '?'} format")
     severity, confidence, title = "ok", "likely", "The chat template matches the model"
+    status = ""  # a problem is found, "ok" is fine; NOT_CHECKED when there was nothing to compare
     fix: list[FixStep] = []
     base = base_of(setup, profile)
     why = "A chat model answers well only in the format it was trained on; this one gets it."
@@ -75,9 +66,7 @@ def check(
     wanted = trained or file_fmt
     if engine_t is not None and engine_fmt is not None and wanted is not None and engine_fmt.name != wanted.name:
         severity = "warning"
-        confidence = (
-            "confirmed" if engine_t.source.startswith(("Ollama /api", "llama-server /props", "LM Studio")) else "likely"
-        )
+        confidence = "confirmed" if _from_a_running_engine(engine_t.source) else "likely"
         title = f"{engines.of(setup).name} uses the {engine_fmt.name} chat format for a {wanted.name} model"
         evidence.append(f"{engine_t.source}: the engine's template is {engine_fmt.name}")
         fix = engines.of(setup).chat_template(wanted.name, base)
@@ -108,10 +97,19 @@ def check(
     elif not profile.chat_template:
         severity, title = "ok", "No chat template in the file (see the fine-tune check: is this a base model?)"
         why = "A file without a chat template is usually a base model: the fine-tune check says whether it is."
+        status = NOT_CHECKED  # no template to compare with the model's format: not "fine"
+    elif file_fmt is None:
+        title = "The file's chat template is in a format Quant Doctor does not recognise: not compared"
+        why = (
+            "A chat model answers well only in the format it was trained on; this template's format is not one "
+            "Quant Doctor knows, so whether it matches the model could not be checked."
+        )
+        status = NOT_CHECKED
     else:
         eot = _missing_stop(profile, file_fmt)
         if eot is not None:
-            severity = "info" if setup.engine in ENGINE_STOPS_BY_NAME else "warning"
+            # an engine that stops at the usual end-of-turn tokens by name (llama.cpp) stops anyway
+            severity = "info" if engines.of(setup).stops_at_end_of_turn_names else "warning"
             title = f"The template ends each turn with {eot}, but the file's end token is something else"
             tok = profile.tokenizer
             evidence.append(
@@ -135,7 +133,15 @@ def check(
         fix=fix,
         confidence=confidence if severity != "ok" else "likely",
         details=details,
+        status=status if severity == "ok" else "",
     )
+
+
+def _from_a_running_engine(source: str) -> bool:
+    """Whether the engine's template came from a running engine's API (the source starts with the name of
+    a server an engine declares: "Ollama /api/show", "llama-server /props"), not from a pasted file."""
+    labels = tuple(f"{api.label} " for engine in engines.ENGINES.values() for api in engine.live)
+    return source.startswith(labels)
 
 
 def _mismatch(file_fmt: ChatFormat, profile: ModelProfile) -> bool:
@@ -154,10 +160,6 @@ def _missing_stop(profile: ModelProfile, fmt: ChatFormat | None) -> str | None:
     if fmt.end_of_turn in (tok.eos_text, tok.eot_text):
         return None
     return fmt.end_of_turn
-
-
-def run(inputs: CheckInput) -> Finding:
-    return check(inputs.profile, inputs.hardware, inputs.setup, inputs.measurements, inputs.observations)
 
 
 CHECK = Check(id=ID, order=4, run=run, needs=frozenset(("profile", "setup", "observations")))

@@ -15,12 +15,10 @@ from typing import Any
 
 from core.checks.base import Check, CheckInput
 from core.checks.evidence import quote, unique
-from core.checks.finding import Finding, FixStep
+from core.checks.finding import NOT_CHECKED, Finding, FixStep
 from core.checks.fixes import settings_fix
-from core.checks.measurements import Measurements
+from core.engines import registry as engines
 from core.engines.base import Change
-from core.engines.ollama import default_ctx_for
-from core.engines.registry import effective_ctx
 from core.model.profile import ModelProfile
 from core.settings.observations import Observation, Observations
 from core.settings.setup import Setup
@@ -65,10 +63,11 @@ def _context(profile: ModelProfile, setup: Setup, hardware: Any, obs: Observatio
         return int(obs.live_ctx.text), f"{obs.live_ctx.source}: context {int(obs.live_ctx.text):,}", True
     if setup.run.n_ctx:
         return setup.run.n_ctx, f"your setting ({setup.source}): context {setup.run.n_ctx:,}", False
-    if setup.engine == "ollama":
-        ctx, how = default_ctx_for(obs.engine_version, _vram_gib(hardware))
+    engine = engines.of(setup)
+    if engine.default_ctx_for is not None:  # the engine's default depends on its version and the VRAM
+        ctx, how = engine.default_ctx_for(obs.engine_version, _vram_gib(hardware))
         return ctx, f"{how}: {ctx:,} (nothing sets the context)", False
-    ctx = effective_ctx(setup, profile.context_length)
+    ctx = engine.effective_ctx(setup.run, profile.context_length)
     return ctx, f"{setup.engine}'s default context: {ctx:,}", False
 
 
@@ -77,25 +76,17 @@ def _advice_ctx(need: int, trained: int | None) -> int:
     return min(want, trained) if trained else want
 
 
-def check(
-    profile: ModelProfile,
-    hardware: Any,
-    setup: Setup,
-    measurements: Measurements | None,
-    observations: Observations | None = None,
-) -> Finding:
-    obs = observations or Observations()
+def run(inputs: CheckInput) -> Finding:
+    profile, hardware, setup = inputs.profile, inputs.hardware, inputs.setup
+    obs = inputs.observations or Observations()
     ctx, ctx_source, live = _context(profile, setup, hardware, obs)
     evidence = [ctx_source]
     logged = unique(obs.lines(*LOG_NEEDLES))
     prompt = obs.prompt
     if prompt is not None:
         evidence.append(f"your prompt: {prompt.tokens:,} tokens, counted with {prompt.method}")
-    front = (
-        " Ollama drops the front of an overflowing prompt first: the system prompt and tools go silently."
-        if setup.engine == "ollama"
-        else ""
-    )
+    overflow = engines.of(setup).overflow_words
+    front = f" {overflow}" if overflow else ""
     severity, confidence, title = "ok", "suspected", f"The conversation fits the {ctx:,}-token context"
     need = prompt.tokens if prompt is not None else TYPICAL_NEED.get(setup.workload)
     cause = ""
@@ -137,6 +128,11 @@ def check(
         )
     if prompt is None and not logged:
         evidence.append("no prompt given to count (paste one to check it against the context)")
+    # Nothing to measure against the context (no prompt, no log line, no rule of thumb for the workload):
+    # whether the conversation fits was not checked, and the finding must not say it fits.
+    unknown = severity == "ok" and prompt is None and not logged and need is None
+    if unknown:
+        title = f"Not checked: no prompt or log to measure against the {ctx:,}-token context"
     fix: list[FixStep] = []
     if severity != "ok":
         fix += settings_fix(setup, profile, Change(n_ctx=_advice_ctx(need or ctx * 2, profile.context_length)))
@@ -162,16 +158,16 @@ def check(
         why=(cause + front).strip()
         if severity != "ok"
         else (
-            f"Text that does not fit the context is cut before the model sees it; the {ctx:,} tokens in use "
+            f"Text that does not fit the context is cut before the model sees it; with no prompt counted and "
+            f"no log line, whether yours fits the {ctx:,} tokens in use could not be checked."
+            if unknown
+            else f"Text that does not fit the context is cut before the model sees it; the {ctx:,} tokens in use "
             "leave room for what is known of your conversations."
         ),
         fix=fix,
         confidence=confidence,
+        status=NOT_CHECKED if unknown else "",
     )
-
-
-def run(inputs: CheckInput) -> Finding:
-    return check(inputs.profile, inputs.hardware, inputs.setup, inputs.measurements, inputs.observations)
 
 
 CHECK = Check(id=ID, order=2, run=run, needs=frozenset(("profile", "setup", "hardware", "observations")))

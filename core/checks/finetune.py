@@ -11,19 +11,13 @@ from __future__ import annotations
 import re
 
 from core.checks.base import Check, CheckInput
-from core.checks.finding import Finding, FixStep
-from core.checks.measurements import Measurements
-from core.hardware.machine import HardwareProfile
+from core.checks.finding import NOT_CHECKED, Finding, FixStep
+from core.checks.names import INSTRUCT_WORDS, name_words, tokens
 from core.model.profile import ModelProfile
 from core.settings.setup import Setup
 
-INSTRUCT_WORDS = {"instruct", "chat", "it", "assistant", "sft", "dpo", "rlhf", "orpo", "hermes", "thinking"}
 _NOISE = {"the", "a", "an", "of", "version", "model", "gguf", "quant", "quantized", "exl2", "gptq", "awq", "hf", "by"}
 _QUANT_NAME = re.compile(r"^(i?q\d.*|f16|bf16|f32|fp16|\d+(\.\d+)?bpw|\d+bit)$")
-
-
-def _tokens(text: str) -> list[str]:
-    return [t for t in re.split(r"[^a-z0-9.]+", text.lower()) if t]
 
 
 def _squash(text: str) -> str:
@@ -43,17 +37,10 @@ def _file_words(profile: ModelProfile) -> set[str]:
     parts = [p for p in meta if p] or [profile.path.rsplit("/", 1)[-1]]
     words: set[str] = set()
     for part in parts:
-        toks = [_squash(t) for t in _tokens(part.rsplit("/", 1)[-1] if "://" in part else part)]
+        toks = [_squash(t) for t in tokens(part.rsplit("/", 1)[-1] if "://" in part else part)]
         for n in (1, 2, 3):
             words.update("".join(toks[i : i + n]) for i in range(len(toks) - n + 1))
     return words
-
-
-def name_words(profile: ModelProfile) -> set[str]:
-    """The words of the file's own names (metadata names, else the file name), lower-case."""
-    named = [profile.name, profile.basename, profile.finetune, *(b.name for b in profile.base_models)]
-    parts = [p for p in named if p] or [profile.path.rsplit("/", 1)[-1]]
-    return {w for p in parts for w in _tokens(p)}
 
 
 # Workloads that need a model that follows turns and instructions (a base model only continues text).
@@ -62,21 +49,16 @@ CHAT_WORKLOADS = ("chat", "roleplay", "multilingual", "math", "long-documents") 
 
 def expected_parts(expected: str) -> tuple[list[str], bool]:
     """(identifying words of the expected model, whether an instruct/chat model is expected)."""
-    words = _tokens(expected.rsplit("/", 1)[-1] if "/" in expected and " " not in expected else expected)
+    words = tokens(expected.rsplit("/", 1)[-1] if "/" in expected and " " not in expected else expected)
     wants_instruct = any(w in INSTRUCT_WORDS for w in words)
     names = [w for w in words if w not in INSTRUCT_WORDS and w not in _NOISE and not _QUANT_NAME.match(w)]
     return names, wants_instruct
 
 
-def check(
-    profile: ModelProfile,
-    hardware: HardwareProfile | None,
-    setup: Setup,
-    measurements: Measurements | None,
-    hub_evidence: list[str] | None = None,
-) -> Finding:
+def run(inputs: CheckInput) -> Finding:
+    profile, setup, hub_evidence = inputs.profile, inputs.setup, inputs.hub_evidence
     finetune = profile.finetune or ""
-    is_instruct = profile.has_chat_template or any(w in INSTRUCT_WORDS for w in _tokens(finetune))
+    is_instruct = profile.has_chat_template or any(w in INSTRUCT_WORDS for w in tokens(finetune))
     evidence = [
         f"this file: {profile.display_name}"
         + (f" (basename {profile.basename}" if profile.basename else "")
@@ -118,6 +100,7 @@ def check(
             severity="ok",
             title="Not compared: tell Quant Doctor which model you expected",
             evidence=evidence,
+            status=NOT_CHECKED,  # no expected model: a base-vs-fine-tune mix-up cannot be checked
             why="Without the model you meant to run, a base-vs-fine-tune mix-up cannot be checked.",
             fix=[
                 FixStep(
@@ -145,7 +128,7 @@ def check(
         severity = "warning"
         title = "You expected an instruct/chat model, but nothing in this file says it is one"
         fix = [FixStep(f"Check the model card: get a quant of the instruct version of {setup.expected}.")]
-    elif not wants_instruct and any(w in INSTRUCT_WORDS for w in _tokens(finetune)):
+    elif not wants_instruct and any(w in INSTRUCT_WORDS for w in tokens(finetune)):
         severity = "info"
         title = f"This is a fine-tune ({finetune}); you named the model without it"
         fix = [FixStep(f"If you wanted the base model itself, get a quant of {setup.expected}; if not, all is well.")]
@@ -173,10 +156,6 @@ def _looks_base(profile: ModelProfile, setup: Setup) -> bool:
     if setup.workload not in CHAT_WORKLOADS:
         return False
     return not (name_words(profile) & INSTRUCT_WORDS)
-
-
-def run(inputs: CheckInput) -> Finding:
-    return check(inputs.profile, inputs.hardware, inputs.setup, inputs.measurements, inputs.hub_evidence)
 
 
 CHECK = Check(id="finetune", order=50, run=run, needs=frozenset(("profile", "setup", "hub_evidence")), hub_fixable=True)

@@ -2,8 +2,8 @@
 
 The KV cache holds every past token's keys and values; quantizing it rounds the model's memory
 of the conversation, and the error grows with the context. A q8_0 cache is nearly free; q4 caches
-break long chats. llama.cpp refuses a quantized V cache without flash attention; Ollama quietly
-falls back to f16 instead.
+break long chats. What flash attention has to do with it is the engine's to say (Engine.without_flash_attn):
+llama.cpp refuses a quantized V cache without it; Ollama quietly falls back to f16 instead.
 """
 
 from __future__ import annotations
@@ -11,15 +11,12 @@ from __future__ import annotations
 from core.checks.base import Check, CheckInput
 from core.checks.finding import Finding
 from core.checks.fixes import settings_fix
-from core.checks.measurements import DomainMetrics, Measurements
+from core.checks.measurements import DomainMetrics
 from core.engines import registry as engines
 from core.engines.base import Change, NoFlashAttnCache
 from core.evaluation.verdicts import judge
-from core.hardware.machine import HardwareProfile
-from core.model.profile import ModelProfile
 from core.numbers import perplexity_change, plain
 from core.settings.run import UNQUANTIZED_CACHE_TYPES, FlashAttn, cache_bits
-from core.settings.setup import Setup
 
 LONG_CONTEXT = 4096
 VERY_LONG_CONTEXT = 16384
@@ -48,9 +45,8 @@ def _confirms(m: DomainMetrics, base: DomainMetrics | None, measurable_loss: boo
     return measurable_loss or m.ppl_ratio > PPL_MEANINGFUL
 
 
-def check(
-    profile: ModelProfile, hardware: HardwareProfile | None, setup: Setup, measurements: Measurements | None
-) -> Finding:
+def run(inputs: CheckInput) -> Finding:
+    profile, setup, measurements = inputs.profile, inputs.setup, inputs.measurements
     k, v = setup.run.cache_type_k, setup.run.cache_type_v
     engine = engines.of(setup)
     ctx = engine.effective_ctx(setup.run, profile.context_length)
@@ -134,7 +130,7 @@ def check(
             why.append(f"{engine.name} quantizes only the K cache when flash attention is off; V stays f16.")
     elif (
         change.get("cache_type_v")
-        and engine.without_flash_attn is not NoFlashAttnCache.K_ONLY
+        and engine.without_flash_attn in (NoFlashAttnCache.REFUSES, NoFlashAttnCache.F16_FALLBACK)
         and setup.run.flash_attn is FlashAttn.OFF
     ):
         change["flash_attn"] = True  # the q8_0 V cache of the fix needs it
@@ -178,10 +174,6 @@ def check(
         fix=fix,
         confidence=confidence,
     )
-
-
-def run(inputs: CheckInput) -> Finding:
-    return check(inputs.profile, inputs.hardware, inputs.setup, inputs.measurements)
 
 
 CHECK = Check(id="kv-cache", order=20, run=run, needs=frozenset(("profile", "setup", "measurements")))

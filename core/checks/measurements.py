@@ -15,7 +15,7 @@ texts). What a comparison is evidence *about* depends on what it compared:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from core.evaluation.metrics import DomainMetrics
 
@@ -23,7 +23,12 @@ if TYPE_CHECKING:
     from core.evaluation.compare import Comparison
     from core.evaluation.settings_trial import SettingsTrial
 
-__all__ = ["DomainMetrics", "Measurements", "measurements_from_comparison"]
+__all__ = ["DomainMetrics", "Measured", "Measurements", "comparison_from_dict", "load_comparison"]
+
+# What a comparison hands the diagnosis, as the comparison made it: one Comparison (two files, or one
+# file under two settings), or the "file or settings?" trial, which holds its Comparisons. The checks
+# read the Measurements derived from it; the reports and the window read it directly.
+Measured: TypeAlias = "Comparison | SettingsTrial"
 
 
 @dataclass
@@ -35,6 +40,15 @@ class Measurements:
     kv_cache: dict[str, DomainMetrics] = field(default_factory=dict)
     kv_baseline: dict[str, DomainMetrics] = field(default_factory=dict)
     quant_type: str | None = None  # the measured file's label (GGUF file type), for "N× what is typical"
+
+    @classmethod
+    def of(cls, measured: Measured) -> Measurements:
+        """The evidence in a comparison or a file-or-settings trial."""
+        from core.evaluation.settings_trial import SettingsTrial
+
+        if isinstance(measured, SettingsTrial):
+            return cls.from_trial(measured)
+        return cls.from_comparison(measured)
 
     @classmethod
     def from_comparison(cls, c: Comparison) -> Measurements:
@@ -54,16 +68,7 @@ class Measurements:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Measurements:
         """A saved `compare --json` (or `compare --file-or-settings --json`) output."""
-        from core.evaluation.compare import Comparison
-
-        if "theirs" in data:
-            from core.evaluation.settings_trial import SettingsTrial
-
-            safe = Comparison.from_dict(data["safe"]) if data.get("safe") else None
-            trial = SettingsTrial(Comparison.from_dict(data["theirs"]), safe, data.get("answer", ""),
-                                  data.get("explanation", ""), int(data.get("context", 0)))  # fmt: skip
-            return cls.from_trial(trial)
-        return cls.from_comparison(Comparison.from_dict(data))
+        return cls.of(comparison_from_dict(data))
 
 
 def _itself(m: DomainMetrics) -> DomainMetrics:
@@ -71,8 +76,30 @@ def _itself(m: DomainMetrics) -> DomainMetrics:
     return DomainMetrics.of(m.ppl_reference, m.ppl_reference, 0.0, 1.0, m.tokens)
 
 
-def measurements_from_comparison(comparison: dict[str, Any] | Comparison) -> Measurements:
-    """Evidence from a comparison, or its saved JSON (the CLI's `diagnose --comparison FILE`)."""
-    if isinstance(comparison, dict):
-        return Measurements.from_json(comparison)
-    return Measurements.from_comparison(comparison)
+def comparison_from_dict(data: dict[str, Any]) -> Measured:
+    """A saved `compare --json` output as the comparison it was: a Comparison, or (with "theirs") the
+    file-or-settings trial. Raises KeyError, TypeError or ValueError on what is not one."""
+    from core.evaluation.compare import Comparison
+
+    if "theirs" in data:
+        from core.evaluation.settings_trial import SettingsTrial
+
+        safe = Comparison.from_dict(data["safe"]) if data.get("safe") else None
+        return SettingsTrial(Comparison.from_dict(data["theirs"]), safe, str(data.get("answer", "")),
+                             str(data.get("explanation", "")), int(data.get("context", 0)), data.get("capped"))  # fmt: skip
+    return Comparison.from_dict(data)
+
+
+def load_comparison(path: str) -> Measured:
+    """A comparison saved by `quantdoctor-cli compare --json` (the CLI's `diagnose --measurements FILE`);
+    anything else is a SetupError with the fix."""
+    from core import jsonfile
+    from core.errors import SetupError
+    from core.files import user_path
+
+    fix = "Run the comparison again with --json and pass its output file."
+    data = jsonfile.load(user_path(path, SetupError), "saved comparison", SetupError, fix=fix)
+    try:
+        return comparison_from_dict(data)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise SetupError(f"{path} is not a comparison saved by `quantdoctor-cli compare --json` ({exc}).", fix) from exc

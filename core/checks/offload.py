@@ -8,28 +8,19 @@ layers to GPU" log line); the typed setup says it when -ngl is below the layer c
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from core.checks.base import Check, CheckInput
 from core.checks.evidence import quote
-from core.checks.finding import Finding, FixStep
-from core.checks.measurements import Measurements
-from core.model.profile import ModelProfile
+from core.checks.finding import NOT_CHECKED, Finding, FixStep
 from core.settings.observations import Observations
-from core.settings.setup import Setup
 
 ID = "offload"
 _OFFLOADED = re.compile(r"offloaded (\d+)/(\d+) layers")
 
 
-def check(
-    profile: ModelProfile,
-    hardware: Any,
-    setup: Setup,
-    measurements: Measurements | None,
-    observations: Observations | None = None,
-) -> Finding:
-    obs = observations or Observations()
+def run(inputs: CheckInput) -> Finding:
+    profile, setup = inputs.profile, inputs.setup
+    obs = inputs.observations or Observations()
     why = (
         "Layers in system RAM run on the CPU, many times slower than on the GPU. The answers are the same; "
         "only the speed suffers. This is the memory, not the quant: see the memory check for what fits."
@@ -77,18 +68,19 @@ def check(
             fix=[see],
             confidence=confidence,
         )
+    if on_gpu is None:  # nobody said how many layers are on the GPU: not checked, not "all on the GPU"
+        return Finding(
+            id=ID,
+            severity="ok",
+            title="Not checked: no layer count from the engine, its log or your settings",
+            evidence=["no offload count from the engine, its log or your settings"],
+            why=why,
+            confidence=confidence,
+            status=NOT_CHECKED,
+        )
     return Finding(
-        id=ID,
-        severity="ok",
-        title="All layers on the GPU" if on_gpu is not None else "No sign of layers in system RAM",
-        evidence=evidence or ["no offload count from the engine, its log or your settings"],
-        why=why,
-        confidence=confidence,
+        id=ID, severity="ok", title="All layers on the GPU", evidence=evidence, why=why, confidence=confidence
     )
-
-
-def run(inputs: CheckInput) -> Finding:
-    return check(inputs.profile, inputs.hardware, inputs.setup, inputs.measurements, inputs.observations)
 
 
 CHECK = Check(id=ID, order=57, run=run, needs=frozenset(("profile", "setup", "observations")))

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from core.checks.base import Check, CheckInput
 from core.checks.finding import Finding, FixStep
-from core.checks.measurements import Measurements
 from core.checks.tiers import block_bpw, dominant_types, severity_for_bpw, tier_label, tier_words
 from core.evaluation.verdicts import far_above_typical, judge, table, typical_sentence
-from core.hardware.machine import HardwareProfile
 from core.model.profile import ModelProfile
 from core.numbers import percent, perplexity_change, plain
 from core.settings.run import UNQUANTIZED_CACHE_TYPES
-from core.settings.setup import Setup
 
 PPL_MEANINGFUL = 1.01  # a perplexity increase over 1% is meaningful
 PPL_SERIOUS = 1.05  # over 5% the loss shows in everyday use, whatever the tier
@@ -29,9 +26,8 @@ def _folder_bits(profile: ModelProfile) -> float | None:
     return q.bits
 
 
-def check(
-    profile: ModelProfile, hardware: HardwareProfile | None, setup: Setup, measurements: Measurements | None
-) -> Finding:
+def run(inputs: CheckInput) -> Finding:
+    profile, setup, measurements = inputs.profile, inputs.setup, inputs.measurements
     evidence: list[str] = []
     details: list[str] = []
     bits = _folder_bits(profile)
@@ -156,10 +152,11 @@ def _why(severity: str, profile: ModelProfile, far: float | None, label: str | N
     return f"At about {bpw:.2f} bits per weight the rounding costs the model little: the quant is not the problem."
 
 
-def run(inputs: CheckInput) -> Finding:
-    return check(inputs.profile, inputs.hardware, inputs.setup, inputs.measurements)
-
-
 CHECK = Check(
-    id="quant-tier", order=10, run=run, needs=frozenset(("profile", "setup", "measurements")), hub_fixable=True
+    id="quant-tier",
+    order=10,
+    run=run,
+    needs=frozenset(("profile", "setup", "measurements")),
+    hub_fixable=True,
+    blames_quant=True,
 )

@@ -8,31 +8,20 @@ length with no extension at all, makes everything past the trained length noise.
 
 from __future__ import annotations
 
-from typing import Any
-
 from core.checks.base import Check, CheckInput
 from core.checks.finding import Finding, FixStep
 from core.checks.fixes import settings_fix
-from core.checks.measurements import Measurements
 from core.engines import registry as engines
 from core.engines.base import Change
 from core.engines.registry import effective_ctx
-from core.model.profile import ModelProfile
-from core.settings.observations import Observations
-from core.settings.setup import Setup
 
 ID = "rope"
 STRETCHING = ("yarn", "linear", "longrope")
 NAMES = {"yarn": "YaRN", "linear": "Linear RoPE", "longrope": "LongRoPE"}
 
 
-def check(
-    profile: ModelProfile,
-    hardware: Any,
-    setup: Setup,
-    measurements: Measurements | None,
-    observations: Observations | None = None,
-) -> Finding:
+def run(inputs: CheckInput) -> Finding:
+    profile, setup = inputs.profile, inputs.setup
     rope = profile.rope
     ctx = effective_ctx(setup, profile.context_length)
     trained = profile.context_length
@@ -110,8 +99,4 @@ def check(
     )
 
 
-def run(inputs: CheckInput) -> Finding:
-    return check(inputs.profile, inputs.hardware, inputs.setup, inputs.measurements, inputs.observations)
-
-
-CHECK = Check(id=ID, order=55, run=run, needs=frozenset(("profile", "setup", "observations")))
+CHECK = Check(id=ID, order=55, run=run, needs=frozenset(("profile", "setup")))  # the file and the settings only

@@ -9,13 +9,10 @@ the sampler's, not the quant's.
 
 from __future__ import annotations
 
-from typing import Any
-
 from core.checks.base import Check, CheckInput
 from core.checks.engine_observations import sampling_from_setup
-from core.checks.finding import Finding, FixStep
+from core.checks.finding import NOT_CHECKED, Finding, FixStep
 from core.checks.fixes import settings_fix
-from core.checks.measurements import Measurements
 from core.engines.base import Change
 from core.model.chat_formats import mentions_thinking
 from core.model.profile import ModelProfile
@@ -47,14 +44,9 @@ def _sampling(profile: ModelProfile, setup: Setup, obs: Observations) -> Samplin
     return None
 
 
-def check(
-    profile: ModelProfile,
-    hardware: Any,
-    setup: Setup,
-    measurements: Measurements | None,
-    observations: Observations | None = None,
-) -> Finding:
-    obs = observations or Observations()
+def run(inputs: CheckInput) -> Finding:
+    profile, setup = inputs.profile, inputs.setup
+    obs = inputs.observations or Observations()
     s = _sampling(profile, setup, obs)
     thinking = mentions_thinking(profile.chat_template) or bool(
         profile.tokenizer and "<think>" in profile.tokenizer.markers
@@ -72,6 +64,7 @@ def check(
             evidence=["no temperature or penalties from the engine, your settings or the file"],
             why="The sampler picks each next token; with no temperature or penalty known, it could not be checked.",
             fix=[FixStep("Give your temperature (on the Setup page, or connect to your app) to check it.")],
+            status=NOT_CHECKED,
         )
     sure = "confirmed" if s.reported else "likely"
     evidence = [f"{s.source}: " + ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in _values(s).items())]
@@ -103,6 +96,18 @@ def check(
             f"Your repeat penalty is {s.repeat_penalty:g} (none): small models fall into loops of the same "
             "phrase without one. This is the sampler, not the quant: a penalty of 1.1 stops it."
         )
+    elif t is None:  # penalties known, the temperature not: the loops and the rambling were not checked
+        return Finding(
+            id=ID,
+            severity="ok",
+            title="Not checked: no temperature known",
+            evidence=evidence,
+            why="The sampler picks each next token; with no temperature known, greedy looping or rambling could "
+            "not be checked.",
+            fix=[FixStep("Give your temperature (on the Setup page, or connect to your app) to check it.")],
+            confidence=confidence,
+            status=NOT_CHECKED,
+        )
     else:
         why = (
             "The sampler picks each next token; your temperature and penalties are in the range models answer well in."
@@ -119,10 +124,6 @@ def _values(s: SamplingSeen) -> dict[str, float]:
         "repeat_penalty": s.repeat_penalty,
     }
     return {k: float(v) for k, v in named.items() if v is not None}
-
-
-def run(inputs: CheckInput) -> Finding:
-    return check(inputs.profile, inputs.hardware, inputs.setup, inputs.measurements, inputs.observations)
 
 
 CHECK = Check(id=ID, order=53, run=run, needs=frozenset(("profile", "setup", "observations")))

@@ -10,25 +10,19 @@ Three faults that look like a bad quant (sources in LOG_FORMATS.md section 5):
 
 from __future__ import annotations
 
-from typing import Any
-
 from core.checks.base import Check, CheckInput
 from core.checks.evidence import quote, unique
-from core.checks.finding import Finding, FixStep
+from core.checks.finding import NOT_CHECKED, Finding, FixStep
 from core.checks.fixes import base_of
-from core.checks.measurements import Measurements
 from core.engines import registry as engines
 from core.model.chat_formats import starts_with_bos
 from core.model.profile import ModelProfile
 from core.settings.observations import Observations
-from core.settings.setup import Setup
 
 ID = "tokenizer"
 PRE_NEEDLES = ("missing pre-tokenizer", "unrecognized pre-tokenizer", "generation quality will be degraded")
 BOS_NEEDLES = ("2 bos tokens", "added a bos token to the prompt")
-BPE_MODELS = ("gpt2",)
-# Engines known to drop the template's leading BOS when the model adds one (llama.cpp common/chat.cpp).
-STRIPS_TEMPLATE_BOS = ("llama.cpp",)  # the tokenizer kind whose pre-tokenizer matters (SentencePiece "llama" has none)
+BPE_MODELS = ("gpt2",)  # the tokenizer kind whose pre-tokenizer matters (SentencePiece "llama" has none)
 
 
 def embedding_rows(profile: ModelProfile) -> int | None:
@@ -41,14 +35,9 @@ def embedding_rows(profile: ModelProfile) -> int | None:
     return None
 
 
-def check(
-    profile: ModelProfile,
-    hardware: Any,
-    setup: Setup,
-    measurements: Measurements | None,
-    observations: Observations | None = None,
-) -> Finding:
-    obs = observations or Observations()
+def run(inputs: CheckInput) -> Finding:
+    profile, setup = inputs.profile, inputs.setup
+    obs = inputs.observations or Observations()
     tok = profile.tokenizer
     pre_lines = unique(obs.lines(*PRE_NEEDLES))
     bos_lines = unique(obs.lines(*BOS_NEEDLES))
@@ -60,6 +49,7 @@ def check(
             evidence=["the file carries no tokenizer: the engine uses its own tokenizer files"],
             why="A tokenizer that splits text differently from training makes any model worse.",
             details=["metadata tokenizer.ggml.*: absent"],
+            status=NOT_CHECKED,  # nothing to compare: the engine's own tokenizer files are not read
         )
     evidence: list[str] = []
     details: list[str] = []
@@ -105,8 +95,9 @@ def check(
     elif tok is not None and tok.add_bos and bos_how:
         evidence.append("the model adds a begin-of-text (BOS) token, and its chat template writes one too")
         details.append(f"metadata tokenizer.ggml.add_bos_token: true; tokenizer.chat_template starts with {bos_how}")
-        if setup.engine in STRIPS_TEMPLATE_BOS:
-            evidence.append("llama.cpp removes the template's own BOS when it renders it, so it sends one")
+        engine = engines.of(setup)
+        if engine.strips_template_bos:  # llama.cpp's common/chat.cpp
+            evidence.append(f"{engine.name} removes the template's own BOS when it renders it, so it sends one")
         else:
             problems.append(("info", "likely", "The template writes a BOS and the model adds one: a doubled BOS risk"))
             fix.append(engines.of(setup).bos_once(base_of(setup, profile)))
@@ -150,10 +141,6 @@ def check(
         confidence=confidence,
         details=details,
     )
-
-
-def run(inputs: CheckInput) -> Finding:
-    return check(inputs.profile, inputs.hardware, inputs.setup, inputs.measurements, inputs.observations)
 
 
 CHECK = Check(id=ID, order=6, run=run, needs=frozenset(("profile", "setup", "observations")))

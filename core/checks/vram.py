@@ -8,9 +8,8 @@ from dataclasses import replace
 from typing import Any
 
 from core.checks.base import Check, CheckInput, Outcome
-from core.checks.finding import Finding, FixStep
+from core.checks.finding import NOT_CHECKED, Finding, FixStep
 from core.checks.fixes import settings_fix
-from core.checks.measurements import Measurements
 from core.engines import registry as engines
 from core.engines.base import Change
 from core.errors import QuantDoctorError
@@ -84,29 +83,34 @@ def _alternative_fix(alt: Any, setup: Setup, profile: ModelProfile, current: Run
     return settings_fix(replace(setup, run=current), profile, change)
 
 
-def check_with_estimate(
-    profile: ModelProfile, hardware: HardwareProfile | None, setup: Setup, measurements: Measurements | None
-) -> tuple[Finding | None, FitReport | None]:
-    """(finding, fit report); (None, None) when there is no machine profile to check against."""
-    if hardware is None:
-        return None, None
+def run(inputs: CheckInput) -> Outcome:
+    """The finding, and the fit report the window's memory page and the report draw (None: not estimated)."""
+    profile, hardware, setup = inputs.profile, inputs.hardware, inputs.setup
+    assert hardware is not None  # `requires` below: diagnose skips this check without a machine
     if profile.format != "gguf":
-        return (
+        return Outcome(
             Finding(
                 id="vram",
                 severity="ok",
                 title=f"Memory not estimated: {profile.format.upper()} models run outside llama.cpp",
                 evidence=[f"model files: {gib(profile.file_size)}"],
                 why=WHY,
-            ),
-            None,
+                status=NOT_CHECKED,  # no estimate: not "fits"
+            )
         )
     try:
         report = fit_report(profile, setup, hardware)
     except QuantDoctorError as err:
-        return Finding(
-            id="vram", severity="info", title="Memory could not be estimated", evidence=[err.message], why=WHY
-        ), None
+        return Outcome(
+            Finding(
+                id="vram",
+                severity="ok",
+                title="Memory not estimated: the estimate could not be made",
+                evidence=[err.message],
+                why=WHY,
+                status=NOT_CHECKED,
+            )
+        )
     est = report.estimate
     evidence = [_plain_device_line(d) for d in est.devices]
     details = [_device_line(d) for d in est.devices]
@@ -156,7 +160,7 @@ def check_with_estimate(
         fix += [FixStep(line.strip()) for line in lines[1:]]
         if severity == "ok":
             severity, title = "info", "It fits only slowly on this machine; a GPU would help"
-    return (
+    return Outcome(
         Finding(
             id="vram",
             severity=severity,
@@ -169,13 +173,6 @@ def check_with_estimate(
         ),
         report,
     )
-
-
-def run(inputs: CheckInput) -> Outcome:
-    assert inputs.hardware is not None  # `requires` below: diagnose skips this check without a machine
-    finding, report = check_with_estimate(inputs.profile, inputs.hardware, inputs.setup, inputs.measurements)
-    assert finding is not None
-    return Outcome(finding, report)
 
 
 CHECK = Check(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from typing import Any
 
 from core.app.engines import ReadsFrom, connect_setup, engine_ids, log_setup, readers
@@ -106,15 +107,15 @@ def _print_text(d: Any) -> None:
     if d.headline:
         print(f"\n=> {d.headline}")
     for f in d.findings:
-        unchecked = d.is_unchecked(f)
+        unchecked = not f.checked  # the check's own status: it could not look
         mark = NOT_CHECKED_GLYPH if unchecked else GLYPHS[f.severity]
         sure = f", {CONFIDENCE_WORDS[f.confidence].lower()}" if f.is_problem else (", not checked" if unchecked else "")
         print(f"\n[{mark}] {f.rank}. {f.title}  ({f.id}{sure})")
         for e in f.evidence:
             print(f"      - {e}")
         for step in f.fix:
-            print(f"      > {step.text}" + (f"\n          {step.command}".replace("\n", "\n          ")
-                                            if step.command else ""))  # fmt: skip
+            copy = "\n" + textwrap.indent(step.command, " " * 10) if step.command else ""
+            print(f"      > {step.text}{copy}")  # every line of a multi-line copy text at one indent
     for n in d.notes:
         print(f"\nnote: {n}")
     table = getattr(d.engine, "vs_estimate", None)

@@ -139,6 +139,11 @@ class NoFlashAttnCache(StrEnum):
     REFUSES = "refuses"  # llama.cpp: the model does not load
     F16_FALLBACK = "f16-fallback"  # Ollama: the cache setting is silently ignored, both halves stay f16
     K_ONLY = "k-only"  # koboldcpp: K is quantized, V stays f16
+    # TabbyAPI/ExLlama and vLLM: the quantized cache works either way. ExLlama dequantizes its Q4/Q6/Q8
+    # cache to FP16 before attention (exllamav2/attn.py, cache.get_kv_state) and runs SDPA or matmul
+    # attention without flash-attn (turboderp-org/exllamav2#493); vLLM picks an attention backend that
+    # reads its fp8 cache (FlashInfer, vllm-project/vllm#7798).
+    UNAFFECTED = "unaffected"
 
 
 class ReadsFrom(StrEnum):
@@ -193,6 +198,15 @@ class Engine:
     stop_text: Callable[[str], str] | None = None  # (end-of-turn token) -> where to add the stop string
     rope_text: Callable[[int], str] | None = None  # (native context) -> how to turn the extension off
     bos_text: str | None = None  # how to send the BOS token once
+
+    # What the checks ask the engine (core.checks never compares engine names: it reads these)
+    # The context it uses when nothing sets one, when that depends on its version and the VRAM:
+    # (engine version or None, VRAM in GiB or None) -> (context, how that was decided). None: the
+    # fixed `default_ctx` (else the model's own), as `effective_ctx` says.
+    default_ctx_for: Callable[[str | None, float | None], tuple[int, str]] | None = None
+    overflow_words: str = ""  # what it does with a prompt longer than the context, said in the finding
+    strips_template_bos: bool = False  # removes the template's own BOS when the model adds one: sends one
+    stops_at_end_of_turn_names: bool = False  # stops at <|im_end|>, <|eot_id|>... even when not the file's EOS
 
     def effective_ctx(self, run: RunSettings, model_ctx: int | None) -> int:
         """The context the engine will really use: the setting, else the engine's default."""

@@ -354,6 +354,8 @@ ENGINE = Engine(
     id="ollama",
     name="Ollama",
     default_ctx=4096,
+    default_ctx_for=default_ctx_for,
+    overflow_words="Ollama drops the front of an overflowing prompt first: the system prompt and tools go silently.",
     without_flash_attn=NoFlashAttnCache.F16_FALLBACK,
     without_flash_attn_note=(
         "Ollama ignores a quantized cache without flash attention and silently uses f16: "

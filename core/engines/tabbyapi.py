@@ -95,9 +95,12 @@ ENGINE = Engine(
     id="tabbyapi",
     name="TabbyAPI",
     default_ctx=None,
-    # kept as before this module existed; ExLlama's quantized caches do not need flash attention
-    without_flash_attn=NoFlashAttnCache.REFUSES,
-    without_flash_attn_note="llama.cpp refuses a quantized V cache without flash attention: the model will not load",
+    # ExLlama dequantizes its Q4/Q6/Q8 cache before attention (exllamav2/attn.py, cache.get_kv_state) and
+    # runs without flash-attn (SDPA or matmul attention, turboderp-org/exllamav2#493)
+    without_flash_attn=NoFlashAttnCache.UNAFFECTED,
+    without_flash_attn_note=(
+        "TabbyAPI (ExLlama) runs a quantized cache with or without flash attention: your cache setting is in effect"
+    ),
     spell=spell,
     live=(LiveApi(
         "tabbyapi", "TabbyAPI", (5000,), query_tabbyapi, ("tabby",), recognise,

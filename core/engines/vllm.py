@@ -75,9 +75,12 @@ ENGINE = Engine(
     id="vllm",
     name="vLLM",
     default_ctx=None,
-    # kept as before this module existed; vLLM's fp8 cache does not depend on flash attention
-    without_flash_attn=NoFlashAttnCache.REFUSES,
-    without_flash_attn_note="llama.cpp refuses a quantized V cache without flash attention: the model will not load",
+    # vLLM picks an attention backend that reads its fp8 cache (FlashInfer for --kv-cache-dtype fp8,
+    # vllm-project/vllm#7798): there is no flash-attention switch to get wrong
+    without_flash_attn=NoFlashAttnCache.UNAFFECTED,
+    without_flash_attn_note=(
+        "vLLM chooses an attention backend that reads its quantized (fp8) cache: flash attention does not matter"
+    ),
     spell=spell,
     live=(LiveApi("vllm", "vLLM", (8000,), query_vllm, (), recognise, ("/v1/models", "/version"), precedence=70),),
 )

@@ -10,10 +10,10 @@ import json
 import re
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core import __version__
-from core.checks.finding import CONFIDENCE_WORDS
+from core.checks.finding import CONFIDENCE_WORDS, Finding
 from core.diagnosis import Diagnosis
 from core.engines import registry as engines
 from core.engines.base import COPY_KIND_WORDS
@@ -26,6 +26,9 @@ from core.numbers import plain
 from core.palette import LIMIT, MEMORY_PARTS, series
 from core.severity import LABELS, NOT_CHECKED, NOT_CHECKED_COLOUR
 from core.severity import colour as severity_colour
+
+if TYPE_CHECKING:
+    from core.evaluation.compare import Comparison
 
 
 def to_json(d: Diagnosis) -> str:
@@ -103,26 +106,27 @@ def to_markdown(d: Diagnosis) -> str:
     if d.unchecked:
         out += ["## Not checked", ""]
         for f in d.unchecked:
-            out += _markdown_finding(f, unchecked=True)
-    if d.comparison:
-        out += ["## Measured side by side", "", *[f"- {_md_text(line)}" for line in _comparison_lines(d.comparison)], "",
+            out += _markdown_finding(f)
+    c = d.compared
+    if c is not None:
+        out += ["## Measured side by side", "", *[f"- {_md_text(line)}" for line in _comparison_lines(c)], "",
                 "| domain | PPL ref | PPL quant | ratio | mean KLD | same top token |",
                 "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
-        for domain, x in d.comparison.get("metrics", {}).items():
+        for domain, x in c.metrics.items():
             out.append(
-                f"| {_md(domain)} | {x['ppl_reference']:.3f} | {x['ppl_candidate']:.3f} | {x['ppl_ratio']:.3f} | "
-                f"{x['kld_mean']:.4f} | {x['top1_agreement']:.1%} |"
+                f"| {_md(domain)} | {x.ppl_reference:.3f} | {x.ppl_candidate:.3f} | {x.ppl_ratio:.3f} | "
+                f"{x.kld_mean:.4f} | {x.top1_agreement:.1%} |"
             )
         out.append("")
-        for smp in d.comparison.get("samples") or []:
+        for smp in c.samples:
             out += [
-                f"**{_md(smp.get('domain', ''))}: {_md(smp.get('prompt', ''))}**",
+                f"**{_md(smp.domain)}: {_md(smp.prompt)}**",
                 "",
                 "Reference:",
-                _sample_block(smp.get("reference", "")),
+                _sample_block(smp.reference),
                 "",
                 "Quant:",
-                _sample_block(smp.get("candidate", "")),
+                _sample_block(smp.candidate),
                 "",
             ]
     out += [f"_Made by Quant Doctor {__version__}._", ""]
@@ -138,10 +142,15 @@ def _copy_kind(step: Any) -> str:
     return COPY_KIND_WORDS[kind] + (f" ({engine.name})" if engine else "")
 
 
-def _markdown_finding(f: Any, unchecked: bool = False) -> list[str]:
+def _title(f: Finding) -> str:
+    """The title under its label: a not-checked finding's own "Not checked: " is not said twice."""
+    return f.title.removeprefix(f"{NOT_CHECKED}: ") if not f.checked else f.title
+
+
+def _markdown_finding(f: Finding) -> list[str]:
     sure = f" · {_md(CONFIDENCE_WORDS[f.confidence])}" if f.is_problem else ""
-    label = NOT_CHECKED if unchecked else LABELS[f.severity]
-    lines = [f"### {f.rank}. {label}: {_md(f.title)}{sure}", ""]
+    label = NOT_CHECKED if not f.checked else LABELS[f.severity]
+    lines = [f"### {f.rank}. {label}: {_md(_title(f))}{sure}", ""]
     lines += [f"- {_md(e)}" for e in f.evidence]
     if f.why:
         lines += ["", f"**Why it matters:** {_md(f.why)}"]
@@ -244,9 +253,9 @@ pre.sample{white-space:pre-wrap;margin:0;padding:.3em .5em;font-size:.9em}
 """
 
 
-def _html_finding(f: Any, unchecked: bool = False) -> str:
-    colour = NOT_CHECKED_COLOUR if unchecked else severity_colour(f.severity)
-    label = NOT_CHECKED if unchecked else LABELS[f.severity]
+def _html_finding(f: Finding) -> str:
+    colour = NOT_CHECKED_COLOUR if not f.checked else severity_colour(f.severity)
+    label = NOT_CHECKED if not f.checked else LABELS[f.severity]
     steps = "".join(
         f"<li>{escape(s.text)}"
         + (f'<div class="meta">{escape(_copy_kind(s))}</div><pre>{escape(s.command)}</pre>' if s.command else "")
@@ -256,7 +265,7 @@ def _html_finding(f: Any, unchecked: bool = False) -> str:
     technical = [*f.details, f"check: {f.id} · confidence: {f.confidence}"]
     return (
         f'<div class="finding" style="--c:{colour}"><div><span class="badge">{label}</span>'
-        f"<strong>{f.rank}. {escape(f.title)}</strong>"
+        f"<strong>{f.rank}. {escape(_title(f))}</strong>"
         + (f' <span class="sure">{escape(CONFIDENCE_WORDS[f.confidence])}</span>' if f.is_problem else "") + "</div>"
         "<ul>" + "".join(f"<li>{escape(e)}</li>" for e in f.evidence) + "</ul>"
         + (f"<p><em>Why it matters:</em> {escape(f.why)}</p>" if f.why else "")
@@ -291,34 +300,34 @@ def to_html(d: Diagnosis) -> str:
         sections.append("</details>")
     if d.unchecked:
         sections.append("<details open><summary>Not checked</summary>")
-        sections += [_html_finding(f, unchecked=True) for f in d.unchecked]
+        sections += [_html_finding(f) for f in d.unchecked]
         sections.append("</details>")
     sections += ["<h2>Where the bits are</h2>", "<p>Share of the file's bytes by storage type:</p>", census]
     mem = _memory_svg(d.memory) if d.memory is not None else None
     if mem:
         sections += ["<h2>Memory</h2>", mem]
-    if d.comparison and d.comparison.get("metrics"):
-        metrics = d.comparison["metrics"]
+    c = d.compared
+    if c is not None and c.metrics:
         sections += [
             "<h2>Measured side by side</h2>",
-            "<ul>" + "".join(f"<li>{escape(line)}</li>" for line in _comparison_lines(d.comparison)) + "</ul>",
+            "<ul>" + "".join(f"<li>{escape(line)}</li>" for line in _comparison_lines(c)) + "</ul>",
             "<p>Perplexity ratio, quant ÷ reference (the red line is 1.01: above it the loss is meaningful):</p>",
-            _svg_bars([(dom, float(x["ppl_ratio"])) for dom, x in metrics.items()], "×", ref=1.01),
+            _svg_bars([(dom, float(x.ppl_ratio)) for dom, x in c.metrics.items()], "×", ref=1.01),
             "<p>Mean KL divergence from the reference:</p>",
-            _svg_bars([(dom, float(x["kld_mean"])) for dom, x in metrics.items()], ""),
+            _svg_bars([(dom, float(x.kld_mean)) for dom, x in c.metrics.items()], ""),
         ]
-    samples = (d.comparison or {}).get("samples") or []
+    samples = c.samples if c is not None else []
     if samples:
         sections.append(
             "<h2>The two outputs, side by side</h2><table><tr><th>prompt</th><th>reference</th><th>quant</th></tr>"
         )
         for smp in samples:
-            cut = smp.get("first_divergence_char")
-            cand = str(smp.get("candidate", ""))
+            cut = smp.first_divergence_char
+            cand = str(smp.candidate)
             marked = escape(cand) if cut is None else escape(cand[:cut]) + f"<mark>{escape(cand[cut:])}</mark>"
             sections.append(  # <pre class="sample">: the outputs' line breaks and indentation are kept
-                f"<tr><td>{escape(str(smp.get('domain', '')))}: {escape(str(smp.get('prompt', ''))[:200])}</td>"
-                f"<td><pre class='sample'>{escape(str(smp.get('reference', '')))}</pre></td>"
+                f"<tr><td>{escape(str(smp.domain))}: {escape(str(smp.prompt)[:200])}</td>"
+                f"<td><pre class='sample'>{escape(str(smp.reference))}</pre></td>"
                 f"<td><pre class='sample'>{marked}</pre></td></tr>"
             )
         sections.append("</table><p class='meta'>Highlighted: where the quant's text parts from the reference's.</p>")
@@ -350,18 +359,11 @@ def write_diagnosis_report(d: Diagnosis, path: str | Path) -> Path:
     return write_text_file(p, render(d), "the report", ReportError)
 
 
-def _comparison_lines(comparison: dict[str, Any]) -> list[str]:
+def _comparison_lines(c: Comparison) -> list[str]:
     """Each domain's verdict in words and human numbers ("general: noticeable loss — perplexity 10.2 → 12.1")."""
-    from core.evaluation.compare import Comparison, domain_line
+    from core.evaluation.compare import domain_line
     from core.evaluation.comparison_text import typical_findings, verdict_lines
-    from core.evaluation.metrics import DomainMetrics
 
-    try:
-        metrics = {dom: DomainMetrics.from_dict(x) for dom, x in comparison.get("metrics", {}).items()}
-    except (KeyError, TypeError, ValueError):  # a hand-written or older comparison: the table still shows
-        return []
-    c = Comparison(str(comparison.get("reference", "")), str(comparison.get("candidate", "")),
-                   str(comparison.get("what", "quant")), metrics, [], candidate_type=comparison.get("candidate_type"))  # fmt: skip
     return [
         *verdict_lines(c),
         *(domain_line(dom, m, c.verdict(dom)) for dom, m in c.metrics.items()),

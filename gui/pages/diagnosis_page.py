@@ -30,9 +30,8 @@ from gui.widgets import FindingCard, Label, RichLabel, dark_theme, esc, icon
 
 
 def is_unchecked(f: Finding, d: Diagnosis) -> bool:
-    """A check that could not look is "not checked", never "fine": the memory estimate for a model
-    llama.cpp does not run, or the fine-tune check with no expected model to compare with."""
-    return d.is_unchecked(f)
+    """A check that could not look is "not checked", never "fine": the check says so in its status."""
+    return not f.checked
 
 
 class NotCheckedCard(QFrame):
@@ -55,7 +54,7 @@ class NotCheckedCard(QFrame):
             reason = finding.title.split(":", 1)[1].strip() if ":" in finding.title else ""
             words = "whether it fits in memory" + (f" ({reason})." if reason else ".")
         else:
-            words = finding.title
+            words = finding.title.removeprefix("Not checked: ")  # the card says it once
         self.label = style.text_label(f"Not checked: {words}")
         lay.addWidget(self.label, 1)
 

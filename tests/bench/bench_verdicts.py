@@ -112,6 +112,7 @@ def verdicts(work: Path, threads: int, chunk: int) -> bool:
 
 def trial(ctx: int, threads: int) -> bool:
     from core.checks import kv_cache
+    from core.checks.base import CheckInput
     from core.checks.measurements import Measurements
     from core.evaluation import EvalSettings, RunSettings
     from core.evaluation.settings_trial import file_or_settings
@@ -130,7 +131,7 @@ def trial(ctx: int, threads: int) -> bool:
           f"same top {100 * m.top1_agreement:.2f}%")  # fmt: skip
     print(f"answer: {t.answer} — {t.explanation}")
     setup = Setup.of(ctx=ctx, cache_type_k="q4_0", cache_type_v="q4_0", flash_attn=True)
-    f = kv_cache.check(inspect_model(demo.reference), None, setup, Measurements.from_trial(t))
+    f = kv_cache.run(CheckInput(inspect_model(demo.reference), setup, measurements=Measurements.from_trial(t)))
     print(f"kv-cache finding: {f.severity}, {f.confidence}: {f.title}")
     return t.answer == "settings" and f.confidence == "confirmed-by-measurement"
 
