@@ -11,6 +11,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from core import shells
 from core.engines.base import CARD_FORMAT, Change, Engine, FixBase, FixStep, NoFlashAttnCache, layers_step
 from core.engines.found import (
     Answers,
@@ -30,6 +31,7 @@ from core.errors import QuantDoctorError, SetupError
 from core.settings.run import FlashAttn
 from core.settings.sampling import Sampling
 from core.settings.setup import Setup
+from core.shells import Shell, Terminal
 
 _FA_WORDS = {"on", "off", "auto", "true", "false", "1", "0", "enabled", "disabled"}
 
@@ -59,10 +61,12 @@ _BARE_FLAGS = {
 }  # fmt: skip
 
 
-def from_command(command: str, **overrides: Any) -> Setup:
-    """Settings from a llama-server / llama-cli command line (or any llama.cpp tool)."""
+def from_command(command: str, shell: Shell | None = None, **overrides: Any) -> Setup:
+    """Settings from a llama-server / llama-cli command line (or any llama.cpp tool), as `shell` reads it:
+    by default the shell of the OS Quant Doctor runs on, so `-m C:\\models\\x.gguf` pasted on Windows keeps
+    its backslashes (POSIX rules would drop them). Kept as POSIX-quoted tokens (Setup.command)."""
     try:
-        tokens = shlex.split(command.replace("\\\n", " "))
+        tokens = shells.split(command, shell or Terminal.here().shell)
     except ValueError as exc:
         raise SetupError(
             f"The command could not be read ({exc}).", "Paste the whole command, quotes included."
@@ -217,7 +221,7 @@ def _llama_setup_from_process(proc: EngineProcess, e: FoundEngine) -> Setup:
     # the command line wins over LLAMA_ARG_* (common/arg.cpp reads the variables only for flags not given)
     command = shlex.join([proc.cmdline[0], *env_flags, *proc.cmdline[1:]])
     try:
-        setup = from_command(command)
+        setup = from_command(command, Shell.POSIX)
     except QuantDoctorError as err:
         e.missing.append(f"llama-server's command line could not be read ({err.message}); import its log instead.")
         return Setup.of(engine="llama.cpp", source=f"llama-server at {e.url}")
@@ -231,7 +235,7 @@ def query_llama_cpp_python(client: Loopback, a: Answers, e: FoundEngine, want: s
     setup = Setup.of(engine="llama.cpp", source=f"llama-cpp-python server at {e.url}")
     if e.process and e.process.cmdline:
         cmd = [t.replace("--n_ctx", "-c").replace("--model", "-m") for t in e.process.cmdline]
-        setup = from_command(shlex.join(cmd[cmd.index("-m") - 1 :] if "-m" in cmd else cmd[:1]))
+        setup = from_command(shlex.join(cmd[cmd.index("-m") - 1 :] if "-m" in cmd else cmd[:1]), Shell.POSIX)
         setup = Setup.of(**{**setup.to_dict(), "source": f"llama-cpp-python server at {e.url}", "unknown": []})
     else:
         e.missing.append(
@@ -325,7 +329,7 @@ def spell(change: Change, base: FixBase) -> list[FixStep]:
     if not flags:
         return []
     kept = _flags(base.current)[0] if base.current is not None and not base.command else []
-    command = corrected_command(_with_model(base), _program(base), [*kept, *flags])
+    command = corrected_command(_with_model(base), _program(base), [*kept, *flags], base.terminal.shell)
     whose = "your command" if base.command else "llama-server"
     return [FixStep(f"Start {whose} with {change.words()}:" + note, command, engine="llama.cpp")]
 
