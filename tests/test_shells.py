@@ -170,9 +170,7 @@ def parse_env(text: str, terminal: Terminal) -> dict[str, dict[str, str]]:
     """Copied environment lines -> {"now": {NAME: value}, "kept": {...}, "launchd": {...}}."""
     out: dict[str, dict[str, str]] = {"now": {}, "kept": {}, "launchd": {}}
     for line in text.splitlines():
-        words = None if line.startswith(("$env:", "set ")) or "=" in line.split(" ")[0] else None
-        if line.startswith("setx ") or line.startswith("launchctl "):
-            words = parse_command(line, terminal.shell)
+        words = parse_command(line, terminal.shell) if line.startswith(("setx ", "launchctl ")) else None
         if words and words[0] == "setx":
             assert len(words) == 3, line
             out["kept"][words[1]] = words[2]
@@ -297,7 +295,9 @@ def test_ollama_context_and_cache_for_each_os() -> None:
         'set "OLLAMA_KV_CACHE_TYPE=q8_0"\nset "OLLAMA_FLASH_ATTENTION=1"\n'
         "setx OLLAMA_KV_CACHE_TYPE q8_0\nsetx OLLAMA_FLASH_ATTENTION 1"
     )
-    assert text["macos"].command == "launchctl setenv OLLAMA_KV_CACHE_TYPE q8_0\nlaunchctl setenv OLLAMA_FLASH_ATTENTION 1"
+    assert (
+        text["macos"].command == "launchctl setenv OLLAMA_KV_CACHE_TYPE q8_0\nlaunchctl setenv OLLAMA_FLASH_ATTENTION 1"
+    )
     assert text["linux"].command == "OLLAMA_KV_CACHE_TYPE=q8_0\nOLLAMA_FLASH_ATTENTION=1"
     assert "taskbar" in text["windows-powershell"].text and "Ollama app" in text["macos"].text
 
@@ -308,7 +308,7 @@ def test_llama_server_command_with_a_windows_path_in_powershell_and_cmd() -> Non
     assert ps == r"llama-server -m 'C:\Users\José O''Brien\models\Qwen3 8B.gguf' -c 8192"
     assert ps_parse(ps) == ["llama-server", "-m", model, "-c", "8192"]
     cmd = _steps("llama.cpp", Change(n_ctx=8192), TERMINALS["windows-cmd"], model)[0].command
-    assert cmd == r'llama-server -m "C:\Users\José O'"'"r'Brien\models\Qwen3 8B.gguf" -c 8192'
+    assert cmd == r'llama-server -m "C:\Users\José O' "'" r'Brien\models\Qwen3 8B.gguf" -c 8192'
     assert cmd_parse(cmd) == ["llama-server", "-m", model, "-c", "8192"]
 
 
