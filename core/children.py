@@ -163,6 +163,11 @@ def run_in_background() -> None:
     if hasattr(os, "nice"):
         with contextlib.suppress(OSError):
             os.nice(BACKGROUND_NICENESS)
+    elif sys.platform == "win32":  # no nice(): the priority class one step below normal (psutil's name for it)
+        with contextlib.suppress(Exception):
+            import psutil
+
+            psutil.Process().nice(psutil.BELOW_NORMAL_PRIORITY_CLASS)
 
 
 def watch_parent() -> None:
