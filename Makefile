@@ -23,10 +23,16 @@ $(STAMP): pyproject.toml Makefile
 run: $(STAMP)
 	$(BIN)/quantdoctor --demo
 
+# mypy once per OS the app ships for (the core must not call what Windows or macOS lack: os.pread,
+# O_NONBLOCK, resource...); actionlint and zizmor check the release workflow (.github/workflows).
 lint: $(STAMP)
 	$(BIN)/ruff check core gui tests
-	$(BIN)/mypy
+	$(BIN)/mypy --platform linux
+	$(BIN)/mypy --platform win32
+	$(BIN)/mypy --platform darwin
 	$(BIN)/lint-imports
+	$(BIN)/actionlint
+	$(BIN)/zizmor --offline --quiet .github/workflows
 
 test: lint
 	@bash packaging/system-deps.sh --test

@@ -55,9 +55,18 @@ def run_module_from_argv(argv: list[str]) -> None:
 #
 # A child gets a pipe on its stdin that the parent never writes to: when the parent dies, however
 # it dies (SIGKILL included), the pipe's write end closes and the child's `watch_parent` thread sees
-# EOF and exits at once. On Linux the kernel also sends SIGKILL on the parent's death
-# (PR_SET_PDEATHSIG). SIGTERM and SIGHUP to the app run `cleanup`, which kills the children and
-# removes the temporary folders, before the app exits.
+# EOF and exits at once. That lifeline works the same on Linux, macOS and Windows (an anonymous
+# pipe's reader gets EOF, or ERROR_BROKEN_PIPE, when the last writer closes). Each OS adds its own:
+#
+# - Linux: the kernel sends SIGKILL on the parent's death (PR_SET_PDEATHSIG, prctl(2)); Linux only.
+# - Windows: every child is put in one job object created with JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE
+#   (Microsoft, "JOBOBJECT_BASIC_LIMIT_INFORMATION"): when the app's process ends, however it ends, the
+#   system closes its handle to the job and ends every process in it, even one stuck in native code.
+#   Children get no console window of their own (CREATE_NO_WINDOW), since the windowed app has none.
+# - macOS: the pipe alone (there is no death signal for a child).
+#
+# SIGTERM and SIGHUP to the app (and Ctrl+Break, SIGBREAK, on Windows, where there is no SIGHUP) run
+# `cleanup`, which kills the children and removes the temporary folders, before the app exits.
 
 PARENT_ENV = "QUANTDOCTOR_PARENT_PID"
 DEATHSIG_ENV = "QUANTDOCTOR_DEATHSIG"
@@ -74,11 +83,72 @@ def start_child(cmd: list[str], **kwargs: Any) -> subprocess.Popen[Any]:
     # Linux's PR_SET_PDEATHSIG fires when the *thread* that started the child ends, not the process:
     # arm it only for children started by the main thread (the pipe covers the others).
     env[DEATHSIG_ENV] = "1" if threading.current_thread() is threading.main_thread() else "0"
+    if sys.platform == "win32":
+        kwargs.setdefault("creationflags", subprocess.CREATE_NO_WINDOW)
     proc: subprocess.Popen[Any] = subprocess.Popen(cmd, stdin=subprocess.PIPE, env=env, **kwargs)
+    _join_kill_on_close_job(proc)
     with _lock:
         _children.difference_update([p for p in _children if p.poll() is not None])
         _children.add(proc)
     return proc
+
+
+_job: int | None = None
+
+
+def _join_kill_on_close_job(proc: subprocess.Popen[Any]) -> None:
+    """Windows: put the child in the app's kill-on-close job (created once, its handle never closed, so
+    it closes exactly when the app's process ends). Anything failing leaves the pipe lifeline alone."""
+    if sys.platform != "win32":
+        return
+    global _job
+    import ctypes
+    from ctypes import wintypes
+
+    class BasicLimits(ctypes.Structure):  # JOBOBJECT_BASIC_LIMIT_INFORMATION
+        _fields_ = [
+            ("PerProcessUserTimeLimit", ctypes.c_int64),
+            ("PerJobUserTimeLimit", ctypes.c_int64),
+            ("LimitFlags", wintypes.DWORD),
+            ("MinimumWorkingSetSize", ctypes.c_size_t),
+            ("MaximumWorkingSetSize", ctypes.c_size_t),
+            ("ActiveProcessLimit", wintypes.DWORD),
+            ("Affinity", ctypes.c_size_t),
+            ("PriorityClass", wintypes.DWORD),
+            ("SchedulingClass", wintypes.DWORD),
+        ]
+
+    class ExtendedLimits(ctypes.Structure):  # JOBOBJECT_EXTENDED_LIMIT_INFORMATION
+        _fields_ = [
+            ("BasicLimitInformation", BasicLimits),
+            ("IoInfo", ctypes.c_uint64 * 6),  # IO_COUNTERS: six ULONGLONGs
+            ("ProcessMemoryLimit", ctypes.c_size_t),
+            ("JobMemoryLimit", ctypes.c_size_t),
+            ("PeakProcessMemoryUsed", ctypes.c_size_t),
+            ("PeakJobMemoryUsed", ctypes.c_size_t),
+        ]
+
+    kill_on_job_close, extended_limit_information = 0x2000, 9
+    try:
+        kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+        kernel32.CreateJobObjectW.restype = wintypes.HANDLE
+        kernel32.CreateJobObjectW.argtypes = [ctypes.c_void_p, wintypes.LPCWSTR]
+        kernel32.SetInformationJobObject.argtypes = [wintypes.HANDLE, ctypes.c_int, ctypes.c_void_p, wintypes.DWORD]
+        kernel32.AssignProcessToJobObject.argtypes = [wintypes.HANDLE, wintypes.HANDLE]
+        with _lock:
+            if _job is None:
+                job = kernel32.CreateJobObjectW(None, None)
+                info = ExtendedLimits()
+                info.BasicLimitInformation.LimitFlags = kill_on_job_close
+                if job and kernel32.SetInformationJobObject(
+                    job, extended_limit_information, ctypes.byref(info), ctypes.sizeof(info)
+                ):
+                    _job = job
+            handle = getattr(proc, "_handle", None)
+            if _job is not None and handle is not None:
+                kernel32.AssignProcessToJobObject(_job, int(handle))
+    except (OSError, AttributeError, ValueError):
+        pass
 
 
 BACKGROUND_NICENESS = 5
@@ -93,6 +163,11 @@ def run_in_background() -> None:
     if hasattr(os, "nice"):
         with contextlib.suppress(OSError):
             os.nice(BACKGROUND_NICENESS)
+    elif sys.platform == "win32":  # no nice(): the priority class one step below normal (psutil's name for it)
+        with contextlib.suppress(Exception):
+            import psutil
+
+            psutil.Process().nice(psutil.BELOW_NORMAL_PRIORITY_CLASS)
 
 
 def watch_parent() -> None:
@@ -162,7 +237,8 @@ atexit.register(cleanup)
 
 
 def install_signal_cleanup(on_signal: Callable[[int], None] | None = None) -> None:
-    """SIGTERM and SIGHUP: clean up, then `on_signal(signum)` (the window quits) or exit 128+signum."""
+    """SIGTERM and SIGHUP (SIGBREAK, Ctrl+Break, on Windows): clean up, then `on_signal(signum)` (the window
+    quits) or exit 128+signum. Each name is looked up, so a signal an OS lacks is skipped."""
     if threading.current_thread() is not threading.main_thread():
         return
 
@@ -173,7 +249,7 @@ def install_signal_cleanup(on_signal: Callable[[int], None] | None = None) -> No
         else:
             raise SystemExit(128 + signum)
 
-    for name in ("SIGTERM", "SIGHUP"):
+    for name in ("SIGTERM", "SIGHUP", "SIGBREAK"):
         sig = getattr(signal, name, None)
         if sig is not None:
             signal.signal(sig, handler)

@@ -5,6 +5,13 @@ it blocks forever), a device (`/dev/zero` never ends), a folder, a name too long
 system, `~nosuchuser`, or a file that changes while it is read. This module is the one place that
 turns each of those into a typed error with a plain message: files are opened non-blocking and
 checked to be regular files *before* a single byte is read, and reads are bounded and see EOF.
+
+Portable: every positional read goes through `read_at`, which is `os.pread` where the OS has it
+(Linux, macOS) and a seek + read under a lock elsewhere (Windows has no pread; Python's `os` module
+documents pread as "Availability: Unix"). O_NONBLOCK and O_NOCTTY exist only on POSIX and O_BINARY
+only on Windows, so each is added only where it exists; on Windows `os.stat` reports a named pipe
+as S_IFIFO and a device such as NUL or CON as S_IFCHR, so the regular-file check refuses them there
+too, before they are opened.
 """
 
 from __future__ import annotations
@@ -12,6 +19,8 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -19,6 +28,27 @@ from pathlib import Path
 from core.errors import QuantDoctorError
 
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+
+
+# One lock for every seek + read pair on a platform without pread: the fds are our own (open_regular),
+# but two threads reading one fd must not move its offset under each other.
+_SEEK_LOCK = threading.Lock()
+
+
+def seek_read(fd: int, n: int, offset: int) -> bytes:
+    """Up to `n` bytes at `offset` with lseek + read under a lock: pread's answer where there is no pread."""
+    with _SEEK_LOCK:
+        os.lseek(fd, offset, os.SEEK_SET)
+        return os.read(fd, n)
+
+
+if sys.platform == "win32":
+    read_at = seek_read
+else:
+
+    def read_at(fd: int, n: int, offset: int) -> bytes:
+        """Up to `n` bytes at `offset` without moving the fd's offset (os.pread)."""
+        return os.pread(fd, n, offset)
 
 
 def user_path(text: str | os.PathLike[str], error: type[QuantDoctorError] = QuantDoctorError) -> Path:
@@ -123,7 +153,7 @@ def pread_exact(fd: int, n: int, offset: int, path: Path, error: type[QuantDocto
     parts: list[bytes] = []
     got = 0
     while got < n:
-        chunk = os.pread(fd, min(n - got, 1 << 24), offset + got)
+        chunk = read_at(fd, min(n - got, 1 << 24), offset + got)
         if not chunk:
             raise error(
                 f"{path.name} changed while it was read (it is now shorter than when it was opened).",

@@ -1,8 +1,8 @@
 """Build the one-folder bundle: dist/QuantDoctor/ with the window, the CLI, resources and the demo.
 
-Run by `make package`. Steps: make sure the demo model exists (so the bundle works offline from
-its first start), render the icon, run PyInstaller on packaging/quantdoctor.spec, add the Linux
-desktop entry, and print the bundle's size.
+Run by `make package` (on Windows and macOS: `python packaging/build.py`). Steps: make sure the demo
+model exists (so the bundle works offline from its first start), render the icon, run PyInstaller on
+packaging/quantdoctor.spec, add the Linux desktop entry on Linux, and print the bundle's size.
 """
 
 from __future__ import annotations
@@ -45,14 +45,32 @@ def main() -> int:
          str(ROOT / "packaging" / "quantdoctor.spec")],
         check=True, cwd=ROOT,
     )  # fmt: skip
-    share = DIST / "share"
-    (share / "applications").mkdir(parents=True, exist_ok=True)
-    (share / "icons").mkdir(parents=True, exist_ok=True)
-    shutil.copy2(ROOT / "packaging" / "linux" / "quantdoctor.desktop", share / "applications")
-    shutil.copy2(EXTRA / "quantdoctor.png", share / "icons" / "quantdoctor.png")
-    size = sum(f.stat().st_size for f in DIST.rglob("*") if f.is_file())
-    print(f"bundle: {DIST} ({size / 2**20:.0f} MiB)")
+    if sys.platform.startswith("linux"):
+        share = DIST / "share"
+        (share / "applications").mkdir(parents=True, exist_ok=True)
+        (share / "icons").mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / "packaging" / "linux" / "quantdoctor.desktop", share / "applications")
+        shutil.copy2(EXTRA / "quantdoctor.png", share / "icons" / "quantdoctor.png")
+    bundle = bundle_path()
+    size = sum(f.stat().st_size for f in bundle.rglob("*") if f.is_file())
+    print(f"bundle: {bundle} ({size / 2**20:.0f} MiB)")
     return 0
+
+
+def bundle_path(platform: str = sys.platform) -> Path:
+    """What a person gets: `Quant Doctor.app` on macOS, the QuantDoctor folder elsewhere."""
+    return ROOT / "dist" / "Quant Doctor.app" if platform == "darwin" else DIST
+
+
+def executables(platform: str = sys.platform) -> tuple[Path, Path]:
+    """(the window, the command line) inside the bundle: QuantDoctor.exe and quantdoctor-cli.exe on
+    Windows, Contents/MacOS in the .app."""
+    if platform == "darwin":
+        folder = bundle_path(platform) / "Contents" / "MacOS"
+    else:
+        folder = DIST
+    ext = ".exe" if platform == "win32" else ""
+    return folder / f"QuantDoctor{ext}", folder / f"quantdoctor-cli{ext}"
 
 
 if __name__ == "__main__":

@@ -8,6 +8,9 @@ import sys
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# The suite's expected copy text is written for a Linux terminal; on Windows and macOS runners it is the
+# same text, and each OS's own text is tested with the terminal passed in (tests/test_shells.py).
+os.environ.setdefault("QUANTDOCTOR_TERMINAL", "linux")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pytest

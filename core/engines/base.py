@@ -8,12 +8,13 @@ for it (a fix the person cannot paste is advice, not a fix). docs/ARCHITECTURE.m
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from core.engines.found import LiveApi
 from core.settings.run import RunSettings
 from core.settings.setup import Setup
+from core.shells import Shell, Terminal
 
 CARD_FORMAT = "the model card's"  # a format named by the card, when Quant Doctor cannot name it
 LLAMA_CPP_FALLBACK_CTX = 4096  # a model that records no context of its own: llama.cpp's old default
@@ -50,6 +51,7 @@ class FixStep:
     kind: CopyKind | None = None  # None with a command: a command line
     engine: str | None = None  # the engine id the copy text is written for; None: any
     sets: tuple[tuple[str, str], ...] = ()
+    shell: Shell | None = None  # the shell a command or environment lines are written for (core.shells)
 
     @property
     def copy_kind(self) -> CopyKind | None:
@@ -131,6 +133,9 @@ class FixBase:
     # The person's settings that differ from the engine's defaults, for an engine whose fix is a whole
     # command and who pasted none: the command written for them must keep these too.
     current: Change | None = None
+    # Where the person pastes: commands and environment variables are written for this OS and shell
+    # (core.shells); by default the OS Quant Doctor runs on.
+    terminal: Terminal = field(default_factory=Terminal.here)
 
 
 class NoFlashAttnCache(StrEnum):
@@ -220,7 +225,8 @@ class Engine:
         """The steps that make `change`, in this engine's words, over the person's own command."""
         base = base or FixBase()
         steps = self.spell(change, base)
-        return [replace(s, engine=s.engine or self.id, sets=s.sets or change.sets()) for s in steps]
+        return [replace(s, engine=s.engine or self.id, sets=s.sets or change.sets(), shell=_shell_of(s, base))
+                for s in steps]  # fmt: skip
 
     def _one(self, change: Change, base: FixBase | None) -> list[FixStep]:
         """The steps, or, for a setting the engine has no text for, the change in plain words."""
@@ -278,6 +284,8 @@ class Engine:
         return FixStep("Send the BOS token once" + (f": {self.bos_text}" if self.bos_text else "."))
 
 
-def layers_step(command: str, n: int) -> FixStep:
-    """The common shape of a GPU-layers fix: the sentence, then the engine's own text."""
-    return FixStep(f"Put {n} layers on the GPU and the rest on the CPU:", command)
+def _shell_of(step: FixStep, base: FixBase) -> Shell | None:
+    """The shell a step's copy text is written in: its own, or the terminal's for commands and variables."""
+    if step.shell is not None or step.copy_kind not in (CopyKind.COMMAND, CopyKind.ENV):
+        return step.shell
+    return base.terminal.shell

@@ -76,7 +76,10 @@ def spell(change: Change, base: FixBase) -> list[FixStep]:
         program = ["koboldcpp", "--model", base.model_path or "model.gguf"]
         kept = _flags(base.current) if base.current is not None else []
         steps.append(
-            FixStep(f"Start koboldcpp with {change.words()}:", corrected_command(None, program, [*kept, *flags]))
+            FixStep(
+                f"Start koboldcpp with {change.words()}:",
+                corrected_command(None, program, [*kept, *flags], base.terminal.shell),
+            )
         )
     lines = [f"{name}: {value:g}" for name, value in (("Temperature", change.temperature),
              ("Repetition Penalty", change.repeat_penalty)) if value is not None]  # fmt: skip

@@ -9,11 +9,13 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
+from core import shells
 from core.engines.reading import whole_number
 from core.errors import SetupError
 from core.settings.run import FlashAttn
 from core.settings.sampling import Sampling
 from core.settings.setup import Setup
+from core.shells import Shell, Terminal
 
 _FA_WORDS = {"on", "off", "auto", "true", "false", "1", "0", "enabled", "disabled"}
 
@@ -49,10 +51,12 @@ _BARE_FLAGS = {
 }  # fmt: skip
 
 
-def from_command(command: str, **overrides: Any) -> Setup:
-    """Settings from a llama-server / llama-cli command line (or any llama.cpp tool)."""
+def from_command(command: str, shell: Shell | None = None, **overrides: Any) -> Setup:
+    """Settings from a llama-server / llama-cli command line (or any llama.cpp tool), as `shell` reads it:
+    by default the shell of the OS Quant Doctor runs on, so `-m C:\\models\\x.gguf` pasted on Windows keeps
+    its backslashes (POSIX rules would drop them). Kept as POSIX-quoted tokens (Setup.command)."""
     try:
-        tokens = shlex.split(command.replace("\\\n", " "))
+        tokens = shells.split(command, shell or Terminal.here().shell)
     except ValueError as exc:
         raise SetupError(
             f"The command could not be read ({exc}).", "Paste the whole command, quotes included."

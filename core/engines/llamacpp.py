@@ -30,6 +30,9 @@ from core.engines.process import EngineProcess
 from core.errors import QuantDoctorError
 from core.settings.sampling import Sampling
 from core.settings.setup import Setup
+from core.shells import Shell
+
+# --- the running engine: what its API (and process) says -------------------------------------------
 
 
 def query_llama_server(client: Loopback, a: Answers, e: FoundEngine, want: str | None) -> None:
@@ -96,7 +99,7 @@ def _llama_setup_from_process(proc: EngineProcess, e: FoundEngine) -> Setup:
     # the command line wins over LLAMA_ARG_* (common/arg.cpp reads the variables only for flags not given)
     command = shlex.join([proc.cmdline[0], *env_flags, *proc.cmdline[1:]])
     try:
-        setup = from_command(command)
+        setup = from_command(command, Shell.POSIX)
     except QuantDoctorError as err:
         e.missing.append(f"llama-server's command line could not be read ({err.message}); import its log instead.")
         return Setup.of(engine="llama.cpp", source=f"llama-server at {e.url}")
@@ -110,7 +113,7 @@ def query_llama_cpp_python(client: Loopback, a: Answers, e: FoundEngine, want: s
     setup = Setup.of(engine="llama.cpp", source=f"llama-cpp-python server at {e.url}")
     if e.process and e.process.cmdline:
         cmd = [t.replace("--n_ctx", "-c").replace("--model", "-m") for t in e.process.cmdline]
-        setup = from_command(shlex.join(cmd[cmd.index("-m") - 1 :] if "-m" in cmd else cmd[:1]))
+        setup = from_command(shlex.join(cmd[cmd.index("-m") - 1 :] if "-m" in cmd else cmd[:1]), Shell.POSIX)
         setup = Setup.of(**{**setup.to_dict(), "source": f"llama-cpp-python server at {e.url}", "unknown": []})
     else:
         e.missing.append(
@@ -204,7 +207,7 @@ def spell(change: Change, base: FixBase) -> list[FixStep]:
     if not flags:
         return []
     kept = _flags(base.current)[0] if base.current is not None and not base.command else []
-    command = corrected_command(_with_model(base), _program(base), [*kept, *flags])
+    command = corrected_command(_with_model(base), _program(base), [*kept, *flags], base.terminal.shell)
     whose = "your command" if base.command else "llama-server"
     return [FixStep(f"Start {whose} with {change.words()}:" + note, command, engine="llama.cpp")]
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import EngineLogError, SetupError
-from core.files import open_regular, user_path
+from core.files import open_regular, read_at, user_path
 from core.settings.run import FlashAttn, normalise_cache_type
 from core.settings.setup import Setup
 
@@ -294,11 +294,11 @@ def read_log(path: str | Path) -> LogReading:
         size = os.fstat(fd).st_size
         try:
             if size <= HEAD_BYTES + TAIL_BYTES:
-                chunks = [os.pread(fd, HEAD_BYTES + TAIL_BYTES, 0)]
+                chunks = [read_at(fd, HEAD_BYTES + TAIL_BYTES, 0)]
                 skipped = 0
             else:
-                head = os.pread(fd, HEAD_BYTES, 0)
-                tail = os.pread(fd, TAIL_BYTES, size - TAIL_BYTES)
+                head = read_at(fd, HEAD_BYTES, 0)
+                tail = read_at(fd, TAIL_BYTES, size - TAIL_BYTES)
                 chunks, skipped = [head, tail], size - HEAD_BYTES - TAIL_BYTES
         except OSError as exc:
             raise EngineLogError(f"{p} could not be read ({exc.strerror}).", "Pick the log file again.") from exc

@@ -32,6 +32,7 @@ from core.errors import EngineNotFoundError
 from core.settings.run import FlashAttn
 from core.settings.sampling import Sampling
 from core.settings.setup import Setup
+from core.shells import env_lines
 
 
 def from_ollama(env: Mapping[str, str] | None = None, modelfile: str | Path | None = None, **overrides: Any) -> Setup:
@@ -243,6 +244,14 @@ def template_fix(format_name: str | None) -> list[FixStep]:
     ]
 
 
+# How the server picks up new variables (docs/faq.md, "How do I configure Ollama server?"): the Windows and
+# macOS apps read them only when they start; on Linux the systemd service is restarted.
+_RESTART = {
+    "windows": "quit Ollama from the taskbar and start it again (the lines with setx keep the setting).",
+    "macos": "quit the Ollama app and open it again.",
+    "linux": "restart it.",
+}
+
 # Ollama takes one cache type for K and V (OLLAMA_KV_CACHE_TYPE: f16, q8_0, q4_0; docs/faq.md).
 _OLLAMA_CACHES = ("f16", "q8_0", "q4_0")
 
@@ -282,19 +291,19 @@ def spell(change: Change, base: FixBase) -> list[FixStep]:
                 CopyKind.MODELFILE,
             )
         )
-    env: list[str] = []
+    env: list[tuple[str, str]] = []
     cache = change.cache_type_v or change.cache_type_k
     if cache is not None:
-        env.append(f"OLLAMA_KV_CACHE_TYPE={cache if cache in _OLLAMA_CACHES else 'q8_0'}")
+        env.append(("OLLAMA_KV_CACHE_TYPE", cache if cache in _OLLAMA_CACHES else "q8_0"))
     if change.flash_attn is not None:
-        env.append(f"OLLAMA_FLASH_ATTENTION={1 if change.flash_attn else 0}")
+        env.append(("OLLAMA_FLASH_ATTENTION", "1" if change.flash_attn else "0"))
     if env:
         why = " Without flash attention Ollama silently keeps an f16 cache." if change.flash_attn else ""
         steps.append(
             FixStep(
                 f"Set {Change(cache_type_k=cache, cache_type_v=cache, flash_attn=change.flash_attn).words()} "
-                f"for the Ollama server (its environment), then restart it.{why}",
-                "\n".join(env),
+                f"for the Ollama server (its environment), then {_RESTART[base.terminal.system]}{why}",
+                env_lines(env, base.terminal),
                 CopyKind.ENV,
             )
         )

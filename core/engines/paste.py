@@ -10,31 +10,37 @@ goes in the step's text, beside the field.
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Sequence
 
+from core import shells
 from core.engines.base import CopyKind, FixStep
+from core.shells import Shell
 
 # One flag to set: its spellings (the first is the one added when the command has none) and its value
 # tokens ([] for a bare flag such as --jinja).
 Flag = tuple[tuple[str, ...], list[str]]
 
 
-def corrected_command(base: str | None, program: Sequence[str], flags: Sequence[Flag]) -> str:
+def corrected_command(
+    base: str | None, program: Sequence[str], flags: Sequence[Flag], shell: Shell = Shell.POSIX
+) -> str:
     """`base` (the person's own command) with each flag's value replaced where it is already given and
     the flag added at the end where it is not; every other token kept as it was. Without a base,
-    `program` (e.g. ["llama-server", "-m", "model.gguf"]) followed by the flags."""
+    `program` (e.g. ["llama-server", "-m", "model.gguf"]) followed by the flags. `base` is in the one
+    form Quant Doctor keeps commands in (Setup.command: POSIX-quoted tokens, whatever shell the person
+    pasted it from, see llamacpp.from_command); the result is quoted for `shell` (core.shells), so a
+    Windows path with a space pastes into PowerShell and cmd as it is."""
     tokens: list[str] = []
     if base:
         try:
-            tokens = shlex.split(base.replace("\\\n", " "))
+            tokens = shells.split(base, Shell.POSIX)
         except ValueError:
             tokens = []
     if not tokens:
         tokens = list(program)
     for names, values in flags:
         tokens = _set_flag(tokens, names, values)
-    return shlex.join(tokens)
+    return shells.join(tokens, shell)
 
 
 _BARE_OR_VALUE = {"on", "off", "auto", "true", "false", "1", "0", "enabled", "disabled"}
@@ -89,6 +95,27 @@ def is_number(text: str) -> bool:
 _PROSE = {"or", "and", "the", "in", "then", "to", "for", "with", "your", "this", "a", "an", "of", "see", "add",
           "remove", "set", "use", "e.g.", "(or", "(in", "(the", "(at", "(leave", "(llama-cli;", "instead"}  # fmt: skip
 _ENV = re.compile(r"^[A-Z_][A-Z0-9_]*=\S*$")
+_PS_ENV = re.compile(r'^\$env:[A-Z_][A-Z0-9_]*\s*=\s*"(?:[^"`$]|`.)*"$')
+_CMD_SET = re.compile(r'^set "[A-Z_][A-Z0-9_]*=[^"%]*"$')
+
+
+def _env_line(line: str, shell: Shell) -> bool:
+    """One line that sets a variable in `shell` (core.shells.env_lines' forms), and nothing else."""
+    try:
+        words = shells.split(line, shell)
+    except ValueError:
+        return False
+    if (len(words) == 4 and words[:2] == ["launchctl", "setenv"]) or (len(words) == 3 and words[0] == "setx"):
+        return re.match(r"^[A-Z_][A-Z0-9_]*$", words[-2]) is not None and not any(w in _PROSE for w in words)
+    if shell is Shell.POWERSHELL:
+        return _PS_ENV.match(line) is not None
+    if shell is Shell.CMD:
+        return _CMD_SET.match(line) is not None
+    if len(words) == 2 and words[0] == "export":
+        return _ENV.match(words[1].split("=", 1)[0] + "=x") is not None and "=" in words[1]
+    return len(words) == 1 and _ENV.match(line) is not None
+
+
 _PARAMETER = re.compile(r'^PARAMETER [a-z_]+ ("[^"]*"|\S+)$')
 _TEMPLATE = re.compile(r'^TEMPLATE """.*"""$', re.DOTALL)
 _SETTING = re.compile(r"^[A-Za-z][A-Za-z0-9 _()/-]*: [^\s].*$")
@@ -102,9 +129,10 @@ def problems(step: FixStep) -> list[str]:
         return []
     if not text.strip():
         return ["empty"]
+    shell = step.shell or Shell.POSIX
     if kind is CopyKind.COMMAND:
         try:
-            tokens = shlex.split(text)
+            tokens = shells.split(text, shell)
         except ValueError as exc:
             return [f"not a command line ({exc})"]
         out = [f"prose word {t!r}" for t in tokens if t.lower() in _PROSE]
@@ -118,7 +146,7 @@ def problems(step: FixStep) -> list[str]:
             return ["a placeholder, not a template"] if "..." in text else []
         return [f"not a Modelfile line: {line!r}" for line in text.splitlines() if not _PARAMETER.match(line)]
     if kind is CopyKind.ENV:
-        return [f"not KEY=VALUE: {line!r}" for line in text.splitlines() if not _ENV.match(line)]
+        return [f"not a variable for {shell}: {line!r}" for line in text.splitlines() if not _env_line(line, shell)]
     if kind is CopyKind.CONFIG:
         return [f"not a config line: {line!r}" for line in text.splitlines() if not _CONFIG.match(line)]
     out = []

@@ -20,6 +20,7 @@ from core.engines.loopback import Loopback
 from core.engines.paste import Flag, corrected_command
 from core.engines.process import EngineProcess
 from core.settings.setup import Setup
+from core.shells import Shell
 
 
 def spell(change: Change, base: FixBase) -> list[FixStep]:
@@ -39,7 +40,7 @@ def spell(change: Change, base: FixBase) -> list[FixStep]:
         model = Path(base.model_path).name if base.model_path else "model.gguf"
         program = ["python", "server.py", "--loader", "llama.cpp", "--model", model]
         steps.append(FixStep(f"Start text-generation-webui with {change.words()} (or set the same in the Model "
-                             "tab):", corrected_command(None, program, flags)))  # fmt: skip
+                             "tab):", corrected_command(None, program, flags, base.terminal.shell)))  # fmt: skip
     lines = [f"{name}: {value:g}" for name, value in (("temperature", change.temperature),
              ("repetition_penalty", change.repeat_penalty)) if value is not None]  # fmt: skip
     if change.stop is not None:
@@ -62,7 +63,7 @@ def query_textgen(client: Loopback, a: Answers, e: FoundEngine, want: str | None
     e.facts.append(f"loader: {info.get('loader')}")
     child = _child_llama_server(e.process)
     if child is not None:
-        setup = from_command(shlex.join(child))
+        setup = from_command(shlex.join(child), Shell.POSIX)
         e.facts.append(f"its llama-server child: {setup.run.describe()}")
         e.setup = Setup.of(**{**setup.to_dict(), "engine": "text-generation-webui",
                               "source": f"text-generation-webui at {e.url}"})  # fmt: skip

@@ -33,7 +33,12 @@ def spell(change: Change, base: FixBase) -> list[FixStep]:
     steps: list[FixStep] = []
     if flags:
         program = ["vllm", "serve", base.model_path or "MODEL"]
-        steps.append(FixStep(f"Serve the model with {', '.join(words)}:", corrected_command(None, program, flags)))
+        steps.append(
+            FixStep(
+                f"Serve the model with {', '.join(words)}:",
+                corrected_command(None, program, flags, base.terminal.shell),
+            )
+        )
     if change.n_gpu_layers is not None:
         steps.append(FixStep("vLLM keeps the model on the GPU: a smaller quant or a shorter --max-model-len makes "
                              "it fit (--cpu-offload-gb moves some of it to RAM, slowly)."))  # fmt: skip

@@ -180,6 +180,8 @@ def task_windows(model: Any, task: dict[str, Any], ch: Channel) -> None:
 
 def _no_core_dumps() -> None:
     """An abort() must not write a core file the size of the loaded model (tens of GB) to the disk."""
+    if sys.platform == "win32":  # no resource module; Windows writes no core files unless LocalDumps is set
+        return
     try:
         import resource
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,9 +142,31 @@ _START_REASONS = {
     "NO_PERMISSION": "This user may not talk to the NVIDIA driver (NVML: no permission).",
 }
 
+# Windows: no kernel module to load or to mismatch, a driver installed from NVIDIA's installer or Windows
+# Update; an AMD or Intel card is read separately (core.hardware.windows).
+_WINDOWS_REASONS = {
+    "LIBRARY_NOT_FOUND": (
+        "No NVIDIA driver was found (nvml.dll is not in System32 or in NVIDIA Corporation\\NVSMI), so no "
+        "NVIDIA GPU can be used."
+    ),
+    "DRIVER_NOT_LOADED": "The NVIDIA driver is installed but not running: reinstall it, or restart the computer.",
+    "LIB_RM_VERSION_MISMATCH": (
+        "nvml.dll and the running NVIDIA driver have different versions, usually after a driver update "
+        "without a restart: restart the computer."
+    ),
+}
 
-def detect_nvidia(ram_total: int | None = None, ram_available: int | None = None) -> NvidiaResult:
-    """Every NVIDIA GPU this process may use; never raises for a machine's state."""
+_MAC_NO_NVIDIA = "No NVIDIA driver was found: Macs have had none since macOS 10.13, so only Apple's own GPU counts."
+
+
+def detect_nvidia(
+    ram_total: int | None = None, ram_available: int | None = None, platform: str = sys.platform
+) -> NvidiaResult:
+    """Every NVIDIA GPU this process may use; never raises for a machine's state.
+
+    On macOS (no NVIDIA driver since 10.13) the library is simply not found, said in those words. On Windows nvidia-ml-py loads nvml.dll from System32 (the driver puts it there since the DCH
+    drivers) or from "%ProgramFiles%\\NVIDIA Corporation\\NVSMI" (pynvml's _LoadNvmlLibrary); a missing
+    one is LibraryNotFound, said in Windows' words."""
     try:
         lib = load_library()
     except ImportError:
@@ -152,7 +175,7 @@ def detect_nvidia(ram_total: int | None = None, ram_available: int | None = None
     try:
         nvml.call("nvmlInit")
     except Exception as exc:
-        return NvidiaResult(notes=[_start_failure(nvml, exc)])
+        return NvidiaResult(notes=[_start_failure(nvml, exc, platform)])
     try:
         return _detect(nvml, ram_total, ram_available)
     finally:
@@ -160,9 +183,12 @@ def detect_nvidia(ram_total: int | None = None, ram_available: int | None = None
             nvml.field("nvmlShutdown")
 
 
-def _start_failure(nvml: Nvml, exc: BaseException) -> str:
+def _start_failure(nvml: Nvml, exc: BaseException, platform: str = sys.platform) -> str:
     code = nvml.error_code(exc) if nvml.is_nvml_error(exc) else None
-    for name, reason in _START_REASONS.items():
+    reasons = {**_START_REASONS, **_WINDOWS_REASONS} if platform.startswith("win") else _START_REASONS
+    if platform == "darwin":
+        reasons = {**_START_REASONS, "LIBRARY_NOT_FOUND": _MAC_NO_NVIDIA}
+    for name, reason in reasons.items():
         if code is not None and code == nvml.codes[name]:
             return reason
     return f"The NVIDIA driver could not be queried (NVML: {exc})."

@@ -91,10 +91,12 @@ def _mac_cpu(info: CpuInfo, run: Runner) -> None:
 
 
 def _windows_cpu(info: CpuInfo) -> None:
+    if sys.platform != "win32":  # ctypes.windll exists only there
+        return
     try:
         import ctypes
 
-        present = ctypes.windll.kernel32.IsProcessorFeaturePresent  # type: ignore[attr-defined]
+        present = ctypes.windll.kernel32.IsProcessorFeaturePresent
         info.avx2 = bool(present(40))  # PF_AVX2_INSTRUCTIONS_AVAILABLE
         info.avx512 = bool(present(41))  # PF_AVX512F_INSTRUCTIONS_AVAILABLE
     except Exception:

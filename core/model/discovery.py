@@ -8,13 +8,15 @@ manifests are read to give each blob its model name. Nothing here opens a model 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from core import jsonfile
-from core.errors import ModelFileError
-from core.files import open_regular
+from core.errors import ModelFileError, QuantDoctorError
+from core.files import open_regular, read_at, read_text_limited
+from core.shells import os_of
 
 GGUF_MAGIC = b"GGUF"
 MAX_MANIFEST_BYTES = 1 << 20
@@ -31,27 +33,85 @@ class FoundModel:
         return {"name": self.name, "path": str(self.path), "source": self.source, "size": self.size}
 
 
-def default_locations(home: Path | None = None) -> dict[str, list[Path]]:
-    """Where each tool keeps models, honouring the environment variables the tools themselves read."""
+def default_locations(
+    home: Path | None = None, platform: str = sys.platform, environ: Mapping[str, str] | None = None
+) -> dict[str, list[Path]]:
+    """Where each tool keeps models on `platform`, honouring the environment variables the tools read.
+
+    The same on Linux, macOS and Windows unless said (the home folder is %USERPROFILE% on Windows):
+
+    - LM Studio: its home is the folder named in ~/.lmstudio-home-pointer, else ~/.lmstudio (LM Studio's
+      lms CLI, src/lmstudioPaths.ts: findLMStudioHome, defaultModelsFolder = {home}/models); the
+      "downloadsFolder" of {home}/settings.json when the person moved the models (My Models → folder);
+      ~/.cache/lm-studio/models before LM Studio 0.3.
+    - Ollama: OLLAMA_MODELS, else ~/.ollama/models (envconfig/config.go: Models); Linux's install script
+      runs the server as the `ollama` user, whose home is /usr/share/ollama.
+    - The Hugging Face cache: HF_HUB_CACHE, else HF_HOME/hub, else XDG_CACHE_HOME/huggingface/hub, else
+      ~/.cache/huggingface/hub (huggingface_hub/constants.py; the same default on Windows and macOS).
+    - llama.cpp's `-hf` downloads: since llama.cpp moved them into the Hugging Face cache layout
+      (common/hf-cache.cpp: LLAMA_CACHE, then HF_HUB_CACHE, HUGGINGFACE_HUB_CACHE, HF_HOME/hub, ...) they
+      are in the folder above unless LLAMA_CACHE is set; older builds used fs_get_cache_directory()
+      (common/common.cpp): LLAMA_CACHE, else %LOCALAPPDATA%\\llama.cpp on Windows,
+      ~/Library/Caches/llama.cpp on macOS, XDG_CACHE_HOME or ~/.cache, then llama.cpp, on Linux.
+    """
     home = home or Path.home()
-    env = os.environ
-    hf_home = Path(env["HF_HOME"]) if env.get("HF_HOME") else home / ".cache" / "huggingface"
-    hf_cache = Path(env["HF_HUB_CACHE"]) if env.get("HF_HUB_CACHE") else hf_home / "hub"
-    ollama = Path(env["OLLAMA_MODELS"]) if env.get("OLLAMA_MODELS") else home / ".ollama" / "models"
-    llama_cache = Path(env["LLAMA_CACHE"]) if env.get("LLAMA_CACHE") else home / ".cache" / "llama.cpp"
+    env = os.environ if environ is None else environ
+    os_name = os_of(platform)
+    hf_home = Path(env["HF_HOME"]) if env.get("HF_HOME") else None
+    xdg_cache = Path(env["XDG_CACHE_HOME"]) if env.get("XDG_CACHE_HOME") else None
+    hf_cache = (
+        Path(env["HF_HUB_CACHE"]) if env.get("HF_HUB_CACHE")
+        else Path(env["HUGGINGFACE_HUB_CACHE"]) if env.get("HUGGINGFACE_HUB_CACHE")
+        else hf_home / "hub" if hf_home
+        else (xdg_cache or home / ".cache") / "huggingface" / "hub"
+    )  # fmt: skip
+    ollama = [Path(env["OLLAMA_MODELS"])] if env.get("OLLAMA_MODELS") else [home / ".ollama" / "models"]
+    if os_name == "linux":
+        ollama.append(Path("/usr/share/ollama/.ollama/models"))
+    if env.get("LLAMA_CACHE"):
+        llama_cache = [Path(env["LLAMA_CACHE"])]
+    elif os_name == "windows":
+        local = env.get("LOCALAPPDATA")
+        llama_cache = [Path(local) / "llama.cpp"] if local else [home / "AppData" / "Local" / "llama.cpp"]
+    elif os_name == "macos":
+        llama_cache = [home / "Library" / "Caches" / "llama.cpp"]
+    else:
+        llama_cache = [(xdg_cache or home / ".cache") / "llama.cpp"]
     return {
-        "LM Studio": [home / ".lmstudio" / "models", home / ".cache" / "lm-studio" / "models"],
-        "Ollama": [ollama, Path("/usr/share/ollama/.ollama/models")],
+        "LM Studio": _lm_studio_folders(home),
+        "Ollama": ollama,
         "Hugging Face cache": [hf_cache],
-        "llama.cpp cache": [llama_cache],
+        "llama.cpp cache": llama_cache,
     }
+
+
+def _lm_studio_folders(home: Path) -> list[Path]:
+    """LM Studio's models folders: the one its settings name, its home's, and the pre-0.3 one."""
+    lms_home = home / ".lmstudio"
+    try:
+        pointer = read_text_limited(home / ".lmstudio-home-pointer", MAX_MANIFEST_BYTES, "LM Studio's home pointer")
+        named = Path(pointer.strip().splitlines()[0]) if pointer.strip() else None
+        if named is not None and named.is_absolute() and named.is_dir():
+            lms_home = named
+    except (QuantDoctorError, OSError, ValueError):
+        pass
+    folders = [lms_home / "models"]
+    try:
+        settings = jsonfile.load(lms_home / "settings.json", "LM Studio settings", ModelFileError,
+                                 max_bytes=MAX_MANIFEST_BYTES)  # fmt: skip
+        moved = settings.get("downloadsFolder") if isinstance(settings, dict) else None
+        if isinstance(moved, str) and moved.strip() and Path(moved).is_absolute():
+            folders.insert(0, Path(moved))
+    except (QuantDoctorError, OSError, ValueError):
+        pass
+    return [*folders, home / ".cache" / "lm-studio" / "models"]
 
 
 def _is_gguf(path: Path) -> bool:
     """A regular file that starts with the GGUF magic (a FIFO or device named .gguf is never opened)."""
     try:
         with open_regular(path, "a GGUF file", ModelFileError) as fd:
-            return os.pread(fd, 4, 0) == GGUF_MAGIC
+            return read_at(fd, 4, 0) == GGUF_MAGIC
     except (OSError, ModelFileError):
         return False
 
