@@ -353,19 +353,22 @@ def write_diagnosis_report(d: Diagnosis, path: str | Path) -> Path:
 def _comparison_lines(comparison: dict[str, Any]) -> list[str]:
     """Each domain's verdict in words and human numbers ("general: noticeable loss — perplexity 10.2 → 12.1")."""
     from core.evaluation.compare import Comparison, domain_line
-    from core.evaluation.comparison_text import typical_findings, verdict_lines
+    from core.evaluation.comparison_text import cut_short_lines, typical_findings, verdict_lines
     from core.evaluation.metrics import DomainMetrics
 
     try:
         metrics = {dom: DomainMetrics.from_dict(x) for dom, x in comparison.get("metrics", {}).items()}
     except (KeyError, TypeError, ValueError):  # a hand-written or older comparison: the table still shows
         return []
+    early = comparison.get("early_stop")
     c = Comparison(str(comparison.get("reference", "")), str(comparison.get("candidate", "")),
-                   str(comparison.get("what", "quant")), metrics, [], candidate_type=comparison.get("candidate_type"))  # fmt: skip
+                   str(comparison.get("what", "quant")), metrics, [], candidate_type=comparison.get("candidate_type"),
+                   early_stop=early if isinstance(early, dict) else {})  # fmt: skip
     return [
         *verdict_lines(c),
         *(domain_line(dom, m, c.verdict(dom)) for dom, m in c.metrics.items()),
         *typical_findings(c),
+        *cut_short_lines(c),
     ]
 
 
