@@ -598,14 +598,16 @@ def _candidate_round(
             w = st.watches[d]
             w.add(event.kld_sum, event.hits, event.tokens)
             st.chunk_files.setdefault(d, []).append(event.file)
-            if (w.final or w.complete) and d not in st.announced:
-                _drop_rest(clock, d, w)
+            if (w.complete or (w.final and not full)) and d not in st.announced:
+                _drop_rest(clock, d, w)  # a full run announces a domain with all its numbers, when it is done
                 yield _domain_result(clock, st, d)
             settled = _settled(st)
             if settled is not None and st.final_at is None:
                 st.final_at = time.monotonic()
             yield from _provisional(clock, st, settled)
             if settled is not None and not full and stoppable:
+                for other, ow in st.watches.items():
+                    _drop_rest(clock, other, ow)
                 return results  # closing the run ends its worker: the rest is not needed
     finally:
         run.close()
