@@ -246,3 +246,38 @@ def test_the_cli_says_the_provisional_and_final_verdict_and_what_was_cut_short(d
     assert "Done: general: badly damaged" in run.err and "(certain after 63 of 252 tokens" in run.err
     assert "Stopped early once the verdict was certain (measure everything with --full" in run.out
     assert "general: cut short; its verdict is certain after 63 of 252 tokens." in run.out
+
+
+def test_the_window_shows_the_provisional_verdict_and_asks_for_everything_only_when_ticked(qtbot, demo, monkeypatch):
+    from core.evaluation.verdicts import Verdict
+    from core.model.inspection import inspect_model
+    from gui.pages import compare_page
+    from gui.state import AppState
+
+    asked: dict = {}
+    monkeypatch.setattr(compare_page, "compare", lambda *a, **kw: asked.update(kw) or iter(()))
+    state = AppState()
+    state.profile = inspect_model(demo.candidates["Q2_0"])
+    page = compare_page.ComparePage(state)
+    qtbot.addWidget(page)
+    page.reference_path.setText(str(demo.reference))
+    assert page.measure_all.text() == "Measure everything" and not page.measure_all.isChecked()
+    assert page.job() is not None and asked["full"] is False  # by default a domain stops once it is certain
+    page.measure_all.setChecked(True)
+    assert page.job() is not None and asked["full"] is True
+    page._begin("Running…")
+    heavy = Verdict("heavy", "heavy loss", "KL divergence")
+    page.on_progress(Provisional("Provisional verdict", verdict=heavy, tokens=255, eta_final_s=80.0))
+    assert page.verdict_label.text() == (
+        "Provisional verdict after 255 tokens: heavy loss (not final yet; final in about 1 min 20 s at most)."
+    )
+    status = {"tokens": 255, "planned_tokens": 2040, "final": True, "certain_after": 255, "cut_short": True}
+    damaged = Verdict("damaged", "badly damaged", "KL divergence")
+    page.on_progress(DomainResult("x", domain="multilingual", metrics=_q2_like(), verdict=damaged, status=status))
+    assert "(certain after 255 of 2,040 tokens: the rest was not scored)" in page.domain_rows.text()
+
+
+def _q2_like():
+    from core.evaluation.metrics import DomainMetrics
+
+    return DomainMetrics.of(61.5, 1.9e9, 17.4, 0.001, 255)
