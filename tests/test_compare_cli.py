@@ -23,7 +23,7 @@ def cache(demo, tmp_path_factory):
 def test_compare_json_shows_the_damage_in_numbers_and_texts(cache, capsys, tmp_path):
     report = tmp_path / "report.html"
     rc = main(["compare", "--reference", str(cache.reference), "--candidate", str(cache.candidates["Q2_0"]),
-               *SMALL, "--json", "--report", str(report)])  # fmt: skip
+               *SMALL, "--json", "--report", str(report), "--full"])  # fmt: skip
     out = capsys.readouterr().out
     assert rc == 0
     data = json.loads(out)

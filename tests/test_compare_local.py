@@ -36,7 +36,9 @@ def models(demo, tmp_path_factory):
 def q2(models) -> tuple[Comparison, list[Progress]]:
     events: list[Progress] = []
     result = run_job(
-        compare(str(models.reference), str(models.candidates["Q2_0"]), RS, RS, ["general"], eval_settings=EV),
+        compare(
+            str(models.reference), str(models.candidates["Q2_0"]), RS, RS, ["general"], eval_settings=EV, full=True
+        ),  # every chunk: these tests check the full measurement (tests/test_early_stop.py: the rest)
         events.append,
     )
     return result, events

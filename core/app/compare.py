@@ -8,8 +8,8 @@ benchmark run the full texts.
 
 from __future__ import annotations
 
-from core.evaluation.compare import Comparison, DomainResult, compare, domain_line
-from core.evaluation.comparison_text import text_summary, typical_findings, verdict, verdict_lines
+from core.evaluation.compare import Comparison, DomainResult, Provisional, compare, domain_line
+from core.evaluation.comparison_text import cut_short_lines, text_summary, typical_findings, verdict, verdict_lines
 from core.evaluation.domains import ALIASES, DEFAULT_DOMAINS, DOMAINS, Prompt
 from core.evaluation.own_inputs import OWN_PROMPTS_DOMAIN, prompts_from, read_own_texts
 from core.evaluation.scoring import EVAL_DEFAULT_CTX, EvalSettings
@@ -28,8 +28,10 @@ __all__ = [
     "DomainResult",
     "EvalSettings",
     "Prompt",
+    "Provisional",
     "SettingsTrial",
     "compare",
+    "cut_short_lines",
     "domain_line",
     "file_or_settings",
     "prompts_from",

@@ -58,6 +58,10 @@ def register(subparsers: Any) -> dict[str, tuple[str, Any]]:
     p.add_argument("--samples", type=whole(0, 100), default=1, help="sample prompts per domain (default 1; 0: none)")
     p.add_argument("--sample-tokens", type=whole(1, 4096), default=96, help="tokens per sample output (default 96)")
     p.add_argument("--no-metrics", action="store_true", help="only the sample outputs")
+    p.add_argument("--full", action="store_true",
+                   help="measure every chunk of every domain, even once the verdict is certain (by default a domain "
+                        "stops as soon as no unscored chunk could change its verdict, and the comparison once the "
+                        "overall verdict is certain; the numbers are always those of the tokens scored)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print JSON instead of a summary")
     p.add_argument("--report", metavar="FILE.html", help="also write a self-contained HTML report")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -70,6 +74,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         EVAL_DEFAULT_CTX,
         DomainResult,
         EvalSettings,
+        Provisional,
         compare,
         prompts_from,
         read_own_texts,
@@ -110,18 +115,27 @@ def cmd_compare(args: argparse.Namespace) -> int:
             raise EvaluationSetupError(f"The folder for the report, {report.parent}, does not exist.")
     printer = ProgressPrinter()
     on_progress = None if args.quiet else printer
+    said: list[tuple[str, bool]] = []
 
     def show(event: Progress) -> None:
         if isinstance(event, DomainResult) and not args.quiet:
             printer.close()
             sys.stderr.write(f"Done: {event.line()}\n")  # each domain as soon as it is done
+        if isinstance(event, Provisional):
+            # the first words after the first chunk, then again only when the verdict or its finality changes
+            now = (event.verdict.band if event.verdict else "", event.final)
+            if not args.quiet and (not said or said[-1] != now):
+                printer.close()
+                sys.stderr.write(f"{event.line()}\n")
+            said.append(now)
+            return
         if on_progress is not None:
             on_progress(event)
 
     job = compare(
         args.reference, candidate, ref_settings, cand_settings, domains, args.long_context, ev,
         samples_per_domain=args.samples, with_metrics=not args.no_metrics, with_samples=args.samples > 0,
-        texts=texts, own_prompts=own_prompts,
+        texts=texts, own_prompts=own_prompts, full=args.full,
     )  # fmt: skip
     try:
         result = run_job(job, show)

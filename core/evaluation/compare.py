@@ -26,7 +26,7 @@ import numpy as np
 
 from core.children import make_temp_dir, remove_temp_dir
 from core.errors import EvaluationSetupError, IncompatibleModelsError, RemoteEngineError
-from core.evaluation import refcache
+from core.evaluation import early_stop, refcache
 from core.evaluation.domains import Domain, Prompt, eval_text, prompts, resolve_domains
 from core.evaluation.identity import check_same_vocab, file_fingerprint, vocab_of
 from core.evaluation.long_context import long_chunk
@@ -39,13 +39,13 @@ from core.evaluation.metrics import (
 )
 from core.evaluation.overall import OverallClock
 from core.evaluation.remote import RemoteEngine, is_url
-from core.evaluation.runners import LocalEngine, TaskDone, TaskResult
+from core.evaluation.runners import ChunkScored, LocalEngine, TaskDone, TaskResult
 from core.evaluation.samples import Sample, first_divergence
 from core.evaluation.scoring import EVAL_DEFAULT_CTX, EvalSettings
 from core.evaluation.verdicts import Overall, Verdict, far_above_typical, judge, table
 from core.evaluation.verdicts import overall as overall_verdict
 from core.numbers import percent, perplexity_change, plain
-from core.progress import Job, Progress
+from core.progress import Job, Progress, format_duration
 from core.settings.run import RunSettings
 
 Engine = LocalEngine | RemoteEngine
@@ -71,14 +71,39 @@ class Comparison:
     reference_type: str | None = None  # the files' quant type labels (GGUF file type), when local
     candidate_type: str | None = None
     own_texts: list[str] = field(default_factory=list)  # the person's own texts among the domains
+    # How far each domain was scored (early_stop.DomainWatch.status): tokens, planned_tokens, final,
+    # certain_after, cut_short, band. Empty for a comparison that predates the stop rule or used a server.
+    early_stop: dict[str, dict[str, Any]] = field(default_factory=dict)
+    measured_everything: bool = True  # False: domains stopped once their verdict was certain
+    verdict_seconds: float | None = None  # from the start until the overall verdict was final
 
     def verdict(self, domain: str) -> Verdict:
+        """The domain's verdict: its numbers' band, or the band the stop rule made certain when it stopped early."""
         m = self.metrics[domain]
-        return judge(m.kld_mean, m.top1_agreement)
+        v = judge(m.kld_mean, m.top1_agreement)
+        status = self.early_stop.get(domain)
+        if not isinstance(status, dict):
+            return v
+        band = status.get("band")
+        if status.get("final") and status.get("cut_short") and isinstance(band, str) and band != v.band:
+            b = next((x for x in table().bands if x.id == band), None)
+            if b is not None:
+                return Verdict(b.id, b.words, "the stop rule's interval")
+        return v
+
+    def weight(self, domain: str) -> int:
+        """A domain's weight in the overall verdict: its full run's tokens (the scored ones when it ran to the end)."""
+        status = self.early_stop.get(domain)
+        planned = status.get("planned_tokens") if isinstance(status, dict) else None
+        return int(planned) if isinstance(planned, int) and planned > 0 else self.metrics[domain].tokens
+
+    def cut_short(self) -> dict[str, dict[str, Any]]:
+        """The domains scored on fewer tokens than a full run (none measured at all included)."""
+        return {d: s for d, s in self.early_stop.items() if isinstance(s, dict) and s.get("cut_short")}
 
     def overall(self) -> Overall | None:
         """The overall verdict: the one most of the scored tokens get, with worse domains named (verdicts.overall)."""
-        return overall_verdict({d: (self.verdict(d), m.tokens) for d, m in self.metrics.items()})
+        return overall_verdict({d: (self.verdict(d), self.weight(d)) for d in self.metrics})
 
     def times_typical(self, domain: str) -> float | None:
         """How far above the published loss for the candidate's type (only against a separate reference file)."""
@@ -117,6 +142,10 @@ class Comparison:
             "notes": self.notes,
             "cached_reference": self.cached_reference,
             "seconds": round(self.seconds, 2),
+            "early_stop": self.early_stop,
+            "cut_short": sorted(self.cut_short()),
+            "measured_everything": self.measured_everything,
+            "verdict_seconds": None if self.verdict_seconds is None else round(self.verdict_seconds, 2),
         }
 
     @classmethod
@@ -130,6 +159,8 @@ class Comparison:
             notes=list(data.get("notes", [])), cached_reference=list(data.get("cached_reference", [])),
             seconds=float(data.get("seconds", 0.0)), reference_type=data.get("reference_type"),
             candidate_type=data.get("candidate_type"), own_texts=list(data.get("own_texts", [])),
+            early_stop=dict(data.get("early_stop") or {}), measured_everything=bool(data.get("measured_everything", True)),
+            verdict_seconds=data.get("verdict_seconds"),
         )  # fmt: skip
 
 
@@ -141,9 +172,44 @@ class DomainResult(Progress):
     domain: str = ""
     metrics: DomainMetrics | None = None
     verdict: Verdict | None = None
+    status: dict[str, Any] = field(default_factory=dict)  # early_stop.DomainWatch.status(), when scored locally
 
     def line(self) -> str:
-        return domain_line(self.domain, self.metrics, self.verdict)
+        return domain_line(self.domain, self.metrics, self.verdict) + rests_on(self.status)
+
+
+def rests_on(status: dict[str, Any]) -> str:
+    """ " (certain after 255 of 1,020 tokens: the rest was not scored)", or "" for a domain scored to the end."""
+    planned, tokens = status.get("planned_tokens"), status.get("tokens")
+    if not status.get("cut_short") or not isinstance(planned, int) or not isinstance(tokens, int):
+        return ""
+    if status.get("final"):
+        return f" (certain after {tokens:,} of {planned:,} tokens: the rest was not scored)"
+    return f" (not final: {tokens:,} of {planned:,} tokens scored, stopped once the overall verdict was certain)"
+
+
+@dataclass(frozen=True)
+class Provisional(Progress):
+    """The overall verdict so far, after each scored chunk: `final` once no unscored chunk can change it.
+
+    Until then it is the verdict of the chunks scored so far (marked provisional wherever it is shown),
+    with `eta_final_s` the time left until it is final at the latest (when every chunk has been scored).
+    """
+
+    milestone: ClassVar[bool] = True
+    verdict: Verdict | None = None
+    final: bool = False
+    tokens: int = 0  # tokens scored so far, all domains
+    eta_final_s: float | None = None
+    domains: dict[str, dict[str, Any]] = field(default_factory=dict)  # per domain: status + "words"
+
+    def line(self) -> str:
+        if self.verdict is None:
+            return "No verdict yet."
+        if self.final:
+            return f"Final verdict after {self.tokens:,} tokens: {self.verdict.words}."
+        eta = f"; final in about {format_duration(self.eta_final_s)} at most" if self.eta_final_s is not None else ""
+        return f"Provisional verdict after {self.tokens:,} tokens: {self.verdict.words} (not final yet{eta})."
 
 
 def domain_line(domain: str, m: DomainMetrics | None, v: Verdict | None) -> str:
@@ -196,12 +262,16 @@ def compare(
     texts: dict[str, str] | None = None,
     own_prompts: list[Prompt] | None = None,
     long_context_ctx: int | None = None,
+    full: bool = False,
 ) -> Job[Comparison]:
     """Compare a candidate (a quant, or the same file with other settings, or a server) to a reference.
 
     `texts` are the person's own ({name: text}, scored like the shipped texts, each its own domain);
     `own_prompts` are answered by both models like the shipped prompt sets. A `DomainResult` is
     yielded for each domain as soon as its numbers are in; every event carries the overall share done.
+    Two local files are scored in rounds and each domain stops once its verdict is certain, the whole
+    comparison once the overall verdict is (core.evaluation.early_stop); a `Provisional` event after
+    every chunk says the verdict so far. `full` measures every chunk all the same.
     The long-context domain is scored at `eval_settings.long_chunk` when given, else at the person's context
     (`long_context_ctx`, default the candidate's n_ctx) capped by this machine's memory, with a note when capped.
     """
@@ -234,9 +304,14 @@ def compare(
     if not ev.long_chunk:
         ev = _at_their_context(ev, ref, cand, long_context_ctx or cand_settings.n_ctx, plan)
     workdir = make_temp_dir("qd-compare-")
+    early: dict[str, dict[str, Any]] = {}
+    verdict_at: float | None = None
     try:
         if isinstance(ref, LocalEngine) and isinstance(cand, LocalEngine):
-            metrics, pieces, cached = yield from _exact(ref, cand, plan, ev, workdir)
+            metrics, pieces, cached, rounds = yield from _exact(ref, cand, plan, ev, workdir, full)
+            early = {d: _status(rounds, d) for d in rounds.ref_files}
+            if rounds.final_at is not None:
+                verdict_at = rounds.final_at - started
         else:
             metrics, pieces = yield from _approximate(ref, cand, plan, ev, workdir)
             cached = []
@@ -253,7 +328,8 @@ def compare(
         approximate=what == "remote", reference_settings=ref_settings.to_dict(),
         candidate_settings=cand_settings.to_dict(), eval_settings=ev.to_dict(), notes=plan.notes,
         cached_reference=cached, seconds=time.monotonic() - started, reference_type=_type_of(ref),
-        candidate_type=_type_of(cand), own_texts=sorted(plan.own),
+        candidate_type=_type_of(cand), own_texts=sorted(plan.own), early_stop=early,
+        measured_everything=full or not any(s.get("cut_short") for s in early.values()), verdict_seconds=verdict_at,
     )  # fmt: skip
     if metrics and what == "quant":
         result.notes.append(_reference_note(result))
@@ -337,14 +413,39 @@ def _pieces_from(results: dict[str, TaskResult], plan: _Plan, side: str, out: di
 
 # --- both local: exact metrics, the reference cached ---
 
+FIRST_LOOK = 1  # chunks per domain in the first round: the first words come after one chunk
+GROWTH = 4  # each later round scores up to this many times as many chunks per domain as the one before
+
+
+@dataclass
+class _Rounds:
+    """The state of an exact comparison scored in rounds (reference, then candidate, then the stop rule)."""
+
+    ref_files: dict[str, Path]
+    watches: dict[str, early_stop.DomainWatch]
+    held: dict[str, int]  # reference chunks the cache entry holds, per domain
+    chunk_files: dict[str, list[str]] = field(default_factory=dict)  # candidate per-chunk numbers, in order
+    announced: set[str] = field(default_factory=set)
+    started: float = field(default_factory=time.monotonic)
+    final_at: float | None = None
+    last_shown: tuple[str, bool] | None = None
+
+    def open_domains(self) -> list[str]:
+        return [d for d, w in self.watches.items() if d in self.ref_files and not w.final and not w.complete]
+
 
 def _exact(
-    ref: LocalEngine, cand: LocalEngine, plan: _Plan, ev: EvalSettings, workdir: Path
-) -> Job[tuple[dict[str, DomainMetrics], dict[str, dict[str, list[str]]], list[str]]]:
+    ref: LocalEngine, cand: LocalEngine, plan: _Plan, ev: EvalSettings, workdir: Path, full: bool
+) -> Job[tuple[dict[str, DomainMetrics], dict[str, dict[str, list[str]]], list[str], _Rounds]]:
+    """Score in rounds: a first look at every domain, then more chunks only where the verdict is not certain.
+
+    With `full`, one round scores everything (the verdicts still turn final as early as they can,
+    but every chunk is measured). Samples run with the last round, or on their own afterwards.
+    """
     fingerprint = file_fingerprint(ref.path)
-    ref_files: dict[str, Path] = {}
-    ref_tasks: list[dict[str, Any]] = []
-    cached: list[str] = []
+    st = _Rounds({}, {}, {})
+    alpha = early_stop.per_domain_alpha(len(plan.texts))
+    never_scored: set[str] = set()
     for dom, text in plan.texts.items():
         chunk = _chunk_for(dom, ev)
         key = refcache.CacheKey(
@@ -354,80 +455,279 @@ def _exact(
         hit, damaged = refcache.lookup_checked(key)
         if damaged:
             plan.notes.append(damaged)
-        ref_files[dom] = hit or refcache.path_for(key)
+        st.ref_files[dom] = hit or refcache.path_for(key)
+        st.watches[dom] = early_stop.DomainWatch(dom, chunk - 1 - chunk // 2, alpha)
+        st.held[dom] = 0
         if hit is not None:
-            cached.append(dom)
-            continue
-        ref_tasks.append(_score_task(dom, text, chunk, ev, "reference", out=ref_files[dom], own=dom in plan.own))
-    ref_tasks += _generate_tasks(plan, ev)
-    cand_tasks = [
-        _score_task(dom, plan.texts[dom], _chunk_for(dom, ev), ev, "candidate", out=workdir / f"cand-{dom}.npz",
-                    reference=path, own=dom in plan.own)
-        for dom, path in ref_files.items()
-    ]  # fmt: skip
-    cand_tasks += _generate_tasks(plan, ev)
+            have, total = refcache.held(hit)
+            st.held[dom] = have
+            if total:
+                st.watches[dom].plan(total)
+            if have and have >= total:
+                never_scored.add(dom)
     clock = OverallClock()
-    ref_phase, cand_phase = f"Reference ({ref.label})", f"Candidate ({cand.label})"
-    ref_keys = _plan_work(clock, "reference", ref_phase, ref_tasks) if ref_tasks else {}
-    cand_keys = _plan_work(clock, "candidate", cand_phase, cand_tasks)
-
     pieces: dict[str, dict[str, list[str]]] = {}
-    if ref_tasks:
-        results = yield from _relay(ref.run(ref_tasks, ref_phase, workdir), "reference", clock, ref_keys)
-        _drop_failed(results, plan, ref_files, "reference")
-        _pieces_from(results, plan, "reference", pieces)
-        for t in cand_tasks:  # a text the reference could not score is not scored by the candidate either
-            if t["kind"] == "score" and t["name"] not in ref_files:
-                clock.work.pop(f"candidate:{t['id']}", None)
-        cand_tasks = [t for t in cand_tasks if t["kind"] != "score" or t["name"] in ref_files]
+    samples_left = bool(plan.prompts)
+    target: int | None = None if full else FIRST_LOOK
+    ref_phase, cand_phase = f"Reference ({ref.label})", f"Candidate ({cand.label})"
+    _plan_clock(clock, st, plan, ev)
+    round_no = 0
+    while True:
+        if not full and _settled(st) is not None:
+            break
+        open_now = st.open_domains()
+        if not open_now:
+            break
+        round_no += 1
+        want = {d: _want(st.watches[d], target) for d in open_now}
+        last = all(w is None or w >= (st.watches[d].n_chunks or w + 1) for d, w in want.items())
+        with_samples = last and samples_left
+        ref_tasks = [
+            {**_score_task(d, plan.texts[d], _chunk_for(d, ev), ev, "reference", out=st.ref_files[d], own=d in plan.own),
+             "positions": None if w is None else [st.held[d], w], "extend": True}
+            for d, w in want.items() if w is None or st.held[d] < w
+        ]  # fmt: skip
+        if with_samples:
+            ref_tasks += _generate_tasks(plan, ev)
+        if ref_tasks:
+            never_scored -= {t["name"] for t in ref_tasks if t["kind"] == "score"}
+            keys = _round_keys(clock, "reference", ref_phase, ref_tasks, round_no)
+            results = yield from _relay(ref.run(ref_tasks, ref_phase, workdir), "reference", clock, keys)
+            _drop_failed(results, plan, st.ref_files, "reference")
+            for d in want:
+                r = results.get(f"score:{d}")
+                if r is not None and r.ok:
+                    st.held[d] = int(r.fields.get("chunks_cached", st.held[d]))
+                    if st.watches[d].n_chunks is None:
+                        st.watches[d].plan(int(r.fields["n_chunk"]))
+                        _replan(clock, st, d)
+            _pieces_from(results, plan, "reference", pieces)
+        order = sorted((d for d in want if d in st.ref_files), key=lambda d: -(st.watches[d].planned_tokens or 0))
+        cand_tasks = [
+            {**_score_task(d, plan.texts[d], _chunk_for(d, ev), ev, "candidate",
+                           out=workdir / f"cand-{d}-{round_no}.npz", reference=st.ref_files[d], own=d in plan.own),
+             "positions": [st.watches[d].chunks, min(st.held[d], want[d] or st.held[d])]}
+            for d in order
+        ]  # fmt: skip
+        if with_samples:
+            cand_tasks += _generate_tasks(plan, ev)
+            samples_left = False
+        keys = _round_keys(clock, "candidate", cand_phase, cand_tasks, round_no)
+        results = yield from _candidate_round(cand.run(cand_tasks, cand_phase, workdir), clock, keys, st, full,
+                                              stoppable=not with_samples)  # fmt: skip
+        _pieces_from(results, plan, "candidate", pieces)
+        for d in order:
+            r = results.get(f"score:{d}")
+            if r is not None and not r.ok:
+                if r.kind == "tokenizer":
+                    raise IncompatibleModelsError(
+                        f"{ref.path.name} and {cand.path.name} split the {d} text into different tokens, so they "
+                        "do not share a tokenizer and cannot be compared token by token."
+                    )
+                plan.notes.append(f"No {d} metrics: {r.message}")
+                del st.ref_files[d]
+        target = None if target is None else target * GROWTH
+    for d in st.ref_files:
+        if d not in st.announced and st.chunk_files.get(d):
+            yield _domain_result(clock, st, d)
+    if st.final_at is None and st.chunk_files:
+        st.final_at = time.monotonic()
+    if samples_left:  # the verdict was final before the last round: the samples on their own
+        for engine, side, phase in ((ref, "reference", ref_phase), (cand, "candidate", cand_phase)):
+            tasks = _generate_tasks(plan, ev)
+            keys = _round_keys(clock, side, phase, tasks, round_no + 1)
+            results = yield from _relay(engine.run(tasks, phase, workdir), side, clock, keys)
+            _pieces_from(results, plan, side, pieces)
+    metrics = {d: _metrics_of(st, d) for d in st.ref_files if st.chunk_files.get(d)}
+    return metrics, pieces, sorted(never_scored & set(metrics)), st
 
-    metrics: dict[str, DomainMetrics] = {}
 
-    def domain_done(task_id: str) -> Job[None]:
-        if not task_id.startswith("score:"):
-            return
-        dom = task_id.removeprefix("score:")
-        with np.load(workdir / f"cand-{dom}.npz") as z:
-            m = metrics[dom] = summarize(TokenStats.from_arrays(z))
-        v = judge(m.kld_mean, m.top1_agreement)
-        yield clock.stamp(DomainResult(f"{dom}: {v.words}", domain=dom, metrics=m, verdict=v))
-
-    results = yield from _relay(cand.run(cand_tasks, cand_phase, workdir), "candidate", clock, cand_keys, domain_done)
-    _pieces_from(results, plan, "candidate", pieces)
-    for dom in ref_files:
-        r = results.get(f"score:{dom}")
-        if r is None or r.ok:
-            continue
-        if r.kind == "tokenizer":
-            raise IncompatibleModelsError(
-                f"{ref.path.name} and {cand.path.name} split the {dom} text into different tokens, so they do "
-                "not share a tokenizer and cannot be compared token by token."
-            )
-        plan.notes.append(f"No {dom} metrics: {r.message}")
-    return {d: metrics[d] for d in ref_files if d in metrics}, pieces, cached
+def _want(w: early_stop.DomainWatch, target: int | None) -> int | None:
+    """How many chunks of the order a domain should have after this round (None: all of them)."""
+    if target is None:
+        return None
+    want = max(target, w.chunks + 1)
+    return want if w.n_chunks is None else min(want, w.n_chunks)
 
 
-def _plan_work(clock: OverallClock, side: str, phase: str, tasks: list[dict[str, Any]]) -> dict[str, str]:
-    """Plan each task's work on the overall clock; returns {the phase text its events carry: its key}."""
-    clock.plan(f"{side}:load", side, "load", 1)
-    keys: dict[str, str] = {}
+def _settled(st: _Rounds) -> int | None:
+    """The overall band once it is certain, and only when the domains measured so far already read it.
+
+    The second condition keeps what is shown honest: the overall verdict a report computes from the
+    domains it has numbers for is the one the stop rule found certain.
+    """
+    band = early_stop.overall_settled({d: st.watches[d] for d in st.ref_files})
+    if band is None:
+        return None
+    shown = _shown_overall(st)
+    ids = [b.id for b in table().bands]
+    return band if shown is not None and ids.index(shown.verdict.band) == band else None
+
+
+def _shown_overall(st: _Rounds) -> Overall | None:
+    per = {d: (_shown_verdict(st, d), st.watches[d].planned_tokens or st.watches[d].tokens)
+           for d in st.ref_files if st.watches[d].chunks}  # fmt: skip
+    return overall_verdict(per)
+
+
+def _shown_verdict(st: _Rounds, d: str) -> Verdict:
+    w = st.watches[d]
+    if w.final_band is not None:
+        return early_stop.band_verdict(w.final_band, "the stop rule's interval")
+    return judge(w.kld_sum / w.tokens, w.hits / w.tokens)
+
+
+def _candidate_round(
+    run: Job[dict[str, TaskResult]], clock: OverallClock, keys: dict[str, tuple[str, str]], st: _Rounds, full: bool,
+    stoppable: bool,
+) -> Job[dict[str, TaskResult]]:  # fmt: skip
+    """Relay a candidate run; feed each scored chunk to the stop rule; end the run once the verdict is settled."""
+    results: dict[str, TaskResult] = {}
+    try:
+        while True:
+            try:
+                event = next(run)
+            except StopIteration as stop:
+                results = stop.value
+                return results
+            _tick(clock, "candidate", keys, event)
+            if not isinstance(event, ChunkScored):
+                yield clock.stamp(event)
+                continue
+            d = event.task_id.removeprefix("score:")
+            w = st.watches[d]
+            w.add(event.kld_sum, event.hits, event.tokens)
+            st.chunk_files.setdefault(d, []).append(event.file)
+            if (w.complete or (w.final and not full)) and d not in st.announced:
+                _drop_rest(clock, d, w)  # a full run announces a domain with all its numbers, when it is done
+                yield _domain_result(clock, st, d)
+            settled = _settled(st)
+            if settled is not None and st.final_at is None:
+                st.final_at = time.monotonic()
+            yield from _provisional(clock, st, settled)
+            if settled is not None and not full and stoppable:
+                for other, ow in st.watches.items():
+                    _drop_rest(clock, other, ow)
+                return results  # closing the run ends its worker: the rest is not needed
+    finally:
+        run.close()
+
+
+def _provisional(clock: OverallClock, st: _Rounds, settled: int | None) -> Job[None]:
+    shown = _shown_overall(st)
+    if shown is None:
+        return
+    final = settled is not None or all(w.final or w.complete for d, w in st.watches.items() if d in st.ref_files)
+    left = [k for k, wk in clock.work.items() if wk.kind == "score" and wk.done < wk.total]
+    domains = {d: {**w.status(), "words": _shown_verdict(st, d).words} for d, w in st.watches.items() if w.chunks}
+    tokens = sum(w.tokens for w in st.watches.values())
+    eta = 0.0 if final else clock.seconds_left(left)
+    yield clock.stamp(Provisional(
+        "Final verdict" if final else "Provisional verdict", tokens, None, "tokens",
+        verdict=shown.verdict, final=final, tokens=tokens, eta_final_s=eta, domains=domains,
+    ))  # fmt: skip
+
+
+def _domain_result(clock: OverallClock, st: _Rounds, d: str) -> Progress:
+    st.announced.add(d)
+    m = _metrics_of(st, d)
+    v = (
+        _shown_verdict(st, d)
+        if st.watches[d].final and not st.watches[d].complete
+        else judge(m.kld_mean, m.top1_agreement)
+    )
+    return clock.stamp(DomainResult(f"{d}: {v.words}", domain=d, metrics=m, verdict=v, status=_status(st, d)))
+
+
+def _status(st: _Rounds, d: str) -> dict[str, Any]:
+    w = st.watches[d]
+    lo, hi = w.band_range()
+    return {**w.status(), "band": table().bands[lo].id if lo == hi else None}
+
+
+def _metrics_of(st: _Rounds, d: str) -> DomainMetrics:
+    """Exactly llama-perplexity's figures for the chunks scored: their per-token numbers, concatenated."""
+    parts = []
+    for f in st.chunk_files.get(d, []):
+        with np.load(f) as z:
+            parts.append(TokenStats.from_arrays(z))
+    return summarize(TokenStats.concat(parts))
+
+
+def _drop_rest(clock: OverallClock, d: str, w: early_stop.DomainWatch) -> None:
+    """A domain that is settled needs no more scoring on either side: take it off the clock."""
+    for side in ("reference", "candidate"):
+        work = clock.work.get(f"{side}:score:{d}")
+        if work is not None:
+            work.total = max(work.done, 1.0)
+
+
+def _plan_clock(clock: OverallClock, st: _Rounds, plan: _Plan, ev: EvalSettings) -> None:
+    """Plan the whole job as a full run would do it; settled domains are taken off as the job goes."""
+    for side in ("reference", "candidate"):
+        clock.plan(f"{side}:load:1", side, "load", 1)
+        for d in plan.texts:
+            chunk = _chunk_for(d, ev)
+            n = st.watches[d].n_chunks or (len(plan.texts[d]) // 4 // chunk or 1)
+            n = min(n, ev.max_chunks) if ev.max_chunks else n
+            if side == "reference":
+                n -= min(n, st.held[d])
+            clock.plan(f"{side}:score:{d}", side, "score", max(1, n * (chunk - 1 - chunk // 2)))
+        for p in plan.prompts:
+            clock.plan(f"{side}:sample:{p.id}", side, "generate", ev.sample_tokens)
+
+
+def _replan(clock: OverallClock, st: _Rounds, d: str) -> None:
+    """The reference told how many chunks the text has: size the candidate's work on it."""
+    work = clock.work.get(f"candidate:score:{d}")
+    if work is not None and st.watches[d].planned_tokens:
+        work.total = float(st.watches[d].planned_tokens or 1)
+
+
+def _round_keys(
+    clock: OverallClock, side: str, phase: str, tasks: list[dict[str, Any]], round_no: int
+) -> dict[str, tuple[str, str]]:
+    """{the phase text a task's events carry: (its clock key, its task id)}; a later round's load is planned."""
+    load = f"{side}:load:{round_no}"
+    if load not in clock.work:
+        clock.plan(load, side, "load", 1)
+    keys: dict[str, tuple[str, str]] = {}
     for t in tasks:
-        key = f"{side}:{t['id']}"
-        if t["kind"] == "score":
-            n = len(t["text"]) // 4 // t["chunk"] or 1  # ~4 characters a token until the worker says
-            n = min(n, t["max_chunks"]) if t["max_chunks"] else n
-            clock.plan(key, side, "score", n * (t["chunk"] - 1 - t["chunk"] // 2))
-        else:
-            clock.plan(key, side, "generate", t.get("max_tokens", 1))
-        keys[f"{phase}: {t.get('label', t['id'])}"] = key
+        key = f"{side}:score:{t['name']}" if t["kind"] == "score" else f"{side}:{t['id']}"
+        keys[f"{phase}: {t.get('label', t['id'])}"] = (key, f"{t['id']}@{round_no}")
+    keys[f"{phase}: loaded"] = (load, "")
     return keys
 
 
+def _tick(clock: OverallClock, side: str, keys: dict[str, tuple[str, str]], event: Progress) -> None:
+    """Move the clock for one event of a run: work done so far in this run's task, on top of earlier rounds."""
+    hit = keys.get(event.phase)
+    if hit is None:
+        if event.phase.endswith(": loaded"):
+            for key, _tid in keys.values():
+                if key.startswith(f"{side}:load:"):
+                    clock.advance(key, 1)
+        return
+    key, tid = hit
+    if not tid:
+        clock.advance(key, 1)
+        return
+    for k, _t in keys.values():  # the first event of a task means this run's model has loaded
+        if k.startswith(f"{side}:load:"):
+            clock.advance(k, 1)
+    work = clock.work.get(key)
+    if work is None or isinstance(event, TaskDone):
+        if isinstance(event, TaskDone) and work is not None and key.startswith(f"{side}:sample:"):
+            clock.advance(key, float("inf"))
+        return
+    base = clock.base.setdefault(tid, work.done)
+    clock.advance(key, base + event.done)
+
+
 def _relay(
-    run: Job[dict[str, TaskResult]], side: str, clock: OverallClock, keys: dict[str, str],
-    on_done: Any = None,
-) -> Job[dict[str, TaskResult]]:  # fmt: skip
-    """Pass a run's events on, stamped with the overall share and ETA; `on_done(task_id)` may yield more."""
+    run: Job[dict[str, TaskResult]], side: str, clock: OverallClock, keys: dict[str, tuple[str, str]]
+) -> Job[dict[str, TaskResult]]:
+    """Pass a run's events on, stamped with the overall share and ETA."""
     try:
         while True:
             try:
@@ -435,18 +735,8 @@ def _relay(
             except StopIteration as stop:
                 result: dict[str, TaskResult] = stop.value
                 return result
-            key = keys.get(event.phase)
-            if key is not None:
-                clock.finish_side_load(side)
-                if not isinstance(event, TaskDone):
-                    clock.advance(key, event.done, event.total)
-            elif event.phase.endswith(": loaded"):
-                clock.finish_side_load(side)
+            _tick(clock, side, keys, event)
             yield clock.stamp(event)
-            if isinstance(event, TaskDone):
-                clock.advance(f"{side}:{event.task_id}", float("inf"))
-                if on_done is not None:
-                    yield from on_done(event.task_id)
     finally:
         run.close()
 

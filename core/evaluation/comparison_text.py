@@ -77,11 +77,38 @@ def typical_findings(c: Comparison) -> list[str]:
     return out
 
 
+def cut_short_lines(c: Comparison) -> list[str]:
+    """Which domains were cut short once the verdict was certain, and on how many tokens each verdict rests.
+
+    Empty when every domain was scored to the end. The numbers shown for a domain cut short are
+    llama-perplexity's for the tokens it scored; nothing is extrapolated to the rest.
+    """
+    short = c.cut_short()
+    if not short:
+        return []
+    lines = ["Stopped early once the verdict was certain (measure everything with --full, or "
+             "\"Measure everything\" in the window):"]  # fmt: skip
+    for d, s in short.items():
+        planned, tokens = s.get("planned_tokens"), s.get("tokens") or 0
+        whole = f" of {planned:,}" if isinstance(planned, int) else ""
+        if not tokens:
+            lines.append(f"{d}: not measured; the overall verdict was certain without it ({planned or 0:,} tokens).")
+        elif s.get("final"):
+            lines.append(f"{d}: cut short; its verdict is certain after {tokens:,}{whole} tokens.")
+        else:
+            lines.append(f"{d}: cut short after {tokens:,}{whole} tokens, its own verdict not yet certain; the "
+                         "overall verdict was.")  # fmt: skip
+    return lines
+
+
 def text_summary(c: Comparison) -> str:
     from core.evaluation.compare import domain_line
 
     lines = [f"Reference: {c.reference}", f"Candidate: {c.candidate}", "", verdict(c), ""]
     lines += [f"  {domain_line(d, m, c.verdict(d))}" for d, m in c.metrics.items()]
+    early = cut_short_lines(c)
+    if early:
+        lines += ["", early[0], *(f"  {x}" for x in early[1:])]
     found = typical_findings(c)
     if found:
         lines += ["", *found]

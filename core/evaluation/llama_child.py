@@ -46,27 +46,62 @@ def _protocol_stream() -> TextIO:
 
 
 def load_reference(path: str) -> tuple[np.ndarray[Any, Any], RefBlock]:
+    tokens, block, _order, _done = load_reference_entry(path)
+    return tokens, block
+
+
+def load_reference_entry(path: str) -> tuple[np.ndarray[Any, Any], RefBlock, np.ndarray[Any, Any], int]:
+    """(the text's tokens, the kept reference rows, the chunk order, how many chunks of that order it holds).
+
+    An entry may hold only the first chunks of its order (a comparison that stopped early kept them,
+    so a later run scores only the rest). One without an order holds every chunk, in text order.
+    """
     with np.load(path) as z:
         block = RefBlock(
             z["topk_ids"].astype(np.int32), z["topk_logp"].astype(np.float32), z["rest_mass"].astype(np.float64),
             z["nll"].astype(np.float64), z["argmax"].astype(np.int32), z["tail_ids"].astype(np.int32),
             z["tail_logp"].astype(np.float32),
         )  # fmt: skip
-        return z["tokens"].astype(np.int32), block
+        tokens = z["tokens"].astype(np.int32)
+        if "order" in z.files:
+            return tokens, block, z["order"].astype(np.int64), int(z["done"])
+        meta = json.loads(str(z["meta"])) if "meta" in z.files else {}
+        n_chunk = int(meta.get("n_chunk") or 0)
+        return tokens, block, np.arange(n_chunk), n_chunk
 
 
-def save_reference(path: str, tokens: np.ndarray[Any, Any], block: RefBlock, meta: dict[str, Any]) -> None:
+def save_reference(
+    path: str, tokens: np.ndarray[Any, Any], block: RefBlock, meta: dict[str, Any],
+    order: np.ndarray[Any, Any] | None = None, done: int | None = None,
+) -> None:  # fmt: skip
     tmp = f"{path}.{os.getpid()}.part.npz"  # unique: two comparisons may fill the same cache entry at once
+    n_chunk = int(meta.get("n_chunk", 0))
     np.savez(
         tmp, tokens=tokens, topk_ids=block.topk_ids, topk_logp=block.topk_logp, rest_mass=block.rest_mass,
         nll=block.nll, argmax=block.argmax, tail_ids=block.tail_ids, tail_logp=block.tail_logp,
-        meta=np.array(json.dumps(meta)),
+        meta=np.array(json.dumps(meta)), order=np.arange(n_chunk) if order is None else order,
+        done=np.array(n_chunk if done is None else done),
     )  # fmt: skip
     os.replace(tmp, path)
 
 
+def _positions(task: dict[str, Any], n_chunk: int) -> tuple[int, int]:
+    """The task's slice of the chunk order: [first, stop), both capped at the text's chunks."""
+    span = task.get("positions")
+    if not span:
+        return 0, n_chunk
+    return min(int(span[0]), n_chunk), min(int(span[1]), n_chunk)
+
+
 def task_score(model: Any, task: dict[str, Any], ch: Channel) -> None:
-    """One text through llama-perplexity's chunk loop; reference mode keeps top-k, candidate mode compares."""
+    """One text through llama-perplexity's chunk loop; reference mode keeps top-k, candidate mode compares.
+
+    `positions` [a, b) picks chunks a..b-1 of the text's chunk order (core.evaluation.early_stop
+    .chunk_order: a seeded shuffle, so a comparison that stops early has scored a uniform sample); a
+    reference run extends the entry at `out` when it already holds the first chunks of that order. A
+    candidate run sends each chunk's sums as it is scored ("chunk" events) and keeps its per-token
+    numbers in `out`.<position>.npz, so a run stopped between two chunks loses nothing it reported.
+    """
     tid = task["id"]
     chunk = int(task["chunk"])
     text = task["text"]
@@ -90,41 +125,84 @@ def task_score(model: Any, task: dict[str, Any], ch: Channel) -> None:
         return
     tokens = tokens[: n_chunk * chunk]
     per_chunk = chunk - 1 - chunk // 2
-    total = n_chunk * per_chunk
-    ref_block: RefBlock | None = None
+    first_pos, stop_pos = _positions(task, n_chunk)
+    kept: RefBlock | None = None
     if task["mode"] == "candidate":
-        ref_tokens, ref_block = load_reference(task["reference"])
+        ref_tokens, kept, order, have = load_reference_entry(task["reference"])
         if len(ref_tokens) != len(tokens) or not np.array_equal(ref_tokens, tokens):
             ch.send("error", kind="tokenizer", task=tid,
                     message="The two models split the evaluation text into different tokens.")  # fmt: skip
             return
+        stop_pos = min(stop_pos, have)
+    else:
+        order, have = _reference_order(task, tokens, n_chunk)
+        if have:
+            _t, kept, _o, _h = load_reference_entry(task["out"])
+        first_pos = have  # a reference entry only ever grows by the next chunks of its order
+        stop_pos = max(stop_pos, first_pos)
+    todo = order[first_pos:stop_pos]
+    total = len(todo) * per_chunk
+    picked = np.concatenate([tokens[c * chunk : (c + 1) * chunk] for c in todo]) if len(todo) else tokens[:0]
     ch.send("progress", task=tid, done=0, total=total)
-    blocks: list[RefBlock] = []
+    blocks: list[RefBlock] = [] if kept is None or task["mode"] == "candidate" else [kept]
     stats: list[TokenStats] = []
     first = chunk // 2
     started = time.perf_counter()
     done = 0
-    for i, logits in model.score_chunks(tokens, chunk, n_chunk, int(task["n_batch"]), int(task["n_ubatch"])):
-        for seq in range(logits.n_seqs):
-            start = (i + seq) * chunk
-            targets = tokens[start + first + 1 : start + chunk]
-            rows = logits.rows(seq)
-            if ref_block is None:
-                blocks.append(compress_reference(rows, targets, int(task["top_k"]), int(task["tail_samples"])))
-            else:
-                off = (i + seq) * per_chunk
-                stats.append(candidate_stats(rows, targets, ref_block.slice(off, off + per_chunk)))
-            done += per_chunk
-        ch.send("progress", task=tid, done=done, total=total)
+    if len(todo):
+        for i, logits in model.score_chunks(picked, chunk, len(todo), int(task["n_batch"]), int(task["n_ubatch"])):
+            for seq in range(logits.n_seqs):
+                start = (i + seq) * chunk
+                targets = picked[start + first + 1 : start + chunk]
+                rows = logits.rows(seq)
+                pos = first_pos + i + seq
+                if task["mode"] == "reference":
+                    blocks.append(compress_reference(rows, targets, int(task["top_k"]), int(task["tail_samples"])))
+                else:
+                    assert kept is not None
+                    s = candidate_stats(rows, targets, kept.slice(pos * per_chunk, (pos + 1) * per_chunk))
+                    stats.append(s)
+                    _send_chunk(ch, task, tid, pos, int(order[pos]), s)
+                done += per_chunk
+            ch.send("progress", task=tid, done=done, total=total)
     elapsed = time.perf_counter() - started
-    if ref_block is None:
-        block = RefBlock.concat(blocks, int(task["top_k"]), int(task["tail_samples"]))
-        save_reference(task["out"], tokens, block, {"chunk": chunk, "n_chunk": n_chunk, "n_vocab": model.n_vocab})
+    if task["mode"] == "reference":
+        if len(todo) or not have:
+            block = RefBlock.concat(blocks, int(task["top_k"]), int(task["tail_samples"]))
+            meta = {"chunk": chunk, "n_chunk": n_chunk, "n_vocab": model.n_vocab}
+            save_reference(task["out"], tokens, block, meta, order, stop_pos)
+        have = max(have, stop_pos)
     else:
         tmp = task["out"] + ".part.npz"
         np.savez(tmp, **TokenStats.concat(stats).to_arrays())  # type: ignore[arg-type]
         os.replace(tmp, task["out"])
-    ch.send("done", task=tid, tokens=done, seconds=elapsed, n_chunk=n_chunk, chunk=chunk)
+    ch.send("done", task=tid, tokens=done, seconds=elapsed, n_chunk=n_chunk, chunk=chunk, chunks_cached=have,
+            first=first_pos, stop=stop_pos)  # fmt: skip
+
+
+def _reference_order(task: dict[str, Any], tokens: np.ndarray[Any, Any], n_chunk: int) -> tuple[Any, int]:
+    """The chunk order and how many of its chunks the entry at `out` already holds (0: start afresh)."""
+    from core.evaluation.early_stop import chunk_order
+
+    out = Path(task["out"])
+    if task.get("extend") and out.is_file():
+        try:
+            old_tokens, _block, order, have = load_reference_entry(str(out))
+        except (OSError, ValueError, KeyError):  # the parent checked it; a race with another run: start afresh
+            have = -1
+        if have >= 0 and np.array_equal(old_tokens, tokens) and len(order) == n_chunk:
+            return order, have
+    return (chunk_order(n_chunk) if task.get("shuffle", True) else np.arange(n_chunk)), 0
+
+
+def _send_chunk(ch: Channel, task: dict[str, Any], tid: str, pos: int, index: int, s: TokenStats) -> None:
+    """One candidate chunk: its sums for the stop rule, its per-token numbers in a file of its own."""
+    path = f"{task['out']}.{pos}.npz"
+    tmp = f"{path}.part.npz"
+    np.savez(tmp, **s.to_arrays())  # type: ignore[arg-type]
+    os.replace(tmp, path)
+    ch.send("chunk", task=tid, position=pos, index=index, kld_sum=float(s.kld.sum()), hits=int(s.same_top.sum()),
+            tokens=len(s), file=path)  # fmt: skip
 
 
 def task_generate(model: Any, task: dict[str, Any], ch: Channel, n_ctx: int) -> None:

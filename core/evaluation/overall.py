@@ -35,6 +35,7 @@ class OverallClock:
         self._units: dict[tuple[str, str], float] = {}
         self._seconds: dict[tuple[str, str], float] = {}
         self._shown = 0.0
+        self.base: dict[str, float] = {}  # work already done on a key when a task of a later round began
 
     def plan(self, key: str, side: str, kind: str, total: float) -> None:
         self.work[key] = _Work(side, kind, max(1.0, float(total)))
@@ -74,6 +75,12 @@ class OverallClock:
         spent = sum(w.done / self._rate(w.side, w.kind) for w in self.work.values())
         left = sum(self._seconds_left(w) for w in self.work.values())
         return spent / (spent + left) if spent + left > 0 else 0.0
+
+    def seconds_left(self, keys: list[str]) -> float | None:
+        """Time left for these pieces of work at the measured rates (None before any rate is measured)."""
+        if not any(self._units.values()):
+            return None
+        return sum(self._seconds_left(self.work[k]) for k in keys if k in self.work)
 
     def eta(self) -> float | None:
         if not any(self._units.values()):

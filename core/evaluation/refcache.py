@@ -6,6 +6,11 @@ live under `cache_dir()/reference-logits/`, named by a sha256 of everything that
 numbers: the model file's fingerprint, the text, the runtime settings that touch the logits, the
 chunking, the compression, this format's version and llama.cpp's version. Writes go to a temporary
 name first, so a cancelled run never leaves a half file behind under the real name.
+
+An entry may hold only the first chunks of its text's chunk order (a seeded shuffle, see
+core.evaluation.early_stop): a comparison that stopped early keeps what its reference scored, and
+a later run (a full one, or one that needs more chunks) scores only the chunks it lacks and stores
+the entry grown (`held` says how many chunks an entry holds, of how many).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from typing import Any
 
 from core.paths import own_folder
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: chunks in a seeded order, an entry may hold only the first of them
 FOLDER = "reference-logits"
 
 
@@ -96,6 +101,7 @@ def _problem(path: Path, key: CacheKey) -> str | None:
             if missing:
                 return "it lacks " + ", ".join(missing)
             arrays = {name: z[name] for name in _ARRAYS}
+            names = list(z.files)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
         return f"it cannot be read ({type(exc).__name__})"
     for name, ndim in _ARRAYS.items():
@@ -108,7 +114,30 @@ def _problem(path: Path, key: CacheKey) -> str | None:
         return "its top-k or tail width differs from the settings"
     if not (np.isfinite(arrays["nll"]).all() and np.isfinite(arrays["rest_mass"]).all()):
         return "it holds numbers that are not finite"
+    if "done" in names:
+        per_chunk = key.chunk - 1 - key.chunk // 2
+        done, order = _held_arrays(path)
+        if done * per_chunk != n or done > len(order) or sorted(order.tolist()) != list(range(len(order))):
+            return "its chunk order disagrees with the tokens it holds"
     return None
+
+
+def _held_arrays(path: Path) -> tuple[int, Any]:
+    import numpy as np
+
+    with np.load(path, allow_pickle=False) as z:
+        return int(z["done"]), z["order"].astype(np.int64)
+
+
+def held(path: Path) -> tuple[int, int]:
+    """(chunks the entry holds, chunks its text has); an entry written whole holds every chunk."""
+    import numpy as np
+
+    with np.load(path, allow_pickle=False) as z:
+        meta = json.loads(str(z["meta"])) if "meta" in z.files else {}
+        total = int(meta.get("n_chunk") or 0)
+        done = int(z["done"]) if "done" in z.files else total
+    return done, total
 
 
 def lookup_checked(key: CacheKey) -> tuple[Path | None, str | None]:

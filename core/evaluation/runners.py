@@ -38,6 +38,19 @@ class TaskDone(Progress):
     task_id: str = ""
 
 
+@dataclass(frozen=True)
+class ChunkScored(Progress):
+    """A candidate chunk scored against the reference: its sums (for the stop rule) and its numbers' file."""
+
+    task_id: str = ""
+    position: int = 0  # its place in the text's chunk order
+    index: int = 0  # its place in the text
+    kld_sum: float = 0.0
+    hits: int = 0  # positions where both models' most likely token is the same
+    tokens: int = 0
+    file: str = ""
+
+
 @dataclass
 class TaskResult:
     """What the worker said at the end of one task: `ok` with its fields, or an error kind + message."""
@@ -135,6 +148,14 @@ class LocalEngine:
                 elif kind == "done":
                     results[tid] = TaskResult(tid, True, event)
                     yield TaskDone(current.phase, current.done, current.total, current.unit, task_id=tid)
+                    continue
+                elif kind == "chunk":
+                    yield ChunkScored(
+                        current.phase, current.done, current.total, current.unit, current.eta_s, task_id=tid,
+                        position=int(event.get("position", 0)), index=int(event.get("index", 0)),
+                        kld_sum=float(event.get("kld_sum", 0.0)), hits=int(event.get("hits", 0)),
+                        tokens=int(event.get("tokens", 0)), file=str(event.get("file", "")),
+                    )  # fmt: skip
                     continue
                 elif kind == "error":
                     results[tid] = TaskResult(tid, False, event)

@@ -86,13 +86,14 @@ def file_or_settings(
     yield Progress("Your settings: scoring your file as you run it")
     theirs_cmp: Comparison = yield from compare(
         ref_source, model, safe, theirs, wanted, False, ev, samples_per_domain=0, with_samples=False,
-        texts=texts, own_prompts=own_prompts,
+        texts=texts, own_prompts=own_prompts, full=True,  # two runs weighed against each other: the same chunks
     )  # fmt: skip
     safe_cmp = None
     if separate:
         yield Progress("Safe settings: scoring your file with an f16 cache")
         safe_cmp = yield from compare(
-            ref_source, model, safe, safe, wanted, False, ev, samples_per_domain=0, with_samples=False, texts=texts
+            ref_source, model, safe, safe, wanted, False, ev, samples_per_domain=0, with_samples=False, texts=texts,
+            full=True,
         )  # fmt: skip
     answer, explanation = _judge(theirs_cmp, safe_cmp, theirs)
     if capped:

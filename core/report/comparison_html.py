@@ -12,7 +12,7 @@ from typing import Any
 
 from core.errors import ReportError
 from core.evaluation.compare import Comparison
-from core.evaluation.comparison_text import typical_findings, verdict_lines
+from core.evaluation.comparison_text import cut_short_lines, typical_findings, verdict_lines
 from core.files import write_text_file
 from core.numbers import plain
 
@@ -40,7 +40,7 @@ def _domain_lines(comparison: Comparison) -> list[str]:
     from core.evaluation.compare import domain_line
 
     lines = [domain_line(d, m, comparison.verdict(d)) for d, m in comparison.metrics.items()]
-    return lines + typical_findings(comparison)
+    return lines + typical_findings(comparison) + cut_short_lines(comparison)
 
 
 def render(comparison: Comparison) -> str:

@@ -362,12 +362,13 @@ def write_diagnosis_report(d: Diagnosis, path: str | Path) -> Path:
 def _comparison_lines(c: Comparison) -> list[str]:
     """Each domain's verdict in words and human numbers ("general: noticeable loss — perplexity 10.2 → 12.1")."""
     from core.evaluation.compare import domain_line
-    from core.evaluation.comparison_text import typical_findings, verdict_lines
+    from core.evaluation.comparison_text import cut_short_lines, typical_findings, verdict_lines
 
     return [
         *verdict_lines(c),
         *(domain_line(dom, m, c.verdict(dom)) for dom, m in c.metrics.items()),
         *typical_findings(c),
+        *cut_short_lines(c),
     ]
 
 

@@ -34,7 +34,9 @@ from core.app.compare import (
     DEFAULT_DOMAINS,
     OWN_PROMPTS_DOMAIN,
     QUICK,
+    Provisional,
     compare,
+    cut_short_lines,
     domain_line,
     file_or_settings,
     quick_run_settings,
@@ -80,6 +82,11 @@ class ComparePage(QWidget):
         for box in self.domain_boxes.values():
             box.setChecked(box.text() in ("general", "code", "multilingual"))
         self.long_context = QCheckBox("long context (at your context length: slow)")
+        self.measure_all = QCheckBox("Measure everything")
+        self.measure_all.setToolTip(
+            "Off: each text stops as soon as its verdict is certain, and the comparison once the overall verdict is.\n"
+            "On: every chunk of every text is scored, as llama-perplexity does."
+        )
         self.run_button = QPushButton("Compare")
         self.run_button.setToolTip("Runs the reference first, then your model: never both in memory at once.")
         self.trial_button = QPushButton("Is it the file or my settings?")
@@ -103,6 +110,7 @@ class ComparePage(QWidget):
         domains.addWidget(self.long_context)
         domains.addStretch(1)
         buttons = QHBoxLayout()  # a row of its own: the page must fit a 900-pixel-wide window
+        buttons.addWidget(self.measure_all)
         buttons.addStretch(1)
         buttons.addWidget(self.trial_button)
         buttons.addWidget(self.run_button)
@@ -283,6 +291,7 @@ class ComparePage(QWidget):
             long_context=self.long_context.isChecked(), eval_settings=self.eval_settings,
             texts=dict(self.own_texts), own_prompts=list(self.own_prompts),
             long_context_ctx=self.state.setup.run.n_ctx,  # the long document at their context, not the quick one
+            full=self.measure_all.isChecked(),
         )  # fmt: skip
         return job, kind
 
@@ -355,6 +364,8 @@ class ComparePage(QWidget):
         if isinstance(event, DomainResult):
             rows = self.domain_rows.text()
             self.domain_rows.setText((rows + "\n" if rows else "") + event.line())
+        if isinstance(event, Provisional):  # "Provisional verdict after 255 tokens: …", then "Final verdict …"
+            self.verdict_label.setText(event.line())
         if event.overall is not None:
             self.overall.setValue(int(1000 * event.overall))
             left = f", about {format_duration(event.overall_eta_s)} to go" if event.overall_eta_s is not None else ""
@@ -381,7 +392,7 @@ class ComparePage(QWidget):
         lines = [trial.explanation] if trial is not None else [verdict(comparison)]
         if trial is not None and trial.capped:
             lines.append(trial.capped)
-        lines += typical_findings(comparison)
+        lines += typical_findings(comparison) + cut_short_lines(comparison)
         self.verdict_label.setText("\n".join(lines))
 
         self.domain_rows.setText(

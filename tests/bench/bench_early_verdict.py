@@ -1,0 +1,129 @@
+"""Issue 25's done-when figures: time to a final verdict with the stop rule, against the full run, same run.
+
+    .venv/bin/python tests/bench/bench_early_verdict.py                 # Q2_0, Q4_0, a Q8_0 requant vs Q4_1
+    .venv/bin/python tests/bench/bench_early_verdict.py --only Q2_0 --samples 0
+
+For each candidate against the demo reference (Q4_1), on the default domains (general, code,
+multilingual, math; chunk 512; one sample prompt per domain), two comparisons, each with an empty
+reference-logit cache so neither reuses the other's work:
+
+1. the default (`compare`, the stop rule on): the time until its overall verdict is final (the
+   `Provisional` event with `final` set), and its whole time (the samples included);
+2. `full=True` (every chunk, `--full` in the CLI): the time until its last domain's numbers are in
+   (what a full run waits for before it can say anything final without the stop rule), and its
+   whole time.
+
+Prints both times, their ratio, and both verdicts, which must be equal: the overall verdict, and each
+domain's that the stop rule called final (a domain it never scored has no verdict of its own).
+Target: the Q2_0 verdict final in under 15% of the full run's whole time. Exit status 0 when every
+verdict pair is equal and the target is met, 1 otherwise. CPU heavy: run it once, not in a loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from core.demo.prepare import _quantize, prepare_demo  # noqa: E402
+from core.evaluation.compare import Comparison, DomainResult, Provisional, compare  # noqa: E402
+from core.paths import CACHE_ENV  # noqa: E402
+from core.progress import Progress, run_job  # noqa: E402
+
+TARGET = 0.15
+
+
+def timed(reference: Path, candidate: Path, full: bool, samples: int, cache: Path) -> tuple[Comparison, float, float]:
+    """(the comparison, seconds to its final verdict, seconds in all), with its own empty logit cache.
+
+    The final verdict: the first final `Provisional` event with the stop rule on; for a full run, its
+    last `DomainResult` (every chunk of every domain scored).
+    """
+    before = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(cache)
+    final_at: list[float] = []
+    started = time.monotonic()
+
+    def seen(event: Progress) -> None:
+        if full and isinstance(event, DomainResult):
+            final_at.append(time.monotonic() - started)
+        if not full and isinstance(event, Provisional) and event.final and not final_at:
+            final_at.append(time.monotonic() - started)
+
+    try:
+        c = run_job(compare(str(reference), str(candidate), samples_per_domain=samples, full=full), seen)
+    finally:
+        if before is None:
+            os.environ.pop(CACHE_ENV, None)
+        else:
+            os.environ[CACHE_ENV] = before
+    whole = time.monotonic() - started
+    return c, (final_at[-1] if full else final_at[0]) if final_at else whole, whole
+
+
+def verdicts(c: Comparison) -> tuple[str, dict[str, str]]:
+    """The overall verdict, and each domain's whose verdict is final (scored to the end, or certain)."""
+    whole = c.overall()
+    final = {d for d in c.metrics if c.early_stop.get(d, {}).get("final", True)}
+    return (whole.verdict.words if whole else "none"), {d: c.verdict(d).words for d in sorted(final)}
+
+
+def agree(early: Comparison, full: Comparison) -> bool:
+    """The same overall verdict, and every domain the stop rule called final reads as the full run has it."""
+    (e_all, e_dom), (f_all, f_dom) = verdicts(early), verdicts(full)
+    return e_all == f_all and all(f_dom.get(d) == v for d, v in e_dom.items())
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", nargs="+", choices=["Q2_0", "Q4_0", "Q8_0"], default=["Q2_0", "Q4_0", "Q8_0"])
+    ap.add_argument("--samples", type=int, default=1, help="sample prompts per domain (default 1, as the app)")
+    args = ap.parse_args()
+    demo = run_job(prepare_demo())
+    ok = True
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="qd-bench-early-") as tmp:
+        work = Path(tmp)
+        candidates = {"Q2_0": demo.candidates["Q2_0"], "Q4_0": demo.candidates["Q4_0"]}
+        if "Q8_0" in args.only:
+            q8 = work / "SmolLM2-135M-Instruct.Q8_0-from-Q4_1.gguf"
+            run_job(_quantize(demo.reference, q8, 7, "Q8_0"))  # LLAMA_FTYPE_MOSTLY_Q8_0
+            candidates["Q8_0"] = q8
+        for name in args.only:
+            early, early_verdict_s, early_s = timed(demo.reference, candidates[name], False, args.samples,
+                                                    work / f"cache-{name}-early")  # fmt: skip
+            full, full_verdict_s, full_s = timed(demo.reference, candidates[name], True, args.samples,
+                                                 work / f"cache-{name}-full")  # fmt: skip
+            same = agree(early, full)
+            ok &= same
+            ratio = early_verdict_s / full_s
+            if name == "Q2_0":
+                ok &= ratio < TARGET
+            rests = ", ".join(f"{d} {s['tokens']}/{s['planned_tokens']}" for d, s in early.early_stop.items())
+            rows.append((name, early_verdict_s, early_s, full_verdict_s, full_s, ratio, verdicts(early)[0],
+                         verdicts(full)[0], same, rests))  # fmt: skip
+            print(f"{name}: early verdict {early_verdict_s:.1f} s (whole {early_s:.1f} s), full run's numbers all in "
+                  f"{full_verdict_s:.1f} s (whole {full_s:.1f} s): {100 * ratio:.1f}% of the full run; "
+                  f"{verdicts(early)} vs {verdicts(full)}; tokens scored {rests}", flush=True)  # fmt: skip
+    print()
+    print(
+        "| candidate | final verdict, stop rule | whole run, stop rule | full run: all numbers in | whole full run "
+        "| verdict time ÷ full run | verdict (stop rule) | verdict (full run) | equal | tokens scored / planned |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r[0]} | {r[1]:.1f} s | {r[2]:.1f} s | {r[3]:.1f} s | {r[4]:.1f} s | {100 * r[5]:.1f}% | {r[6]} "
+              f"| {r[7]} | {'yes' if r[8] else 'NO'} | {r[9]} |")  # fmt: skip
+    print(f"\nTarget: Q2_0 final in under {100 * TARGET:.0f}% of the full run's time; verdicts equal: "
+          f"{'met' if ok else 'NOT met'}")  # fmt: skip
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
