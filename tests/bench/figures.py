@@ -212,8 +212,29 @@ def fuzz_limits() -> list[Figure]:
                    (MEMORY_LIMIT, CASE_SECONDS) == (1536 * 2**20, 5.0))]  # fmt: skip
 
 
+def limits() -> list[Figure]:
+    """README, "What bad input gets": the limits it names, read from the product (their tests are named there)."""
+    from core import jsonfile
+    import importlib
+
+    from core.model import gguf_reader as g
+
+    download = importlib.import_module("core.hub.download")  # the package exports a function of that name
+
+    got = {"tensor name (bytes, with its end)": g.MAX_TENSOR_NAME, "string array items": g.MAX_STRING_ARRAY,
+           "display-only string kept (bytes)": g.MAX_KEPT_STRING, "JSON depth": jsonfile.MAX_DEPTH,
+           "stall: bytes": download.STALL_MIN_BYTES, "stall: seconds": download.STALL_S}  # fmt: skip
+    want = {"tensor name (bytes, with its end)": 64, "string array items": 4 * 2**20,
+            "display-only string kept (bytes)": 64 * 2**10, "JSON depth": 64, "stall: bytes": 64 * 2**10,
+            "stall: seconds": 30.0}  # fmt: skip
+    return [Figure("tensor names over 63 bytes and string arrays over 4M items refused; display-only strings kept "
+                   "truncated (64 KiB); JSON depth <= 64; a download under 64 KB in 30 s has stalled", "README.md",
+                   ", ".join(f"{k} {v:,}" for k, v in got.items()), ", ".join(f"{k} {v:,}" for k, v in want.items()),
+                   got == want)]  # fmt: skip
+
+
 FIGURES: dict[str, Callable[[], list[Figure]]] = {
-    "catalog": catalog, "fuzz": fuzz_limits, "scan": scan, "diagnosis": diagnosis, "inspection": inspection,
+    "catalog": catalog, "limits": limits, "fuzz": fuzz_limits, "scan": scan, "diagnosis": diagnosis, "inspection": inspection,
     "settings-trial": settings_trial, "agreement": agreement, "memory": memory,
 }  # fmt: skip
 
