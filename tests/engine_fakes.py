@@ -8,6 +8,7 @@ other path answers 404 like the real servers' routers do. Misbehaving servers (g
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -79,10 +80,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        try:
+        with contextlib.suppress(OSError):  # the client gave up at its deadline: what a real server sees too
             self.wfile.write(data)
-        except OSError:  # the client gave up at its deadline: what a real server sees too
-            pass
 
     def do_GET(self) -> None:
         self._serve("GET")

@@ -85,7 +85,9 @@ def measure(demo: Any, tmp_path: Path) -> tuple[DomainMetrics, float, dict[str, 
     return ours, llama_ref_ppl, theirs
 
 
-@pytest.mark.skipif(LLAMA_PERPLEXITY is None, reason=f"llama-perplexity is not built: run `{BUILD}` (or set $LLAMA_PERPLEXITY)")
+@pytest.mark.skipif(
+    LLAMA_PERPLEXITY is None, reason=f"llama-perplexity is not built: run `{BUILD}` (or set $LLAMA_PERPLEXITY)"
+)
 def test_ppl_and_kld_agree_with_llama_perplexity_on_the_demo_pair(demo, tmp_path):
     ours, llama_ref_ppl, theirs = measure(demo, tmp_path)
     assert ours.tokens == CHUNKS * (CTX - 1 - CTX // 2)

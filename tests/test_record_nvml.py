@@ -17,7 +17,7 @@ from fakenvml import H100, H200, mig_on, record, two_gpus_one_lost, v2_missing
 from core.hardware.nvml_replay import ReplayNvml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "bench"))
-import record_nvml  # noqa: E402
+import record_nvml
 
 # what the recordings hold but the app never asks (so the replay does not answer them either)
 NOT_REPLAYED = {"bar1", "pci", "temperature", "utilization", "compute_processes"}

@@ -76,7 +76,8 @@ def test_the_bands_figures_are_the_types_figures():
             named = names.split("/")  # "Q4_1/Q4_0 (0.0717/0.0719)": one figure each, in order
             numbers = re.findall(r"(?<![\d.-])(\d+\.\d+)(%?)(?![\d-])", inside)
             for i, (number, pct) in enumerate(numbers):
-                t = types[(named[i] if len(named) == len(numbers) else named[-1]).upper()]
+                name = named[i] if len(named) == len(numbers) else named[-1]
+                t = types[name.upper()]
                 value = t.same_top if pct else t.kld_mean
                 assert value is not None, (band.id, name, number)
                 shown = float(number) / (100 if pct else 1)

@@ -107,8 +107,11 @@ def scan() -> list[Figure]:
         took = time.monotonic() - t0
     found = {e.key for e in result.found}
     said = sum(any(p.startswith(f"port {port}:") for p in result.problems) for port in bad)
-    missing = [f"{name} ({next((p for p in result.problems if p.startswith(f'port {port}:')), 'nothing said')})"
-               for name, port in good.items() if ENGINES[name] not in found]
+    missing = [
+        f"{name} ({next((p for p in result.problems if p.startswith(f'port {port}:')), 'nothing said')})"
+        for name, port in good.items()
+        if ENGINES[name] not in found
+    ]
     return [Figure(
         "one second a request and two seconds for the whole scan", "README.md",
         f"{took:.2f} s for {len(good)} engines ({len(found & set(ENGINES.values()))} found) and 3 bad servers "
@@ -125,8 +128,11 @@ def catalog() -> list[Figure]:
     from core.hardware.catalog import load_catalog
 
     n = len(load_catalog())
-    return [Figure('"what if I had…" any of 70 GPUs from the catalog', "README.md", f"{n} GPUs in the catalog",
-                   "70", n == 70)]
+    return [
+        Figure(
+            '"what if I had…" any of 70 GPUs from the catalog', "README.md", f"{n} GPUs in the catalog", "70", n == 70
+        )
+    ]
 
 
 def inspection() -> list[Figure]:
@@ -192,8 +198,10 @@ def settings_trial() -> list[Figure]:
     verdict = verdicts.judge(m.kld_mean, m.top1_agreement).words
     setup = Setup.of(ctx=512, cache_type_k="q4_0", cache_type_v="q4_0", flash_attn=True)
     finding = kv_cache.check(inspect_model(demo.reference), None, setup, Measurements.from_trial(trial))
-    shown = (f"mean KLD {m.kld_mean:.4f}, same top {m.top1_agreement:.1%} ({m.tokens} tokens); {verdict}; answer "
-             f"\"{trial.answer}\"; the kv-cache finding {finding.confidence}")
+    shown = (
+        f"mean KLD {m.kld_mean:.4f}, same top {m.top1_agreement:.1%} ({m.tokens} tokens); {verdict}; answer "
+        f'"{trial.answer}"; the kv-cache finding {finding.confidence}'
+    )
     return [Figure(
         "the demo Q4_1, q4_0 cache + flash attention vs f16 cache at -c 512: mean KLD 0.0285, same top 89.8% "
         "(255 tokens); small loss; answer \"settings\"; the kv-cache finding confirmed by measurement",
@@ -214,9 +222,9 @@ def fuzz_limits() -> list[Figure]:
 
 def limits() -> list[Figure]:
     """README, "What bad input gets": the limits it names, read from the product (their tests are named there)."""
-    from core import jsonfile
     import importlib
 
+    from core import jsonfile
     from core.model import gguf_reader as g
 
     download = importlib.import_module("core.hub.download")  # the package exports a function of that name

@@ -126,12 +126,17 @@ def device(nvml: Any, handle: Any, keys: tuple[str, ...] | None = None) -> dict[
 
 def record(nvml: Any, note: str = "") -> dict[str, Any]:
     """One NVML session of this machine, as the fixtures hold it (`nvml`: the pynvml module, or a replay)."""
+    recorded = {
+        "by": "tests/bench/record_nvml.py",
+        "at": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "kernel": platform.platform(),
+        "python": platform.python_version(),
+        "note": note,
+    }
     rec: dict[str, Any] = {
         "module_file": getattr(nvml, "__file__", type(nvml).__name__),
         "nvidia_ml_py_version": _version(),
-        "recorded": {"by": "tests/bench/record_nvml.py",
-                     "at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                     "kernel": platform.platform(), "python": platform.python_version(), "note": note},  # fmt: skip
+        "recorded": recorded,
     }
     try:
         nvml.nvmlInit()
@@ -166,10 +171,16 @@ def same_shape(a: Any, b: Any, where: str = "") -> list[str]:
     """Where two records differ in shape (keys, answer or error, value types), not in values."""
     if isinstance(a, dict) and isinstance(b, dict):
         out = [f"{where}/{k}: only in one" for k in sorted(set(a) ^ set(b)) if k not in ("recorded", "module_file")]
-        return out + [d for k in sorted(set(a) & set(b)) if k != "recorded" for d in same_shape(a[k], b[k], f"{where}/{k}")]
+        return out + [
+            d for k in sorted(set(a) & set(b)) if k != "recorded" for d in same_shape(a[k], b[k], f"{where}/{k}")
+        ]
     if isinstance(a, list) and isinstance(b, list):
         return [d for i, (x, y) in enumerate(zip(a, b, strict=False)) for d in same_shape(x, y, f"{where}[{i}]")]
-    return [] if type(a) is type(b) or {type(a), type(b)} <= {int, float} else [f"{where}: {type(a).__name__} vs {type(b).__name__}"]
+    return (
+        []
+        if type(a) is type(b) or {type(a), type(b)} <= {int, float}
+        else [f"{where}: {type(a).__name__} vs {type(b).__name__}"]
+    )
 
 
 def main(argv: list[str]) -> int:
