@@ -67,24 +67,37 @@ def test_published_types_read_as_their_band(quant, band):
     assert verdicts.judge(t.kld_mean, t.same_top).band == band
 
 
-def test_the_bands_figures_are_the_types_figures():
-    """Each "TYPE (figure, figure)" in a band's why (resources/verdicts.json) is that type's own figure, rounded."""
+def _figures_checked(text: str, where: str) -> int:
+    """Each "TYPE (figure, figure)" in `text` is that type's own figure from the table, rounded as shown."""
     types = verdicts.table().types
     checked = 0
-    for band in verdicts.table().bands:
-        for names, inside in re.findall(r"\b((?:I?Q\d\w*/)*I?Q\d\w*) \(([^)]*)\)", band.why):
-            named = names.split("/")  # "Q4_1/Q4_0 (0.0717/0.0719)": one figure each, in order
-            numbers = re.findall(r"(?<![\d.-])(\d+\.\d+)(%?)(?![\d-])", inside)
-            for i, (number, pct) in enumerate(numbers):
-                name = named[i] if len(named) == len(numbers) else named[-1]
-                t = types[name.upper()]
-                value = t.same_top if pct else t.kld_mean
-                assert value is not None, (band.id, name, number)
-                shown = float(number) / (100 if pct else 1)
-                digits = len(number.split(".")[1]) + (2 if pct else 0)
-                assert round(value, digits) == pytest.approx(shown, abs=1e-12), (band.id, name, number)
-                checked += 1
-    assert checked >= 8
+    for names, inside in re.findall(r"\b((?:I?Q\d\w*/)*I?Q\d\w*) \(([^)]*)\)", text):
+        named = names.split("/")  # "Q4_1/Q4_0 (0.0717/0.0719)": one figure each, in order
+        numbers = re.findall(r"(?<![\d.\-–])(\d+\.\d+)(%?)(?![\d\-–])", inside)  # ranges (a–b) left out
+        for i, (number, pct) in enumerate(numbers):
+            name = named[i] if len(named) == len(numbers) else named[-1]
+            t = types[name.upper()]
+            value = t.same_top if pct else t.kld_mean
+            assert value is not None, (where, name, number)
+            shown = float(number) / (100 if pct else 1)
+            digits = len(number.split(".")[1]) + (2 if pct else 0)
+            assert round(value, digits) == pytest.approx(shown, abs=1e-12), (where, name, number)
+            checked += 1
+    return checked
+
+
+def test_the_bands_figures_are_the_types_figures():
+    """The figures a band's explanation gives (resources/verdicts.json) and those of docs/VERDICTS.md's band
+    table are the types' own figures, rounded as shown."""
+    assert sum(_figures_checked(band.why, band.id) for band in verdicts.table().bands) >= 8
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "VERDICTS.md").read_text(encoding="utf-8")
+    rows = [
+        line
+        for line in doc.splitlines()
+        if line.startswith("| ") and any(b.words in line for b in verdicts.table().bands)
+    ]
+    assert len(rows) == 5
+    assert sum(_figures_checked(row, "docs/VERDICTS.md") for row in rows) >= 10
 
 
 def test_bands_are_ordered_and_worded():
