@@ -8,6 +8,7 @@ other path answers 404 like the real servers' routers do. Misbehaving servers (g
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -79,7 +80,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(data)
+        with contextlib.suppress(OSError):  # the client gave up at its deadline: what a real server sees too
+            self.wfile.write(data)
 
     def do_GET(self) -> None:
         self._serve("GET")
@@ -91,12 +93,19 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve("HEAD")
 
 
+class _Server(ThreadingHTTPServer):
+    # The engines' own listen backlogs are large: Go's net.Listen takes the system's somaxconn (Ollama),
+    # uvicorn 2048 (vLLM, TabbyAPI, text-generation-webui), Node 511 (LM Studio). Python's socketserver
+    # default of 5 drops the scan's parallel connections on a busy machine, which no real engine does.
+    request_queue_size = 128
+
+
 @contextmanager
 def fake_engine(routes: dict[str, Route], port: int = 0) -> Iterator[tuple[int, list[str]]]:
     """A server on 127.0.0.1 answering `routes`; yields (port, the requests it saw)."""
     seen: list[str] = []
     handler = type("H", (_Handler,), {"routes": routes, "seen": seen})
-    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    server = _Server(("127.0.0.1", port), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -166,7 +175,8 @@ def json_bytes(data: Any) -> bytes:
 
 @contextmanager
 def fake_engine_process(kind: str) -> Iterator[int]:
-    """A misbehaving server in its own process (a 3 GB body streamed from here would starve the test's threads)."""
+    """A server in its own process, as every real engine is (a 3 GB body streamed from here would starve
+    the test's threads): `kind` is a misbehaviour of `bad_routes` or an engine of `routes_for`."""
     import subprocess
     import sys
 
@@ -182,7 +192,11 @@ def fake_engine_process(kind: str) -> Iterator[int]:
 if __name__ == "__main__":
     import sys
 
-    with fake_engine(bad_routes(sys.argv[1])) as (served_port, _):
+    try:
+        served = routes_for(sys.argv[1])
+    except KeyError:
+        served = bad_routes(sys.argv[1])
+    with fake_engine(served) as (served_port, _):
         print(served_port, flush=True)
         while True:
             time.sleep(60)

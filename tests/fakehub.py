@@ -23,6 +23,24 @@ for `stall_s`), `corrupt` (sha256s served with one byte flipped), `ignore_range`
 Hostile answers: `etag` / `commit` (sent instead of the real ETag / X-Repo-Commit, e.g. a path),
 `trickle_after` (after N bytes, the CDN sends one byte every `trickle_s`), `html_api` (every API
 answer is a captive portal's HTML page, with status 200).
+
+Where each answer's shape comes from (huggingface_hub 2.4.0, the client installed with Quant Doctor, is the
+one that reads them; file and class names in that package):
+  listing and model info      hf_api.py: `list_models` (params filter/search/limit/expand), `model_info`
+                              (`?blobs=true`), parsed by `ModelInfo` (cardData, tags, gated, siblings) and
+                              `RepoSibling` / `BlobLfsInfo` (size, sha256, pointerSize)
+  tree and paths-info         hf_api.py: `list_repo_tree` (`/api/{type}s/{id}/tree/{rev}`), `get_paths_info`
+                              (POST `/paths-info/{rev}`), parsed by `RepoFile` (type, oid, size, lfs)
+  resolve headers             constants.py: HUGGINGFACE_HEADER_X_REPO_COMMIT "X-Repo-Commit",
+                              HUGGINGFACE_HEADER_X_LINKED_ETAG "X-Linked-Etag", HUGGINGFACE_HEADER_X_LINKED_SIZE
+                              "X-Linked-Size"; file_download.py `get_hf_file_metadata` follows the LFS redirect
+                              (the `Location` of a 302 to another host, the CDN) and reads ETag and size
+  errors                      utils/_http.py `hf_raise_for_status`: the `X-Error-Code` header, "RepoNotFound",
+                              "RevisionNotFound", "EntryNotFound", "GatedRepo" (401 without a token, 403 with one
+                              not granted), and `_parse_retry_after` for a 429's `Retry-After`
+  Range / 206                 RFC 9110 section 14; the resumable download sends `Range: bytes=N-`
+The hostile answers (a path as ETag or commit, the portal's HTML with 200, a trickling CDN) are what the
+product must refuse; they follow no source by design.
 """
 
 from __future__ import annotations

@@ -6,7 +6,11 @@ replay of such a record, so core.hardware runs its real code path, chokepoint in
 answers a real driver gave. The scenario helpers edit a copy of the record the way a real machine
 would answer in that situation (no driver, a lost GPU, MIG, an old driver without the v2 call...).
 
-The recordings live in the repository, so every test runs on a plain clone.
+The recordings live in the repository, so every test runs on a plain clone; how they were made and the
+script that makes new ones (tests/bench/record_nvml.py) are in tests/fixtures/nvml/README.md. Each scenario
+below cites where the answer it writes comes from: pynvml's own error names (nvidia-ml-py's pynvml.py,
+`NVML_ERROR_*` and the `NVMLError_<Name>` classes it makes from them), NVIDIA's NVML API reference, NVIDIA's
+MIG user guide, or a public report from a real machine.
 """
 
 from __future__ import annotations
@@ -63,12 +67,20 @@ def install(monkeypatch: pytest.MonkeyPatch, rec: dict[str, Any]) -> ReplayNvml:
 
 
 def failing_init(error: str) -> dict[str, Any]:
-    """nvmlInit fails: 'LibraryNotFound', 'DriverNotLoaded', 'LibRmVersionMismatch'..."""
+    """nvmlInit fails: 'LibraryNotFound', 'DriverNotLoaded', 'LibRmVersionMismatch'...
+
+    Source: the NVML API reference, nvmlInit_v2's return values (NVML_ERROR_DRIVER_NOT_LOADED "if NVIDIA driver
+    is not running", NVML_ERROR_LIB_RM_VERSION_MISMATCH after a driver upgrade without a reboot); pynvml raises
+    NVML_ERROR_LIBRARY_NOT_FOUND itself when libnvidia-ml.so.1 cannot be loaded (`_LoadNvmlLibrary`)."""
     return {"init": {"error": error}}
 
 
 def two_gpus_one_lost() -> dict[str, Any]:
-    """An H100 that answers, and an H200 that has fallen off the bus (its handle: GPU is lost)."""
+    """An H100 that answers, and an H200 that has fallen off the bus (its handle: GPU is lost).
+
+    Source: NVML API reference, NVML_ERROR_GPU_IS_LOST ("The GPU has fallen off the bus or has otherwise become
+    inaccessible"), which nvmlDeviceGetHandleByIndex_v2 lists among its return values. The two recordings are
+    joined as nvmlDeviceGetCount would then report two devices."""
     rec = record(H100)
     lost = record(H200)["devices"][0]
     lost["handle"] = {"error": "GpuIsLost"}
@@ -78,6 +90,7 @@ def two_gpus_one_lost() -> dict[str, Any]:
 
 
 def two_gpus() -> dict[str, Any]:
+    """The two real recordings as one machine's two devices (each device's answers unchanged)."""
     rec = record(H100)
     rec["devices"].append(record(H200)["devices"][0])
     rec["count"] = {"ok": 2}
@@ -85,7 +98,12 @@ def two_gpus() -> dict[str, Any]:
 
 
 def memory_not_supported() -> dict[str, Any]:
-    """A unified-memory device (GB10, Jetson): both memory calls answer NotSupported."""
+    """A unified-memory device (GB10, Jetson): both memory calls answer NotSupported.
+
+    Source: a raw ctypes call on a DGX Spark, driver 580.173.02, posted in XuehaiPan/nvitop pull request #208
+    ("nvmlDeviceGetMemoryInfo -> NVML_ERROR_NOT_SUPPORTED", the same for _v2); NVIDIA's DGX Spark known issues
+    ("nvidia-smi reports memory usage Not Supported"); leptonai/gpud pull request #1170 logs both calls failing
+    with "Not Supported" on an "NVIDIA-GB10". The device name as nvidia-smi prints it there: "NVIDIA GB10"."""
     rec = record(H200)
     dev = rec["devices"][0]
     dev["name"] = {"ok": "NVIDIA GB10"}
@@ -95,14 +113,23 @@ def memory_not_supported() -> dict[str, Any]:
 
 
 def v2_missing() -> dict[str, Any]:
-    """An older driver: nvmlDeviceGetMemoryInfo_v2 does not exist (FunctionNotFound)."""
+    """An older driver: nvmlDeviceGetMemoryInfo_v2 does not exist (FunctionNotFound).
+
+    Source: pynvml's `_nvmlGetFunctionPointer` raises NVMLError(NVML_ERROR_FUNCTION_NOT_FOUND) when the loaded
+    libnvidia-ml lacks the symbol; the _v2 memory call (with `reserved`) arrived with the R510 drivers."""
     rec = record(H100)
     rec["devices"][0]["memory_v2"] = {"error": "FunctionNotFound"}
     return rec
 
 
 def mig_on(slices: int = 2) -> dict[str, Any]:
-    """MIG enabled on the H100 with `slices` instances of 1g.10gb / 3g.40gb shape."""
+    """MIG enabled on the H100 with `slices` instances of 1g.10gb / 3g.40gb shape.
+
+    Source: NVIDIA's MIG user guide, "Supported MIG Profiles" (the 80GB parts' profile names 1g.10gb ... 7g.80gb)
+    and "Supported GPUs" (H100-SXM5 80GB: at most 7 instances, what nvmlDeviceGetMaxMigDeviceCount answers);
+    nvmlDeviceGetMigMode answers [current, pending], 1 = NVML_DEVICE_MIG_ENABLE. The slices' byte sizes are
+    illustrative (9,984 MiB for 1g.10gb, 40 GiB for 3g.40gb), not recorded: the code under test reads them, it
+    does not check them against a profile."""
     rec = record(H100)
     dev = rec["devices"][0]
     dev["mig_mode"] = {"ok": [1, 1]}

@@ -40,10 +40,13 @@ _FMT = {U8: "<B", I8: "<b", U16: "<H", I16: "<h", U32: "<I", I32: "<i", F32: "<f
 EDGE_U64 = [0, 1, 2, 3, 255, 1 << 16, (1 << 31) - 1, 1 << 31, 1 << 32, (1 << 32) + 1, 1 << 40, (1 << 63) - 1,
             1 << 63, (1 << 64) - 1]  # fmt: skip
 HUGE_SHAPE = [3_000_000_000, 1_000_000, 1 << 40, (1 << 63) - 1]
+HUGE_VALUES = {f"u64 {v}" for v in HUGE_SHAPE if v >= 3_000_000_000} | {"u32 3e9"}  # what no real model has
 
-# Keys whose value sets the model's shape; huge values there drive the memory estimate's work. Until
-# the shape validation (issue 12, item 1) is in, cases that put a huge count there are left out:
-# `shape_validation_landed()` looks, and the fuzzer includes them by itself once it is.
+# Keys whose value sets the model's shape; huge values there drive the memory estimate's work. The shape
+# validation (issue 12, item 1) refuses them, so every run includes them: `fuzz()` never narrows its
+# mutations by itself, and a product that stops refusing a 3-billion-layer header is a finding
+# (`Report.refuses_huge_shape`, asserted by tests/test_fuzz.py), not a quietly smaller run. The
+# `allow_huge_shape=False` paths below remain only for a person who asks for the narrower run by hand.
 SHAPE_KEYS = ("block_count", "context_length", "embedding_length", "feed_forward_length", "attention.head_count",
               "attention.head_count_kv", "expert_count", "expert_used_count", "attention.key_length",
               "attention.value_length", "vocab_size", "expert_shared_count")  # fmt: skip
@@ -298,8 +301,9 @@ def mutate_folder(folder: Path, rng: random.Random, allow_huge_shape: bool) -> s
 # --- bases ----------------------------------------------------------------------------------------------
 
 
-def gguf_bases(folder: Path) -> list[tuple[str, Gguf]]:
-    """Real headers to mutate: ggufmaker's llama (dense and MoE), and the demo model's when cached."""
+def gguf_bases(folder: Path, demo: Path | None = None) -> list[tuple[str, Gguf]]:
+    """Real headers to mutate: ggufmaker's llama (dense and MoE), and the demo model's (`demo`, else the
+    cached one when there is one; tests/test_fuzz.py passes it, so its bases never depend on a cache)."""
     sys.path.insert(0, str(ROOT / "tests"))
     from ggufmaker import Q, llama_metadata, llama_tensors, write_gguf
 
@@ -312,7 +316,7 @@ def gguf_bases(folder: Path) -> list[tuple[str, Gguf]]:
     bases += [("llama", decode(dense)), ("moe", decode(moe))]
     from core.paths import cache_dir
 
-    demo = cache_dir() / "demo" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    demo = demo or cache_dir() / "demo" / "SmolLM2-135M-Instruct.Q4_1.gguf"
     if demo.is_file():
         bases.append(("demo", decode(demo)))
     return bases
@@ -341,11 +345,27 @@ def shape_validation_landed(folder: Path) -> bool:
 class Case:
     path: str
     what: str
+    base: str = ""  # llama, moe, demo (GGUF) or gptq, exl2, awq (folders)
+
+    @property
+    def huge_shape(self) -> bool:
+        """A shape count set to 3 billion or more, a value no real model has: one the product must refuse."""
+        for w in self.what.split("; "):
+            if " := " not in w:
+                continue
+            key, value = w.rsplit(" := ", 1)
+            key = key.rsplit(": ", 1)[-1]  # drop "llama: ", "config.json: ", "safetensors header: "
+            if self.base in ("gptq", "exl2", "awq"):
+                if any(part in FOLDER_SHAPE_KEYS for part in key.split(".")) and value in ("huge int", "3e9"):
+                    return True
+            elif _is_shape_key(key) and value in HUGE_VALUES:
+                return True
+        return False
 
 
-def make_cases(folder: Path, seed: int, n: int, allow_huge_shape: bool) -> list[Case]:
+def make_cases(folder: Path, seed: int, n: int, allow_huge_shape: bool = True, demo: Path | None = None) -> list[Case]:
     rng = random.Random(seed)
-    bases = gguf_bases(folder)
+    bases = gguf_bases(folder, demo)
     sys.path.insert(0, str(ROOT / "tests"))
     from foldermaker import make_folder
 
@@ -364,7 +384,7 @@ def make_cases(folder: Path, seed: int, n: int, allow_huge_shape: bool) -> list[
             else:
                 raw, what = mutate_bytes(encode(base), rng)
                 write_case(path, raw, base.data_size)
-            cases.append(Case(str(path), f"{name}: {what}"))
+            cases.append(Case(str(path), f"{name}: {what}", name))
         else:
             root = folder / f"case{i}"
             root.mkdir()
@@ -376,7 +396,7 @@ def make_cases(folder: Path, seed: int, n: int, allow_huge_shape: bool) -> list[
             )
             made = make_folder(root, fmt, qc)
             what = mutate_folder(made, rng, allow_huge_shape)
-            cases.append(Case(str(made), f"{fmt} folder: {what}"))
+            cases.append(Case(str(made), f"{fmt} folder: {what}", fmt))
     return cases
 
 
@@ -431,6 +451,8 @@ for line in open(sys.argv[1]):
 class Report:
     results: list[dict[str, Any]] = field(default_factory=list)
     child_deaths: list[str] = field(default_factory=list)
+    cases: list[Case] = field(default_factory=list)
+    refuses_huge_shape: bool = True  # a header claiming 3 billion layers is refused when it is read
 
     @property
     def counts(self) -> Counter[str]:
@@ -441,6 +463,12 @@ class Report:
         bad = [r for r in self.results if r["outcome"] not in ("ok", "typed")]
         return bad + [{"outcome": "child died", "what": w, "detail": ""} for w in self.child_deaths]
 
+    @property
+    def huge_shapes_accepted(self) -> list[dict[str, Any]]:
+        """Cases that set a shape count to 3 billion or more and still ended in a result: each a finding."""
+        huge = {c.path for c in self.cases if c.huge_shape}
+        return [r for r in self.results if r["path"] in huge and r["outcome"] == "ok"]
+
 
 def run_cases(cases: list[Case], work: Path, timeout: float = 600) -> Report:
     """Run the pipeline on every case in limited children; a child that dies is restarted after the case."""
@@ -450,7 +478,7 @@ def run_cases(cases: list[Case], work: Path, timeout: float = 600) -> Report:
     todo = list(cases)
     while todo:
         listing = work / "cases.jsonl"
-        listing.write_text("".join(json.dumps(c.__dict__) + "\n" for c in todo))
+        listing.write_text("".join(json.dumps({"path": c.path, "what": c.what}) + "\n" for c in todo))
         proc = subprocess.run(
             [sys.executable, "-c", CHILD, str(listing), str(MEMORY_LIMIT), str(CASE_SECONDS), str(CPU_SECONDS)],
             capture_output=True, text=True, env=env, timeout=timeout,
@@ -464,13 +492,15 @@ def run_cases(cases: list[Case], work: Path, timeout: float = 600) -> Report:
     return report
 
 
-def fuzz(seed: int, n: int, keep: Path | None = None) -> tuple[Report, bool]:
-    """Make `n` cases from `seed` and run them; returns the report and whether huge shapes were included."""
+def fuzz(seed: int, n: int, keep: Path | None = None, demo: Path | None = None) -> tuple[Report, bool]:
+    """Make `n` cases from `seed` and run them, huge shapes always included; returns the report and whether
+    the product refused the 3-billion-layer probe (False is a finding: `Report.refuses_huge_shape`)."""
     work = Path(tempfile.mkdtemp(prefix="qd-fuzz-"))
     try:
         landed = shape_validation_landed(work)
-        cases = make_cases(work, seed, n, allow_huge_shape=landed)
+        cases = make_cases(work, seed, n, allow_huge_shape=True, demo=demo)
         report = run_cases(cases, work)
+        report.cases, report.refuses_huge_shape = cases, landed
         if keep is not None and report.failures:
             keep.mkdir(parents=True, exist_ok=True)
             for f in report.failures:

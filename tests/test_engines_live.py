@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from engine_fakes import fake_engine, fake_engine_process, fixture, json_bytes, routes_for
 
-from core.engines.live import connect, identify, scan
+from core.engines.live import PROBE_SECONDS, SCAN_SECONDS, connect, identify, scan
 from core.engines.loopback import Loopback, parse_url
 from core.engines.ollama import ollama_blob, ollama_name_parts
 from core.errors import EngineNotFoundError
@@ -146,14 +146,20 @@ def test_misbehaving_servers_get_a_plain_message_in_time(kind: str, said: str) -
     assert len(result.problems) == 1 and said in result.problems[0], result.problems
 
 
-def test_the_whole_scan_stays_within_two_seconds_with_bad_servers_about(fakes: Any) -> None:
-    ports, _ = fakes
+def test_the_whole_scan_finds_every_engine_within_two_seconds_with_bad_servers_about() -> None:
+    """The README: "one second a request and two seconds for the whole scan" -- with the person's own budget
+    (no widened deadline), every engine found and every bad server said, all within the two seconds."""
     with ExitStack() as stack:
+        good = {name: stack.enter_context(fake_engine_process(name)) for name in ENGINES}  # one process each
         bad = [stack.enter_context(fake_engine_process(k)) for k in ("huge", "slow", "hang")]
         start = time.monotonic()
-        result = scan(ports=[*ports.values(), *bad], defaults=False, read_process=False)
-        assert time.monotonic() - start <= 2.5
-    for port in bad:  # each bad one is said plainly (the honest ones are found when the machine is not swamped)
+        result = scan(ports=[*good.values(), *bad], defaults=False)
+        took = time.monotonic() - start
+    assert (SCAN_SECONDS, PROBE_SECONDS) == (2.0, 1.0)
+    assert took <= SCAN_SECONDS + 0.1, took  # 0.1 s: collecting the threads after the deadline
+    by_port = {int(e.url.rsplit(":", 1)[1]): e for e in result.found}
+    assert {name: by_port[p].key for name, p in good.items() if p in by_port} == ENGINES, result.problems
+    for port in bad:
         assert any(p.startswith(f"port {port}:") for p in result.problems), result.problems
 
 

@@ -28,7 +28,7 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,7 @@ from core.settings.run import RunSettings
 
 Q = gguf.GGMLQuantizationType
 MIB = 1024**2
-TOLERANCE = 0.05  # the bar set by the issue; the replay is in fact exact for these shapes
+TOLERANCE = 0.0003  # the README's claim: "within 0.03% in 36 cases" (the worst today: 0.0296%, a compute buffer)
 
 CONTEXTS = (2048, 8192, 32768)
 CACHES = (("f16", False), ("q8_0", True), ("q4_0", True))  # (cache type for K and V, flash attention)
@@ -238,11 +238,10 @@ class ModelRun:
     skipped: list[str]
 
 
-@pytest.fixture(scope="module")
-def runs(demo: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ModelRun]]:
-    """Load every model once in its own llama.cpp child; the children run side by side if RAM allows."""
-    folder = tmp_path_factory.mktemp("shaped")
-    paths = {"demo": Path(demo.reference)}
+def load_all(demo_path: Path, folder: Path) -> dict[str, ModelRun]:
+    """Load every model once in its own llama.cpp child; the children run side by side if RAM allows.
+    (tests/bench/figures.py prints the README's figure from the same runs.)"""
+    paths = {"demo": Path(demo_path)}
     for name, dims in SHAPES.items():
         paths[name] = write_shaped(folder / f"{name}.gguf", **dims)
     plans = {name: _affordable(path, CASES) for name, path in paths.items()}
@@ -262,10 +261,15 @@ def runs(demo: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[s
         if name not in logs:
             logs[name] = proc.communicate(timeout=300)[1]
         assert proc.returncode == 0, f"llama.cpp child for {name} failed ({proc.returncode}):\n{logs[name][-3000:]}"
-    yield {
+    return {
         name: ModelRun(paths[name], plans[name][0], parse_log(logs[name], len(plans[name][0])), plans[name][1])
         for name in paths
     }
+
+
+@pytest.fixture(scope="module")
+def runs(demo: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, ModelRun]:
+    return load_all(Path(demo.reference), tmp_path_factory.mktemp("shaped"))
 
 
 def _estimate(path: Path, ctx: int, cache: str, fa: bool) -> MemoryEstimate:
@@ -279,12 +283,28 @@ def _close(estimated: float, reported: float) -> bool:
     return abs(estimated - reported) <= TOLERANCE * reported
 
 
-@pytest.mark.parametrize("model", ["demo", *SHAPES])
-def test_estimate_agrees_with_llama_cpp(runs: dict[str, ModelRun], model: str) -> None:
+@dataclass
+class Row:
+    model: str
+    case: tuple[int, str, bool]
+    part: str
+    estimated: float
+    reported: float
+
+    @property
+    def deviation(self) -> float:
+        return abs(self.estimated - self.reported) / self.reported if self.reported else float(self.estimated != 0)
+
+    def __str__(self) -> str:
+        ctx, cache, fa = self.case
+        return (f"{self.model} ctx={ctx} {cache} fa={fa} {self.part}: estimate {self.estimated / MIB:.2f} MiB, "
+                f"llama.cpp {self.reported / MIB:.2f} MiB ({self.deviation:.4%})")  # fmt: skip
+
+
+def compared(runs: dict[str, ModelRun], model: str) -> list[Row]:
+    """Every component of every case llama.cpp loaded for `model`, estimate beside report."""
     run = runs[model]
-    if not run.cases:
-        pytest.skip("not enough free RAM for any KV cache of " + model)
-    rows, bad = [], []
+    rows: list[Row] = []
     for (ctx, cache, fa), rep in zip(run.cases, run.reported, strict=True):
         assert rep is not None, f"llama.cpp refused {model} ctx={ctx} cache={cache} fa={fa}"
         host = _estimate(run.path, ctx, cache, fa).host
@@ -294,26 +314,47 @@ def test_estimate_agrees_with_llama_cpp(runs: dict[str, ModelRun], model: str) -
             "compute": (host.compute_bytes, rep.compute + rep.output),
             "total": (host.total_bytes - host.overhead_bytes, rep.total),
         }
-        for part, (est, got) in parts.items():
-            rows.append(
-                f"{model} ctx={ctx} {cache} fa={fa} {part}: estimate {est / MIB:.2f} MiB, llama.cpp {got / MIB:.2f} MiB"
-            )
-            if not _close(est, got):
-                bad.append(rows[-1])
-    assert not bad, "\n".join(bad)
+        rows += [Row(model, (ctx, cache, fa), part, est, got) for part, (est, got) in parts.items()]
+    return rows
+
+
+def agreement(runs: dict[str, ModelRun]) -> tuple[int, Row]:
+    """(how many cases were compared, the row furthest from llama.cpp): the README's memory figure."""
+    rows = [row for model in runs for row in compared(runs, model)]
+    return len({(r.model, r.case) for r in rows}), max(rows, key=lambda r: r.deviation)
+
+
+@pytest.mark.parametrize("model", ["demo", *SHAPES])
+def test_estimate_agrees_with_llama_cpp(runs: dict[str, ModelRun], model: str) -> None:
+    run = runs[model]
+    if not run.cases:
+        pytest.skip("not enough free RAM for any KV cache of " + model)
+    rows = compared(runs, model)
+    bad = [str(r) for r in rows if not _close(r.estimated, r.reported)]
+    assert not bad, f"past {TOLERANCE:.2%}:\n" + "\n".join(bad)
+    assert len(rows) == 4 * len(run.cases)
     if run.skipped:
         pytest.skip("compared all but (too little free RAM for their KV cache): " + ", ".join(run.skipped))
+
+
+def test_the_readme_figure_is_held_in_every_case(runs: dict[str, ModelRun]) -> None:
+    """The README: "within 0.03% in 36 cases" -- all 36 compared (CI fails rather than skip one), none past 0.03%."""
+    skipped = [s for run in runs.values() for s in run.skipped]
+    if skipped:
+        pytest.skip("too little free RAM for the KV caches of " + ", ".join(skipped))
+    n, worst = agreement(runs)
+    assert n == len(CASES) * len(runs) == 36
+    assert worst.deviation <= TOLERANCE, str(worst)
 
 
 def test_llama_cpp_figures_are_the_ones_pinned_in_the_unit_tests(runs: dict[str, ModelRun]) -> None:
     """The figures test_memory_estimate.py pins for the 8B shape came from this llama.cpp."""
     run = runs["llama3-8b"]
     got = {case: rep for case, rep in zip(run.cases, run.reported, strict=True)}
-    for case, compute_mib in {
-        (2048, "f16", False): 266.50,
-        (8192, "f16", False): 572.01,
-        (8192, "q8_0", True): 274.50,
-    }.items():
-        if case in got:
-            rep = got[case]
-            assert rep is not None and rep.compute / MIB == pytest.approx(compute_mib, abs=0.006)
+    pinned = {(2048, "f16", False): 266.50, (8192, "f16", False): 572.01, (8192, "q8_0", True): 274.50}
+    absent = [case for case in pinned if case not in got]
+    if absent:  # never a vacuous pass: a case left out for lack of RAM is said (and fails under CI)
+        pytest.skip(f"too little free RAM to load llama3-8b at {absent}")
+    for case, compute_mib in pinned.items():
+        rep = got[case]
+        assert rep is not None and rep.compute / MIB == pytest.approx(compute_mib, abs=0.006), case

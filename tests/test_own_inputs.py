@@ -8,7 +8,7 @@ import pytest
 
 from core.cli.main import main
 from core.errors import EvaluationSetupError
-from core.evaluation import own_inputs
+from core.evaluation import own_inputs, verdicts
 from core.evaluation.own_inputs import parse_text_spec, prompts_from, read_own_texts
 from core.paths import CACHE_ENV
 
@@ -93,7 +93,8 @@ def test_own_text_and_prompt_are_scored_and_answered(cache, capsys, tmp_path):
     assert list(data["metrics"]) == ["mine"] and data["own_texts"] == ["mine"]
     m = data["metrics"]["mine"]
     assert m["tokens"] == 2 * (64 - 1 - 32) and 1.0 < m["ppl_ratio"] < 2 and 0 < m["kld_mean"] < 1
-    assert data["verdicts"]["mine"]["words"] in ("small loss", "noticeable loss", "heavy loss")
+    assert data["verdicts"]["mine"]["words"] == verdicts.judge(m["kld_mean"], m["top1_agreement"]).words
+    assert data["verdicts"]["mine"]["words"] == "heavy loss"  # 2 chunks of 64: one run, one outcome
     (sample,) = data["samples"]
     assert sample["prompt_id"] == "mine-1" and sample["prompt"] == "Name three colours."
     assert sample["reference"] and sample["candidate"]

@@ -42,16 +42,62 @@ def test_the_worse_of_the_two_numbers_decides():
     assert (v.band, v.words, v.by) == ("heavy", "heavy loss", "KL divergence")
 
 
-@pytest.mark.parametrize(
-    ("quant", "band"),
-    [("Q8_0", "identical"), ("Q6_K", "identical"), ("Q5_K_M", "small"), ("Q4_K_M", "small"), ("IQ4_XS", "small"),
-     ("Q4_0", "noticeable"), ("Q3_K_M", "noticeable"), ("IQ3_XXS", "noticeable"), ("Q2_K", "heavy"),
-     ("IQ2_XXS", "heavy"), ("IQ1_S", "damaged")],
-)  # fmt: skip
+# Every anchor type in resources/verdicts.json and the band docs/VERDICTS.md says it reads as (its last column).
+ANCHORS = {
+    "Q8_0": "identical", "Q6_K": "identical",
+    "Q5_K_M": "small", "Q5_K_S": "small", "Q5_1": "small", "Q5_0": "small", "Q4_K_M": "small", "Q4_K_S": "small",
+    "IQ4_NL": "small", "IQ4_XS": "small",
+    "Q4_1": "noticeable", "Q4_0": "noticeable", "Q3_K_L": "noticeable", "Q3_K_M": "noticeable", "IQ3_M": "noticeable",
+    "IQ3_S": "noticeable", "IQ3_XS": "noticeable", "IQ3_XXS": "noticeable", "Q3_K_S": "noticeable",
+    "IQ2_M": "heavy", "IQ2_S": "heavy", "Q2_K": "heavy", "IQ2_XS": "heavy", "IQ2_XXS": "heavy",
+    "IQ1_M": "damaged", "IQ1_S": "damaged",
+}  # fmt: skip
+
+
+def test_every_anchor_type_is_checked():
+    """docs/VERDICTS.md: "each published type reads as the band in the last column (a test checks this for every
+    anchor type)" -- every type of the table, not a sample; a type added to the table must be added here."""
+    assert set(verdicts.table().types) == set(ANCHORS)
+
+
+@pytest.mark.parametrize(("quant", "band"), ANCHORS.items())
 def test_published_types_read_as_their_band(quant, band):
     t = verdicts.typical(quant)
     assert t is not None
     assert verdicts.judge(t.kld_mean, t.same_top).band == band
+
+
+def _figures_checked(text: str, where: str) -> int:
+    """Each "TYPE (figure, figure)" in `text` is that type's own figure from the table, rounded as shown."""
+    types = verdicts.table().types
+    checked = 0
+    for names, inside in re.findall(r"\b((?:I?Q\d\w*/)*I?Q\d\w*) \(([^)]*)\)", text):
+        named = names.split("/")  # "Q4_1/Q4_0 (0.0717/0.0719)": one figure each, in order
+        numbers = re.findall(r"(?<![\d.\-–])(\d+\.\d+)(%?)(?![\d\-–])", inside)  # ranges (a–b) left out
+        for i, (number, pct) in enumerate(numbers):
+            name = named[i] if len(named) == len(numbers) else named[-1]
+            t = types[name.upper()]
+            value = t.same_top if pct else t.kld_mean
+            assert value is not None, (where, name, number)
+            shown = float(number) / (100 if pct else 1)
+            digits = len(number.split(".")[1]) + (2 if pct else 0)
+            assert round(value, digits) == pytest.approx(shown, abs=1e-12), (where, name, number)
+            checked += 1
+    return checked
+
+
+def test_the_bands_figures_are_the_types_figures():
+    """The figures a band's explanation gives (resources/verdicts.json) and those of docs/VERDICTS.md's band
+    table are the types' own figures, rounded as shown."""
+    assert sum(_figures_checked(band.why, band.id) for band in verdicts.table().bands) >= 8
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "VERDICTS.md").read_text(encoding="utf-8")
+    rows = [
+        line
+        for line in doc.splitlines()
+        if line.startswith("| ") and any(b.words in line for b in verdicts.table().bands)
+    ]
+    assert len(rows) == 5
+    assert sum(_figures_checked(row, "docs/VERDICTS.md") for row in rows) >= 10
 
 
 def test_bands_are_ordered_and_worded():
@@ -79,26 +125,53 @@ def _readme() -> Path | None:
     return None
 
 
+def _source_tables(text: str) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """The scoreboard's KLD by "type imatrix" row, and the LLaMA 2 vs 3 table by column ("L3 8b q2_K") and metric."""
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 8 and re.fullmatch(r"[a-zA-Z0-9_]+", cells[0]) and cells[5][:1].isdigit():
+            rows[f"{cells[0]} {cells[1]}"] = float(cells[5].split("±")[0])
+    start = text.index("| Metric", text.index("## LLaMA 2 vs. LLaMA 3 Quantization comparison"))
+    lines = text[start:].split("\n\n", 1)[0].splitlines()  # that table only, up to the blank line after it
+    columns = [c.strip() for c in lines[0].strip().strip("|").split("|")][1:]
+    by_column: dict[str, dict[str, float]] = {c: {} for c in columns}
+    for line in lines:
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells[0] in ("Mean KLD", "Same top p"):
+            for column, cell in zip(columns, cells[1:], strict=True):
+                value = float(cell.split("±")[0].strip().rstrip("%"))
+                by_column[column][cells[0]] = value / 100 if cells[0] == "Same top p" else value
+    return rows, by_column
+
+
 def test_every_figure_is_in_its_source():
-    """Each figure, found in the cited row of llama.cpp's README (inside the sdist build_llama_tools.sh fetches)."""
+    """Each figure, found in the cited row of llama.cpp's README (inside the sdist build_llama_tools.sh fetches):
+    a type's KLD in its scoreboard row, its same-top share in its own column ("L3 8b <type>") of the LLaMA 2 vs 3
+    table, and every other model's KLD and same-top share in its column ("L2 7b <type>")."""
     readme = _readme()
     if readme is None:
         pytest.skip("llama.cpp's sources are not here (bash tests/bench/build_llama_tools.sh fetches them)")
-    text = readme.read_text(encoding="utf-8")
-    rows = {}
-    for line in text.splitlines():
-        cells = [c.strip() for c in line.strip("|").split("|")]
-        if len(cells) == 8 and re.fullmatch(r"[a-zA-Z0-9_]+", cells[0]) and cells[5][:1].isdigit():
-            rows[f"{cells[0]} {cells[1]}"] = float(cells[5].split("±")[0])
-    same_top = re.search(r"\| Same top p\s*\|(.*)\|", text)
-    assert same_top is not None
-    tops = [float(c.split("±")[0].strip().rstrip("%")) / 100 for c in same_top.group(1).split("|")]
+    rows, by_column = _source_tables(readme.read_text(encoding="utf-8"))
     table = verdicts.table()
     for name, t in table.types.items():
         assert rows[t.row] == pytest.approx(t.kld_mean, abs=1e-6), name
         if t.same_top is not None:
-            assert t.same_top in [pytest.approx(x, abs=1e-5) for x in tops], name
+            column = by_column[f"L3 8b {t.row.split()[0]}"]
+            assert column["Same top p"] == pytest.approx(t.same_top, abs=1e-5), name
+            assert column["Mean KLD"] == pytest.approx(t.kld_mean, abs=1e-6), name  # the same run as the scoreboard
     assert rows["f16 None"] == table.noise_floor
+    import json
+
+    from core.paths import resources_dir
+
+    others = json.loads((resources_dir() / "verdicts.json").read_text(encoding="utf-8"))["other_models"]
+    assert others
+    for o in others:
+        assert o["model"] == "LLaMA 2 7B" and o["source"] == "llama2-vs-llama3", o
+        column = by_column[f"L2 7b {o['type'].replace('Q', 'q', 1)}"]
+        assert column["Mean KLD"] == pytest.approx(o["kld_mean"], abs=1e-6), o
+        assert column["Same top p"] == pytest.approx(o["same_top"], abs=1e-5), o
 
 
 @pytest.mark.parametrize(

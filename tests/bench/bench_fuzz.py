@@ -26,8 +26,9 @@ def main() -> int:
     t0 = time.monotonic()
     report, landed = fuzz(args.seed, args.cases, keep=args.keep)
     seconds = time.monotonic() - t0
-    print(f"{len(report.results)} cases in {seconds:.0f} s (seed {args.seed}; huge shape values "
-          f"{'included' if landed else 'left out: shape validation not in yet'})")  # fmt: skip
+    print(f"{len(report.results)} cases in {seconds:.0f} s (seed {args.seed}; huge shape values included, "
+          f"{sum(c.huge_shape for c in report.cases)} cases; a 3-billion-layer header "
+          f"{'refused' if landed else 'ACCEPTED: the shape validation regressed'})")  # fmt: skip
     for outcome, n in sorted(report.counts.items()):
         print(f"  {outcome:12} {n}")
     if report.results:
@@ -36,7 +37,9 @@ def main() -> int:
               f"largest child {max(r['max_rss'] for r in report.results) / 2**20:.0f} MiB")  # fmt: skip
     for f in report.failures:
         print(f"\n{f['outcome']}: {f['what']}\n{f.get('detail', '')}")
-    return 1 if report.failures else 0
+    for r in report.huge_shapes_accepted:
+        print(f"\nhuge shape accepted: {r['what']}")
+    return 1 if report.failures or report.huge_shapes_accepted or not landed else 0
 
 
 if __name__ == "__main__":
