@@ -35,7 +35,7 @@ from core.checks.measurements import Measurements
 from core.cli.diagnose import _print_text
 from core.diagnosis import Diagnosis, diagnose
 from core.engines import registry as engines
-from core.engines.base import FixStep
+from core.engines.base import FixStep, NoFlashAttnCache
 from core.evaluation.compare import Comparison
 from core.evaluation.metrics import DomainMetrics
 from core.model.inspection import inspect_model
@@ -386,12 +386,25 @@ def test_what_each_check_could_not_look_at(cases, tmp_path):
 def test_the_engines_answer_what_the_checks_used_to_test_by_name():
     """The facts that moved from the checks onto the engine declarations keep their values."""
     llama, ollama = engines.get("llama.cpp"), engines.get("ollama")
-    assert llama.strips_template_bos and llama.stops_at_end_of_turn_names
-    assert not any(e.strips_template_bos or e.stops_at_end_of_turn_names for e in engines.ENGINES.values()
-                   if e is not llama)  # fmt: skip
-    assert ollama.default_ctx_for is not None and ollama.default_ctx_for("0.6.6", None) == (
-        2048,
-        "Ollama 0.6.6's default context",
-    )
+    assert llama.strips_template_bos and llama.stops_at_end_of_turn_names and llama.default_ctx_for is None
+    assert not engines.get("lm-studio").strips_template_bos and not ollama.stops_at_end_of_turn_names
+    assert ollama.default_ctx_for is not None
+    assert ollama.default_ctx_for("0.6.6", None) == (2048, "Ollama 0.6.6's default context")
     assert ollama.default_ctx_for("0.15.5", 32)[0] == 32768 and "drops the front" in ollama.overflow_words
-    assert all(e.default_ctx_for is None for e in engines.ENGINES.values() if e is not ollama)
+    assert not llama.overflow_words
+
+
+@pytest.mark.parametrize("engine_id", ["tabbyapi", "vllm"])
+def test_exllama_and_vllm_run_a_quantized_cache_without_flash_attention(engine_id, demo):
+    """Not llama.cpp's refusal: TabbyAPI (ExLlama dequantizes its cache before attention) and vLLM (it picks
+    a backend that reads its fp8 cache) run the cache as set, so the finding is the cache's precision alone."""
+    setup = Setup.of(engine=engine_id, ctx=4096, cache_type_k="q4_0", cache_type_v="q4_0", flash_attn=False)
+    f = _status("kv-cache", CheckInput(inspect_model(demo.reference), setup))
+    engine = engines.get(engine_id)
+    assert engine.without_flash_attn is NoFlashAttnCache.UNAFFECTED and engine.without_flash_attn_note in f.evidence
+    assert f.severity == "info" and "refuses" not in f.title and "not in effect" not in f.title
+    assert "flash_attn" not in {name for s in f.fix for name, _ in s.sets}  # nothing to turn on
+    llama = _status(
+        "kv-cache", CheckInput(inspect_model(demo.reference), dataclasses.replace(setup, engine="llama.cpp"))
+    )
+    assert llama.severity == "critical" and "refuses" in llama.title

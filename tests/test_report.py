@@ -90,3 +90,27 @@ def test_the_measurements_read_in_words(demo):
     assert "prose: heavy loss — perplexity 12 → 19.5 \\(62% higher\\)" in md
     assert "code: heavy loss — perplexity 3 → 4.1 (37% higher)" in page
     assert "Against the reference: heavy loss on every domain (the weakest, prose: perplexity 12" in page
+
+
+def test_a_saved_comparison_is_read_back_as_the_one_comparison(demo, tmp_path):
+    """`compare --json` saved to a file comes back as the Comparison (core.checks.measurements.load_comparison):
+    the checks, the report and the JSON read it as they read the one the window holds."""
+    from core.checks.measurements import load_comparison
+    from core.errors import SetupError
+
+    saved = tmp_path / "compare.json"
+    saved.write_text(json.dumps(COMPARISON.to_dict()))
+    loaded = load_comparison(str(saved))
+    assert isinstance(loaded, Comparison) and loaded.metrics == COMPARISON.metrics
+    assert loaded.samples == COMPARISON.samples
+    p = inspect_model(demo.candidates["Q2_0"])
+    held, read = diagnose(p, Setup(), comparison=COMPARISON), diagnose(p, Setup(), comparison=loaded)
+    assert to_markdown(read) == to_markdown(held)
+    assert read.to_dict()["comparison"] == COMPARISON.to_dict()  # the JSON keeps the comparison's own keys
+    quant = next(f for f in read.findings if f.id == "quant-tier")
+    assert quant.confidence == "confirmed-by-measurement"  # the checks read the same comparison the report shows
+    bad = tmp_path / "not-a-comparison.json"
+    bad.write_text('{"metrics": {}}')
+    with pytest.raises(SetupError, match="is not a comparison saved by") as err:
+        load_comparison(str(bad))
+    assert "--json" in err.value.fix
