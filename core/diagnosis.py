@@ -20,6 +20,7 @@ from core.engines import registry as engines
 from core.hardware.machine import HardwareProfile
 from core.memory.plan import FitReport
 from core.model.profile import ModelProfile
+from core.settings import symptoms as vocabulary
 from core.settings.observations import Observations
 from core.settings.setup import Setup
 from core.severity import SEVERITIES
@@ -40,6 +41,7 @@ class Diagnosis:
     comparison: Measured | None = None
     notes: list[str] = field(default_factory=list)
     engine: Any = None  # core.engines.evidence.EngineEvidence: what the person's engine or its log said
+    symptoms: tuple[str, ...] = ()  # what went wrong, in the person's words (core.settings.symptoms ids)
 
     @property
     def problems(self) -> list[Finding]:
@@ -86,7 +88,12 @@ class Diagnosis:
     def headline(self) -> str | None:
         """One line saying where to look first — and, when the top cause is not the quant, that the quant is
         probably not the problem ("Your quant looks fine; the prompt is being cut to 4,096 tokens")."""
-        return headline(self.findings)
+        return headline(self.findings, self.symptoms)
+
+    @property
+    def explains(self) -> list[Finding]:
+        """The problems whose cause produces what the person saw, most likely first."""
+        return [f for f in self.problems if explains(f, self.symptoms)]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -99,6 +106,7 @@ class Diagnosis:
             "notes": self.notes,
             "engine": _as_dict(self.engine),
             "headline": self.headline,
+            "symptoms": list(self.symptoms),
         }
 
 
@@ -115,10 +123,18 @@ def blames_quant(f: Finding) -> bool:
     return check is not None and check.blames_quant
 
 
-def rank(findings: list[Finding]) -> list[Finding]:
-    """Severity first, then confidence, then the diagnostic order. A cause that a log line or the live
-    engine confirms outranks a quant that is only suspected from the file: an unmeasured quant-tier
-    finding ranks no higher than the most severe confirmed non-quant problem (warning or worse)."""
+def explains(f: Finding, symptoms: tuple[str, ...]) -> bool:
+    """Whether this finding's check declares that its causes produce one of these symptoms."""
+    return bool(symptoms) and f.id in registry.CHECKS and registry.get(f.id).explains_any(symptoms)
+
+
+def rank(findings: list[Finding], symptoms: tuple[str, ...] = ()) -> list[Finding]:
+    """What the person saw first: a warning or worse whose cause produces one of their symptoms comes
+    before everything else (core.checks.base.Explains, with its sources). Then severity, confidence and
+    the diagnostic order. A cause that a log line or the live engine confirms outranks a quant that is
+    only suspected from the file: an unmeasured quant-tier finding ranks no higher than the most severe
+    confirmed non-quant problem (warning or worse)."""
+    weighed = vocabulary.weighed(symptoms)
     confirmed = [
         SEVERITIES.index(f.severity)
         for f in findings
@@ -126,11 +142,12 @@ def rank(findings: list[Finding]) -> list[Finding]:
     ]
     floor = min(confirmed) if confirmed else 0
 
-    def key(f: Finding) -> tuple[int, int, int]:
+    def key(f: Finding) -> tuple[int, int, int, int]:
         sev = SEVERITIES.index(f.severity)
         if blames_quant(f) and f.is_problem and f.confidence != "confirmed-by-measurement":
             sev = max(sev, floor)
-        return sev, CONFIDENCE_RANK[f.confidence] if f.is_problem else 0, registry.order_of(f.id)
+        heard = 0 if f.severity in ("critical", "warning") and explains(f, weighed) else 1
+        return heard, sev, CONFIDENCE_RANK[f.confidence] if f.is_problem else 0, registry.order_of(f.id)
 
     ordered = sorted(findings, key=key)
     for i, f in enumerate(ordered, start=1):
@@ -144,8 +161,19 @@ def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:] if len(first) == 1 or first[1:].islower() else text
 
 
-def headline(findings: list[Finding]) -> str | None:
+def headline(findings: list[Finding], symptoms: tuple[str, ...] = ()) -> str | None:
+    """Where to look first. With the person's symptoms: the cause that explains them ("For loops, the
+    most likely cause: …"), or plainly that nothing seen explains them, with the one input that would."""
     problems = [f for f in findings if f.severity in ("critical", "warning")]
+    weighed = vocabulary.weighed(symptoms)
+    if weighed:
+        said = vocabulary.short_words(weighed)
+        heard = [f for f in problems if explains(f, weighed)]
+        if heard:
+            return f"For {said}, the most likely cause: {_lower_first(heard[0].title)}"
+        missing = next((f for f in findings if f.status == NOT_CHECKED and explains(f, weighed) and f.fix), None)
+        ask = missing.fix[0].text if missing is not None else vocabulary.symptoms()[weighed[0]].ask
+        return f"Nothing found so far explains {said}. {ask.rstrip('.')}."
     if not problems:
         return None
     top = problems[0]
@@ -167,8 +195,10 @@ def diagnose(
     hub_evidence: list[str] | None = None,
     engine: Any = None,
     observations: Observations | None = None,
+    symptoms: tuple[str, ...] = (),
 ) -> Diagnosis:
-    """Run every registered check (core.checks.registry) on what is known, and rank what they found.
+    """Run every registered check (core.checks.registry) on what is known, and rank what they found,
+    the causes of what the person saw (`symptoms`) first.
 
     `comparison` is what a comparison measured, as it made it (core.evaluation's Comparison, or its
     file-or-settings trial); the checks read the Measurements derived from it."""
@@ -196,4 +226,4 @@ def diagnose(
         notes.append("Settings not understood (ignored): " + "; ".join(setup.unknown))
     if engine is not None:
         notes.extend(engine.lines())
-    return Diagnosis(profile, setup, rank(findings), hardware, memory, comparison, notes, engine)
+    return Diagnosis(profile, setup, rank(findings, symptoms), hardware, memory, comparison, notes, engine, symptoms)

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 
 from core import __version__
 from core.app.demo import DemoModels, prepare_demo
-from core.app.session import saved_setup
+from core.app.session import saved_setup, saved_symptoms
 from core.app.types import ModelProfile, Setup
 from core.progress import Progress
 from gui import style
@@ -129,6 +129,9 @@ class MainWindow(QMainWindow):
         self.start_page.demo_requested.connect(self.start_demo)
         self.start_page.open_requested.connect(self.model_page.choose_file)
         self.start_page.connect_requested.connect(self.connect_to_app)
+        self.start_page.symptoms.changed.connect(self.state.set_symptoms)
+        self.state.symptoms_changed.connect(self.start_page.symptoms.set_ticked)
+        self.state.symptoms_changed.connect(lambda _s: self.update_steps())
         self.start_page.set_connect_available(self.can_connect())
         self.diagnosis_page.better_quant_requested.connect(self.find_better_quant)
         self.setup_page.engine_panel.imported.connect(lambda: self.show_page("diagnosis"))
@@ -295,10 +298,15 @@ class MainWindow(QMainWindow):
         setup = saved_setup(raw) if isinstance(raw, str) else None
         if setup is not None:  # an old or damaged saved setup: start from the defaults
             self.state.set_setup(setup)
+        raw = self.settings.value("symptoms")
+        symptoms = saved_symptoms(raw) if isinstance(raw, str) else ()
+        if symptoms:
+            self.state.set_symptoms(symptoms)
 
     def save(self) -> None:
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("setup", json.dumps(self.state.setup.comparable()))
+        self.settings.setValue("symptoms", json.dumps(list(self.state.symptoms)))
         self.settings.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:

@@ -23,6 +23,7 @@ from core.app.types import (
     SettingsTrial,
     Setup,
 )
+from core.errors import QuantDoctorError
 from core.progress import Job
 from gui.jobs import JobWorker
 
@@ -32,6 +33,7 @@ T = TypeVar("T")
 class AppState(QObject):
     profile_changed = Signal(object)  # ModelProfile
     setup_changed = Signal(object)  # Setup
+    symptoms_changed = Signal(tuple)  # the person's symptoms (core.settings.symptoms ids)
     hardware_changed = Signal(object)  # HardwareProfile or None
     diagnosis_changed = Signal(object)  # Diagnosis
     comparison_changed = Signal(object)  # Comparison or None
@@ -142,6 +144,20 @@ class AppState(QObject):
     def set_setup(self, setup: Setup) -> None:
         self.session.set_setup(setup)
         self.setup_changed.emit(setup)
+        self.rediagnose()
+
+    @property
+    def symptoms(self) -> tuple[str, ...]:
+        return self.session.case.symptoms
+
+    def set_symptoms(self, symptoms: tuple[str, ...] | list[str]) -> None:
+        """What went wrong, as the person ticked it: the causes of it rank first."""
+        try:
+            parsed = self.session.set_symptoms(symptoms)
+        except QuantDoctorError as err:
+            self.error.emit(err)
+            return
+        self.symptoms_changed.emit(parsed)
         self.rediagnose()
 
     def announce_setup(self) -> None:

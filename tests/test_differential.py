@@ -154,7 +154,7 @@ def test_base_model_inferred_without_expected_model(tmp_path):
     assert_top(d, "finetune", "warning", "likely")
     f = finding(d, "finetune")
     assert "base model" in f.title and "Which model did you mean?" in f.fix[0].text
-    assert f.fix[0].command is None  # the window asks the question; the CLI names --expect in the text
+    assert f.fix[0].command is None and "--" not in f.fix[0].text  # the window asks; no CLI flag in the text
     assert d.headline == "Your quant looks fine; this looks like a base model, not a chat/instruct model"
 
 

@@ -45,7 +45,8 @@ class OptionView:
 
 @dataclass(frozen=True)
 class AdviceView:
-    answer: Answer
+    answer: Answer  # whether it fits
+    lead: Answer | None = None  # the one next step across all findings, when the top one is not memory
     devices: list[DeviceView] = field(default_factory=list)
     arithmetic: str = ""  # the KV cache arithmetic, behind "Show the arithmetic"
     options_title: str = ""
@@ -62,7 +63,9 @@ def grade(option: object) -> tuple[str, str]:
     if getattr(option, "comfortable", False):
         return "ok", "Fits"
     if getattr(option, "fits", False):
-        return "warning", "Fits, but too short to be useful" if getattr(option, "too_short", False) else "Fits, but slowly"
+        return "warning", "Fits, but too short to be useful" if getattr(
+            option, "too_short", False
+        ) else "Fits, but slowly"
     return "critical", "Does not fit"
 
 
@@ -86,12 +89,26 @@ def not_estimated(d: Diagnosis | None, machine_known: bool, detecting: bool) -> 
     return Answer("unchecked", "Memory not estimated.")
 
 
+def next_step(d: Diagnosis | None) -> Answer | None:
+    """The one next step: the top fix across all findings (the cause of what the person saw first), when
+    it is not the memory's own — that one is the answer below it."""
+    if d is None:
+        return None
+    ranked = d.explains or d.problems
+    top = ranked[0] if ranked else None
+    if top is None or top.id == "vram":
+        return None
+    step = next((s.text for s in top.fix), "")
+    more = (step + " " if step else "") + "The Diagnosis page has the whole fix, ready to copy."
+    return Answer(top.severity, f"First: {top.title.rstrip('.')}.", more)
+
+
 def advice_view(d: Diagnosis | None, machine_known: bool = False, detecting: bool = False) -> AdviceView:
     """The whole Advice page for a diagnosis (`machine_known`: the case has a machine now; `detecting`:
-    the machine is being looked at)."""
+    the machine is being looked at): the top fix first, then the memory."""
     report = d.memory if d is not None else None
     if d is None or report is None:
-        return AdviceView(not_estimated(d, machine_known, detecting))
+        return AdviceView(not_estimated(d, machine_known, detecting), next_step(d))
     est = report.estimate
     s = est.setup
     trained = d.model.context_length or 0
@@ -125,7 +142,9 @@ def advice_view(d: Diagnosis | None, machine_known: bool = False, detecting: boo
         )
     devices = []
     for dev in est.devices:
-        parts = [(k, f"{PART_WORDS[k]} {gib(getattr(dev, f'{k}_bytes'))}", float(getattr(dev, f"{k}_bytes"))) for k in PARTS]
+        parts = [
+            (k, f"{PART_WORDS[k]} {gib(getattr(dev, f'{k}_bytes'))}", float(getattr(dev, f"{k}_bytes"))) for k in PARTS
+        ]
         room = (
             f"{gib(dev.total_bytes)} needed of {gib(dev.available_bytes)} available"
             if dev.available_bytes is not None
@@ -150,6 +169,7 @@ def advice_view(d: Diagnosis | None, machine_known: bool = False, detecting: boo
         upgrade = [(line.strip(), line.startswith("  ")) for line in report.upgrade.lines()]
     return AdviceView(
         answer,
+        next_step(d),
         devices,
         kv_arithmetic(report.shape, s),
         ("Other options" if not report.fits else "Other settings") if options else "",

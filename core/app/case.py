@@ -34,6 +34,7 @@ class Case:
     trial: SettingsTrial | None = None  # "is it the file or my settings?": two comparisons
     observations: Observations | None = None  # a counted prompt, log lines typed in (CLI)
     hub_evidence: list[str] | None = None  # what the Hub says this file quantizes
+    symptoms: tuple[str, ...] = ()  # what went wrong, in the person's words (core.settings.symptoms)
 
     @property
     def measured(self) -> Measured | None:
@@ -59,5 +60,5 @@ class Case:
             raise ValueError("no model in the case")
         return diagnose(
             self.profile, self.setup, self.hardware, self.measured, hub_evidence=self.hub_evidence,
-            engine=self.engine, observations=self.observations,
+            engine=self.engine, observations=self.observations, symptoms=self.symptoms,
         )  # fmt: skip

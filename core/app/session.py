@@ -188,6 +188,14 @@ class Session:
         else:
             self.case = self.case.with_(comparison=measured, trial=None)
 
+    def set_symptoms(self, symptoms: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+        """What went wrong, as the person says it: each known, each once (an unknown one is a SetupError)."""
+        from core.settings.symptoms import parse_symptoms
+
+        parsed = parse_symptoms(symptoms)
+        self.case = self.case.with_(symptoms=parsed)
+        return parsed
+
     def set_observations(self, observations: Observations | None) -> None:
         """What the person typed or pasted beside the settings: log lines, a prompt counted with the
         model's own tokenizer, the sampler they use."""
@@ -241,3 +249,16 @@ def saved_setup(raw: str) -> Setup | None:
         return setup
     except (ValueError, TypeError, QuantDoctorError):
         return None
+
+
+def saved_symptoms(raw: str) -> tuple[str, ...]:
+    """The symptoms the window saved last time (a JSON list): the ones this version still knows."""
+    from core import jsonfile
+    from core.errors import QuantDoctorError
+    from core.settings.symptoms import symptom_ids
+
+    try:
+        data = jsonfile.loads(raw, "the saved symptoms", expect=list, max_bytes=1 << 14)
+    except QuantDoctorError:
+        return ()
+    return tuple(dict.fromkeys(s for s in data if isinstance(s, str) and s in symptom_ids()))

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.app.words import friendly_name
+from core.settings.symptoms import short_words, weighed
 
 # todo: not done yet · done · attention: needs a look (warnings) · critical: something is wrong · optional
 KINDS = ("todo", "done", "attention", "critical", "optional", "home")
@@ -59,8 +60,10 @@ def step_states(state: Any) -> dict[str, StepState]:
     elif d.problems:
         kind = "critical" if any(f.severity == "critical" for f in d.problems) else "attention"
         out["diagnosis"] = StepState(kind, _count(len(d.problems), "finding", "findings"))
-    elif not d.setup.expected:
+    elif asks_which_model(d):
         out["diagnosis"] = StepState("attention", "1 question open")
+    elif d.unchecked:
+        out["diagnosis"] = StepState("done", f"nothing wrong; {len(d.unchecked)} not checked")
     else:
         out["diagnosis"] = StepState("done", "nothing wrong")
     out["compare"] = (
@@ -79,6 +82,16 @@ def step_states(state: Any) -> dict[str, StepState]:
     return out
 
 
+def asks_which_model(d: Any) -> bool:
+    """Whether to ask "Which model did you mean to run?": only on evidence of a base or wrong model (the
+    fine-tune check found one) or when the person said a fine-tune lost its training — never of every model."""
+    if getattr(d.setup, "expected", None):
+        return False
+    if any(f.id == "finetune" and f.is_problem for f in d.findings):
+        return True
+    return "lost-finetune" in getattr(d, "symptoms", ())
+
+
 def verdict_text(d: Any) -> str:
     """One line: the most likely cause and its fix, or that nothing was found wrong. A verdict that
     core composes (a `verdict` attribute on the diagnosis) wins over this one."""
@@ -89,13 +102,22 @@ def verdict_text(d: Any) -> str:
     if isinstance(text, str) and text:
         return text
     top = d.top
+    said = short_words(weighed(tuple(getattr(d, "symptoms", ()))))
+    if said:  # the person said what went wrong: speak to it, or say plainly that nothing seen explains it
+        heard = d.explains
+        if not heard:
+            return str(d.headline)
+        top = heard[0]
     if top is None:
-        if not getattr(d.setup, "expected", None):
+        if asks_which_model(d):
             return "Nothing found wrong so far. One question is open: which model did you mean to run?"
+        if d.unchecked:
+            n = len(d.unchecked)
+            return f"Nothing found wrong in what could be checked; {n} check{'s' if n != 1 else ''} could not look."
         return "Nothing found wrong: every check passed."
     title = re.sub(r"[:;,]?\s*this is the most likely cause\.?$", "", top.title.strip(), flags=re.IGNORECASE)
     title = title[:1].lower() + title[1:] if title[1:2].islower() else title
-    line = f"Most likely cause: {title.rstrip('.')}."
+    line = f"For {said}, the most likely cause: {title.rstrip('.')}." if said else f"Most likely cause: {title.rstrip('.')}."
     if top.fix:
         step = top.fix[0]
         fix = re.split(r"; |\. ", step.text)[0].strip()  # one clause: a line, not a paragraph

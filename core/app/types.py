@@ -26,6 +26,7 @@ from core.model.profile import ModelProfile
 from core.settings.run import CACHE_TYPES, FlashAttn, RunSettings
 from core.settings.sampling import Sampling
 from core.settings.setup import WORKLOADS, Setup
+from core.settings.symptoms import Symptom, symptom_ids, symptoms
 
 __all__ = [
     "CACHE_TYPES",
@@ -55,4 +56,7 @@ __all__ = [
     "ScanResult",
     "SettingsTrial",
     "Setup",
+    "Symptom",
+    "symptom_ids",
+    "symptoms",
 ]

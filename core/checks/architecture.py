@@ -8,7 +8,7 @@ where rounding hurts every token.
 
 from __future__ import annotations
 
-from core.checks.base import Check, CheckInput
+from core.checks.base import Check, CheckInput, Explains
 from core.checks.finding import Finding, FixStep
 from core.checks.tiers import Q5_CLASS, Q6_CLASS, block_bpw, tier_label, tier_words
 from core.model.profile import ModelProfile
@@ -65,8 +65,8 @@ def run(inputs: CheckInput) -> Finding:
             FixStep("Use a Q5_K_M or better quant of this model: mixture-of-experts and large-vocabulary models need it.")
             if profile.is_moe and any("large vocabulary" not in p for p in problems)
             else FixStep("Use a quant that keeps the embeddings and output at Q6_K or Q8_0 (most Q4_K_M/Q5_K_M uploads do)."),
-            FixStep("When quantizing yourself, keep these tensors higher, e.g. llama-quantize "
-                    "--token-embedding-type q8_0 --output-tensor-type q8_0 ... Q5_K_M"),
+            FixStep("When quantizing yourself, keep these tensors higher with llama.cpp's quantizer:",
+                    "llama-quantize --token-embedding-type q8_0 --output-tensor-type q8_0 MODEL-F16.gguf OUT.gguf Q5_K_M"),
         ]  # fmt: skip
     else:
         severity, title, fix = "ok", "The quantization suits this architecture", []
@@ -113,4 +113,30 @@ def _why(profile: ModelProfile, share: float, large_vocab: bool) -> str:
     return " ".join(parts)
 
 
-CHECK = Check(id="architecture", order=30, run=run, needs=frozenset(("profile", "setup")), hub_fixable=True)
+# The symptoms its causes produce, each link with where it is documented (issue 21).
+EXPLAINS = (
+    Explains(
+        "nonsense",
+        "a mixture-of-experts model quantized too far (routers and experts need more bits)",
+        "https://github.com/warpfront/hipfire/issues/196",
+    ),
+    Explains(
+        "loops",
+        "a mixture-of-experts router at 4 bits (wrong experts, attractor loops)",
+        "https://github.com/warpfront/hipfire/pull/180",
+    ),
+    Explains(
+        "worse-than-original",
+        "a mixture-of-experts gate at low precision",
+        "https://github.com/ml-explore/mlx-lm/pull/349",
+    ),
+)
+
+CHECK = Check(
+    id="architecture",
+    order=30,
+    run=run,
+    needs=frozenset(("profile", "setup")),
+    hub_fixable=True,
+    explains=EXPLAINS,
+)

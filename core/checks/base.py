@@ -62,6 +62,16 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class Explains:
+    """One link from a cause this check finds to a symptom a person sees (core.settings.symptoms), with
+    where that link is documented: the ranking weighs it against the person's complaint."""
+
+    symptom: str  # a core.settings.symptoms id: "loops", "forgets", ...
+    cause: str  # the cause, in plain words: "greedy decoding on a thinking model"
+    source: str  # where the link is documented (a URL)
+
+
+@dataclass(frozen=True)
 class Check:
     id: str  # Finding.id of what it finds; the key of the JSON and of the window's cards
     order: int  # the diagnostic order: most likely cause first; ties in severity keep it
@@ -74,7 +84,18 @@ class Check:
     # headline says "Your quant looks fine" when the top cause is not one of these.
     blames_quant: bool = False
     skipped_note: str = ""  # the diagnosis note when a required input is missing
+    explains: tuple[Explains, ...] = ()  # the symptoms its causes produce, each with a source
+
+    def explains_any(self, symptoms: tuple[str, ...]) -> bool:
+        return any(e.symptom in symptoms for e in self.explains)
 
     def __post_init__(self) -> None:
+        from core.settings.symptoms import symptom_ids
+
+        unknown = {e.symptom for e in self.explains} - set(symptom_ids())
+        if unknown:
+            raise ValueError(f"check {self.id}: explains unknown symptoms {sorted(unknown)}")
+        if not all(e.source.startswith("https://") and e.cause for e in self.explains):
+            raise ValueError(f"check {self.id}: every symptom link needs a cause and a source URL")
         if not self.requires <= self.needs:
             raise ValueError(f"check {self.id}: requires {set(self.requires - self.needs)} without needing it")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from core.checks.base import Check, CheckInput
+from core.checks.base import Check, CheckInput, Explains
 from core.checks.finding import Finding, FixStep
 from core.model.profile import ModelProfile
 
@@ -115,6 +115,25 @@ def _why(dataset: str | None, workload: str, severity: str) -> str:
     return f"This quant was calibrated on {name}; for {workload} work that does not cost precision where you need it."
 
 
+# The symptoms its causes produce, each link with where it is documented (issue 21).
+EXPLAINS = (
+    Explains(
+        "worse-than-original",
+        "calibration data unlike your work (code, other languages)",
+        "https://github.com/ggml-org/llama.cpp/discussions/5263",
+    ),
+    Explains(
+        "nonsense",
+        "calibration data in other languages than yours",
+        "https://github.com/ggml-org/llama.cpp/discussions/5263",
+    ),
+)
+
 CHECK = Check(
-    id="calibration", order=40, run=run, needs=frozenset(("profile", "setup", "measurements")), hub_fixable=True
+    id="calibration",
+    order=40,
+    run=run,
+    needs=frozenset(("profile", "setup", "measurements")),
+    hub_fixable=True,
+    explains=EXPLAINS,
 )

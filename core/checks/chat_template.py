@@ -8,7 +8,7 @@ are compared as text, by their markers (core.model.chat_formats); nothing is ren
 
 from __future__ import annotations
 
-from core.checks.base import Check, CheckInput
+from core.checks.base import Check, CheckInput, Explains
 from core.checks.evidence import quote
 from core.checks.finding import NOT_CHECKED, Finding, FixStep
 from core.checks.fixes import base_of
@@ -162,4 +162,30 @@ def _missing_stop(profile: ModelProfile, fmt: ChatFormat | None) -> str | None:
     return fmt.end_of_turn
 
 
-CHECK = Check(id=ID, order=4, run=run, needs=frozenset(("profile", "setup", "observations")))
+# The symptoms its causes produce, each link with where it is documented (issue 21).
+EXPLAINS = (
+    Explains(
+        "loops", "an end-of-turn token the engine does not stop on", "https://github.com/ollama/ollama/issues/6823"
+    ),
+    Explains(
+        "ignores-format",
+        "a chat template of another format than the model was trained on",
+        "https://github.com/ollama/ollama/issues/8363",
+    ),
+    Explains(
+        "nonsense",
+        "a chat template of another format than the model was trained on",
+        "https://github.com/ollama/ollama/issues/8363",
+    ),
+    Explains(
+        "lost-finetune", "a fine-tune's file without its chat template", "https://github.com/ollama/ollama/issues/8363"
+    ),
+)
+
+CHECK = Check(
+    id=ID,
+    order=4,
+    run=run,
+    needs=frozenset(("profile", "setup", "observations")),
+    explains=EXPLAINS,
+)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from core.checks.base import Check, CheckInput
+from core.checks.base import Check, CheckInput, Explains
 from core.checks.evidence import quote, unique
 from core.checks.finding import NOT_CHECKED, Finding, FixStep
 from core.checks.fixes import settings_fix
@@ -170,4 +170,24 @@ def run(inputs: CheckInput) -> Finding:
     )
 
 
-CHECK = Check(id=ID, order=2, run=run, needs=frozenset(("profile", "setup", "hardware", "observations")))
+# The symptoms its causes produce, each link with where it is documented (issue 21).
+EXPLAINS = (
+    Explains(
+        "forgets",
+        "a conversation longer than the context the engine really uses",
+        "https://github.com/ollama/ollama/issues/3839",
+    ),
+    Explains(
+        "ignores-format",
+        "a prompt cut from the front, system prompt and tools first",
+        "https://github.com/ollama/ollama/issues/10980",
+    ),
+)
+
+CHECK = Check(
+    id=ID,
+    order=2,
+    run=run,
+    needs=frozenset(("profile", "setup", "hardware", "observations")),
+    explains=EXPLAINS,
+)

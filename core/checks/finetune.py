@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from core.checks.base import Check, CheckInput
+from core.checks.base import Check, CheckInput, Explains
 from core.checks.finding import NOT_CHECKED, Finding, FixStep
 from core.checks.names import INSTRUCT_WORDS, name_words, tokens
 from core.model.profile import ModelProfile
@@ -85,8 +85,8 @@ def run(inputs: CheckInput) -> Finding:
             ),
             fix=[
                 FixStep(
-                    "Which model did you mean? Name the instruct/chat model you wanted, and Quant Doctor checks this "
-                    "file against it (the window asks; on the command line, give it with --expect)."
+                    "Which model did you mean? Name the instruct/chat model you wanted (the question above the "
+                    "findings), and Quant Doctor checks this file against it."
                 ),
                 FixStep(
                     "Then download a quant of that instruct/chat model (its name ends in -Instruct, -Chat or -it)."
@@ -104,8 +104,8 @@ def run(inputs: CheckInput) -> Finding:
             why="Without the model you meant to run, a base-vs-fine-tune mix-up cannot be checked.",
             fix=[
                 FixStep(
-                    "Tell Quant Doctor which model you meant to run: the window asks above the findings; on the "
-                    "command line, add --expect with its name (e.g. --expect Qwen/Qwen3-8B)."
+                    "Say which model you meant to run (the Setup page's 'The model you expected', e.g. "
+                    "Qwen/Qwen3-8B), and Quant Doctor checks this file against it."
                 )
             ],
         )
@@ -118,7 +118,7 @@ def run(inputs: CheckInput) -> Finding:
         title = "This is a quant of the base model, not the instruct/chat model you expected"
         fix = [
             FixStep(f"Download a quant of the fine-tune itself (search for '{setup.expected}' with GGUF)."),
-            FixStep("Or quantize the fine-tune yourself with llama.cpp (convert_hf_to_gguf.py, then llama-quantize)."),
+            FixStep("Or ask for one on the fine-tune's model page, or make one with llama.cpp's own converter."),
         ]
     elif missing:
         severity = "warning"
@@ -158,4 +158,25 @@ def _looks_base(profile: ModelProfile, setup: Setup) -> bool:
     return not (name_words(profile) & INSTRUCT_WORDS)
 
 
-CHECK = Check(id="finetune", order=50, run=run, needs=frozenset(("profile", "setup", "hub_evidence")), hub_fixable=True)
+# The symptoms its causes produce, each link with where it is documented (issue 21).
+EXPLAINS = (
+    Explains(
+        "lost-finetune",
+        "a quant of the base model, not the fine-tune you meant",
+        "https://huggingface.co/docs/hub/model-cards#specifying-a-base-model",
+    ),
+    Explains(
+        "ignores-format",
+        "a base model, which was never taught to follow instructions",
+        "https://huggingface.co/Qwen/Qwen2.5-7B",
+    ),
+)
+
+CHECK = Check(
+    id="finetune",
+    order=50,
+    run=run,
+    needs=frozenset(("profile", "setup", "hub_evidence")),
+    hub_fixable=True,
+    explains=EXPLAINS,
+)

@@ -8,7 +8,7 @@ llama.cpp refuses a quantized V cache without it; Ollama quietly falls back to f
 
 from __future__ import annotations
 
-from core.checks.base import Check, CheckInput
+from core.checks.base import Check, CheckInput, Explains
 from core.checks.finding import Finding
 from core.checks.fixes import settings_fix
 from core.checks.measurements import DomainMetrics
@@ -176,4 +176,16 @@ def run(inputs: CheckInput) -> Finding:
     )
 
 
-CHECK = Check(id="kv-cache", order=20, run=run, needs=frozenset(("profile", "setup", "measurements")))
+# The symptoms its causes produce, each link with where it is documented (issue 21).
+EXPLAINS = (
+    Explains("forgets", "a quantized KV cache at long context", "https://github.com/ggml-org/llama.cpp/pull/7412"),
+    Explains("worse-than-original", "a quantized KV cache", "https://github.com/ggml-org/llama.cpp/pull/7412"),
+)
+
+CHECK = Check(
+    id="kv-cache",
+    order=20,
+    run=run,
+    needs=frozenset(("profile", "setup", "measurements")),
+    explains=EXPLAINS,
+)

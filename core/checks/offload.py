@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from core.checks.base import Check, CheckInput
+from core.checks.base import Check, CheckInput, Explains
 from core.checks.evidence import quote
 from core.checks.finding import NOT_CHECKED, Finding, FixStep
 from core.settings.observations import Observations
@@ -83,4 +83,19 @@ def run(inputs: CheckInput) -> Finding:
     )
 
 
-CHECK = Check(id=ID, order=57, run=run, needs=frozenset(("profile", "setup", "observations")))
+# The symptoms its causes produce, each link with where it is documented (issue 21).
+EXPLAINS = (
+    Explains(
+        "memory-crash-slow",
+        "layers running from system RAM",
+        "https://github.com/ggml-org/llama.cpp/blob/master/tools/server/README.md",
+    ),
+)
+
+CHECK = Check(
+    id=ID,
+    order=57,
+    run=run,
+    needs=frozenset(("profile", "setup", "observations")),
+    explains=EXPLAINS,
+)

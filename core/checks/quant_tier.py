@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.checks.base import Check, CheckInput
+from core.checks.base import Check, CheckInput, Explains
 from core.checks.finding import Finding, FixStep
 from core.checks.tiers import block_bpw, dominant_types, severity_for_bpw, tier_label, tier_words
 from core.evaluation.verdicts import far_above_typical, judge, table, typical_sentence
@@ -152,6 +152,20 @@ def _why(severity: str, profile: ModelProfile, far: float | None, label: str | N
     return f"At about {bpw:.2f} bits per weight the rounding costs the model little: the quant is not the problem."
 
 
+# The symptoms its causes produce, each link with where it is documented (issue 21).
+EXPLAINS = (
+    Explains(
+        "nonsense",
+        "a quantization too aggressive for the model",
+        "https://github.com/ggml-org/llama.cpp/blob/master/tools/perplexity/README.md",
+    ),
+    Explains(
+        "worse-than-original",
+        "a quantization too aggressive for the model",
+        "https://github.com/ggml-org/llama.cpp/blob/master/tools/perplexity/README.md",
+    ),
+)
+
 CHECK = Check(
     id="quant-tier",
     order=10,
@@ -159,4 +173,5 @@ CHECK = Check(
     needs=frozenset(("profile", "setup", "measurements")),
     hub_fixable=True,
     blames_quant=True,
+    explains=EXPLAINS,
 )

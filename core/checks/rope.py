@@ -8,7 +8,7 @@ length with no extension at all, makes everything past the trained length noise.
 
 from __future__ import annotations
 
-from core.checks.base import Check, CheckInput
+from core.checks.base import Check, CheckInput, Explains
 from core.checks.finding import Finding, FixStep
 from core.checks.fixes import settings_fix
 from core.engines import registry as engines
@@ -99,4 +99,22 @@ def run(inputs: CheckInput) -> Finding:
     )
 
 
-CHECK = Check(id=ID, order=55, run=run, needs=frozenset(("profile", "setup")))  # the file and the settings only
+# The symptoms its causes produce, each link with where it is documented (issue 21).
+EXPLAINS = (
+    Explains(
+        "forgets",
+        "static YaRN scaling at a context that does not need it",
+        "https://github.com/QwenLM/Qwen3/issues/1567",
+    ),
+    Explains(
+        "nonsense", "a context beyond the trained one with no extension", "https://github.com/QwenLM/Qwen3/issues/1567"
+    ),
+)
+
+CHECK = Check(
+    id=ID,
+    order=55,
+    run=run,
+    needs=frozenset(("profile", "setup")),
+    explains=EXPLAINS,
+)  # the file and the settings only

@@ -9,7 +9,7 @@ the sampler's, not the quant's.
 
 from __future__ import annotations
 
-from core.checks.base import Check, CheckInput
+from core.checks.base import Check, CheckInput, Explains
 from core.checks.engine_observations import sampling_from_setup
 from core.checks.finding import NOT_CHECKED, Finding, FixStep
 from core.checks.fixes import settings_fix
@@ -63,7 +63,7 @@ def run(inputs: CheckInput) -> Finding:
             title="Not checked: no sampling settings known",
             evidence=["no temperature or penalties from the engine, your settings or the file"],
             why="The sampler picks each next token; with no temperature or penalty known, it could not be checked.",
-            fix=[FixStep("Give your temperature (on the Setup page, or connect to your app) to check it.")],
+            fix=[FixStep("Give your temperature (in the Setup page's Sampling box, or connect to your app) to check it.")],
             status=NOT_CHECKED,
         )
     sure = "confirmed" if s.reported else "likely"
@@ -104,7 +104,7 @@ def run(inputs: CheckInput) -> Finding:
             evidence=evidence,
             why="The sampler picks each next token; with no temperature known, greedy looping or rambling could "
             "not be checked.",
-            fix=[FixStep("Give your temperature (on the Setup page, or connect to your app) to check it.")],
+            fix=[FixStep("Give your temperature (in the Setup page's Sampling box, or connect to your app) to check it.")],
             confidence=confidence,
             status=NOT_CHECKED,
         )
@@ -126,4 +126,28 @@ def _values(s: SamplingSeen) -> dict[str, float]:
     return {k: float(v) for k, v in named.items() if v is not None}
 
 
-CHECK = Check(id=ID, order=53, run=run, needs=frozenset(("profile", "setup", "observations")))
+# The symptoms its causes produce, each link with where it is documented (issue 21).
+EXPLAINS = (
+    Explains("loops", "greedy decoding (temperature 0) on a thinking model", "https://huggingface.co/Qwen/Qwen3-8B"),
+    Explains(
+        "loops",
+        "a temperature below the model card's on a reasoning model",
+        "https://huggingface.co/deepseek-ai/DeepSeek-R1-Distill-Qwen-7B",
+    ),
+    Explains(
+        "loops",
+        "no repeat penalty on a small model",
+        "https://github.com/ggml-org/llama.cpp/blob/master/tools/main/README.md",
+    ),
+    Explains(
+        "nonsense", "a very high temperature", "https://github.com/ggml-org/llama.cpp/blob/master/tools/main/README.md"
+    ),
+)
+
+CHECK = Check(
+    id=ID,
+    order=53,
+    run=run,
+    needs=frozenset(("profile", "setup", "observations")),
+    explains=EXPLAINS,
+)

@@ -10,7 +10,7 @@ Three faults that look like a bad quant (sources in LOG_FORMATS.md section 5):
 
 from __future__ import annotations
 
-from core.checks.base import Check, CheckInput
+from core.checks.base import Check, CheckInput, Explains
 from core.checks.evidence import quote, unique
 from core.checks.finding import NOT_CHECKED, Finding, FixStep
 from core.checks.fixes import base_of
@@ -143,4 +143,20 @@ def run(inputs: CheckInput) -> Finding:
     )
 
 
-CHECK = Check(id=ID, order=6, run=run, needs=frozenset(("profile", "setup", "observations")))
+# The symptoms its causes produce, each link with where it is documented (issue 21).
+EXPLAINS = (
+    Explains(
+        "nonsense",
+        "a missing pre-tokenizer (llama.cpp: GENERATION QUALITY WILL BE DEGRADED)",
+        "https://github.com/ollama/ollama/issues/4126",
+    ),
+    Explains("worse-than-original", "a doubled BOS token", "https://github.com/ggml-org/llama.cpp/pull/7332"),
+)
+
+CHECK = Check(
+    id=ID,
+    order=6,
+    run=run,
+    needs=frozenset(("profile", "setup", "observations")),
+    explains=EXPLAINS,
+)

@@ -7,7 +7,7 @@ import re
 from dataclasses import replace
 from typing import Any
 
-from core.checks.base import Check, CheckInput, Outcome
+from core.checks.base import Check, CheckInput, Explains, Outcome
 from core.checks.finding import NOT_CHECKED, Finding, FixStep
 from core.checks.fixes import settings_fix
 from core.engines import registry as engines
@@ -175,6 +175,15 @@ def run(inputs: CheckInput) -> Outcome:
     )
 
 
+# The symptoms its causes produce, each link with where it is documented (issue 21).
+EXPLAINS = (
+    Explains(
+        "memory-crash-slow",
+        "weights, cache and buffers larger than the GPU's free memory",
+        "https://github.com/ggml-org/llama.cpp/blob/master/tools/server/README.md",
+    ),
+)
+
 CHECK = Check(
     id="vram",
     order=60,
@@ -182,4 +191,5 @@ CHECK = Check(
     needs=frozenset(("profile", "setup", "hardware")),
     requires=frozenset(("hardware",)),
     skipped_note="The memory check was skipped: no machine profile was available.",
+    explains=EXPLAINS,
 )

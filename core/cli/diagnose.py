@@ -9,7 +9,7 @@ from typing import Any
 
 from core.app.engines import ReadsFrom, connect_setup, engine_ids, log_setup, readers
 from core.app.session import Session
-from core.app.types import CONFIDENCE_WORDS, WORKLOADS, Setup
+from core.app.types import CONFIDENCE_WORDS, WORKLOADS, Setup, symptom_ids, symptoms
 from core.cli.observe import add_observation_arguments, observations_from_args
 from core.cli.run_options import add_run_arguments, given_run_values
 from core.errors import SetupError
@@ -19,6 +19,10 @@ from core.severity import GLYPHS, NOT_CHECKED_GLYPH
 def add_setup_arguments(p: argparse.ArgumentParser) -> None:
     add_run_arguments(p, title="your settings (flags win over imported settings)")
     g = p.add_argument_group("what you are doing")
+    g.add_argument(
+        "--symptom", action="append", choices=symptom_ids(), metavar="WHAT",
+        help="what went wrong (repeatable): " + ", ".join(symptom_ids()) + "; the causes of it rank first",
+    )  # fmt: skip
     g.add_argument("--workload", choices=WORKLOADS, help="what you use the model for (default chat)")
     g.add_argument(
         "--expect", metavar="NAME", help="the model you expected, e.g. Qwen/Qwen3-8B or 'the instruct version'"
@@ -84,6 +88,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
         )
     session = Session()
     session.set_setup(setup, evidence)
+    session.set_symptoms(args.symptom or ())
     session.load_model(path)
     if args.measurements:
         session.load_comparison(args.measurements)
@@ -104,6 +109,8 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
 def _print_text(d: Any) -> None:
     print(f"{d.model.display_name}: {d.model.nominal_type}, {d.model.effective_bpw:.2f} bits per weight")
+    if d.symptoms:
+        print("What went wrong: " + "; ".join(symptoms()[s].words for s in d.symptoms))
     if d.headline:
         print(f"\n=> {d.headline}")
     for f in d.findings:

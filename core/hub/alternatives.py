@@ -195,7 +195,7 @@ def _target(profile: ModelProfile | None, expected: str | None) -> tuple[str, st
             return guess.repo_id, guess.how, notes
     raise HubNotFoundError(
         "Quant Doctor could not tell which model this file is a quantization of.",
-        "Say which model you want with --expect owner/name (as on its model page).",
+        "Type the name of the model you want as on its model page (owner/name).",
     )
 
 

@@ -91,6 +91,7 @@ def to_markdown(d: Diagnosis) -> str:
         f"- Setup: context {effective_ctx(d.setup, m.context_length):,}, cache K {_md(d.setup.run.cache_type_k)} / "
         f"V {_md(d.setup.run.cache_type_v)}, engine {_md(d.setup.engine)}, workload {_md(d.setup.workload)}"
         + (f", expected {_md(d.setup.expected)}" if d.setup.expected else ""),
+        *([f"- What went wrong: {_md(_symptom_words(d))}"] if d.symptoms else []),
         "",
         "## What is wrong" if d.problems else "## Nothing found wrong",
         "",
@@ -290,6 +291,7 @@ def to_html(d: Diagnosis) -> str:
         f"V {escape(d.setup.run.cache_type_v)} · {escape(d.setup.engine)} · workload {escape(d.setup.workload)}"
         + (f" · expected {escape(d.setup.expected)}" if d.setup.expected else "")
         + "</p>",
+        f"<p>What went wrong: {escape(_symptom_words(d))}</p>" if d.symptoms else "",
         f'<p class="headline"><strong>{escape(d.headline)}</strong></p>' if d.headline else "",
         "<h2>What is wrong</h2>" if d.problems else "<h2>Nothing found wrong</h2>",
         *[_html_finding(f) for f in d.problems],
@@ -370,6 +372,14 @@ def _comparison_lines(c: Comparison) -> list[str]:
         *typical_findings(c),
         *cut_short_lines(c),
     ]
+
+
+def _symptom_words(d: Diagnosis) -> str:
+    """What the person said went wrong, in their words (the start page's choices)."""
+    from core.settings.symptoms import symptoms
+
+    known = symptoms()
+    return "; ".join(known[s].words for s in d.symptoms if s in known)
 
 
 def _md_text(text: str) -> str:

@@ -16,23 +16,44 @@ from gui.state import AppState
 from gui.widgets import GLOSSARY, Label, StackedBar, clear_layout, icon
 
 
+def _answer_box(name: str) -> tuple[QFrame, Label, QLabel, QLabel]:
+    """A framed answer: an icon, a sentence, and a line under it."""
+    frame = QFrame()
+    frame.setObjectName(name)
+    mark = Label()
+    mark.setFixedSize(26, 26)
+    text = style.text_label("Open a model to see whether it fits this machine.", "heading")
+    more = style.text_label("")
+    row = QHBoxLayout(frame)
+    row.addWidget(mark, 0, Qt.AlignmentFlag.AlignTop)
+    texts = QVBoxLayout()
+    texts.addWidget(text)
+    texts.addWidget(more)
+    row.addLayout(texts, 1)
+    return frame, mark, text, more
+
+
+def _show_answer(frame: QFrame, mark: Label, text: QLabel, more: QLabel, severity: str, words: str, extra: str) -> None:
+    mark.setPixmap(icon(style.SEVERITY_ICONS[severity]).pixmap(QSize(24, 24)))
+    mark.setToolTip(style.severity_word(severity))
+    text.setText(words)
+    more.setText(extra)
+    more.setVisible(bool(extra))
+    frame.setStyleSheet(
+        f"QFrame#{frame.objectName()} {{ border-left: 5px solid {style.severity_colour(severity)}; "
+        f"background: {style.current().base}; }}"
+    )
+
+
 class AdvicePage(QWidget):
     def __init__(self, state: AppState) -> None:
         super().__init__()
         self.state = state
         self.header = style.text_label("Advice", "title")
-        self.answer = QFrame()
-        self.answer.setObjectName("answer")
-        self.answer_icon = Label()
-        self.answer_icon.setFixedSize(26, 26)
-        self.answer_text = style.text_label("Open a model to see whether it fits this machine.", "heading")
-        self.answer_more = style.text_label("")
-        al = QHBoxLayout(self.answer)
-        al.addWidget(self.answer_icon, 0, Qt.AlignmentFlag.AlignTop)
-        texts = QVBoxLayout()
-        texts.addWidget(self.answer_text)
-        texts.addWidget(self.answer_more)
-        al.addLayout(texts, 1)
+        # the one next step across all findings first, then whether it fits (core.app.advice decides both)
+        self.lead, self.lead_icon, self.lead_text, self.lead_more = _answer_box("lead")
+        self.lead.hide()
+        self.answer, self.answer_icon, self.answer_text, self.answer_more = _answer_box("answer")
         self.arithmetic_toggle = QToolButton()
         self.arithmetic_toggle.setText("Show the arithmetic")
         self.arithmetic_toggle.setCheckable(True)
@@ -49,6 +70,7 @@ class AdvicePage(QWidget):
         scroll.setWidget(self.inner)
         lay = QVBoxLayout(self)
         lay.addWidget(self.header)
+        lay.addWidget(self.lead)
         lay.addWidget(self.answer)
         lay.addWidget(self.arithmetic_toggle, 0, Qt.AlignmentFlag.AlignLeft)
         lay.addWidget(scroll, 1)
@@ -65,15 +87,12 @@ class AdvicePage(QWidget):
             self.show_advice(self._diagnosis)
 
     def set_answer(self, severity: str, text: str, more: str) -> None:
-        self.answer_icon.setPixmap(icon(style.SEVERITY_ICONS[severity]).pixmap(QSize(24, 24)))
-        self.answer_icon.setToolTip(style.severity_word(severity))
-        self.answer_text.setText(text)
-        self.answer_more.setText(more)
-        self.answer_more.setVisible(bool(more))
-        self.answer.setStyleSheet(
-            f"QFrame#answer {{ border-left: 5px solid {style.severity_colour(severity)}; "
-            f"background: {style.current().base}; }}"
-        )
+        _show_answer(self.answer, self.answer_icon, self.answer_text, self.answer_more, severity, text, more)
+
+    def set_lead(self, severity: str | None, text: str = "", more: str = "") -> None:
+        self.lead.setVisible(severity is not None)
+        if severity is not None:
+            _show_answer(self.lead, self.lead_icon, self.lead_text, self.lead_more, severity, text, more)
 
     def set_arithmetic_visible(self, on: bool) -> None:
         self.arithmetic_toggle.setText("Hide the arithmetic" if on else "Show the arithmetic")
@@ -96,6 +115,8 @@ class AdvicePage(QWidget):
         self.arithmetic_toggle.hide()
         view = advice_view(d, machine_known=self.state.hardware is not None, detecting=self.state.detecting)
         self.set_answer(view.answer.severity, view.answer.text, view.answer.more)
+        lead = view.lead
+        self.set_lead(lead.severity if lead else None, lead.text if lead else "", lead.more if lead else "")
         if not view.estimated:
             self.inner_layout.addStretch(1)
             return

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.app.hub import MIN_QUERY, fixes, is_offline, search_model_ids
+from core.app.steps import asks_which_model
 from core.app.types import Diagnosis, Finding
 from core.errors import CancelledError
 from core.progress import Job, Progress
@@ -49,7 +50,7 @@ class NotCheckedCard(QFrame):
         lay = QHBoxLayout(self)
         lay.addWidget(mark, 0, Qt.AlignmentFlag.AlignTop)
         if finding.id == "finetune":
-            words = "whether this is the model you meant to run: answer the question above."
+            words = "whether this is the model you meant to run (say which on the Setup page)."
         elif finding.id == "vram":
             reason = finding.title.split(":", 1)[1].strip() if ":" in finding.title else ""
             words = "whether it fits in memory" + (f" ({reason})." if reason else ".")
@@ -154,13 +155,8 @@ class ExpectedQuestion(QFrame):
 
     def ask(self, d: Diagnosis) -> None:
         base = not d.model.has_chat_template
-        m = d.model
-        guess = "-".join(x for x in (m.basename, m.size_label) if x)
-        self.field.setPlaceholderText(
-            f"e.g. {guess}-Instruct, or the name you searched for"
-            if guess
-            else "e.g. Qwen/Qwen3-8B, or the name you searched for"
-        )
+        # an example of the form, never a made-up id for this file: suggestions come from the Hub only
+        self.field.setPlaceholderText("its name as on its model page, e.g. Qwen/Qwen3-8B")
         self.why.setText(
             ("This file has no chat template: it may be a base model, which only continues text. " if base else "")
             + "Quant Doctor compares the file with the model you wanted, to catch a base model downloaded instead "
@@ -214,8 +210,7 @@ class DiagnosisPage(QWidget):
         problems = d.problems
         fine = [f for f in d.ruled_out if not is_unchecked(f, d)]
         unchecked = [f for f in d.ruled_out if is_unchecked(f, d)]
-        inferred_base = not d.setup.expected and any(f.id == "finetune" for f in problems)  # issue 14's warning
-        if inferred_base or any(f.id == "finetune" for f in unchecked):
+        if asks_which_model(d):  # only on evidence of a base or wrong model, or when the person said so
             self.question.ask(d)
         else:
             self.question.hide()

@@ -1,4 +1,4 @@
-"""Start: what Quant Doctor does, in two sentences, and three ways in.
+"""Start: what Quant Doctor does, in two sentences, what went wrong, and three ways in.
 
 Shown on a first start (no recent model). "Connect to my app" leads to the Setup page's connection
 section; until that section exists the button stays, disabled, saying so.
@@ -7,8 +7,19 @@ section; until that section exists the button stays, disabled, saying so.
 from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QPushButton, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFrame,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
+from core.app.types import symptoms
 from gui import style
 from gui.widgets import icon
 
@@ -40,6 +51,35 @@ class _Way(QFrame):
         lay.addWidget(button)
         self.sentence = style.text_label(sentence, muted=True)
         lay.addWidget(self.sentence)
+
+
+class SymptomBox(QGroupBox):
+    """ "What went wrong?": the person's complaint first, several choices allowed (resources/symptoms.json).
+    The diagnosis ranks the causes of what is ticked first and speaks to it."""
+
+    changed = Signal(tuple)  # the ticked symptom ids, in the listed order
+
+    def __init__(self) -> None:
+        super().__init__("What went wrong? (tick all that apply)")
+        self.boxes: dict[str, QCheckBox] = {}
+        grid = QGridLayout(self)
+        grid.setHorizontalSpacing(style.SPACE_L)
+        for i, s in enumerate(symptoms().values()):
+            box = QCheckBox(s.words)
+            box.setAccessibleName(s.words)
+            box.toggled.connect(lambda _on: self.changed.emit(self.ticked()))
+            self.boxes[s.id] = box
+            grid.addWidget(box, i // 2, i % 2)
+
+    def ticked(self) -> tuple[str, ...]:
+        return tuple(sid for sid, box in self.boxes.items() if box.isChecked())
+
+    def set_ticked(self, ids: tuple[str, ...]) -> None:
+        """Show the case's symptoms without announcing them again."""
+        for sid, box in self.boxes.items():
+            box.blockSignals(True)
+            box.setChecked(sid in ids)
+            box.blockSignals(False)
 
 
 class StartPage(QWidget):
@@ -99,6 +139,8 @@ class StartPage(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(style.SPACE_L)
         lay.addLayout(head)
+        self.symptoms = SymptomBox()
+        lay.addWidget(self.symptoms)
         for way in self.ways:
             lay.addWidget(way)
         self.hint = style.text_label(
