@@ -142,12 +142,14 @@ def rank(findings: list[Finding], symptoms: tuple[str, ...] = ()) -> list[Findin
     ]
     floor = min(confirmed) if confirmed else 0
 
-    def key(f: Finding) -> tuple[int, int, int, int]:
+    def key(f: Finding) -> tuple[int, int, int, int, int]:
+        # found, then fine, then not checked: every view shows them in this order, so the numbers run on
+        group = 0 if f.is_problem else 2 if f.status == NOT_CHECKED else 1
         sev = SEVERITIES.index(f.severity)
         if blames_quant(f) and f.is_problem and f.confidence != "confirmed-by-measurement":
             sev = max(sev, floor)
         heard = 0 if f.severity in ("critical", "warning") and explains(f, weighed) else 1
-        return heard, sev, CONFIDENCE_RANK[f.confidence] if f.is_problem else 0, registry.order_of(f.id)
+        return group, heard, sev, CONFIDENCE_RANK[f.confidence] if f.is_problem else 0, registry.order_of(f.id)
 
     ordered = sorted(findings, key=key)
     for i, f in enumerate(ordered, start=1):

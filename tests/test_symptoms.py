@@ -150,3 +150,50 @@ def test_symptoms_are_checked_at_the_door():
     assert parse_symptoms(["Loops", "loops", "forgets"]) == ("loops", "forgets")
     with pytest.raises(SetupError, match="'hallucinates' is not a symptom"):
         parse_symptoms(["hallucinates"])
+
+
+# -- every import fills the sampler; the window reaches the same answers ----------------------------------
+
+
+def test_a_modelfile_and_an_lm_studio_config_fill_the_sampler(tmp_path: Path):
+    from core.engines.lmstudio import from_lmstudio
+    from core.engines.ollama import from_ollama
+
+    s = from_ollama(env={}, modelfile="FROM x\nPARAMETER temperature 0\nPARAMETER repeat_penalty 1.0\n")
+    assert (s.sampling.temperature, s.sampling.repeat_penalty, s.unknown) == (0.0, 1.0, [])
+    config = tmp_path / "model.json"
+    config.write_text(json.dumps({
+        "load": {"fields": [{"key": "llm.load.contextLength", "value": 8192}]},
+        "operation": {"fields": [
+            {"key": "llm.prediction.temperature", "value": 0},
+            {"key": "llm.prediction.topKSampling", "value": 40},
+            {"key": "llm.prediction.repeatPenalty", "value": {"checked": False, "value": 1.1}},
+        ]},
+    }))  # fmt: skip
+    s = from_lmstudio(config)
+    assert (s.sampling.temperature, s.sampling.top_k, s.sampling.repeat_penalty, s.run.n_ctx) == (0.0, 40, 1.0, 8192)
+
+
+def test_the_window_hears_loops_from_the_setup_page_and_from_an_imported_command(qtbot, tmp_path: Path):
+    from windowkit import make_window, wait_diagnosis
+
+    path = r1(tmp_path)
+    w = make_window(qtbot, tmp_path)
+    w.start_page.symptoms.boxes["loops"].setChecked(True)
+    assert w.state.symptoms == ("loops",)
+    wait_diagnosis(qtbot, w, lambda: w.state.open_model(str(path)))
+    d = w.state.diagnosis
+    assert d.headline.startswith("Nothing found so far explains loops. Give your temperature")
+    assert next(f for f in d.findings if f.id == "sampling").status == "not-checked"
+    w.show_page("setup")
+    wait_diagnosis(qtbot, w, lambda: w.setup_page.samplers["temperature"].setValue(0.0))
+    d = w.state.diagnosis
+    assert d.findings[0].id == "sampling" and d.headline.startswith("For loops, the most likely cause")
+    assert w.verdict.text.startswith("For loops, the most likely cause: greedy decoding")
+    # the same answer from an imported command: --temp is read, not dropped
+    wait_diagnosis(qtbot, w, lambda: w.setup_page.import_command(R1_COMMAND.format(path=path)))
+    assert w.state.setup.sampling.temperature == 0.0 and w.setup_page.samplers["temperature"].value() == 0.0
+    assert w.state.diagnosis.findings[0].id == "sampling"
+    w.show_page("advice")
+    assert w.advice_page.lead.isVisibleTo(w.advice_page)
+    assert w.advice_page.lead_text.text().startswith("First: Greedy decoding")

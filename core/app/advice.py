@@ -146,7 +146,7 @@ def advice_view(d: Diagnosis | None, machine_known: bool = False, detecting: boo
             (k, f"{PART_WORDS[k]} {gib(getattr(dev, f'{k}_bytes'))}", float(getattr(dev, f"{k}_bytes"))) for k in PARTS
         ]
         room = (
-            f"{gib(dev.total_bytes)} needed of {gib(dev.available_bytes)} available"
+            f"{gib(dev.total_bytes)} needed of the {gib(dev.available_bytes)} llama.cpp can use"
             if dev.available_bytes is not None
             else f"{gib(dev.total_bytes)} needed"
         )

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import re
 
-from core.checks.tiers import TIER_WORDS, block_bpw, severity_for_bpw, share_words
+from core.checks.tiers import TIER_WORDS, block_bpw, bpw_words, severity_for_bpw, share_words
 from core.checks.vram import device_words
+from core.hardware.machine import GpuInfo
+from core.memory.arithmetic import gib
 from core.model.naming import friendly_name
 from core.model.profile import ModelProfile
 from core.model.profile_text import human_bytes, human_count, profile_summary
 
 __all__ = [
     "PRECISION_SENTENCES",
+    "bpw_words",
     "device_title",
     "found_badge",
     "friendly_name",
@@ -27,6 +30,7 @@ __all__ = [
     "quant_tier",
     "share_words",
     "tier_badge",
+    "usable_words",
 ]
 
 # What a tier means for the answers, said once per tier.
@@ -40,6 +44,16 @@ PRECISION_SENTENCES = {
 _QUANT_IN_NAME = re.compile(
     r"(?<![A-Za-z0-9])(I?Q\d(?:_[A-Z0-9]+)*|TQ\d_\d|BF16|F16|F32)(?![A-Za-z0-9])", re.IGNORECASE
 )
+
+
+def usable_words(gpu: GpuInfo) -> str:
+    """What the Advice page plans with, said on the Machine page too, with what the difference is:
+    "llama.cpp can use 7.38 GiB of it (the driver keeps 0.62 GiB)". Empty when it is all of the free memory."""
+    usable = gpu.available_bytes
+    free = gpu.free_bytes if gpu.free_bytes is not None else gpu.total_bytes
+    if not usable or free is None or usable >= free:
+        return ""
+    return f"llama.cpp can use {gib(usable)} of it: the driver and the system keep {gib(free - usable)}."
 
 
 def device_title(device: str) -> str:

@@ -79,3 +79,12 @@ def severity_for_bpw(bpw: float) -> str:
 def dominant_types(profile: ModelProfile, n: int = 3) -> str:
     total = sum(t.bytes for t in profile.tensor_types) or 1
     return ", ".join(f"{t.type} {share_words(t.bytes / total)}" for t in profile.tensor_types[:n])
+
+
+def bpw_words(profile: ModelProfile) -> str:
+    """Bits per weight, never unlabelled: the layers' (what the quant-tier check judges) and the whole
+    file's (with its embeddings and output)."""
+    layers, whole = block_bpw(profile), profile.effective_bpw
+    if abs(layers - whole) < 0.005:
+        return f"{whole:.2f} bits per weight"
+    return f"{layers:.2f} bits per weight in its layers ({whole:.2f} for the whole file)"

@@ -10,6 +10,7 @@ from typing import Any
 from core.app.engines import ReadsFrom, connect_setup, engine_ids, log_setup, readers
 from core.app.session import Session
 from core.app.types import CONFIDENCE_WORDS, WORKLOADS, Setup, symptom_ids, symptoms
+from core.app.words import bpw_words
 from core.cli.observe import add_observation_arguments, observations_from_args
 from core.cli.run_options import add_run_arguments, given_run_values
 from core.errors import SetupError
@@ -108,7 +109,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
 
 def _print_text(d: Any) -> None:
-    print(f"{d.model.display_name}: {d.model.nominal_type}, {d.model.effective_bpw:.2f} bits per weight")
+    print(f"{d.model.display_name}: {d.model.nominal_type}, {bpw_words(d.model)}")
     if d.symptoms:
         print("What went wrong: " + "; ".join(symptoms()[s].words for s in d.symptoms))
     if d.headline:

@@ -34,6 +34,7 @@ from core.engines.loopback import Loopback
 from core.engines.reading import read_json, setup_from
 from core.errors import EngineNotFoundError, SetupError
 from core.settings.run import is_quantized_cache
+from core.settings.sampling import Sampling
 from core.settings.setup import Setup
 
 # LM Studio stores per-model load settings as a list of {key, value} fields.
@@ -43,6 +44,15 @@ _LMSTUDIO_KEYS = {
     "llm.load.llama.vCacheQuantizationType": "cache_type_v",
     "llm.load.llama.flashAttention": "flash_attn",
     "llm.load.numGpuLayers": "n_gpu_layers",
+}
+# ... and its sampler in the same file's "operation" fields (lmstudio-js kvConfigToLLMPredictionConfig:
+# temperature and topKSampling plain, the others {"checked": bool, "value": n}, unchecked meaning off).
+_LMSTUDIO_SAMPLING = {
+    "llm.prediction.temperature": "temperature",
+    "llm.prediction.topKSampling": "top_k",
+    "llm.prediction.topPSampling": "top_p",
+    "llm.prediction.minPSampling": "min_p",
+    "llm.prediction.repeatPenalty": "repeat_penalty",
 }
 
 
@@ -67,6 +77,21 @@ def from_lmstudio(path: str | Path, **overrides: Any) -> Setup:
             values[_LMSTUDIO_KEYS[key]] = val
         elif key:
             unknown.append(str(key))
+    sampler: dict[str, Any] = {}
+    operation = data.get("operation", {}).get("fields", []) if isinstance(data.get("operation"), dict) else []
+    for item in operation if isinstance(operation, list) else []:
+        key = item.get("key") if isinstance(item, dict) else None
+        if key not in _LMSTUDIO_SAMPLING:
+            continue
+        val = item.get("value")
+        if isinstance(val, dict):
+            if not val.get("checked", True):  # off: a repeat penalty unticked is 1.0 (none)
+                val = 1.0 if key == "llm.prediction.repeatPenalty" else None
+            else:
+                val = val.get("value")
+        sampler[_LMSTUDIO_SAMPLING[key]] = val
+    if sampler:
+        values["sampling"] = Sampling.from_mapping(sampler, f"LM Studio config {Path(path).name}")
     values["unknown"] = unknown
     values.update(overrides)
     return setup_from(values, f"{Path(path).name}")

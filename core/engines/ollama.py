@@ -34,12 +34,17 @@ from core.settings.sampling import Sampling
 from core.settings.setup import Setup
 from core.shells import env_lines
 
+# The Modelfile's sampler parameters (ollama docs/modelfile.md, "Valid Parameters and Values").
+SAMPLER_PARAMETERS = ("temperature", "top_k", "top_p", "min_p", "typical_p", "repeat_penalty", "repeat_last_n",
+                      "presence_penalty", "frequency_penalty", "mirostat", "seed")  # fmt: skip
+
 
 def from_ollama(env: Mapping[str, str] | None = None, modelfile: str | Path | None = None, **overrides: Any) -> Setup:
     """Ollama's settings: OLLAMA_* environment variables and a Modelfile's PARAMETER lines."""
     env = os.environ if env is None else env
     values: dict[str, Any] = {"source": "Ollama settings", "engine": "ollama"}
     unknown: list[str] = []
+    sampler: dict[str, str] = {}
     kv = env.get("OLLAMA_KV_CACHE_TYPE")
     if kv:
         values["cache_type_k"] = values["cache_type_v"] = kv
@@ -66,8 +71,13 @@ def from_ollama(env: Mapping[str, str] | None = None, modelfile: str | Path | No
                 values["n_gpu_layers"] = whole_number("num_gpu", val)
             elif key == "num_batch":
                 values["n_batch"] = whole_number("num_batch", val)
+            elif key in SAMPLER_PARAMETERS:
+                sampler[key] = val
             else:
                 unknown.append(f"PARAMETER {key} {val}")
+    if sampler:  # PARAMETER temperature 0.6, repeat_penalty 1.1 ... (Ollama's Modelfile reference)
+        values["sampling"] = read = Sampling.from_mapping(sampler, "your Modelfile")
+        unknown += [f"PARAMETER {k} {v}: not a number" for k, v in sampler.items() if getattr(read, k) is None]
     values["unknown"] = unknown
     values.update(overrides)
     return Setup.of(**values)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from core import __version__
 from core.checks.finding import CONFIDENCE_WORDS, Finding
+from core.checks.tiers import bpw_words
 from core.diagnosis import Diagnosis
 from core.engines import registry as engines
 from core.engines.base import COPY_KIND_WORDS
@@ -86,7 +87,7 @@ def to_markdown(d: Diagnosis) -> str:
         f"# Quant Doctor report: {_md(friendly_name(m))}",
         "",
         f"- File: {_code(m.path)} ({human_bytes(m.file_size)}); name in the file: {_md(m.display_name)}",
-        f"- Quantization: {_md(m.nominal_type or 'unknown')} nominal, {m.effective_bpw:.2f} bits per weight measured",
+        f"- Quantization: {_md(m.nominal_type or 'unknown')} nominal, {bpw_words(m)} measured",
         f"- Parameters: {human_count(m.parameters)}; architecture {_md(m.architecture or 'unknown')}",
         f"- Setup: context {effective_ctx(d.setup, m.context_length):,}, cache K {_md(d.setup.run.cache_type_k)} / "
         f"V {_md(d.setup.run.cache_type_v)}, engine {_md(d.setup.engine)}, workload {_md(d.setup.workload)}"
@@ -285,7 +286,7 @@ def to_html(d: Diagnosis) -> str:
     sections = [
         f"<h1>{escape(friendly_name(m))}</h1>",
         f'<p class="meta">{escape(m.path)} · name in the file: {escape(m.display_name)}</p>',
-        f'<p class="sub">{escape(m.nominal_type or "unknown")} · {m.effective_bpw:.2f} bits per weight measured · '
+        f'<p class="sub">{escape(m.nominal_type or "unknown")} · {bpw_words(m)} measured · '
         f"{human_count(m.parameters)} parameters · {escape(m.architecture or 'unknown')} · {human_bytes(m.file_size)}</p>",
         f"<p>Setup: context {effective_ctx(d.setup, m.context_length):,} · KV cache K {escape(d.setup.run.cache_type_k)} / "
         f"V {escape(d.setup.run.cache_type_v)} · {escape(d.setup.engine)} · workload {escape(d.setup.workload)}"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.app.machine import catalog_names
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
@@ -15,8 +14,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.app.words import human_bytes
+from core.app.machine import catalog_names
+from core.app.words import human_bytes, usable_words
 from core.palette import MEMORY_PARTS
+from gui import style
 from gui.state import AppState
 from gui.widgets import Label, RichLabel, StackedBar, clear_layout, esc
 
@@ -56,6 +57,9 @@ class GpuCard(QFrame):
         )
         lay.addWidget(Label(f"Memory: {human_bytes(total)} in all" if total else "Memory: not reported"))
         lay.addWidget(self.bar)
+        usable = usable_words(gpu)
+        if usable:
+            lay.addWidget(style.text_label(usable, "small", muted=True))
         for note in gpu.notes:
             n = Label(note)
             n.setWordWrap(True)

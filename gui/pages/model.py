@@ -29,6 +29,7 @@ from core.app.found import FoundBadges, FoundModel, Headers, badges_job, discove
 from core.app.types import ModelProfile
 from core.app.words import (
     PRECISION_SENTENCES,
+    bpw_words,
     friendly_name,
     human_bytes,
     human_count,
@@ -230,8 +231,7 @@ class ModelPage(QWidget):
         self.name_label.setToolTip(plain_tip(f"Name in the file: {p.name or '(none)'}\n{p.path}"))
         family = f" of the {p.architecture} family" if p.architecture else ""
         self.title.setText(
-            f"A {human_count(p.parameters)}-parameter model{family} · {human_bytes(p.file_size)} · "
-            f"{p.effective_bpw:.2f} bits per weight on average"
+            f"A {human_count(p.parameters)}-parameter model{family} · {human_bytes(p.file_size)} · {bpw_words(p)}"
         )
         sev = precision_of(p)
         self.precision_icon.setPixmap(icon(sev).pixmap(QSize(20, 20)))
