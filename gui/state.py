@@ -140,6 +140,21 @@ class AppState(QObject):
         self.profile_changed.emit(profile)
         self.comparison_changed.emit(None)
         self.rediagnose()
+        if self.session.case.prompt_text:  # another model counts the same prompt in its own tokens
+            self.count_prompt(self.session.case.prompt_text)
+
+    def count_prompt(self, text: str) -> None:
+        """The person's prompt, counted with the model's own tokenizer off the UI thread, then the checks."""
+        op = self.session.count_prompt(text)
+        if op is None:
+            self.rediagnose()
+            return
+        self.run_op(op, lambda _count: self.rediagnose())
+
+    def set_app_template(self, text: str | None) -> None:
+        """The chat template the person's app applies (pasted): the chat-template check compares it."""
+        self.session.set_app_template(text)
+        self.rediagnose()
 
     def set_setup(self, setup: Setup) -> None:
         self.session.set_setup(setup)

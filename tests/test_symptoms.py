@@ -197,3 +197,31 @@ def test_the_window_hears_loops_from_the_setup_page_and_from_an_imported_command
     w.show_page("advice")
     assert w.advice_page.lead.isVisibleTo(w.advice_page)
     assert w.advice_page.lead_text.text().startswith("First: Greedy decoding")
+
+
+def test_the_window_counts_a_pasted_prompt_and_compares_a_pasted_template(qtbot, tmp_path: Path, demo):
+    """The Setup page's "What your app sends the model": the prompt counted with the model's own tokenizer
+    (llama.cpp, in a child) against the context; the app's template against the file's."""
+    from test_differential import ALPACA
+    from windowkit import make_window, wait_diagnosis
+
+    w = make_window(qtbot, tmp_path)
+    wait_diagnosis(qtbot, w, lambda: w.state.open_model(str(demo.reference)))
+    w.show_page("setup")
+    wait_diagnosis(qtbot, w, lambda: w.setup_page.ctx.setValue(512))
+    w.start_page.symptoms.boxes["forgets"].setChecked(True)
+    w.setup_page.prompt.setPlainText("The water cycle moves water between the sea, the air and the land. " * 60)
+
+    def counted() -> bool:
+        d = w.state.diagnosis
+        return w.state.session.case.prompt is not None and d is not None and d.findings[0].id == "context-truncation"
+
+    qtbot.waitUntil(counted, timeout=60_000)
+    count = w.state.session.case.prompt
+    assert count.exact and count.tokens > 512  # llama.cpp's own count, beyond the context
+    assert w.state.diagnosis.headline.startswith("For long chats falling apart, the most likely cause")
+    w.setup_page.template_source.setCurrentIndex(1)
+    w.setup_page.app_template.setPlainText(ALPACA)
+    qtbot.waitUntil(lambda: any(f.id == "chat-template" and f.is_problem for f in w.state.diagnosis.findings), timeout=30_000)
+    f = next(f for f in w.state.diagnosis.findings if f.id == "chat-template")
+    assert "Alpaca" in f.title and any("pasted" in e for e in f.evidence)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from core.app.observe import with_pasted
 from core.checks.measurements import Measured, Measurements
 from core.diagnosis import Diagnosis, diagnose
 from core.engines.evidence import EngineEvidence
@@ -17,7 +18,7 @@ from core.evaluation.compare import Comparison
 from core.evaluation.settings_trial import SettingsTrial
 from core.hardware.machine import HardwareProfile
 from core.model.profile import ModelProfile
-from core.settings.observations import Observations
+from core.settings.observations import Observations, PromptCount
 from core.settings.setup import Setup
 
 
@@ -35,6 +36,9 @@ class Case:
     observations: Observations | None = None  # a counted prompt, log lines typed in (CLI)
     hub_evidence: list[str] | None = None  # what the Hub says this file quantizes
     symptoms: tuple[str, ...] = ()  # what went wrong, in the person's words (core.settings.symptoms)
+    prompt: PromptCount | None = None  # the prompt the person pasted, counted with the model's tokenizer
+    prompt_text: str = ""  # that prompt, kept to count it again for another model
+    app_template: str | None = None  # the chat template the person's app applies, pasted
 
     @property
     def measured(self) -> Measured | None:
@@ -52,7 +56,7 @@ class Case:
 
     def with_model(self, profile: ModelProfile) -> Case:
         """A new model: what was measured on the previous one no longer applies."""
-        return replace(self, profile=profile, comparison=None, trial=None)
+        return replace(self, profile=profile, comparison=None, trial=None, prompt=None)
 
     def diagnose(self) -> Diagnosis:
         """Run every registered check on what is known (the profile must be known)."""
@@ -60,5 +64,6 @@ class Case:
             raise ValueError("no model in the case")
         return diagnose(
             self.profile, self.setup, self.hardware, self.measured, hub_evidence=self.hub_evidence,
-            engine=self.engine, observations=self.observations, symptoms=self.symptoms,
+            engine=self.engine, observations=with_pasted(self.observations, self.prompt, self.app_template),
+            symptoms=self.symptoms,
         )  # fmt: skip

@@ -27,7 +27,7 @@ from core.hardware.machine import HardwareProfile
 from core.model.inspection import inspect_model
 from core.model.profile import ModelProfile
 from core.progress import Job, Progress
-from core.settings.observations import Observations
+from core.settings.observations import Observations, PromptCount
 from core.settings.setup import Setup
 
 T = TypeVar("T")
@@ -195,6 +195,26 @@ class Session:
         parsed = parse_symptoms(symptoms)
         self.case = self.case.with_(symptoms=parsed)
         return parsed
+
+    def count_prompt(self, text: str) -> Op[PromptCount] | None:
+        """The prompt the person pasted (their system prompt, tools, a document), counted with the model's
+        own tokenizer off the UI thread; None when it is empty (then nothing is counted)."""
+        from core.app.observe import count_prompt_job
+
+        path = self.case.profile.path if self.case.profile else None
+        if not text.strip():
+            self.case = self.case.with_(prompt=None, prompt_text="")
+            return None
+        self.case = self.case.with_(prompt_text=text)
+
+        def put(count: PromptCount) -> None:
+            self.case = self.case.with_(prompt=count)
+
+        return self._op("prompt", lambda: count_prompt_job(path, text), put)
+
+    def set_app_template(self, text: str | None) -> None:
+        """The chat template the person's app applies, pasted (compared with the file's by its markers)."""
+        self.case = self.case.with_(app_template=text if text and text.strip() else None)
 
     def set_observations(self, observations: Observations | None) -> None:
         """What the person typed or pasted beside the settings: log lines, a prompt counted with the

@@ -32,6 +32,7 @@ from gui.state import AppState
 from gui.widgets import GLOSSARY, ErrorBanner, Label, RichLabel
 
 FA_CHOICES = [(f.value, f) for f in (FlashAttn.AUTO, FlashAttn.ON, FlashAttn.OFF)]
+TEMPLATE_SOURCES = ("the model file's own (the usual case)", "set in my app (paste it)")
 # The sampler's settings the checks weigh (core.settings.sampling.Sampling): (field, label, lowest, highest,
 # step, decimals, what it does). One step below the lowest reads "not set": unknown is never a value.
 SAMPLERS = (
@@ -124,6 +125,24 @@ class SetupPage(QWidget):
         form.addRow("Workload", self.workload)
         form.addRow("The model you expected", self.expected)
         form.addRow("Engine", self.engine)
+        pasted_box = QGroupBox("What your app sends the model (optional)")
+        pasted_form = QFormLayout(pasted_box)
+        self.prompt = QPlainTextEdit()
+        self.prompt.setPlaceholderText("Paste your system prompt, tools or a long document: it is counted in the "
+                                       "model's own tokens and checked against the context.")  # fmt: skip
+        self.prompt.setMaximumHeight(90)
+        self.prompt.setAccessibleName("Your prompt")
+        self.template_source = QComboBox()
+        self.template_source.addItems(TEMPLATE_SOURCES)
+        self.template_source.setToolTip("Where the chat template your app applies comes from.")
+        self.app_template = QPlainTextEdit()
+        self.app_template.setPlaceholderText("Paste the chat template your app uses (its prompt format settings).")
+        self.app_template.setMaximumHeight(90)
+        self.app_template.setAccessibleName("Your app's chat template")
+        self.app_template.setVisible(False)
+        pasted_form.addRow("Your prompt", self.prompt)
+        pasted_form.addRow("Chat template", self.template_source)
+        pasted_form.addRow("", self.app_template)
         sampling_box = QGroupBox("Sampling: how each next word is picked (from your app's settings)")
         sampling_form = QFormLayout(sampling_box)
         for name, label, *_ in SAMPLERS:
@@ -135,6 +154,7 @@ class SetupPage(QWidget):
         lay.addWidget(self.import_button)
         lay.addLayout(form)
         lay.addWidget(sampling_box)
+        lay.addWidget(pasted_box)
         lay.addWidget(self.source)
         lay.addWidget(self.unknown)
         lay.addStretch(1)
@@ -150,8 +170,20 @@ class SetupPage(QWidget):
         for b in (self.cache_k, self.cache_v, self.fa, self.workload, self.engine):
             b.currentIndexChanged.connect(self._changed)
         self.expected.textChanged.connect(self._changed)
+        self._prompt_debounce = QTimer(self)
+        self._prompt_debounce.setSingleShot(True)
+        self._prompt_debounce.setInterval(600)  # counting runs llama.cpp: wait for a pause in typing
+        self._prompt_debounce.timeout.connect(lambda: self.state.count_prompt(self.prompt.toPlainText()))
+        self.prompt.textChanged.connect(self._prompt_debounce.start)
+        self.template_source.currentIndexChanged.connect(self._template_changed)
+        self.app_template.textChanged.connect(self._template_changed)
         state.setup_changed.connect(self.load)
         self.load(state.setup)
+
+    def _template_changed(self) -> None:
+        pasted = self.template_source.currentIndex() == 1
+        self.app_template.setVisible(pasted)
+        self.state.set_app_template(self.app_template.toPlainText() if pasted else None)
 
     def _changed(self) -> None:
         if not self._loading:
