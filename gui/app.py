@@ -35,6 +35,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument(
         "--self-test", action="store_true", help="offscreen: run the demo diagnosis, exit 0 if it worked"
     )
+    parser.add_argument(
+        "--symptom", action="append", default=[], metavar="WHAT",
+        help="what went wrong (repeatable), as ticked on the start page: loops, nonsense, forgets, ...",
+    )  # fmt: skip
     parser.add_argument("--screenshot", metavar="OUT.png", help="offscreen: save a picture of a page and exit")
     parser.add_argument("--page", choices=PAGES, default="diagnosis", help="the page for --screenshot")
     parser.add_argument("--size", type=size_arg, metavar="WxH", help="window size for --screenshot (e.g. 900x600)")
@@ -106,6 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         QTimer.singleShot(0, lambda: (print("shown", flush=True), app.quit()))
         return app.exec()
     window.model_page.refresh_found()
+    if args.symptom:
+        window.state.set_symptoms(args.symptom)
     if args.screenshots:  # the first start, before any model: the start page
         out_dir = Path(args.screenshots)
         for dark in (False, True):

@@ -184,7 +184,9 @@ def test_a_registered_check_runs_in_diagnose_and_ranks(monkeypatch: pytest.Monke
     # on this file) in the diagnostic order: every registered check that needs no machine profile
     assert ids[:2] == ["kv-cache", "sampler"] and [f.rank for f in d.findings[:2]] == [1, 2]
     assert all(f.severity == "ok" for f in d.findings[2:])
-    assert ids[2:] == [c.id for c in checks.ordered() if c.id not in ids[:2] and not c.requires]
+    rest = [c.id for c in checks.ordered() if c.id not in ids[:2] and not c.requires]
+    unchecked = {f.id for f in d.unchecked}  # fine ones first, then those that could not look, each in order
+    assert ids[2:] == [i for i in rest if i not in unchecked] + [i for i in rest if i in unchecked]
     assert d.to_dict()["findings"][1]["title"] == "Temperature 2.0 is too hot"
     # a more severe finding from a later check still ranks first
     checks.CHECKS["sampler"] = dataclasses.replace(
@@ -231,10 +233,14 @@ def test_the_documented_engine_and_check_work(monkeypatch: pytest.MonkeyPatch, d
     assert engines.get("exllamav3") is engine and checks.get("sampler") is check
     p = inspect_model(demo.reference)
     d = diagnose(p, Setup.of(engine="exllamav3", cache_type_k="q4_0", cache_type_v="q4_0", flash_attn=False, ctx=8192))
-    fine = [f.id for f in d.findings if f.severity == "ok"]
-    # every check but kv-cache (the one problem) and vram (no machine): "sampler" at order 25, after 10 and 20
-    assert fine == [c.id for c in checks.ordered() if c.id != "kv-cache" and not c.requires]
-    assert fine.index("sampler") == fine.index("quant-tier") + 1
+    fine = [f.id for f in d.findings if f.status == "fine"]
+    unchecked = [f.id for f in d.findings if f.status == "not-checked"]
+    # every check but kv-cache (the one problem) and vram (no machine), fine ones first, each group in the
+    # diagnostic order; the documented sampler had no temperature to look at: not checked, at its order 25
+    expected = [c.id for c in checks.ordered() if c.id != "kv-cache" and not c.requires]
+    assert fine + unchecked == [i for i in expected if i in fine] + [i for i in expected if i in unchecked]
+    assert set(fine + unchecked) == set(expected) and "sampler" in unchecked
+    assert unchecked.index("sampler") == 0 or checks.order_of(unchecked[unchecked.index("sampler") - 1]) < 25
     kv = next(f for f in d.findings if f.id == "kv-cache")
     assert "ExLlamaV3 keeps V at f16 without flash attention" in kv.evidence
     assert [s.command for s in kv.fix] == ["cache_mode: Q8"]

@@ -76,7 +76,7 @@ def test_step_states_follow_the_work(qtbot, window, demo):
 def test_verdict_banner_on_every_page_once_diagnosed(qtbot, window, demo):
     wait_diagnosis(qtbot, window, window.start_demo)
     text = window.verdict.text
-    assert text.startswith("Most likely cause: the quantization is too aggressive.")
+    assert text.startswith("Most likely cause: the quantization is too aggressive for this model.")
     assert text.endswith("Fix: use a Q4_K_M or better of the same model.") and "most likely cause." not in text[20:]
     assert window.verdict.severity.text() == "Critical:"  # a word, not only a red stripe
     for name in window.pages:

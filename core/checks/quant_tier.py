@@ -84,7 +84,7 @@ def run(inputs: CheckInput) -> Finding:
             severity = "critical" if far >= 4 * table().far_above_typical else max_severity(severity, "warning")
 
     titles = {
-        "critical": "The quantization is too aggressive: this is the most likely cause",
+        "critical": "The quantization is too aggressive for this model",
         "warning": "The quantization is aggressive enough to hurt quality",
         "info": "A basic 4-bit quantization: usable, with some loss",
         "ok": "The quantization level is fine",
