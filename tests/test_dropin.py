@@ -87,18 +87,29 @@ def test_the_window_offers_its_import(dropin: Path, qtbot):
 
 
 def test_the_parametrized_suites_run_against_it(tmp_path: Path):
-    """The registries' and the fixes' suites, parametrized over every engine, in a child pytest that has
-    the drop-in registered before collection (tests/dropins.py)."""
+    """The registries', the checks' and the fixes' suites, parametrized over every engine and every check,
+    in a child pytest that has the documented engine and check registered before collection
+    (tests/dropins.py): one module and one registry call each, nothing else edited."""
     package = tmp_path / "qd_dropins"
     package.mkdir()
     (package / "__init__.py").write_text("")
     (package / "exllamav3.py").write_text(doc_block("# core/engines/exllamav3.py"))
-    env = {**os.environ, ENV: json.dumps({"path": str(tmp_path), "engines": ["qd_dropins.exllamav3"]})}
-    suites = ["tests/test_registries.py", "tests/test_fix_causes.py"]
+    (package / "sampler.py").write_text(doc_block("# core/checks/sampler.py"))
+    spec = {"path": str(tmp_path), "engines": ["qd_dropins.exllamav3"], "checks": ["qd_dropins.sampler"]}
+    env = {**os.environ, ENV: json.dumps(spec)}
+    suites = ["tests/test_registries.py", "tests/test_fix_causes.py", "tests/test_check_suite.py"]
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", "exllamav3", *suites],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", "exllamav3 or sampler", *suites],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     passed = int(run.stdout.rsplit(" passed", 1)[0].split()[-1])
-    assert passed == 3, run.stdout[-1000:]  # every hook, its own facts, and every copy field of every cause
+    # the engine: every hook, its own facts, every copy field of every cause; the check: every property of
+    # the check suite, reached from its declaration
+    assert passed >= 3 + 2, run.stdout[-1000:]
+    collected = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "--collect-only", "-p", "no:cacheprovider", "-k", "exllamav3 or sampler", *suites],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    ids = [line for line in collected.stdout.splitlines() if "::" in line]
+    assert sum("exllamav3" in i for i in ids) == 3 and sum("sampler" in i for i in ids) == passed - 3, ids
