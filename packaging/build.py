@@ -65,10 +65,7 @@ def bundle_path(platform: str = sys.platform) -> Path:
 def executables(platform: str = sys.platform) -> tuple[Path, Path]:
     """(the window, the command line) inside the bundle: QuantDoctor.exe and quantdoctor-cli.exe on
     Windows, Contents/MacOS in the .app."""
-    if platform == "darwin":
-        folder = bundle_path(platform) / "Contents" / "MacOS"
-    else:
-        folder = DIST
+    folder = bundle_path(platform) / "Contents" / "MacOS" if platform == "darwin" else DIST
     ext = ".exe" if platform == "win32" else ""
     return folder / f"QuantDoctor{ext}", folder / f"quantdoctor-cli{ext}"
 

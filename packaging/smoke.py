@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from build import bundle_path, executables  # noqa: E402
+from build import bundle_path, executables
 
 # What a Windows program needs from the environment to start at all (the C runtime, temporary files,
 # the user's profile); everything else, PATH and PYTHON* included, is left out.

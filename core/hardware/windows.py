@@ -14,9 +14,9 @@ keeps what each display driver reported in the registry, under the Display adapt
   then said to be a lower bound.
 
 llama.cpp drives these cards with Vulkan on Windows (its release builds: `llama-*-bin-win-vulkan-x64`).
-An adapter whose dedicated memory is under 1 GiB is integrated graphics sharing system RAM: it is listed
-with that said, and left for the "What if" page rather than planned with. Anything unreadable is a
-sentence, never an exception: "not detected — use What if".
+An adapter whose dedicated memory is under 1 GiB is integrated graphics sharing system RAM: a note says so,
+and the plan uses the RAM. Anything unreadable is a sentence, never an exception: "not detected — choose
+your card in What if".
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ DISPLAY_CLASS = r"SYSTEM\CurrentControlSet\Control\Class\{4d36e968-e325-11ce-bfc
 VENDORS = {"1002": "amd", "1022": "amd", "8086": "intel"}  # PCI vendor ids; 10DE (NVIDIA) is NVML's
 INTEGRATED_BELOW = 1 * GIB
 NOT_DETECTED = (
-    "No AMD or Intel graphics memory could be read on this Windows machine: pick your card on the "
-    "What if page to plan with its memory."
+    "No AMD or Intel graphics memory could be read on this Windows machine: choose your card in "
+    "“What if I had:” on the Machine page (or pass --gpu NAME) to plan with its memory."
 )
 
 Adapter = dict[str, object]  # one adapter subkey's values, by value name
@@ -115,25 +115,22 @@ def detect_windows_adapters(
         if size is None:
             notes.append(f"{name}: Windows does not say how much memory it has. {NOT_DETECTED}")
             continue
-        gpu = GpuInfo(vendor=vendor, index=index, name=name, backend="vulkan", total_bytes=size)
+        if size < INTEGRATED_BELOW:  # integrated: its memory is system RAM, which the CPU plan already counts
+            notes.append(
+                f"{name} is integrated graphics ({size / 2**20:.0f} MiB of its own; it shares system RAM): "
+                "Quant Doctor plans with the RAM."
+            )
+            continue
+        gpu = GpuInfo(vendor=vendor, index=index, name=name, backend="vulkan", total_bytes=size, usable_bytes=size)
         version = values.get("DriverVersion")
         gpu.driver_version = str(version) if version else None
-        if size < INTEGRATED_BELOW:
-            gpu.unified_memory = True
-            gpu.usable_bytes = 0
-            gpu.notes.append(
-                f"Integrated graphics with {size / 2**20:.0f} MiB of its own: it shares system RAM, which "
-                "llama.cpp uses as well through the CPU. Plan on the What if page if you offload to it."
-            )
-        else:
-            gpu.usable_bytes = size
-            gpu.notes.append(
-                f"Dedicated memory as the driver reported it to Windows ({size / GIB:.1f} GiB); how much is in "
-                "use now is not known without the vendor's tools, so leave room for the desktop."
-                if exact
-                else "Windows reports at most 4 GiB for this card (an older driver value): it may have more. "
-                "Pick it on the What if page for its real size."
-            )
+        gpu.notes.append(
+            f"Dedicated memory as the driver reported it to Windows ({size / GIB:.1f} GiB); how much is in "
+            "use now is not known without the vendor's tools, so leave room for the desktop."
+            if exact
+            else "Windows reports at most 4 GiB for this card (an older driver value): it may have more. "
+            "Choose it in “What if I had:” on the Machine page for its real size."
+        )
         gpus.append(gpu)
     if not gpus and not notes and not seen_other:
         notes.append(NOT_DETECTED)
