@@ -238,7 +238,8 @@ class DomainWatch:
         return Bounds(kld_lo, max(kld_lo, kld_hi), max(top_lo, t_lo), max(min(top_hi, t_hi), max(top_lo, t_lo)))
 
     def band_range(self) -> tuple[int, int]:
-        if self.final_band is not None:
+        """(best, worst) band still possible: once final it stays so, until every chunk is in (then exact)."""
+        if self.final_band is not None and not self.complete:
             return self.final_band, self.final_band
         return self.bounds().bands()
 
