@@ -33,7 +33,8 @@ def _count(n: int, one: str, many: str) -> str:
 def step_states(state: Any) -> dict[str, StepState]:
     """Each step's state from the case (read only)."""
     d = state.diagnosis
-    out: dict[str, StepState] = {"start": StepState("home", "three ways in")}
+    said = short_words(weighed(tuple(getattr(state, "symptoms", ()))))
+    out: dict[str, StepState] = {"start": StepState("home", f"you said: {said}" if said else "three ways in")}
     hw = state.hardware
     if hw is None:
         out["machine"] = StepState("todo", "looking…")
