@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from core.checks.finding import Finding
 from core.checks.tiers import TIER_WORDS, block_bpw, bpw_words, severity_for_bpw, share_words
 from core.checks.vram import device_words
 from core.hardware.machine import GpuInfo
@@ -24,6 +25,7 @@ __all__ = [
     "friendly_name",
     "human_bytes",
     "human_count",
+    "not_checked_words",
     "precision_of",
     "profile_summary",
     "quant_in_name",
@@ -54,6 +56,16 @@ def usable_words(gpu: GpuInfo) -> str:
     if not usable or free is None or usable >= free:
         return ""
     return f"llama.cpp can use {gib(usable)} of it: the driver and the system keep {gib(free - usable)}."
+
+
+def not_checked_words(finding: Finding) -> str:
+    """A check that could not look, in one line that says what was not checked (and says it once)."""
+    if finding.id == "finetune":
+        return "Not checked: whether this is the model you meant to run (say which on the Setup page)."
+    if finding.id == "vram":
+        reason = finding.title.split(":", 1)[1].strip() if ":" in finding.title else ""
+        return "Not checked: whether it fits in memory" + (f" ({reason})." if reason else ".")
+    return "Not checked: " + finding.title.removeprefix("Not checked: ")
 
 
 def device_title(device: str) -> str:

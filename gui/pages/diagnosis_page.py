@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 from core.app.hub import MIN_QUERY, fixes, is_offline, search_model_ids
 from core.app.steps import asks_which_model
 from core.app.types import Diagnosis, Finding
+from core.app.words import not_checked_words
 from core.errors import CancelledError
 from core.progress import Job, Progress
 from gui import style
@@ -49,14 +50,7 @@ class NotCheckedCard(QFrame):
         mark.setToolTip("Not checked")
         lay = QHBoxLayout(self)
         lay.addWidget(mark, 0, Qt.AlignmentFlag.AlignTop)
-        if finding.id == "finetune":
-            words = "whether this is the model you meant to run (say which on the Setup page)."
-        elif finding.id == "vram":
-            reason = finding.title.split(":", 1)[1].strip() if ":" in finding.title else ""
-            words = "whether it fits in memory" + (f" ({reason})." if reason else ".")
-        else:
-            words = finding.title.removeprefix("Not checked: ")  # the card says it once
-        self.label = style.text_label(f"Not checked: {words}")
+        self.label = style.text_label(not_checked_words(finding))
         lay.addWidget(self.label, 1)
 
 
