@@ -289,6 +289,7 @@ def test_deepseek4_with_a_quantized_k_cache_on_an_old_build(files):
     assert f.status == FOUND and f.severity == "critical" and ids(f) == ["deepseek4-quantized-k-cache-rotation"]
     assert "architecture deepseek4; K cache q8_0" in "\n".join(f.evidence)
     assert "--cache-type-k f16" in f.fix[0].text
+    assert f.why.startswith("llama.cpp builds before PR #25202") and f.why not in f.evidence  # said once
     assert check(files["ds4"], q8, ADA, engine_version="b1000").status == FOUND
 
 
@@ -317,6 +318,10 @@ def test_two_defects_at_once_rank_by_severity(files, tmp_path: Path, monkeypatch
     f = check(files["iq3_s"], q8, BLACKWELL, engine_version="b9000")
     assert ids(f) == ["deepseek4-quantized-k-cache-rotation", "blackwell-iq-s-nvcc-13.2"]
     assert f.severity == "critical" and f.title.endswith("(and 1 more known defect)") and len(f.fix) == 2
+    cat = engine_defects.load(p)
+    assert [e for e in f.evidence if e.startswith("A known")] == [
+        f"{b.title}: {b.words}" for b in (cat.bugs[3], cat.bugs[0])
+    ]
 
 
 def test_nothing_known_applies_even_without_a_version(files):

@@ -156,9 +156,9 @@ def judge(bug: KnownBug, i: CheckInput, obs: Observations) -> Verdict:
     return Verdict(bug, "found", tuple(lines), confirmed=confirmed)
 
 
-def _found_lines(v: Verdict) -> list[str]:
+def _found_lines(v: Verdict, several: bool) -> list[str]:
     b = v.bug
-    lines = [f"{b.title}: {b.words}"]
+    lines = [f"{b.title}: {b.words}"] if several else []  # one defect: its words are the finding's `why`
     if v.seen:
         lines.append("Seen here: " + "; ".join(v.seen) + ".")
     lines.append(f"Fixed by: {b.fixed_by}.")
@@ -175,7 +175,7 @@ def run(inputs: CheckInput) -> Finding:
     engine = inputs.setup.engine
     if found:
         top = found[0]
-        evidence = [line for v in found for line in _found_lines(v)]
+        evidence = [line for v in found for line in _found_lines(v, len(found) > 1)]
         evidence += [f"Not checked: {v.bug.title} (needs {v.missing})." for v in unchecked]
         confidence = "confirmed" if top.confirmed else top.bug.confidence
         more = len(found) - 1
