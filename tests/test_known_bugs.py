@@ -370,3 +370,47 @@ def test_kv_cache_says_nothing_of_the_rotation_when_it_cannot_know(files):
     assert not any("rotation" in e for e in ollama.evidence)
     f16 = _kv(files["q4_k"], Setup.of(ctx=32768), "b8338")  # nothing quantized: nothing to weigh
     assert not any("rotation" in e for e in f16.evidence)
+
+
+# --- the version from the person's command: a llama.cpp release folder names its build ------------------------
+
+
+def test_the_build_is_read_from_the_release_folder_a_command_runs_from(files):
+    from core.engines.llamacpp import from_command
+    from core.shells import Shell
+
+    posix = from_command(
+        "/opt/llama-b9600-bin-ubuntu-x64/build/bin/llama-server -m ds4.gguf -ctk q8_0 -ctv q8_0 -fa on"
+    )
+    f = check(files["ds4"], posix, ADA)
+    assert f.status == FOUND and "version b9600 (from the release folder your command runs it from)" in f.evidence[0]
+    windows = from_command(
+        r'& "C:\Program Files\llama-b9700-bin-win-cuda-12.4-x64\llama-server.exe" -m ds4.gguf -ctk q8_0',
+        Shell.POWERSHELL,
+    )
+    later = check(files["ds4"], windows, ADA)  # b9700: after the last build known to have it
+    assert later.status == NOT_CHECKED and "whether version b9700 already has the fix" in "\n".join(later.evidence)
+    typed = check(files["ds4"], posix, ADA, engine_version="b10800")  # what the app or the person says wins
+    assert typed.status == NOT_CHECKED and "b10800" in "\n".join(typed.evidence)
+    own_build = from_command("./build/bin/llama-server -m ds4.gguf -ctk q8_0 -fa on")  # a build of one's own
+    mine = check(files["ds4"], own_build, ADA)
+    assert mine.status == NOT_CHECKED and mine.title.endswith("need your engine's version")
+    old = from_command("/opt/llama-b8000-bin-macos-arm64/llama-server -m m.gguf -c 32768 -ctk q4_0 -ctv q4_0 -fa on")
+    assert any("older than the cache rotation" in e for e in _kv(files["q4_k"], old, None).evidence)
+
+
+@pytest.mark.parametrize(
+    ("command", "build"),
+    [
+        ("/home/me/llama-b6123-bin-ubuntu-x64/build/bin/llama-server -m x.gguf", "b6123"),
+        ("'C:\\Program Files\\llama-b8338-bin-win-vulkan-x64\\llama-server.exe' -m x.gguf", "b8338"),
+        ("llama-server -m /models/llama-b6123-bin-x/m.gguf", None),  # only the program's own folder counts
+        ("./build/bin/llama-server -m x.gguf", None),
+        ("llama-server -m 'unterminated", None),
+        (None, None),
+    ],
+)
+def test_build_in_command(command: str | None, build: str | None):
+    from core.settings.versions import build_in_command
+
+    assert build_in_command(command) == build

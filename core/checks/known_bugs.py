@@ -140,7 +140,7 @@ def judge(bug: KnownBug, i: CheckInput, obs: Observations) -> Verdict:
     match, seen, unknown, confirmed = _conditions(bug, i, obs)
     if match == "fails":
         return Verdict(bug, "clear", ())
-    raw = obs.engine_version
+    raw, where = engine_defects.engine_version(i.setup, obs)
     version = parse(raw, bug.scheme)
     status = bug.versions.status(version)
     if status == "clear":
@@ -152,7 +152,7 @@ def judge(bug: KnownBug, i: CheckInput, obs: Observations) -> Verdict:
         return Verdict(bug, "not-checked", tuple(seen), f"whether version {version} already has the fix")
     if match == "unknown":
         return Verdict(bug, "not-checked", tuple(seen), unknown)
-    lines = ([f"version {version}"] if version is not None else []) + seen
+    lines = ([f"version {version} ({where})"] if version is not None else []) + seen
     return Verdict(bug, "found", tuple(lines), confirmed=confirmed)
 
 
@@ -208,7 +208,7 @@ def run(inputs: CheckInput) -> Finding:
             status=NOT_CHECKED,
             details=[f"known defect {v.bug.id}: not checked" for v in unchecked],
         )
-    version = obs.engine_version
+    version, _ = engine_defects.engine_version(inputs.setup, obs)
     return Finding(
         id=ID,
         severity="ok",

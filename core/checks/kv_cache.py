@@ -17,7 +17,6 @@ from core.engines.base import Change, NoFlashAttnCache
 from core.evaluation.verdicts import judge
 from core.numbers import perplexity_change, plain
 from core.settings import engine_defects
-from core.settings.observations import Observations
 from core.settings.run import UNQUANTIZED_CACHE_TYPES, FlashAttn, cache_bits
 
 LONG_CONTEXT = 4096
@@ -47,15 +46,15 @@ def _confirms(m: DomainMetrics, base: DomainMetrics | None, measurable_loss: boo
     return measurable_loss or m.ppl_ratio > PPL_MEANINGFUL
 
 
-def _rotation_words(engine: str, obs: Observations | None, quantized: list[str]) -> tuple[str, str] | None:
+def _rotation_words(engine: str, version: str | None, quantized: list[str]) -> tuple[str, str] | None:
     """(evidence, why) on whether this engine build rotates a quantized cache (resources/known_bugs.json's
     kv_rotation: llama.cpp PR #21038). Published KV-cache figures come from rotated builds, so an older build
     loses more than they say at the same cache type. None when no half is quantized or the build is not known."""
-    if not quantized or obs is None or not obs.engine_version:
+    if not quantized or not version:
         return None
     r = engine_defects.catalog().rotation
-    rotates = r.applies(engine, obs.engine_version)
-    version = obs.engine_version[:40]
+    rotates = r.applies(engine, version)
+    version = version[:40]
     if rotates is None:
         return None
     if rotates:
@@ -189,7 +188,7 @@ def run(inputs: CheckInput) -> Finding:
 
     rotation = _rotation_words(
         setup.engine,
-        inputs.observations,
+        engine_defects.engine_version(setup, inputs.observations)[0],
         low or [h for h, c in (("K", k), ("V", v)) if c not in UNQUANTIZED_CACHE_TYPES],
     )
     if rotation:

@@ -18,7 +18,9 @@ from typing import Any, Literal
 from core import jsonfile
 from core.errors import ResourceError
 from core.paths import resources_dir
-from core.settings.versions import SCHEMES, Scheme, Version, parse, parse_exact
+from core.settings.observations import Observations
+from core.settings.setup import Setup
+from core.settings.versions import SCHEMES, Scheme, Version, build_in_command, parse, parse_exact
 
 RESOURCE = "known_bugs.json"
 MAX_RESOURCE_BYTES = 1024 * 1024
@@ -240,3 +242,14 @@ def catalog() -> Catalog:
 def symptom_links() -> tuple[tuple[str, str, str], ...]:
     """(symptom, cause in words, source) for every entry: what a check's symptom declaration can be built from."""
     return tuple((s, b.title, b.sources[0]) for b in catalog().bugs for s in b.symptoms)
+
+
+def engine_version(setup: Setup, obs: Observations | None) -> tuple[str | None, str]:
+    """(the engine's version as it was written, where it came from): what the running engine, its log or
+    the person said; else the llama.cpp release folder the person's command runs from; (None, "") if none."""
+    if obs is not None and obs.engine_version and obs.engine_version.strip():
+        return obs.engine_version.strip(), "as your app, its log or you gave it"
+    build = build_in_command(setup.command)
+    if build is not None:
+        return build, "from the release folder your command runs it from"
+    return None, ""

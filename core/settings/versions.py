@@ -13,6 +13,7 @@ could not read.
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass
 from typing import Literal
 
@@ -29,6 +30,8 @@ _BUILD = re.compile(
 # semantic versions: "0.32.10", "v0.33.0-rc1", "0.4.21+2", "0.4.21 (build 2)", "0.6"
 _SEMVER = re.compile(r"^v?(\d{1,6})\.(\d{1,6})(?:\.(\d{1,6}))?(?:-?(rc|alpha|beta|pre)\.?(\d{0,6}))?(?![\d.])", re.I)
 _PRE_ORDER = {"alpha": 0, "beta": 1, "pre": 2, "rc": 3}
+# a llama.cpp release unpacked where it was downloaded: ".../llama-b6123-bin-win-cuda-12.4-x64/llama-server.exe"
+_RELEASE_FOLDER = re.compile(r"(?:^|[\\/])llama-b(\d{1,7})-bin-[^\\/\s]*[\\/]")
 
 
 @dataclass(frozen=True, order=True)
@@ -75,3 +78,17 @@ def compare(a: Version, b: Version) -> int:
     if a.scheme != b.scheme:
         raise ValueError(f"cannot compare a {a.scheme} version with a {b.scheme} version")
     return (a.key > b.key) - (a.key < b.key)
+
+
+def build_in_command(command: str | None) -> str | None:
+    """The llama.cpp build a command runs, when its program sits in a release folder as unpacked from
+    llama.cpp's release archives (`llama-b6123-bin-…`); None otherwise (a build of one's own says nothing)."""
+    if not command:
+        return None
+    try:  # Setup.command keeps the person's command as POSIX-quoted tokens
+        words = shlex.split(command[:4096])
+    except ValueError:
+        return None
+    program = words[0][:1000] if words else ""
+    m = _RELEASE_FOLDER.search(program)
+    return f"b{m.group(1)}" if m else None
