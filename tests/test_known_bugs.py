@@ -139,7 +139,8 @@ def test_every_entry_has_sources_a_fix_and_known_symptoms():
         assert entry["versions"]["fixed_in"] is None or parse(entry["versions"]["fixed_in"], bug.scheme) is not None
         assert bug.symptoms and set(bug.symptoms) <= set(engine_defects.SYMPTOMS)
         assert bug.title and bug.words and bug.fix
-    assert cat.rotation.first_with.key == (8643,) and cat.rotation.off_switch == "LLAMA_ATTN_ROT_DISABLE"
+    assert cat.rotation.first_with.key == (8643,) and cat.rotation.last_without.key == (8589,)
+    assert cat.rotation.off_switch == "LLAMA_ATTN_ROT_DISABLE"
     assert "https://github.com/ggml-org/llama.cpp/pull/21038" in cat.rotation.sources
     assert engine_defects.catalog() == cat  # the shipped file is the one read
 
@@ -354,6 +355,7 @@ def _kv(profile: ModelProfile, setup: Setup, version: str | None) -> Finding:
 
 def test_kv_cache_says_an_old_build_loses_more(files):
     q4 = Setup.of(ctx=32768, cache_type_k="q4_0", cache_type_v="q4_0", flash_attn=True)
+    assert any("older than the cache rotation" in e for e in _kv(files["q4_k"], q4, "b8589").evidence)  # the edge
     old = _kv(files["q4_k"], q4, "b8338")
     assert any("older than the cache rotation" in e and "b8643" in e for e in old.evidence)
     assert "without the rotation newer builds apply" in old.why
@@ -364,7 +366,7 @@ def test_kv_cache_says_an_old_build_loses_more(files):
 
 def test_kv_cache_says_nothing_of_the_rotation_when_it_cannot_know(files):
     q4 = Setup.of(ctx=32768, cache_type_k="q4_0", cache_type_v="q4_0", flash_attn=True)
-    for version in (None, "b8500", "f49e91787"):  # none, between the known builds, a bare commit
+    for version in (None, "b8590", "b8642", "f49e91787"):  # none, between the known builds, a bare commit
         assert not any("rotation" in e for e in _kv(files["q4_k"], q4, version).evidence)
     ollama = _kv(files["q4_k"], Setup.of(engine="ollama", ctx=32768, cache_type_k="q4_0", flash_attn=True), "0.15.6")
     assert not any("rotation" in e for e in ollama.evidence)
