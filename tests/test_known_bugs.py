@@ -416,3 +416,14 @@ def test_build_in_command(command: str | None, build: str | None):
     from core.settings.versions import build_in_command
 
     assert build_in_command(command) == build
+
+
+def test_a_long_or_odd_version_is_quoted_short_and_plain(files):
+    setup = Setup.of(engine="ollama")
+    long = "0.32.9+" + "a" * 150  # a server may answer anything: it is data, cut to 40 characters
+    f = check(files["q4_k"], setup, ADA, engine_version=long)
+    assert f.status == FOUND and f"version {long[:40]} (" in "\n".join(f.evidence) and long not in "\n".join(f.evidence)
+    odd = check(files["q4_k"], setup, ADA, engine_version="<b>0.32.9</b>")
+    assert odd.status == NOT_CHECKED and "'<b>0.32.9</b>' is not a version this list can place" in "\n".join(
+        odd.evidence
+    )

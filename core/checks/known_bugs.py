@@ -20,6 +20,7 @@ from typing import Any, Literal
 from core.checks.base import Check, CheckInput
 from core.checks.engine_observations import sampling_from_setup
 from core.checks.finding import NOT_CHECKED, Finding, FixStep
+from core.engines import registry as engines
 from core.hardware.machine import HardwareProfile
 from core.model.profile import ModelProfile
 from core.settings import engine_defects
@@ -149,10 +150,10 @@ def judge(bug: KnownBug, i: CheckInput, obs: Observations) -> Verdict:
         what = f"{raw[:40]!r} is not a version this list can place" if raw else "your engine's version"
         return Verdict(bug, "not-checked", tuple(seen), what)
     if status == "unsure":
-        return Verdict(bug, "not-checked", tuple(seen), f"whether version {version} already has the fix")
+        return Verdict(bug, "not-checked", tuple(seen), f"whether version {str(version)[:40]} already has the fix")
     if match == "unknown":
         return Verdict(bug, "not-checked", tuple(seen), unknown)
-    lines = ([f"version {version} ({where})"] if version is not None else []) + seen
+    lines = ([f"version {str(version)[:40]} ({where})"] if version is not None else []) + seen
     return Verdict(bug, "found", tuple(lines), confirmed=confirmed)
 
 
@@ -172,7 +173,6 @@ def run(inputs: CheckInput) -> Finding:
     verdicts = [judge(b, inputs, obs) for b in bugs]
     found = sorted((v for v in verdicts if v.result == "found"), key=lambda v: SEVERITY_ORDER[v.bug.severity])
     unchecked = [v for v in verdicts if v.result == "not-checked"]
-    engine = inputs.setup.engine
     if found:
         top = found[0]
         evidence = [line for v in found for line in _found_lines(v, len(found) > 1)]
@@ -214,7 +214,7 @@ def run(inputs: CheckInput) -> Finding:
         severity="ok",
         title="No known engine defect matches your setup",
         evidence=[
-            f"{len(bugs)} known defects checked against {engine}"
+            f"{len(bugs)} known defects checked against {engines.of(inputs.setup).name}"
             + (f" {version[:40]!r}" if version else "")
             + ", your GPU, the file's tensor types and your settings: none applies."
         ],
