@@ -257,6 +257,12 @@ class ReportError(QuantDoctorError):
     default_fix = "Pick another file name or folder for the report."
 
 
+class ResourceError(QuantDoctorError):
+    """A data file the app ships with (resources/: the known engine defects...) is missing or damaged."""
+
+    default_fix = "Reinstall Quant Doctor: a file it ships with is damaged or was edited by hand."
+
+
 # --- the person's own engine and its log (core.engines) ------------------------------------------------
 
 

@@ -51,13 +51,28 @@ class AppState(QObject):
     def profile(self) -> ModelProfile | None:
         return self.session.case.profile
 
+    @profile.setter
+    def profile(self, profile: ModelProfile | None) -> None:
+        """Quietly (no signal, no diagnosis): set_profile / open_model announce."""
+        self.session.case = self.session.case.with_(profile=profile)
+
     @property
     def setup(self) -> Setup:
         return self.session.case.setup
 
+    @setup.setter
+    def setup(self, setup: Setup) -> None:
+        """Quietly: set_setup announces and diagnoses again."""
+        self.session.case = self.session.case.with_(setup=setup)
+
     @property
     def hardware(self) -> HardwareProfile | None:
         return self.session.case.hardware
+
+    @hardware.setter
+    def hardware(self, hardware: HardwareProfile | None) -> None:
+        """Quietly: set_hardware announces and diagnoses again."""
+        self.session.case = self.session.case.with_(hardware=hardware)
 
     @property
     def comparison(self) -> Comparison | None:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.engines import registry as engines
-from core.engines.base import Engine
 from core.settings.observations import Observation, Observations, SamplingSeen
 from core.settings.setup import Setup
 
@@ -36,11 +34,11 @@ def from_engine(evidence: Any, base: Observations | None = None) -> Observations
         if offloaded and obs.offload is None:
             obs.offload = (int(offloaded[0]), int(offloaded[1]))
             obs.offload_source = source
-        if _version_sets_defaults(getattr(log, "engine", None)) and getattr(log, "version", None):
+        if getattr(log, "version", None):  # every engine's: known defects are matched by version too
             obs.engine_version = obs.engine_version or str(log.version)
     engine = getattr(evidence, "engine", None)
     if engine is not None:
-        if _version_sets_defaults(getattr(engine, "key", None)) and getattr(engine, "version", None):
+        if getattr(engine, "version", None):
             obs.engine_version = obs.engine_version or str(engine.version)
         loaded = getattr(engine, "loaded", None)
         if loaded is not None:
@@ -52,24 +50,6 @@ def from_engine(evidence: Any, base: Observations | None = None) -> Observations
                 obs.gpu_share = in_vram / size
                 obs.offload_source = f"{source} (size in VRAM)"
     return obs
-
-
-def _engine_named(name: object) -> Engine | None:
-    """The registered engine a log or a live answer names: by its id, or by the key or an alias of one of
-    the servers it runs (a log says "llama-server", a live answer "ollama")."""
-    if not isinstance(name, str) or not name:
-        return None
-    if name in engines.ENGINES:
-        return engines.ENGINES[name]
-    return next(
-        (e for e in engines.ENGINES.values() if any(name == api.key or name in api.aliases for api in e.live)), None
-    )
-
-
-def _version_sets_defaults(name: object) -> bool:
-    """Whether the named engine's defaults depend on its version, so that the version is worth keeping."""
-    engine = _engine_named(name)
-    return engine is not None and engine.default_ctx_for is not None
 
 
 def sampling_from_setup(setup: Setup) -> SamplingSeen | None:

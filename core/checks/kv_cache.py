@@ -16,6 +16,7 @@ from core.engines import registry as engines
 from core.engines.base import Change, NoFlashAttnCache
 from core.evaluation.verdicts import judge
 from core.numbers import perplexity_change, plain
+from core.settings import engine_defects
 from core.settings.run import UNQUANTIZED_CACHE_TYPES, FlashAttn, cache_bits
 
 LONG_CONTEXT = 4096
@@ -43,6 +44,32 @@ def _confirms(m: DomainMetrics, base: DomainMetrics | None, measurable_loss: boo
     if base.kld_mean > 0:
         return m.kld_mean >= KLD_RATIO_CONFIRMS * base.kld_mean and measurable_loss
     return measurable_loss or m.ppl_ratio > PPL_MEANINGFUL
+
+
+def _rotation_words(engine: str, version: str | None, quantized: list[str]) -> tuple[str, str] | None:
+    """(evidence, why) on whether this engine build rotates a quantized cache (resources/known_bugs.json's
+    kv_rotation: llama.cpp PR #21038). Published KV-cache figures come from rotated builds, so an older build
+    loses more than they say at the same cache type. None when no half is quantized or the build is not known."""
+    if not quantized or not version:
+        return None
+    r = engine_defects.catalog().rotation
+    rotates = r.applies(engine, version)
+    version = version[:40]
+    if rotates is None:
+        return None
+    if rotates:
+        return (
+            f"build {version} rotates a quantized cache before storing it (llama.cpp PR #21038, {r.first_with} and "
+            "later): the published figures for these cache types apply",
+            "",
+        )
+    return (
+        f"build {version} is older than the cache rotation of llama.cpp PR #21038 (first in {r.first_with}): a "
+        "quantized cache loses more here than the published figures, which were measured after it",
+        f"This build ({version}) stores the quantized cache without the rotation newer builds apply "
+        f"(PR #21038, {r.first_with} and later), so the same cache type costs more accuracy than the published "
+        "figures say: updating llama.cpp makes it cheaper.",
+    )
 
 
 def run(inputs: CheckInput) -> Finding:
@@ -159,6 +186,15 @@ def run(inputs: CheckInput) -> Finding:
                 if key not in change:
                     change[key] = "f16"
 
+    rotation = _rotation_words(
+        setup.engine,
+        engine_defects.engine_version(setup, inputs.observations)[0],
+        low or [h for h, c in (("K", k), ("V", v)) if c not in UNQUANTIZED_CACHE_TYPES],
+    )
+    if rotation:
+        evidence.append(rotation[0])
+        if severity != "ok":
+            why.append(rotation[1])
     fix = settings_fix(setup, profile, Change(**change)) if severity != "ok" else []  # type: ignore[arg-type]
     if severity == "ok":
         why = [
@@ -186,6 +222,6 @@ CHECK = Check(
     id="kv-cache",
     order=20,
     run=run,
-    needs=frozenset(("profile", "setup", "measurements")),
+    needs=frozenset(("profile", "setup", "measurements", "observations")),
     explains=EXPLAINS,
 )

@@ -12,6 +12,7 @@ from core.checks import (
     chat_template,
     context_truncation,
     finetune,
+    known_bugs,
     kv_cache,
     offload,
     quant_tier,
@@ -37,6 +38,7 @@ CHECKS: dict[str, Check] = {
         sampling.CHECK,
         rope.CHECK,
         offload.CHECK,
+        known_bugs.CHECK,
     )
 }
 
