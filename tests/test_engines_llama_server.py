@@ -1,7 +1,8 @@
 """A real llama-server, started here on 127.0.0.1 with the demo model and a 4-bit KV cache.
 
 The binary is built from the llama.cpp inside the installed llama-cpp-python's sdist by
-`bash tests/bench/build_llama_tools.sh llama-server` (cached; `make test` runs it, so CI has it).
+`bash tests/bench/build_llama_tools.sh llama-server llama-perplexity` (cached; `make test` runs it, so CI
+has it, and under CI=true a missing binary fails these tests instead of skipping them).
 Its /props, /v1/models and /slots are read for real, its process's command line gives the cache
 types (the API has none), and its real log is parsed; the CLI ranks kv-cache first from that alone.
 The server starts once for the module.
@@ -23,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_fakes import fake_engine, routes_for
+from engine_fakes import fake_engine, fake_engine_process, routes_for
 
-from core.engines.live import connect, scan
+from core.engines.live import SCAN_SECONDS, connect, scan
 from core.engines.logs import read_log
 from core.paths import cache_dir
 
@@ -132,10 +133,15 @@ def test_the_server_is_read_for_real(server: Server) -> None:
 
 
 def test_the_scan_finds_it_beside_a_fake_ollama(server: Server) -> None:
-    with fake_engine(routes_for("ollama")) as (ollama_port, _):
-        result = scan(ports=[server.port, ollama_port], seconds=20, probe_seconds=10)  # a busy test machine
-    keys = {e.key for e in result.found}
-    assert {"llama-server", "ollama"} <= keys, result.problems
+    """The person's scan as it runs for them (the default ports too, 2 s in all, 1 s a request): the real
+    llama-server and an Ollama (its recorded answers, in a process of its own as the real one is) found in time."""
+    with fake_engine_process("ollama") as ollama_port:
+        start = time.monotonic()
+        result = scan(ports=[server.port, ollama_port])
+        took = time.monotonic() - start
+    by_port = {int(e.url.rsplit(":", 1)[1]): e.key for e in result.found}
+    assert (by_port.get(server.port), by_port.get(ollama_port)) == ("llama-server", "ollama"), result.problems
+    assert took <= SCAN_SECONDS + 0.1, took
 
 
 def _cli(*args: str) -> dict[str, Any]:
