@@ -150,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
     ok = True
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="qd-bench-verdicts-") as tmp:
         work = Path(tmp)
         if args.agreement:
@@ -158,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             ok &= verdicts(work, args.threads, args.chunk)
         if args.trial:
             ok &= trial(args.ctx, args.threads)
+    print(f"done in {time.perf_counter() - started:,.0f} s; {'every target met' if ok else 'a target MISSED'}")
     return 0 if ok else 1
 
 
