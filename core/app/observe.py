@@ -19,11 +19,14 @@ def count_prompt(model_path: str | None, text: str) -> tuple[PromptCount, list[s
     """The prompt's length in the model's own tokens (llama.cpp, in a child process) and what llama.cpp
     warned while loading the vocabulary; an approximation for a model that is not a GGUF file."""
     text = text[:MAX_PROMPT_CHARS]
+    warnings: list[str] = []
     if model_path and Path(model_path).is_file() and model_path.lower().endswith(".gguf"):
         result = probe(model_path, text)
+        warnings = list(result.log)
         if result.tokens is not None:
-            return PromptCount(result.tokens, result.method, result.exact), list(result.log)
-    return PromptCount(approximate_tokens(text), "an approximation (~4 characters a token; not a GGUF file)", False), []
+            return PromptCount(result.tokens, result.method, result.exact), warnings
+    how = "an approximation (~4 characters a token; " + ("llama.cpp could not count it)" if warnings else "not a GGUF file)")
+    return PromptCount(approximate_tokens(text), how, False), warnings
 
 
 def count_prompt_job(model_path: str | None, text: str) -> Job[PromptCount]:

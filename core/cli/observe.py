@@ -8,9 +8,10 @@ import re
 from pathlib import Path
 
 from core.app.engines import is_number
+from core.app.observe import count_prompt
 from core.errors import SetupError
 from core.model.token_probe import MAX_PROMPT_CHARS, probe
-from core.settings.observations import Observation, Observations, PromptCount, SamplingSeen
+from core.settings.observations import Observation, Observations, SamplingSeen
 
 PROBE_SOURCE = "llama.cpp log (tokenizer probe)"
 
@@ -77,16 +78,9 @@ def observations_from_args(args: argparse.Namespace, model_path: str) -> Observa
             raise SetupError(
                 f"The prompt file {prompt_file} could not be read ({exc.strerror}).", "Check its path."
             ) from exc
-    if text is not None or getattr(args, "probe", False):
-        if Path(model_path).is_file() and model_path.lower().endswith(".gguf"):
-            result = probe(model_path, text if text is not None else "Hello")
-            obs.log += [Observation(line, PROBE_SOURCE) for line in result.log]
-            if text is not None and result.tokens is not None:
-                obs.prompt = PromptCount(result.tokens, result.method, result.exact)
-        elif text is not None:
-            from core.model.token_probe import approximate_tokens
-
-            obs.prompt = PromptCount(
-                approximate_tokens(text), "an approximation (~4 characters a token; not a GGUF file)", False
-            )
+    if text is not None:  # counted the one way both front ends count (core.app.observe)
+        obs.prompt, warnings = count_prompt(model_path, text)
+        obs.log += [Observation(line, PROBE_SOURCE) for line in warnings]
+    elif getattr(args, "probe", False) and Path(model_path).is_file() and model_path.lower().endswith(".gguf"):
+        obs.log += [Observation(line, PROBE_SOURCE) for line in probe(model_path, "Hello").log]
     return obs
