@@ -9,6 +9,7 @@ from __future__ import annotations
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
+from core.app.demo import demo_words
 from gui import style
 from gui.widgets import icon
 
@@ -83,8 +84,7 @@ class StartPage(QWidget):
             ),
             _Way(
                 "Try the demo",
-                "A small model and a damaged copy of it, made on this computer in a few seconds: see a diagnosis "
-                "without downloading anything.",
+                demo_words(),  # the one download, said before it happens (core.demo.prepare)
                 self.demo_button,
             ),
         ]
