@@ -87,7 +87,7 @@ def test_the_board_says_per_model_what_it_does_and_moves_while_a_chunk_is_long()
     clock.t += 3
     board.feed(Progress("Reference (Q8_0.gguf): scoring the general text", 127, 508, "tokens"))
     assert board.lines()[0] == (
-        "Reference model (Q8_0.gguf): scoring the general text, 127 of 508 tokens (127 tokens scored so far)"
+        "Reference model (Q8_0.gguf): scoring the general text, 127 of 508 tokens"
     )
     clock.t += 14  # a slow chunk: the line still moves, second by second
     board.feed(Progress("Reference (Q8_0.gguf): scoring the general text", 127, 508, "tokens"))

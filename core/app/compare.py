@@ -207,7 +207,7 @@ class ProgressBoard:
             line = f"{title} ({s.label}): {s.doing}"
             if s.total and s.unit:
                 line += f", {s.done:,.0f} of {s.total:,.0f} {s.unit}"
-            if s.scored:
+            if s.scored and not (s.doing.startswith("scoring") and s.scored == s.done):
                 line += f" ({s.scored:,.0f} tokens scored so far)"
             quiet = now - s.since
             if quiet >= self.SLOW_S:

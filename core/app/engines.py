@@ -98,9 +98,9 @@ def nothing_answered(result: ScanResult, typed: str | None = None) -> str:
     """What the Connect panel says when no app answered: where it looked, and what to do next."""
     where = f"at {typed}" if typed else "on this computer"
     looked = f" (looked at ports {', '.join(str(p) for p in result.ports)})" if result.ports else ""
-    lines = [f"No app answered {where}{looked}. Start yours and load the model, then try again; if it "
-             "listens on another port, type its address below (e.g. 8091 or http://127.0.0.1:8091); or import "
-             "its log instead."]  # fmt: skip
+    lines = [f"No app answered {where}{looked}.",
+             "Start yours and load the model, then try again. If it listens on another port, type its address "
+             "below, or import its log instead."]  # fmt: skip
     return "\n".join(lines + result.notes)
 
 
