@@ -256,6 +256,8 @@ GIB = 1024**3
 DEFAULT_SCORE_TOKENS_S = 300.0
 DEFAULT_GENERATE_TOKENS_S = 20.0
 DEFAULT_LOAD_GIB_S = 1.0
+LOAD_OVERHEAD_S = 3.0  # a llama.cpp child process starting, before it reads the model (measured: ~20 s for the
+# smallest window comparison of the 94 MB demo pair on an idle laptop, tests/test_gui.py, is mostly this)
 
 
 @dataclass(frozen=True)
@@ -291,7 +293,7 @@ def _work(sizes: tuple[int, int], domains: list[str], long_context: bool, ev: Ev
     total = 0.0
     for size in sizes:
         gib = max(size / GIB, 0.05)
-        total += 2 * gib / DEFAULT_LOAD_GIB_S  # a load per round: a first look, then the rest
+        total += 2 * (LOAD_OVERHEAD_S + gib / DEFAULT_LOAD_GIB_S)  # a load per round: a first look, then the rest
         for name, text in texts.items():
             chunk = ev.long_chunk if name == "long" and ev.long_chunk else (4096 if name == "long" else ev.chunk)
             n = max(1, len(text) // 4 // chunk)
