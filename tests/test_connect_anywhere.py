@@ -235,3 +235,12 @@ def test_a_lan_address_is_refused_before_anything_is_contacted(qtbot: Any, windo
     panel.address.setText("")
     panel.look_button.click()
     assert panel.status.text().startswith("Type the address your app listens on.")
+
+
+def test_an_engine_named_without_its_address_is_found_on_its_own_port() -> None:
+    """`--from-engine ollama` when Ollama was started on another port (OLLAMA_HOST=127.0.0.1:PORT)."""
+    from core.engines.live import connect
+
+    with fake_engine_process("ollama") as port:
+        found = connect("ollama", seconds=10)
+    assert found.url == f"http://127.0.0.1:{port}" and found.key == "ollama"

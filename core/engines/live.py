@@ -153,7 +153,9 @@ def scan(ports: Iterable[int] = (), seconds: float = SCAN_SECONDS, host: str = "
 
 
 def connect(spec: str, seconds: float = 5.0) -> FoundEngine:
-    """One engine, from `ollama`, `ollama:llama3.2:3b`, `lmstudio`, `llama-server:http://127.0.0.1:8081`, ..."""
+    """One engine, from `ollama`, `ollama:llama3.2:3b`, `lmstudio`, `llama-server:http://127.0.0.1:8081`, ...
+
+    Without an address, its default ports are tried, then the ports its own process listens on."""
     name, _, rest = spec.partition(":")
     kind = kind_named(name)
     url: str | None = None
@@ -163,6 +165,9 @@ def connect(spec: str, seconds: float = 5.0) -> FoundEngine:
     elif rest:
         model = rest
     ports = [parse_url(url, kind.ports[0])] if url else [("127.0.0.1", p) for p in kind.ports]
+    if not url:  # also wherever this user's own process of that engine listens (llama-server --port 8091)
+        seen = engine_listeners(kind.programs or (kind.key,), skip_ports=kind.ports)
+        ports += [(li.host, li.port) for li in seen.listeners]
     deadline = time.monotonic() + seconds
     said: list[str] = []
     for host, port in ports:
