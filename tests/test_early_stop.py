@@ -257,7 +257,7 @@ def test_the_window_shows_the_provisional_verdict_and_asks_for_everything_only_w
     asked: dict = {}
     monkeypatch.setattr(compare_page, "compare", lambda *a, **kw: asked.update(kw) or iter(()))
     state = AppState()
-    state.profile = inspect_model(demo.candidates["Q2_0"])
+    state.session.set_profile(inspect_model(demo.candidates["Q2_0"]))
     page = compare_page.ComparePage(state)
     qtbot.addWidget(page)
     page.reference_path.setText(str(demo.reference))

@@ -213,12 +213,13 @@ def test_compare_runs_with_progress_and_fills_both_columns(qtbot, window, demo):
     qtbot.waitUntil(lambda: window.state.comparison is not None, timeout=180_000)  # ~20 s on an idle machine
     assert any(p.total for p in progress)  # live progress with totals (tokens) reached the window
     assert any(p.overall and p.overall_eta_s for p in progress)  # one overall share with an ETA
-    assert any("general: badly damaged" in r for r in rows_while_running)  # the row filled before the end
+    assert any("the general text: badly damaged" in r for r in rows_while_running)  # the row filled before the end
     assert "badly damaged" in page.verdict_label.text()
-    assert "general: badly damaged" in page.domain_rows.text() and "perplexity" in page.domain_rows.text()
+    assert "perplexity" not in page.verdict_label.text()  # words first; the numbers are under Details
+    assert "general: badly damaged" in page.details_label.text() and "perplexity" in page.details_label.text()
     assert page.prompt_picker.count() == 2  # the shipped prompt and the person's own, as its own row
-    assert "Say hello in French." in page.prompt_picker.itemText(1)
-    page.prompt_picker.setCurrentIndex(0)
+    assert "Say hello in French." in page.prompt_picker.itemText(0)  # the person's own, first
+    page.prompt_picker.setCurrentIndex(1)
     assert page.reference_text.toPlainText().strip() and page.candidate_text.toPlainText().strip()
     assert page.reference_text.toPlainText() != page.candidate_text.toPlainText()
     assert "different" in page.candidate_label.text()  # where the two part, in words

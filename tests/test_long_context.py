@@ -70,8 +70,8 @@ def test_the_windows_comparison_asks_for_the_long_document_at_your_context(qtbot
     asked = {}
     monkeypatch.setattr(compare_page, "compare", lambda *a, **kw: asked.update(kw, args=a) or iter(()))
     state = AppState()
-    state.profile = inspect_model(demo.candidates["Q4_0"])
-    state.setup = Setup.of(ctx=16384, cache_type_k="q4_0", cache_type_v="q4_0", flash_attn=True)
+    state.session.set_profile(inspect_model(demo.candidates["Q4_0"]))
+    state.session.set_setup(Setup.of(ctx=16384, cache_type_k="q4_0", cache_type_v="q4_0", flash_attn=True))
     page = compare_page.ComparePage(state)
     qtbot.addWidget(page)
     page.mode_file.setChecked(True)

@@ -3,6 +3,6 @@ so the app is useful before the person has a model of their own."""
 
 from __future__ import annotations
 
-from core.demo.prepare import DemoModels, prepare_demo
+from core.demo.prepare import DOWNLOAD_MB, DemoModels, demo_words, prepare_demo
 
-__all__ = ["DemoModels", "prepare_demo"]
+__all__ = ["DOWNLOAD_MB", "DemoModels", "demo_words", "prepare_demo"]

@@ -13,7 +13,7 @@ from core.engines import registry
 from core.engines.base import COPY_KIND_WORDS, FixStep, ReadsFrom, SettingsReader
 from core.engines.evidence import EngineEvidence, engine_evidence, log_evidence, model_on_disk
 from core.engines.found import FoundEngine, ScanResult
-from core.engines.live import PROBE_SECONDS, SCAN_SECONDS, connect, scan
+from core.engines.live import PROBE_SECONDS, SCAN_SECONDS, connect, parse_address, scan
 from core.engines.logs import read_log, usual_log_files
 from core.engines.paste import is_number
 from core.errors import SetupError
@@ -36,6 +36,7 @@ __all__ = [
     "log_job",
     "log_setup",
     "model_on_disk",
+    "parse_address",
     "reader",
     "readers",
     "scan",
@@ -83,10 +84,24 @@ def reader(option: str) -> SettingsReader:
     return found
 
 
-def scan_job(ports: list[int], seconds: float = SCAN_SECONDS, probe_seconds: float = PROBE_SECONDS) -> Job[ScanResult]:
-    """Every app answering on this machine's loopback (each engine's default ports, plus `ports`)."""
+def scan_job(ports: list[int], seconds: float = SCAN_SECONDS, probe_seconds: float = PROBE_SECONDS,
+             addresses: list[tuple[str, int]] | None = None, everywhere: bool = True) -> Job[ScanResult]:  # fmt: skip
+    """Every app answering on this machine's loopback: each engine's default ports, the ports the person's
+    own apps listen on, `ports`, and the `addresses` they typed (each checked by `parse_address`); without
+    `everywhere`, only `ports` and `addresses` (a test beside engines it did not start)."""
     yield Progress("Looking for your apps on this machine")
-    return scan(ports=ports, seconds=seconds, probe_seconds=probe_seconds)
+    return scan(ports=ports, seconds=seconds, probe_seconds=probe_seconds, addresses=addresses or (),
+                defaults=everywhere)  # fmt: skip
+
+
+def nothing_answered(result: ScanResult, typed: str | None = None) -> str:
+    """What the Connect panel says when no app answered: where it looked, and what to do next."""
+    where = f"at {typed}" if typed else "on this computer"
+    looked = f" (looked at ports {', '.join(str(p) for p in result.ports)})" if result.ports else ""
+    lines = [f"No app answered {where}{looked}.",
+             "Start yours and load the model, then try again. If it listens on another port, type its address "
+             "below, or import its log instead."]  # fmt: skip
+    return "\n".join(lines + result.notes)
 
 
 def evidence_of(found: FoundEngine) -> EngineEvidence:

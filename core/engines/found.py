@@ -85,10 +85,12 @@ class ScanResult:
     found: list[FoundEngine]
     problems: list[str]  # ports that answered badly, in words
     seconds: float
+    notes: list[str] = field(default_factory=list)  # how the looking went (sockets not readable here...)
+    ports: list[int] = field(default_factory=list)  # every port knocked on, default and discovered
 
     def to_dict(self) -> dict[str, Any]:
         return {"engines": [e.to_dict() for e in self.found], "problems": list(self.problems),
-                "seconds": round(self.seconds, 3)}  # fmt: skip
+                "notes": list(self.notes), "ports": list(self.ports), "seconds": round(self.seconds, 3)}  # fmt: skip
 
 
 Query = Callable[[Loopback, Answers, FoundEngine, str | None], None]
@@ -115,6 +117,9 @@ class LiveApi:
     recognise: Recognise | None = None  # None: never recognised by a scan (only named with --from-engine)
     asks: tuple[str, ...] = ()  # the GET paths its recognition reads
     precedence: int = 50
+    # what its process is called (name or command line), for finding it on a port of the person's
+    # choosing through the listening sockets (core.engines.process.engine_listeners); () means its key
+    programs: tuple[str, ...] = ()
 
 
 def as_dict(value: Any) -> dict[str, Any]:

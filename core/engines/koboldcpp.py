@@ -175,7 +175,7 @@ ENGINE = Engine(
     ),
     live=(LiveApi(
         "koboldcpp", "koboldcpp", (5001,), query_koboldcpp, ("kobold",), recognise,
-        ("/api/extra/version", "/api/v1/model", "/v1/models"), precedence=40,
+        ("/api/extra/version", "/api/v1/model", "/v1/models"), precedence=40, programs=("koboldcpp", "kobold"),
     ),),
     template_fix=lambda fmt: [FixStep(f"In koboldcpp: Settings → 'Instruct Tag Preset': choose {fmt or CARD_FORMAT}.")],
     spell=spell,

@@ -1,8 +1,9 @@
 """Find the engines running on this machine and ask each what it runs: the person's settings, untyped.
 
 People run Ollama, LM Studio, koboldcpp, text-generation-webui, TabbyAPI, vLLM or llama-server;
-their running app knows its settings exactly. The scan knocks on each engine's default port (and
-any the person adds) on loopback only, identifies the engine by the *shape* of its answers — not
+their running app knows its settings exactly. The scan knocks on each engine's default port, on any
+port the person's own engine processes listen on (psutil), and on any address they type, on
+loopback only, identifies the engine by the *shape* of its answers — not
 the port: TabbyAPI answers like koboldcpp and like llama-server, and text-generation-webui shares
 port 5000 with it — and turns what it reports into a `Setup`, the model file on disk where it can
 be found, and a plain list of what the API does not say (with where that setting lives instead).
@@ -21,8 +22,8 @@ from concurrent.futures import ThreadPoolExecutor, wait
 
 from core.engines import registry
 from core.engines.found import Answers, FoundEngine, LiveApi, ScanResult
-from core.engines.loopback import Loopback, parse_url, port_open
-from core.engines.process import engine_process
+from core.engines.loopback import Loopback, loopback_host, parse_url, port_open
+from core.engines.process import engine_listeners, engine_process
 from core.errors import EngineNotFoundError, QuantDoctorError
 
 SCAN_SECONDS = 2.0
@@ -52,6 +53,24 @@ def live_apis() -> dict[str, LiveApi]:
 
 def default_ports() -> tuple[int, ...]:
     return tuple(sorted({p for api in live_apis().values() for p in api.ports}))
+
+
+def program_words() -> tuple[str, ...]:
+    """What every registered engine's process is called (its `programs`, else its key): how a listening
+    socket's owner is recognised as an engine before its port is asked anything."""
+    return tuple(dict.fromkeys(w for api in live_apis().values() for w in (api.programs or (api.key,))))
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """(loopback host, port) from what a person types: `8091`, `127.0.0.1:8091`, `http://localhost:8091`,
+    `[::1]:8091`. Anything off this machine is refused with a plain error (core.engines.loopback)."""
+    t = text.strip()
+    if not t:
+        raise EngineNotFoundError("Type the address your app listens on.", "For example 8091 or http://127.0.0.1:8091.")
+    host, port = parse_url(t, 0)
+    if not 0 < port < 65536:
+        raise EngineNotFoundError(f"'{text.strip()}' has no port number.", "Add the port, e.g. http://127.0.0.1:8091.")
+    return host, port
 
 
 def kind_named(name: str) -> LiveApi:
@@ -91,16 +110,33 @@ def probe_port(host: str, port: int, deadline: float, want: str | None = None, r
 
 
 def scan(ports: Iterable[int] = (), seconds: float = SCAN_SECONDS, host: str = "127.0.0.1",
-         read_process: bool = True, defaults: bool = True, probe_seconds: float = PROBE_SECONDS) -> ScanResult:  # fmt: skip
-    """Every engine answering on this machine's default ports (plus `ports`), within `seconds`
-    (`probe_seconds` a request: the person's scan keeps both defaults; slow test machines may widen them)."""
+         read_process: bool = True, defaults: bool = True, probe_seconds: float = PROBE_SECONDS,
+         addresses: Iterable[tuple[str, int]] = (), listening: bool | None = None) -> ScanResult:  # fmt: skip
+    """Every engine answering on this machine, within `seconds` (`probe_seconds` a request: the person's
+    scan keeps both defaults; slow test machines may widen them).
+
+    Where it looks: each engine's default port (`defaults`), the ports the person's own engine-like
+    processes listen on (`listening`, as `defaults` unless given: core.engines.process.engine_listeners),
+    `ports` on `host` and `addresses` ((loopback host, port), as `parse_address` gives them). When the
+    system will not show the listening sockets, only the default ports are tried and a note says so."""
     start = time.monotonic()
     deadline = start + seconds
-    todo = list(dict.fromkeys([*(default_ports() if defaults else ()), *ports]))
+    notes: list[str] = []
+    todo: dict[int, str] = {}
+    for h, p in [*((host, p) for p in (default_ports() if defaults else ())), *((host, p) for p in ports),
+                 *addresses]:  # fmt: skip
+        todo.setdefault(p, loopback_host(h))
+    if defaults if listening is None else listening:
+        seen = engine_listeners(program_words(), skip_ports=todo)
+        notes += seen.notes
+        for li in seen.listeners:
+            todo.setdefault(li.port, li.host)
     found: list[FoundEngine] = []
     problems: list[str] = []
+    if not todo:
+        return ScanResult(found, problems, time.monotonic() - start, notes)
     pool = ThreadPoolExecutor(max_workers=len(todo))
-    futures = {pool.submit(probe_port, host, p, deadline, None, read_process, probe_seconds): p for p in todo}
+    futures = {pool.submit(probe_port, h, p, deadline, None, read_process, probe_seconds): p for p, h in todo.items()}
     done, late = wait(futures, timeout=max(0.0, deadline - time.monotonic()) + 0.05)
     pool.shutdown(wait=False, cancel_futures=True)  # a straggler's own deadline ends it soon after
     for fut in sorted(done, key=lambda f: futures[f]):
@@ -113,11 +149,13 @@ def scan(ports: Iterable[int] = (), seconds: float = SCAN_SECONDS, host: str = "
         if problem:
             problems.append(problem)
     problems += [f"port {futures[f]}: no answer in time" for f in late]
-    return ScanResult(found, problems, time.monotonic() - start)
+    return ScanResult(found, problems, time.monotonic() - start, notes, sorted(todo))
 
 
 def connect(spec: str, seconds: float = 5.0) -> FoundEngine:
-    """One engine, from `ollama`, `ollama:llama3.2:3b`, `lmstudio`, `llama-server:http://127.0.0.1:8081`, ..."""
+    """One engine, from `ollama`, `ollama:llama3.2:3b`, `lmstudio`, `llama-server:http://127.0.0.1:8081`, ...
+
+    Without an address, its default ports are tried, then the ports its own process listens on."""
     name, _, rest = spec.partition(":")
     kind = kind_named(name)
     url: str | None = None
@@ -127,6 +165,9 @@ def connect(spec: str, seconds: float = 5.0) -> FoundEngine:
     elif rest:
         model = rest
     ports = [parse_url(url, kind.ports[0])] if url else [("127.0.0.1", p) for p in kind.ports]
+    if not url:  # also wherever this user's own process of that engine listens (llama-server --port 8091)
+        seen = engine_listeners(kind.programs or (kind.key,), skip_ports=kind.ports)
+        ports += [(li.host, li.port) for li in seen.listeners]
     deadline = time.monotonic() + seconds
     said: list[str] = []
     for host, port in ports:

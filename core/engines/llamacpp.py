@@ -239,10 +239,11 @@ ENGINE = Engine(
         LiveApi(
             "llama-server", "llama-server", (8080,), query_llama_server, ("llama.cpp", "llamacpp"),
             recognise_llama_server, ("/props", "/v1/models"), precedence=30,
+            programs=("llama-server", "llama_server", "llamafile"),
         ),
         LiveApi(
             "llama-cpp-python", "llama-cpp-python server", (8000,), query_llama_cpp_python, (),
-            recognise_llama_cpp_python, ("/v1/models",), precedence=80,
+            recognise_llama_cpp_python, ("/v1/models",), precedence=80, programs=("llama_cpp.server",),
         ),
     ),
     template_fix=template_fix,

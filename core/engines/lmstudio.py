@@ -269,6 +269,7 @@ ENGINE = Engine(
     live=(LiveApi(
         "lm-studio", "LM Studio", (1234,), query_lm_studio, ("lmstudio",), recognise,
         ("/api/v0/models", "/api/v1/models", "/v1/models"), precedence=50,
+        programs=("lm studio", "lm-studio", "lmstudio"),
     ),),
     template_fix=lambda fmt: [
         FixStep(f"In LM Studio: My Models → the model's settings → 'Prompt Template': choose {fmt or CARD_FORMAT}.")

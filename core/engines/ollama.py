@@ -380,7 +380,8 @@ ENGINE = Engine(
         "Ollama ignores a quantized cache without flash attention and silently uses f16: "
         "your cache setting is not in effect"
     ),
-    live=(LiveApi("ollama", "Ollama", (11434,), query_ollama, (), recognise, ("/api/version", "/api/tags"), precedence=20),),
+    live=(LiveApi("ollama", "Ollama", (11434,), query_ollama, (), recognise, ("/api/version", "/api/tags"), precedence=20,
+                  programs=("ollama",)),),
     template_fix=template_fix,
     spell=spell,
     readers=(

@@ -9,6 +9,8 @@ platform lets a user read it. Anything that cannot be read is said plainly in `n
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +52,136 @@ def listening_pid(port: int) -> int | None:
         if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid:
             return int(c.pid)
     return None
+
+
+ANY_ADDRESSES = ("0.0.0.0", "::")  # listening on every interface, loopback included
+MAX_LISTENERS = 32  # a scan knocks on at most this many discovered ports (it must end within seconds)
+DENIED_NOTE = (
+    "This system did not let Quant Doctor see which ports your apps listen on (macOS asks for administrator "
+    "rights for that), so only each app's usual port was tried. If yours uses another one, type its address."
+)
+
+
+@dataclass(frozen=True)
+class Listener:
+    """A port one of the person's own processes listens on, reachable on loopback, with who listens."""
+
+    host: str  # the loopback address to ask: 127.0.0.1, or ::1 for an IPv6-only socket
+    port: int
+    pid: int
+    name: str
+
+
+@dataclass
+class Listening:
+    """What the listening sockets said: the engine-like listeners, and anything worth a plain note."""
+
+    listeners: list[Listener] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    denied: bool = False  # the sockets could not be read at all: only the default ports are known
+
+
+def looks_like(name: str, cmdline: Iterable[str], words: Iterable[str]) -> bool:
+    """Whether a process's name or command line names an engine (`words`: the engines' program names).
+
+    The whole command line counts, not only the program: text-generation-webui and TabbyAPI run as
+    `python server.py` / `python main.py` from a folder named after them, vLLM as `python -m vllm...`.
+    A false match costs one probe of the port; the engine is still recognised by its answers."""
+    text = " ".join([name, *cmdline]).lower()
+    return any(w.lower() in text for w in words if w)
+
+
+def _probe_host(ip: str) -> str | None:
+    """The loopback address that reaches a socket bound to `ip`, or None (bound to another interface only)."""
+    if ip in ANY_ADDRESSES:
+        return "::1" if ip == "::" else "127.0.0.1"
+    try:
+        addr = ipaddress.ip_address(ip.split("%")[0])
+    except ValueError:
+        return None
+    if addr.is_loopback:
+        return "::1" if addr.version == 6 else "127.0.0.1"
+    return None
+
+
+def _own_connections() -> tuple[list[tuple[int | None, Any]], bool]:
+    """Every inet socket this user may see, with its pid: ([(pid, connection)], denied).
+
+    psutil.net_connections() reads the whole system's table; on macOS (and AIX) that needs root and
+    raises AccessDenied (psutil's documentation of net_connections), while each of the person's own
+    processes can still be asked for its sockets one by one (Process.net_connections)."""
+    import psutil
+
+    try:
+        return [(c.pid or None, c) for c in psutil.net_connections(kind="inet")], False
+    except (psutil.AccessDenied, PermissionError):
+        pass
+    conns: list[tuple[int | None, Any]] = []
+    readable = 0
+    try:
+        me = psutil.Process().username()
+        procs = list(psutil.process_iter(["username"]))
+    except (psutil.Error, OSError):
+        return [], True
+    for proc in procs:
+        if proc.info.get("username") != me:
+            continue
+        try:
+            own = proc.net_connections(kind="inet")
+        except (psutil.Error, OSError):
+            continue
+        readable += 1
+        conns += [(proc.pid, c) for c in own]
+    return conns, readable == 0
+
+
+def engine_listeners(words: Iterable[str], skip_ports: Iterable[int] = ()) -> Listening:
+    """The ports the person's own engine-like processes listen on, on loopback or every interface.
+
+    Only this user's processes count (another user's sockets have no pid here, and their command lines
+    are not read); a socket bound to a LAN address only is named in a note, never contacted."""
+    import psutil
+
+    words = tuple(words)
+    skip = set(skip_ports)
+    out = Listening()
+    conns, out.denied = _own_connections()
+    if out.denied:
+        out.notes.append(DENIED_NOTE)
+        return out
+    try:
+        me = psutil.Process().username()
+    except (psutil.Error, OSError):
+        return out
+    seen: dict[int, tuple[str, bool]] = {}  # pid: (name, looks like an engine)
+    ports: dict[int, Listener] = {}
+    elsewhere: dict[int, str] = {}  # port: a note, for a socket bound to another interface only
+    for pid, c in conns:
+        if c.status != psutil.CONN_LISTEN or not c.laddr or pid is None or c.laddr.port in skip:
+            continue
+        if pid not in seen:
+            try:
+                proc = psutil.Process(pid)
+                mine = proc.username() == me
+                name = proc.name()
+                cmd = proc.cmdline() if mine else []
+            except (psutil.Error, OSError):
+                mine, name, cmd = False, "", []
+            seen[pid] = (name, mine and looks_like(name, cmd, words))
+        name, engine = seen[pid]
+        if not engine:
+            continue
+        host = _probe_host(c.laddr.ip)
+        if host is None:
+            elsewhere[c.laddr.port] = (
+                f"{name} (process {pid}) listens on port {c.laddr.port} only at {c.laddr.ip}, not on this "
+                "machine's loopback: Quant Doctor does not contact other addresses."
+            )
+            continue
+        ports.setdefault(c.laddr.port, Listener(host, c.laddr.port, pid, name))
+    out.notes += [note for port, note in sorted(elsewhere.items()) if port not in ports]
+    out.listeners = sorted(ports.values(), key=lambda li: li.port)[:MAX_LISTENERS]
+    return out
 
 
 def engine_process(port: int) -> EngineProcess | None:

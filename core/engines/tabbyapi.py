@@ -104,6 +104,6 @@ ENGINE = Engine(
     spell=spell,
     live=(LiveApi(
         "tabbyapi", "TabbyAPI", (5000,), query_tabbyapi, ("tabby",), recognise,
-        ("/.well-known/serviceinfo", "/api/v1/model", "/v1/models"), precedence=10,
+        ("/.well-known/serviceinfo", "/api/v1/model", "/v1/models"), precedence=10, programs=("tabbyapi",),
     ),),
 )

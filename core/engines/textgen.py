@@ -107,6 +107,7 @@ ENGINE = Engine(
     live=(LiveApi(
         "text-generation-webui", "text-generation-webui", (5000,), query_textgen, ("textgen", "oobabooga"),
         recognise, ("/v1/internal/model/info",), precedence=60,
+        programs=("text-generation-webui", "text_generation_webui", "oobabooga"),
     ),),
     template_fix=lambda fmt: [
         FixStep(f"In Parameters → Instruction template: choose {fmt or CARD_FORMAT} (or load it from the model).")

@@ -87,5 +87,5 @@ ENGINE = Engine(
         "vLLM chooses an attention backend that reads its quantized (fp8) cache: flash attention does not matter"
     ),
     spell=spell,
-    live=(LiveApi("vllm", "vLLM", (8000,), query_vllm, (), recognise, ("/v1/models", "/version"), precedence=70),),
+    live=(LiveApi("vllm", "vLLM", (8000,), query_vllm, (), recognise, ("/v1/models", "/version"), precedence=70, programs=("vllm",)),),
 )

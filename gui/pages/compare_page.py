@@ -3,7 +3,10 @@ show both outputs side by side (where they part is highlighted) and the loss per
 
 The person can add the prompt that went wrong and their own text files; "Is it the file or my
 settings?" runs their file with their settings and with an f16 cache (core.evaluation.settings_trial).
-The comparison itself lives in AppState, beside the model it was made for; this page only shows it."""
+The comparison itself lives in AppState, beside the model it was made for; this page only shows it.
+It speaks first in words (the verdict sentence; the numbers under Details), shows the person's own
+prompt first, says how long it will take before it starts, and while it runs what each model is doing;
+every one of those decisions is core.app.compare's."""
 
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QRadioButton,
     QScrollArea,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -34,15 +38,22 @@ from core.app.compare import (
     DEFAULT_DOMAINS,
     OWN_PROMPTS_DOMAIN,
     QUICK,
+    ProgressBoard,
     Provisional,
+    Sample,
+    SmoothEta,
     compare,
-    cut_short_lines,
-    domain_line,
+    details,
+    domain_words,
+    estimate,
     file_or_settings,
+    file_size,
+    headline,
+    measured_speed,
     quick_run_settings,
     read_own_texts,
+    samples_first,
     typical_findings,
-    verdict,
 )
 from core.app.types import Comparison, DomainResult, Prompt, RunSettings, SettingsTrial
 from core.errors import CancelledError, QuantDoctorError
@@ -64,6 +75,11 @@ class ComparePage(QWidget):
         self.own_prompts: list[Prompt] = []
         self.own_texts: dict[str, str] = {}
         self.running = False
+        self.speed: float | None = None  # this machine's measured speed, from the last comparison (core.app.compare)
+        self.samples: list[Sample] = []  # in the order the picker shows them: the person's own prompt first
+        self.board = ProgressBoard()
+        self.eta = SmoothEta()
+        self._started_with: tuple[tuple[int, int], list[str], bool, int, dict[str, str]] | None = None
 
         self.mode_file = QRadioButton("A higher-precision file of the same model:")
         self.mode_cache = QRadioButton("The same file with an f16 KV cache (isolates your cache setting)")
@@ -95,6 +111,8 @@ class ComparePage(QWidget):
         )
         self.status = Label()
         self.status.setWordWrap(True)
+        self.estimate_label = style.text_label("", "small", muted=True)
+        self.estimate_label.setWordWrap(True)
 
         grid = QGridLayout()
         grid.addWidget(self.mode_file, 0, 0)
@@ -119,6 +137,7 @@ class ComparePage(QWidget):
         sl.addLayout(grid)
         sl.addLayout(domains)
         sl.addLayout(buttons)
+        sl.addWidget(self.estimate_label)
 
         # the person's own prompt and texts
         self.prompt_edit = QPlainTextEdit()
@@ -141,12 +160,30 @@ class ComparePage(QWidget):
         self.overall.setRange(0, 1000)
         self.overall.hide()
         self.overall_text = Label()
+        self.board_label = Label()  # one line per model: what it is doing, tokens scored
+        self.board_label.setWordWrap(True)
+        self.board_label.hide()
         self.verdict_label = Label()
         self.verdict_label.setWordWrap(True)
         self.verdict_label.setTextFormat(Qt.TextFormat.PlainText)  # paths and texts are data, never markup
-        self.domain_rows = Label()
+        font = self.verdict_label.font()
+        font.setPointSizeF(font.pointSizeF() * 1.15)
+        self.verdict_label.setFont(font)
+        self.domain_rows = Label()  # each text's verdict in words, as soon as it is in
         self.domain_rows.setWordWrap(True)
         self.domain_rows.setTextFormat(Qt.TextFormat.PlainText)
+        self.details_button = QToolButton()
+        self.details_button.setText("Details: the numbers")
+        self.details_button.setCheckable(True)
+        self.details_button.setArrowType(Qt.ArrowType.RightArrow)
+        self.details_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.details_button.setToolTip("Perplexity, KL divergence and how often both models pick the same next token.")
+        self.details_button.toggled.connect(self._toggle_details)
+        self.details_button.hide()
+        self.details_label = Label()
+        self.details_label.setWordWrap(True)
+        self.details_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.details_label.hide()
 
         self.prompt_picker = QComboBox()
         self.reference_text = SafeBrowser()
@@ -175,8 +212,11 @@ class ComparePage(QWidget):
         lay.addWidget(self.status)
         lay.addWidget(self.overall)
         lay.addWidget(self.overall_text)
+        lay.addWidget(self.board_label)
         lay.addWidget(self.verdict_label)
         lay.addWidget(self.domain_rows)
+        lay.addWidget(self.details_button)
+        lay.addWidget(self.details_label)
         self.hint = style.text_label(
             "Results appear here, each text's as soon as it is scored: a verdict in words, the two models' "
             "answers side by side, and how far apart their predictions are.",
@@ -189,7 +229,11 @@ class ComparePage(QWidget):
         rl.setContentsMargins(0, 0, 0, 0)
         rl.addWidget(self.prompt_picker)
         rl.addLayout(texts, 1)
-        rl.addLayout(charts)
+        self.charts = QWidget()  # numbers: shown with the Details
+        self.charts.setLayout(charts)
+        charts.setContentsMargins(0, 0, 0, 0)
+        self.charts.hide()
+        rl.addWidget(self.charts)
         self.results.hide()
         lay.addWidget(self.results, 1)
 
@@ -199,11 +243,51 @@ class ComparePage(QWidget):
         state.profile_changed.connect(lambda _: self.clear())
         state.busy_changed.connect(self._busy)
         state.progress.connect(self.on_progress)
+        # the estimate before start follows what would be compared
+        for box in [*self.domain_boxes.values(), self.long_context]:
+            box.toggled.connect(self.update_estimate)
+        for b in (self.mode_file, self.mode_cache, self.mode_server):
+            b.toggled.connect(self.update_estimate)
+        self.reference_path.textChanged.connect(self.update_estimate)
+        state.profile_changed.connect(lambda _: self.update_estimate())
+        self.update_estimate()
 
     @property
     def comparison(self) -> Comparison | None:
         """The comparison on screen is the state's: it lives once, beside the model it was made for."""
         return self.state.comparison
+
+    def _toggle_details(self, shown: bool) -> None:
+        self.details_button.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
+        self.details_label.setVisible(shown)
+        self.charts.setVisible(shown and self.comparison is not None)
+
+    def _workload(self) -> tuple[tuple[int, int], list[str], bool, int, dict[str, str]] | None:
+        """What would be compared, for the estimate: the two files' sizes, the texts, the prompts."""
+        profile = self.state.profile
+        if profile is None:
+            return None
+        mine = file_size(profile.path) or 0
+        if self.mode_cache.isChecked():
+            ref = mine
+        elif self.mode_server.isChecked():
+            ref = mine  # a server's model is not on disk here: taken as the same size
+        else:
+            ref = file_size(self.reference_path.text().strip()) or mine
+        domains = [d for d, box in self.domain_boxes.items() if box.isChecked()]
+        if not domains and not self.own_texts and not self.own_prompts:
+            domains = ["general"]
+        return (ref, mine), domains, self.long_context.isChecked(), len(self.own_prompts), dict(self.own_texts)
+
+    def update_estimate(self) -> None:
+        """How long Compare will take, shown before it is clicked (core.app.compare.estimate)."""
+        work = self._workload()
+        if work is None or not any(work[0]):
+            self.estimate_label.setText("")
+            return
+        sizes, domains, long_context, prompts, texts = work
+        guess = estimate(sizes, domains, long_context, self.eval_settings, prompts, texts, self.speed)
+        self.estimate_label.setText(guess.words())
 
     def _busy(self, busy: bool) -> None:
         self.run_button.setEnabled(not busy)
@@ -230,6 +314,7 @@ class ComparePage(QWidget):
         self.own_prompts.append(Prompt(f"{OWN_PROMPTS_DOMAIN}-{n}", OWN_PROMPTS_DOMAIN, text, text))
         self.prompt_edit.clear()
         self._show_own()
+        self.update_estimate()
 
     def choose_text(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "A text of the kind that went wrong", "", "Text (*.txt *.md *)")
@@ -259,6 +344,7 @@ class ComparePage(QWidget):
         if self.own_texts:
             parts.append("your texts, scored as their own domains: " + ", ".join(self.own_texts))
         self.own_label.setText("; ".join(parts))
+        self.update_estimate()
 
     # -- running ----------------------------------------------------------------------------------
     def clear(self) -> None:
@@ -270,6 +356,12 @@ class ComparePage(QWidget):
         self.status.clear()
         self.verdict_label.clear()
         self.domain_rows.clear()
+        self.details_label.clear()
+        self.details_button.setChecked(False)
+        self.details_button.hide()
+        self.board_label.clear()
+        self.board_label.hide()
+        self.samples = []
         self.overall.hide()
         self.overall_text.clear()
         self.overall_text.hide()
@@ -318,6 +410,7 @@ class ComparePage(QWidget):
         if made is None:
             return
         job, _kind = made
+        self._started_with = self._workload()
         self._begin("Running… (Cancel stops it within a second)")
         path = self.state.profile.path if self.state.profile else None
         self.state.run(lambda: job, lambda c: self.finished(c, path), self.failed)
@@ -335,6 +428,7 @@ class ComparePage(QWidget):
         reference = self.reference_path.text().strip() if self.mode_file.isChecked() else ""
         domains = [d for d, box in self.domain_boxes.items() if box.isChecked() and d == "general"] + ["long"]
         path = profile.path
+        self._started_with = None  # two runs of another shape: not a measure of the quick comparison's speed
         self._begin("Running your file with your settings, then with an f16 cache…")
 
         def make() -> Job[SettingsTrial]:
@@ -357,24 +451,32 @@ class ComparePage(QWidget):
         self.status.setText(text)
         self.overall.setValue(0)
         self.overall.show()
+        self.board = ProgressBoard()
+        self.eta = SmoothEta()
+        self.board_label.setText("\n".join(self.board.lines()))
+        self.board_label.show()
 
     def on_progress(self, event: Progress) -> None:
         if not self.running:
             return
-        if isinstance(event, DomainResult):
+        if isinstance(event, DomainResult):  # in words; its numbers go under Details at the end
             rows = self.domain_rows.text()
-            self.domain_rows.setText((rows + "\n" if rows else "") + event.line())
+            self.domain_rows.setText((rows + "\n" if rows else "") + domain_words(event))
         if isinstance(event, Provisional):  # "Provisional verdict after 255 tokens: …", then "Final verdict …"
             self.verdict_label.setText(event.line())
+        self.board.feed(event)
+        self.board_label.setText("\n".join(self.board.lines()))
         if event.overall is not None:
             self.overall.setValue(int(1000 * event.overall))
-            left = f", about {format_duration(event.overall_eta_s)} to go" if event.overall_eta_s is not None else ""
+            eta = self.eta.update(event.overall_eta_s)  # counts down; never jumps up by minutes
+            left = f", about {format_duration(eta)} to go" if eta is not None else ""
             self.overall_text.setText(f"{100 * event.overall:.0f}% done{left}")
             self.overall_text.show()
 
     def failed(self, exc: BaseException) -> None:
         self.running = False
         self.overall.hide()
+        self.board_label.hide()
         if isinstance(exc, CancelledError):
             self.status.setText("Cancelled. Nothing was changed; start it again whenever you like.")
             return
@@ -384,28 +486,34 @@ class ComparePage(QWidget):
     def finished(self, comparison: Comparison, path: str | None = None, trial: SettingsTrial | None = None) -> None:
         self.running = False
         self.overall.hide()
+        self.board_label.hide()
         if not self.state.set_comparison(comparison, path, trial):
             self.status.setText("Another model was opened while comparing: that result was set aside.")
             return
         approx = " (approximate: from a server's top log-probabilities)" if comparison.approximate else ""
-        self.status.setText(f"Done in {comparison.seconds:.0f} s{approx}.")
-        lines = [trial.explanation] if trial is not None else [verdict(comparison)]
-        if trial is not None and trial.capped:
-            lines.append(trial.capped)
-        lines += typical_findings(comparison) + cut_short_lines(comparison)
-        self.verdict_label.setText("\n".join(lines))
-
-        self.domain_rows.setText(
-            "\n".join(domain_line(d, m, comparison.verdict(d)) for d, m in comparison.metrics.items())
-        )
+        self.status.setText(f"Done in {format_duration(comparison.seconds)}{approx}.")
+        if self._started_with is not None:  # this machine's speed, for the next estimate
+            sizes, domains, long_context, prompts, texts = self._started_with
+            measured = measured_speed(comparison.seconds, sizes, domains, long_context, self.eval_settings, prompts,
+                                      texts)  # fmt: skip
+            self.speed = measured if measured is not None else self.speed
+            self._started_with = None
+            self.update_estimate()
+        self.verdict_label.setText("\n".join(headline(comparison, trial) + typical_findings(comparison)))
+        self.domain_rows.clear()  # the verdict above says it; each text's numbers are under Details
+        self.details_label.setText("\n".join(details(comparison, trial)))
+        self.details_button.show()
+        self._toggle_details(self.details_button.isChecked())
         self.overall_text.setText("")
         self.hint.hide()
         self.results.show()
         self.overall_text.hide()
         QTimer.singleShot(0, self.scroll_to_results)
         self.prompt_picker.clear()
-        for s in comparison.samples:
-            self.prompt_picker.addItem(f"{s.domain}: {s.prompt[:80]}")
+        self.samples = samples_first(comparison)  # the person's own prompt first: what they came with
+        for s in self.samples:
+            who = "Your prompt" if s.domain == OWN_PROMPTS_DOMAIN else f"Sample ({s.domain})"
+            self.prompt_picker.addItem(f"{who}: {' '.join(s.prompt.split())[:80]}")
         metrics = comparison.metrics
         self.ppl_chart.set_rows([(d, [m.ppl_ratio]) for d, m in metrics.items()], reference=1.01)
         self.kld_chart.set_rows(
@@ -430,10 +538,9 @@ class ComparePage(QWidget):
         bar.setValue(min(bar.maximum(), top - 8))
 
     def show_sample(self, index: int) -> None:
-        c = self.comparison
-        if c is None or not 0 <= index < len(c.samples):
+        if self.comparison is None or not 0 <= index < len(self.samples):
             return
-        s = c.samples[index]
+        s = self.samples[index]
         cut = s.first_divergence_char
         self.reference_text.set_app_html(_highlight(s.reference, cut, yours=False))
         self.candidate_text.set_app_html(_highlight(s.candidate, cut, yours=True))

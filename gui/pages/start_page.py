@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.app.demo import demo_words
 from core.app.types import symptoms
 from gui import style
 from gui.widgets import icon
@@ -123,8 +124,7 @@ class StartPage(QWidget):
             ),
             _Way(
                 "Try the demo",
-                "A small model and a damaged copy of it, made on this computer in a few seconds: see a diagnosis "
-                "without downloading anything.",
+                demo_words(),  # the one download, said before it happens (core.demo.prepare)
                 self.demo_button,
             ),
         ]
