@@ -176,7 +176,8 @@ def test_the_page_speaks_first_in_words_with_the_person_prompt_first(qtbot: Any,
     page.run_button.click()
     qtbot.waitUntil(lambda: window.state.comparison is not None, timeout=180_000)
     assert any(re.search(r"Your model \(.+\): scoring the general text, \d+ of \d+ tokens", b) for b in boards)
-    assert any(re.search(r"Reference model \(.+\): scoring", b) for b in boards)
+    # the reference's numbers may come from its cache (an earlier run): it then only writes its answers
+    assert any(re.search(r"Reference model \(.+\): (scoring|sample output)", b) for b in boards)
     verdict = page.verdict_label.text()
     assert verdict.startswith("Against the reference: badly damaged")
     assert "perplexity" not in verdict and "KL" not in verdict and "million" not in verdict
