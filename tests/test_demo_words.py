@@ -24,7 +24,7 @@ def test_an_empty_cache_says_the_download_and_its_size(tmp_path: Path) -> None:
 
 def test_a_prepared_demo_needs_nothing(demo: Any) -> None:
     words = demo_words(demo.folder)
-    assert "already on this computer" in words and "MB" not in words
+    assert "both ready" in words and "MB" not in words
 
 
 def test_a_bundle_copy_downloads_nothing(tmp_path: Path, monkeypatch: Any) -> None:
@@ -47,4 +47,4 @@ def test_the_start_page_says_it(qtbot: Any, tmp_path: Path) -> None:
     w = make_window(qtbot, tmp_path)
     sentence = w.start_page.ways[2].sentence.text()
     assert sentence == demo_words() and ("MB" in sentence or "nothing to download" in sentence
-                                         or "already on this computer" in sentence)  # fmt: skip
+                                         or "both ready" in sentence)  # fmt: skip

@@ -134,7 +134,7 @@ def demo_words(folder: Path | None = None) -> str:
     except OSError:
         ready = False
     if ready:
-        return f"A small model and {made}, already on this computer: see a diagnosis in a few seconds."
+        return f"A small model and {made}, both ready: see a diagnosis in a few seconds."
     if (resources_dir() / "demo" / REFERENCE_NAME).is_file():
         return f"A small model that comes with Quant Doctor and {made}: nothing to download."
     return (
