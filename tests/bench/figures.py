@@ -251,7 +251,7 @@ LONG = [
     ("tests/bench/README.md: agreement on 11 chunks of 512, throughput (>= 0.85x) and peak RSS (+300 MiB)",
      "tests/bench/bench_eval.py", "~15 min"),
     ("tests/bench/README.md: your own text against llama-perplexity -f (shipped text tests/bench/own-text.md)",
-     "tests/bench/bench_verdicts.py --agreement", "~5 min"),
+     "tests/bench/bench_verdicts.py --agreement", "~10 min idle, ~30 min on a loaded machine"),
     ("tests/bench/README.md: the demo verdicts (Q2_0, Q4_0, Q8_0 requant), four domains",
      "tests/bench/bench_verdicts.py --verdicts", "~50 min"),
     ("tests/bench/README.md: file or settings at 4K and 16K", "tests/bench/bench_verdicts.py --trial --ctx 16384",
