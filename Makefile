@@ -37,7 +37,7 @@ test: lint
 	$(BIN)/python -m pytest
 
 # Every figure the READMEs state that a quick command can measure, printed beside its claim; exits 1 when
-# one leaves its bound (tests/bench/figures.py; CI runs it after `make test`, ~3 min). The long ones are listed.
+# one leaves its bound (tests/bench/figures.py; CI runs it after `make test`). The long ones are listed.
 .PHONY: figures
 figures: $(STAMP)
 	PYTHON=$(BIN)/python bash tests/bench/build_llama_tools.sh llama-server llama-perplexity
