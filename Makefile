@@ -38,12 +38,12 @@ test: lint
 	@bash packaging/system-deps.sh --test
 	# llama-server (tests/test_engines_llama_server.py) and llama-perplexity (tests/test_eval_agreement.py):
 	# one configure, both targets, from the installed llama-cpp-python's own llama.cpp, then cached
-	# (~10 min on 2 cores the first time). Under CI=true a test whose tool is missing fails, never skips.
+	# (minutes the first time: the script prints how long). Under CI=true a test whose tool is missing fails.
 	PYTHON=$(BIN)/python bash tests/bench/build_llama_tools.sh llama-server llama-perplexity
 	$(BIN)/python -m pytest
 
 # Every figure the READMEs state that a quick command can measure, printed beside its claim; exits 1 when
-# one leaves its bound (tests/bench/figures.py; CI runs it after `make test`, ~3 min). The long ones are listed.
+# one leaves its bound (tests/bench/figures.py; CI runs it after `make test`). The long ones are listed.
 .PHONY: figures
 figures: $(STAMP)
 	PYTHON=$(BIN)/python bash tests/bench/build_llama_tools.sh llama-server llama-perplexity

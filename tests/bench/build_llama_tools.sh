@@ -7,8 +7,8 @@
 # cmake configure, one build folder, one `cmake --build --target llama-server llama-perplexity`.
 #
 # Portable flags only: -march=native dies with "Illegal instruction" on machines whose CPU reports
-# features the sandbox hides (AMX). Only the named targets are built (~7 min for one on 2 cores; the
-# second shares most of the library, a few minutes more); each binary is cached per llama-cpp-python
+# features the sandbox hides (AMX). Only the named targets are built (it prints how long that took:
+# 2,508 s for both on 2 cores shared with four other jobs); each binary is cached per llama-cpp-python
 # version (llama-server is built without its web UI: no npm, no download), so a second run prints the
 # paths at once. Fetching/unpacking the sdist is locked and so is the build folder, so two builds
 # running at once (two targets, or the same one twice) never share a build folder unlocked.

@@ -1,7 +1,7 @@
 """Every figure the READMEs state that a quick command can measure, measured now and printed beside its
 claim, with the bound it must stay within; the exit code is 1 when one leaves its bound.
 
-    .venv/bin/python tests/bench/figures.py            # all of them (`make figures`; CI runs it), ~3 min
+    .venv/bin/python tests/bench/figures.py            # all of them (`make figures`; CI runs it); prints its run time
     .venv/bin/python tests/bench/figures.py memory scan   # some of them, by name
 
 Every input is fixed and ships in the repository (the demo model is made from a pinned upload by the
@@ -251,7 +251,7 @@ LONG = [
     ("tests/bench/README.md: agreement on 11 chunks of 512, throughput (>= 0.85x) and peak RSS (+300 MiB)",
      "tests/bench/bench_eval.py", "~15 min"),
     ("tests/bench/README.md: your own text against llama-perplexity -f (shipped text tests/bench/own-text.md)",
-     "tests/bench/bench_verdicts.py --agreement", "~5 min"),
+     "tests/bench/bench_verdicts.py --agreement", "~10 min idle, ~30 min on a loaded machine"),
     ("tests/bench/README.md: the demo verdicts (Q2_0, Q4_0, Q8_0 requant), four domains",
      "tests/bench/bench_verdicts.py --verdicts", "~50 min"),
     ("tests/bench/README.md: file or settings at 4K and 16K", "tests/bench/bench_verdicts.py --trial --ctx 16384",
@@ -270,6 +270,7 @@ def main(argv: list[str]) -> int:
         print(f"unknown figure(s) {unknown}; choose from {', '.join(FIGURES)}", file=sys.stderr)
         return 2
     out_of_bounds = 0
+    started = time.monotonic()
     for name in names:
         t0 = time.monotonic()
         try:
@@ -284,7 +285,8 @@ def main(argv: list[str]) -> int:
         print("\nNot run here (each prints its own figures against its target):")
         for claim, command, took in LONG:
             print(f"    {claim}\n        {command}   ({took})")
-    print(f"\n{'every figure within its bound' if not out_of_bounds else f'{out_of_bounds} figure(s) OUT of bound'}")
+    verdict = "every figure within its bound" if not out_of_bounds else f"{out_of_bounds} figure(s) OUT of bound"
+    print(f"\n{verdict} ({time.monotonic() - started:,.0f} s)")
     return 1 if out_of_bounds else 0
 
 
