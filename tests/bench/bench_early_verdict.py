@@ -98,6 +98,8 @@ def main() -> int:
         for name in args.only:
             early, early_verdict_s, early_s = timed(demo.reference, candidates[name], False, args.samples,
                                                     work / f"cache-{name}-early")  # fmt: skip
+            print(f"{name}: stop rule on: final verdict after {early_verdict_s:.1f} s, whole run {early_s:.1f} s "
+                  f"({verdicts(early)})", flush=True)  # fmt: skip
             full, full_verdict_s, full_s = timed(demo.reference, candidates[name], True, args.samples,
                                                  work / f"cache-{name}-full")  # fmt: skip
             same = agree(early, full)
