@@ -258,6 +258,8 @@ LONG = [
      "~100 min"),
     ("README.md and tests/bench/README.md: the window never freezes (< 100 ms)", "tests/bench/bench_ui_stall.py",
      "~4 min"),
+    ("tests/bench/README.md: the early verdict against the full run (Q2_0: time to final, ratio, verdicts)",
+     "tests/bench/bench_early_verdict.py --only Q2_0 --samples 0", "~25 min idle"),
     ("README.md: the first build of llama.cpp's tools (`built ... in N s`)",
      "bash tests/bench/build_llama_tools.sh llama-server llama-perplexity", "~10 min"),
 ]  # fmt: skip
