@@ -176,7 +176,8 @@ def settings_trial() -> list[Figure]:
     """tests/bench/README.md, the issue-15 table: file or settings at -c 512, the test suite's size."""
     from test_settings_trial import THEIRS
 
-    from core.checks import kv_cache
+    from core.checks import registry as checks
+    from core.checks.base import CheckInput
     from core.checks.measurements import Measurements
     from core.evaluation import EvalSettings, verdicts
     from core.evaluation.settings_trial import file_or_settings
@@ -197,7 +198,8 @@ def settings_trial() -> list[Figure]:
     m = trial.theirs.metrics["long"]
     verdict = verdicts.judge(m.kld_mean, m.top1_agreement).words
     setup = Setup.of(ctx=512, cache_type_k="q4_0", cache_type_v="q4_0", flash_attn=True)
-    finding = kv_cache.check(inspect_model(demo.reference), None, setup, Measurements.from_trial(trial))
+    given = CheckInput(inspect_model(demo.reference), setup, measurements=Measurements.from_trial(trial))
+    finding = checks.get("kv-cache").run(given)
     shown = (
         f"mean KLD {m.kld_mean:.4f}, same top {m.top1_agreement:.1%} ({m.tokens} tokens); {verdict}; answer "
         f'"{trial.answer}"; the kv-cache finding {finding.confidence}'
