@@ -11,8 +11,10 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import subprocess
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -200,3 +202,33 @@ if __name__ == "__main__":
         print(served_port, flush=True)
         while True:
             time.sleep(60)
+
+
+@contextmanager
+def real_server(cmd: list[str], log: Path, ready_url: str, name: str) -> Iterator[subprocess.Popen[bytes]]:
+    """A real engine started from `cmd`, its output in `log` (a file, not a pipe: a full pipe would stop it
+    mid-start), yielded once `ready_url` answers 200; stopped afterwards, killed if it lingers."""
+    import pytest
+
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(f"{name} stopped:\n" + log.read_text(errors="replace")[-3000:])
+            try:
+                with urllib.request.urlopen(ready_url, timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            pytest.fail(f"{name} did not come up:\n" + log.read_text(errors="replace")[-3000:])
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

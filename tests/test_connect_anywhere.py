@@ -17,15 +17,13 @@ import os
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
-from engine_fakes import fake_engine, fake_engine_process, routes_for
+from engine_fakes import fake_engine, fake_engine_process, real_server, routes_for
 
 from core.engines import process as engine_proc
 from core.engines.live import default_ports, parse_address, program_words, scan
@@ -149,28 +147,8 @@ def test_the_cli_finds_it_without_a_port_and_refuses_a_lan_address() -> None:
 def _llama_cpp_python_server(model: Path, port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
            "--port", str(port), "--n_ctx", "2048", "--n_threads", "2", "--verbose", "False"]  # fmt: skip
-    with open(log, "wb") as out:  # a file, not a pipe: a full pipe would stop the server mid-start
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.fail("llama_cpp.server stopped: " + log.read_text(errors="replace")[-2000:])
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.3)
-        else:
-            pytest.fail("llama_cpp.server did not come up: " + log.read_text(errors="replace")[-2000:])
+    with real_server(cmd, log, f"http://127.0.0.1:{port}/v1/models", "llama_cpp.server") as proc:
         yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def test_a_real_llama_cpp_python_server_on_another_port_is_found(demo: Any, tmp_path: Path) -> None:

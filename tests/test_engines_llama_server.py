@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_fakes import fake_engine, fake_engine_process, routes_for
+from engine_fakes import fake_engine, fake_engine_process, real_server, routes_for
 
 from core.engines.live import SCAN_SECONDS, connect, scan
 from core.engines.logs import read_log
@@ -87,28 +87,8 @@ def server(demo: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serv
     cmd = [str(BINARY), "-m", str(demo.reference), "--host", "127.0.0.1", "--port", str(port),
            "-c", str(CTX), "-ctk", "q4_0", "-ctv", "q4_0", "-fa", "on", "-t", "2", "--no-webui",
            "-lv", "4"]  # this llama-server logs its settings and buffers only at level 4  # fmt: skip
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.fail("llama-server stopped:\n" + log.read_text(errors="replace")[-3000:])
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.3)
-        else:
-            pytest.fail("llama-server did not come up:\n" + log.read_text(errors="replace")[-3000:])
+    with real_server(cmd, log, f"http://127.0.0.1:{port}/health", "llama-server") as proc:
         yield Server(port, log, demo.reference, proc)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def _props(server: Server) -> dict[str, Any]:
