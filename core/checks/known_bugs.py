@@ -34,7 +34,7 @@ from core.settings.versions import parse
 ID = "known-engine-bugs"
 HOW_TO_GIVE_THE_VERSION = (
     "On the Setup page, use Connect to my app while your app runs the model (it reports its version), or "
-    "Import a log… with the log your app printed when it loaded the model (the CLI: --engine-version)."
+    "Import a log… with the log your app printed when it loaded the model."
 )
 
 Match = Literal["holds", "fails", "unknown"]
