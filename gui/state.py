@@ -18,7 +18,6 @@ from core.app.types import (
     Diagnosis,
     EngineEvidence,
     HardwareProfile,
-    Measurements,
     ModelProfile,
     SettingsTrial,
     Setup,
@@ -85,10 +84,6 @@ class AppState(QObject):
     @property
     def engine_evidence(self) -> EngineEvidence | None:
         return self.session.case.engine
-
-    @property
-    def measurements(self) -> Measurements | None:
-        return self.session.case.measurements
 
     @property
     def diagnosis(self) -> Diagnosis | None:

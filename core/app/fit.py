@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+from core.engines.base import LLAMA_CPP_FALLBACK_CTX
 from core.hardware.machine import HardwareProfile
 from core.memory.plan import FitReport, plan_with_advice
 from core.memory.shape import model_shape
 from core.model.profile import ModelProfile
 from core.settings.run import RunSettings
-
-LLAMA_CPP_FALLBACK_CTX = 4096  # a model that records no context of its own
 
 
 def fit_plan(profile: ModelProfile, run: RunSettings, hardware: HardwareProfile) -> FitReport:

@@ -62,9 +62,6 @@ from gui import style
 from gui.state import AppState
 from gui.widgets import GLOSSARY, BarChart, Label, RichLabel, SafeBrowser
 
-# The quick comparison's policy (a few short chunks per domain, a short context) is core.app.compare's.
-run_settings = quick_run_settings
-
 
 class ComparePage(QWidget):
     def __init__(self, state: AppState) -> None:
@@ -393,9 +390,9 @@ class ComparePage(QWidget):
             self.status.setText("Open a model first: it is the one compared against the reference.")
             return None
         setup = self.state.setup
-        candidate = run_settings(setup)
+        candidate = quick_run_settings(setup)
         if self.mode_cache.isChecked():
-            reference, ref_settings, kind = profile.path, run_settings(setup, "f16", "f16"), "settings"
+            reference, ref_settings, kind = profile.path, quick_run_settings(setup, "f16", "f16"), "settings"
         elif self.mode_server.isChecked():
             reference, ref_settings, kind = self.server_url.text().strip(), candidate, "remote"
         else:
