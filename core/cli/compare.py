@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from core.cli.output import print_json, whole
-from core.errors import EvaluationSetupError
+from core.errors import EvaluationSetupError, NotEnoughMemoryError
 from core.progress import Progress, run_job
 
 HELP = "Run a quant and a reference on the same texts and prompts; measure the loss (PPL, KLD, top-1)."
@@ -65,21 +65,27 @@ def register(subparsers: Any) -> dict[str, tuple[str, Any]]:
     p.add_argument("--json", action="store_true", help="print JSON instead of a summary")
     p.add_argument("--report", metavar="FILE.html", help="also write a self-contained HTML report")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument("--plan", action="store_true",
+                   help="only say how long the comparison would take here and its peak memory (and, when a model "
+                        "cannot be compared on this computer, what would work); load nothing")  # fmt: skip
     return {"compare": (HELP, cmd_compare)}
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from core.app.compare import (
         ALIASES,
+        DEFAULT_DOMAINS,
         EVAL_DEFAULT_CTX,
         DomainResult,
         EvalSettings,
         Provisional,
         compare,
+        measured_speed,
         prompts_from,
         read_own_texts,
         text_summary,
     )
+    from core.app.compare_plan import preflight, remember_speed, remembered_speed
     from core.app.report import write_comparison_report
     from core.cli.output import ProgressPrinter
     from core.cli.run_options import run_settings_from_args
@@ -113,6 +119,20 @@ def cmd_compare(args: argparse.Namespace) -> int:
         report = Path(args.report)
         if not report.parent.is_dir():
             raise EvaluationSetupError(f"The folder for the report, {report.parent}, does not exist.")
+    plan = preflight(
+        args.reference, candidate, ref_settings, domains if domains is not None else list(DEFAULT_DOMAINS),
+        args.long_context, ev, len(own_prompts), texts, remembered_speed(),
+    )  # fmt: skip
+    if args.plan:
+        if args.json:
+            print_json(plan.to_dict())
+        else:
+            print("\n".join(plan.words()))
+        return 0 if plan.fits else 1
+    if not plan.fits:  # said before anything is loaded, with what would work
+        raise NotEnoughMemoryError(" ".join(plan.problems()), "What would work: " + "; or ".join(plan.options))
+    if not args.quiet:
+        sys.stderr.write("\n".join(plan.words()) + "\n")
     printer = ProgressPrinter()
     on_progress = None if args.quiet else printer
     said: list[tuple[str, bool]] = []
@@ -142,6 +162,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     finally:
         job.close()
         printer.close()
+    if result.seconds and not args.max_chunks:  # this machine's speed, for the next estimate (window or CLI)
+        remember_speed(measured_speed(result.seconds, plan.sizes, list(plan.domains), args.long_context, ev,
+                                      len(own_prompts), texts))  # fmt: skip
     if args.report:
         write_comparison_report(result, Path(args.report))
     if args.json:

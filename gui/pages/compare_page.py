@@ -55,10 +55,12 @@ from core.app.compare import (
     samples_first,
     typical_findings,
 )
+from core.app.compare_plan import Preflight, preflight_job, remember_speed, remembered_speed
 from core.app.types import Comparison, DomainResult, Prompt, RunSettings, SettingsTrial
 from core.errors import CancelledError, QuantDoctorError
 from core.progress import Job, Progress, format_duration
 from gui import style
+from gui.jobs import JobWorker
 from gui.state import AppState
 from gui.widgets import GLOSSARY, BarChart, Label, RichLabel, SafeBrowser
 
@@ -72,7 +74,11 @@ class ComparePage(QWidget):
         self.own_prompts: list[Prompt] = []
         self.own_texts: dict[str, str] = {}
         self.running = False
-        self.speed: float | None = None  # this machine's measured speed, from the last comparison (core.app.compare)
+        # this machine's measured speed, from the last comparison here, in the window or the CLI (core.app.compare_plan)
+        self.speed: float | None = remembered_speed()
+        self.plan: Preflight | None = None  # time and peak memory of what would be compared, said before it starts
+        self._plan_ticket = 0
+        self._plans: list[JobWorker] = []  # running: kept alive until they finish
         self.samples: list[Sample] = []  # in the order the picker shows them: the person's own prompt first
         self.board = ProgressBoard()
         self.eta = SmoothEta()
@@ -285,6 +291,31 @@ class ComparePage(QWidget):
         sizes, domains, long_context, prompts, texts = work
         guess = estimate(sizes, domains, long_context, self.eval_settings, prompts, texts, self.speed)
         self.estimate_label.setText(guess.words())
+        self._plan_memory(domains, long_context, prompts, texts)
+
+    def _plan_memory(self, domains: list[str], long_context: bool, prompts: int, texts: dict[str, str]) -> None:
+        """The peak memory, and whether the models can be compared here at all, off the UI thread
+        (core.app.compare_plan.preflight reads the reference's header and the machine)."""
+        profile, sources = self.state.profile, self._sources(quiet=True)
+        self.plan = None
+        if profile is None or sources is None:
+            return
+        reference, ref_settings, _candidate, _kind = sources
+        self._plan_ticket += 1
+        ticket = self._plan_ticket
+        args = (reference, profile.path, ref_settings, domains, long_context, self.eval_settings, prompts, texts,
+                self.speed, self.state.hardware, {profile.path: profile})  # fmt: skip
+        worker = JobWorker(lambda: preflight_job(*args), self)
+        worker.signals.returned.connect(lambda plan: self._show_plan(ticket, plan))
+        worker.signals.finished.connect(lambda: self._plans.remove(worker) if worker in self._plans else None)
+        self._plans.append(worker)
+        worker.start()
+
+    def _show_plan(self, ticket: int, plan: Preflight) -> None:
+        if ticket != self._plan_ticket:
+            return  # the choice changed meanwhile: a newer plan answers
+        self.plan = plan
+        self.estimate_label.setText("\n".join(plan.words()))
 
     def _busy(self, busy: bool) -> None:
         self.run_button.setEnabled(not busy)
@@ -384,10 +415,11 @@ class ComparePage(QWidget):
         )  # fmt: skip
         return job, kind
 
-    def _sources(self) -> tuple[str, RunSettings, RunSettings, str] | None:
+    def _sources(self, quiet: bool = False) -> tuple[str, RunSettings, RunSettings, str] | None:
         profile = self.state.profile
         if profile is None:
-            self.status.setText("Open a model first: it is the one compared against the reference.")
+            if not quiet:
+                self.status.setText("Open a model first: it is the one compared against the reference.")
             return None
         setup = self.state.setup
         candidate = quick_run_settings(setup)
@@ -398,11 +430,16 @@ class ComparePage(QWidget):
         else:
             reference, ref_settings, kind = self.reference_path.text().strip(), candidate, "quant"
         if not reference:
-            self.status.setText("Pick a reference first.")
+            if not quiet:
+                self.status.setText("Pick a reference first.")
             return None
         return reference, ref_settings, candidate, kind
 
     def start(self) -> None:
+        if self.plan is not None and not self.plan.fits:  # said before anything is loaded, with what would work
+            self.status.setText(" ".join(self.plan.problems()) + " " + " ".join(
+                f"What would work: {o}" for o in self.plan.options))  # fmt: skip
+            return
         made = self.job()
         if made is None:
             return
@@ -494,6 +531,7 @@ class ComparePage(QWidget):
             measured = measured_speed(comparison.seconds, sizes, domains, long_context, self.eval_settings, prompts,
                                       texts)  # fmt: skip
             self.speed = measured if measured is not None else self.speed
+            remember_speed(measured)
             self._started_with = None
             self.update_estimate()
         self.verdict_label.setText("\n".join(headline(comparison, trial) + typical_findings(comparison)))
