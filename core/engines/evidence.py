@@ -48,6 +48,7 @@ class EngineEvidence:
             out += r.notes
         if self.vs_estimate is not None:
             out.append(self.vs_estimate.verdict)
+            out += self.vs_estimate.notes
         out += self.notes
         return out
 

@@ -114,6 +114,7 @@ _PATTERNS: dict[str, re.Pattern[str]] = {
         "flash_attn": r":\s*flash_attn\s+=\s*(\w+)",
         "fa_resolved": r"Flash Attention (?:was auto, set to )?(enabled|disabled)|Flash Attention not supported",
         "kv_summary": r"K \((\w+)\):\s*[\d.]+ MiB, V \((\w+)\):\s*[\d.]+ MiB",
+        "kv_cells": r"size\s*=\s*[\d.]+ MiB \(\s*(\d+) cells,\s*\d+ layers,\s*\d+/(\d+) seqs\)",
         "offloaded": r"offloaded (\d+)/(\d+) layers to GPU",
         "buffer": r"^\S*:?\s+(\S+?)\s+(model |KV |compute |output |)buffer size\s*=\s*([\d.]+) MiB",
         "file_type": r":\s*file type\s+=\s*(.+?)\s*$",
@@ -151,17 +152,62 @@ _OLLAMA_ENV_ITEM = re.compile(r"(OLLAMA_[A-Z_]+):(\S*)")
 _KOBOLD_QUANTKV = {0: "f16", 1: "q8_0", 2: "q4_0"}
 
 
+# What each buffer name llama.cpp prints means (ggml_backend_buffer_name: the buffer type's name, or for a
+# buffer made from a host pointer the device's "<name>_Mapped"). Read in the llama.cpp that llama-cpp-python
+# 0.3.36 vendors (commit 0c1e570):
+# - mapped: `CPU_Mapped` (ggml/src/ggml-backend.cpp, the CPU device's buffer_from_host_ptr), `Metal_Mapped`...
+#   src/llama-model.cpp `load_tensors` maps the model file in place for a device's *default* buffer type: the
+#   buffer is the file range from the first to the last tensor of that buffer type (`get_mapping_range`,
+#   src/llama-model-loader.cpp), so it can span tensors that live in another buffer.
+# - repacked: `CPU_REPACK` (ggml/src/ggml-cpu/repack.cpp): matrix weights the CPU backend reorders for its
+#   kernels (Q4_0, Q4_K, IQ4_NL, MXFP4 on AVX2; Q2_K too with AVX-512; more types on ARM), allocated at
+#   ggml_nbytes each and filled from the mapped file at load. These tensors are inside the mapped range: the
+#   copy replaces their mapped pages (read once at load, clean file pages the kernel may drop), it does not add.
+# - accel: `AMX` (ggml/src/ggml-cpu/amx): the same idea for Intel AMX.
+# - host: `CUDA_Host`, `ROCm_Host`, `Vulkan_Host`...: pinned system RAM a GPU backend lends for weights left
+#   on the CPU (make_cpu_buft_list puts the GPU's host buffer type first) and for the graph's inputs.
+# - cpu: `CPU`, plain system RAM: weights without mmap (--no-mmap), the KV cache, the compute and output buffers.
+# - device: `CUDA0`, `ROCm0`, `Vulkan0`, `Metal`, `SYCL0`...: the GPU's own memory.
+BUFFER_KINDS = {
+    "mapped": "the model file mapped in place",
+    "repacked": "a repacked copy of weights inside the mapped range, replacing their mapped pages",
+    "accel": "weights converted for an accelerator (AMX)",
+    "host": "pinned system RAM lent by the GPU backend",
+    "cpu": "system RAM",
+    "device": "GPU memory",
+}
+_HOST_NAMES = re.compile(r"^(?:CPU|AMX|\w+_Host|\w+_Mapped|CPU_\w+)$")
+
+
 @dataclass
 class LogBuffer:
     """One buffer llama.cpp reported: `load_tensors: CPU_Mapped model buffer size = 1918.35 MiB`."""
 
-    device: str  # as llama.cpp names the buffer: CPU, CPU_Mapped, CUDA0, CUDA_Host, Metal...
+    device: str  # as llama.cpp names the buffer: CPU, CPU_Mapped, CPU_REPACK, CUDA0, CUDA_Host, Metal...
     component: str  # "weights", "kv", "compute", "output"
     mib: float
 
     @property
     def bytes(self) -> int:
         return round(self.mib * MIB)
+
+    @property
+    def kind(self) -> str:
+        """What the buffer is (BUFFER_KINDS): mapped, repacked, accel, host, cpu or device."""
+        name = self.device
+        if name.endswith("_Mapped"):
+            return "mapped"
+        if name == "CPU_REPACK":
+            return "repacked"
+        if name == "AMX":
+            return "accel"
+        if name.endswith("_Host"):
+            return "host"
+        return "cpu" if _HOST_NAMES.match(name) else "device"
+
+    @property
+    def in_system_ram(self) -> bool:
+        return self.kind != "device"
 
 
 @dataclass
@@ -190,6 +236,8 @@ class LogReading:
     file_type: str | None = None
     n_ctx: int | None = None  # the KV cache's cells (llama-server: all slots together)
     n_ctx_seq: int | None = None  # what one conversation gets
+    kv_cells: int | None = None  # the KV cache's cells per stream (llama_kv_cache: "size = ... (N cells, ...")
+    kv_streams: int | None = None  # 1 when the cache is unified (shared by the slots), else one per slot
     n_seq_max: int | None = None
     n_outputs_max: int | None = None  # logits rows a prompt batch reserves (llama-server: its slots)
     n_ctx_train: int | None = None
@@ -275,8 +323,11 @@ class LogReading:
             out.append(f"flash attention: {self.flash_attn}")
         if self.offloaded:
             out.append(f"offloaded {self.offloaded[0]}/{self.offloaded[1]} layers to the GPU")
+        if self.kv_unified and self.n_seq_max and self.n_seq_max > 1:
+            out.append(f"KV cache: one cache of {self.n_ctx or 0:,} cells shared by the {self.n_seq_max} slots "
+                       "(kv_unified): the slots do not each get their own")  # fmt: skip
         for b in self.buffers:
-            out.append(f"{b.device} {b.component} buffer: {b.mib:,.2f} MiB")
+            out.append(f"{b.device} {b.component} buffer: {b.mib:,.2f} MiB ({BUFFER_KINDS[b.kind]})")
         for w in self.warnings:
             out.append(f"warning ({w.kind}, {w.count}x, first at line {w.first_line}): {w.meaning}")
         out.extend(self.notes)
@@ -434,6 +485,8 @@ class _State:
             self.fa_resolved = "on" if m.group(1) == "enabled" else "off"
         if m := P["kv_summary"].search(body):
             r.cache_type_k, r.cache_type_v = _cache(m.group(1)), _cache(m.group(2))
+        if m := P["kv_cells"].search(body):
+            r.kv_cells, r.kv_streams = int(m.group(1)), int(m.group(2))
         if m := P["offloaded"].search(body):
             r.offloaded = (int(m.group(1)), int(m.group(2)))
         if m := P["buffer"].search(body):
