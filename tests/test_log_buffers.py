@@ -22,7 +22,7 @@ from core.engines.logs import LogBuffer, read_log
 from core.model.inspection import inspect_model
 
 sys.path.insert(0, str(Path(__file__).parent / "bench"))
-from scale_shapes import SHAPES, write_shape  # noqa: E402
+from scale_shapes import SHAPES, write_shape
 
 MIB = 1024**2
 LOGS = Path(__file__).parent / "fixtures" / "engines" / "llamacpp-logs"
@@ -88,3 +88,26 @@ def test_every_buffer_name_is_understood() -> None:
     assert {n: LogBuffer(n, "weights", 1.0).kind for n in names} == names
     # a mapped file is system RAM, a GPU's own buffers are not (Apple's is one memory: Metal_Mapped is the file)
     assert [n for n in names if not LogBuffer(n, "weights", 1.0).in_system_ram] == ["CUDA0", "Metal", "Vulkan1"]
+
+
+def test_the_7b_llama_server_log_agrees_within_5_percent(tmp_path: Path) -> None:
+    """The case from the issue: llama-server -c 32768 -fa on -lv 4 on a Qwen2-7B-shaped Q4_K_M, CPU build.
+    Its weights are listed twice (CPU_Mapped 4460.45 MiB + CPU_REPACK 2976.75 MiB), its 4 auto slots share
+    one 32,768-cell cache; added up, the weights read 7,437 MiB against the file's 4,460 (-40%)."""
+    r = read_log(LOGS / "llama-server.real.qwen2-7b.lv4.log")
+    assert r.engine == "llama-server" and r.file_type == "Q4_K - Medium"
+    assert (r.n_ctx, r.n_seq_max, r.kv_unified, r.kv_cells, r.kv_streams) == (32768, 4, True, 32768, 1)
+    assert [(b.device, b.kind) for b in r.buffers if b.component == "weights"] == [
+        ("CPU_Mapped", "mapped"), ("CPU_REPACK", "repacked")]  # fmt: skip
+    model = write_shape(SHAPES["7B"], tmp_path / "qwen2-7b.gguf", None)  # the same tensor directory, no vocabulary
+    table = compare_with_log(r, inspect_model(model))
+    assert table is not None and table.agrees, table.table()
+    rows = {row.component: row for row in table.rows}
+    for component in ("weights", "kv", "compute", "total"):
+        assert rows[component].difference is not None and abs(rows[component].difference) <= 0.05, table.table()
+    assert rows["weights"].logged_bytes == round(4460.45 * MIB)  # the mapped range; the repacked copy replaces
+    assert rows["kv"].logged_bytes == 1792 * MIB == 28 * 32768 * 2 * 512 * 2  # the whole context, once
+    assert rows["compute"].logged_bytes == round(171.01 * MIB) + round(2.32 * MIB)  # 4 rows of 152,064 logits
+    listed = sum(b.bytes for b in r.buffers)
+    assert (rows["total"].estimated_bytes - listed) / listed < -0.30  # what adding the buffers up used to compare
+    assert "agrees" in table.verdict and any("Q4_K matrices" in n and "counted once" in n for n in table.notes)
