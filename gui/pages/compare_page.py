@@ -303,8 +303,10 @@ class ComparePage(QWidget):
         reference, ref_settings, _candidate, _kind = sources
         self._plan_ticket += 1
         ticket = self._plan_ticket
+        machine = self.state.hardware  # the comparison runs here: a what-if machine is not this one
+        here = machine if machine is not None and machine.source == "detected" else None
         args = (reference, profile.path, ref_settings, domains, long_context, self.eval_settings, prompts, texts,
-                self.speed, self.state.hardware, {profile.path: profile})  # fmt: skip
+                self.speed, here, {profile.path: profile})  # fmt: skip
         worker = JobWorker(lambda: preflight_job(*args), self)
         worker.signals.returned.connect(lambda plan: self._show_plan(ticket, plan))
         worker.signals.finished.connect(lambda: self._plans.remove(worker) if worker in self._plans else None)

@@ -15,7 +15,8 @@ of at least two chunks, then
 
 and prints, side by side: the whole job's wall time, its CPU time (user + system of the process and every
 process it waited for, from wait4) and its peak RSS (the process and its children, summed, sampled every
-20 ms), with the ratio ours / llama-perplexity.
+20 ms), with the ratio ours / llama-perplexity. `--repeat 2` runs each side twice, alternating which goes
+first, and keeps the best times (the machine is shared: its load only ever adds) and the larger peak.
 
 Memory first: before anything runs, the memory estimate (core.app.compare_plan.preflight, the one the
 app uses) says what the larger side needs at that context; on the CPU, llama.cpp also keeps the mapped
@@ -110,6 +111,13 @@ def memory_check(model: Path, ctx: int, threads: int) -> tuple[bool, str, int]:
     return needs <= has, words, needs
 
 
+def best(kept: JobRun | None, new: JobRun) -> JobRun:
+    """The best of the runs so far: the shortest wall and CPU time (a busy machine only adds), the largest peak."""
+    if kept is None:
+        return new
+    return JobRun(min(kept.wall_s, new.wall_s), min(kept.cpu_s, new.cpu_s), max(kept.peak_rss, new.peak_rss))
+
+
 def ours(a: Path, b: Path, text: Path, ctx: int, threads: int, cache: Path) -> JobRun:
     env = {**os.environ, "QUANTDOCTOR_CACHE_DIR": str(cache)}  # an empty reference cache: the reference is scored
     cmd = [sys.executable, "-m", "core.cli.main", "compare", "--reference", str(a), "--candidate", str(b),
@@ -148,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--max-minutes", type=float, default=0, help="skip a row that would not end in this time (0: no limit)"
     )
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each side, alternating which goes first; best kept")
     ap.add_argument("--only", choices=["ours", "theirs"], default=None, help="time one side only (debugging)")
     args = ap.parse_args(argv)
 
@@ -191,8 +200,17 @@ def main(argv: list[str] | None = None) -> int:
                 cache = work / f"cache-{size}-{ctx}"
                 shutil.rmtree(cache, ignore_errors=True)
                 print(f"{name} at {ctx}: {words}; running (load {load()})", flush=True)
-                mine = ours(a, b, text, ctx, args.threads, cache) if args.only != "theirs" else None
-                other = theirs(ppl, a, b, text, ctx, args.threads, work) if args.only != "ours" else None
+                mine: JobRun | None = None
+                other: JobRun | None = None
+                for i in range(args.repeat):  # alternating which goes first: the machine's load drifts
+                    sides = ["ours", "theirs"] if i % 2 == 0 else ["theirs", "ours"]
+                    for side in sides:
+                        if side == "ours" and args.only != "theirs":
+                            shutil.rmtree(cache, ignore_errors=True)
+                            mine = best(mine, ours(a, b, text, ctx, args.threads, cache))
+                        elif side == "theirs" and args.only != "ours":
+                            other = best(other, theirs(ppl, a, b, text, ctx, args.threads, work))
+                    print(f"  round {i + 1}: {_row(name, ctx, mine, other)}", flush=True)
                 shutil.rmtree(cache, ignore_errors=True)
                 if per_token_s is None and other is not None:
                     per_token_s = other.wall_s / 2 / (gb * ctx)
