@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from core.cli.output import print_json
+from core.display_text import one_line
 
 
 def cmd_engines(args: argparse.Namespace) -> int:
@@ -21,27 +22,27 @@ def cmd_engines(args: argparse.Namespace) -> int:
               "text-generation-webui, TabbyAPI, vLLM at their default ports, or on any port your own "
               f"apps listen on; looked at {', '.join(map(str, result.ports)) or 'none'}).")  # fmt: skip
     for n in result.notes:
-        print(f"note: {n}")
+        print(f"note: {one_line(n)}")
     for e in result.found:
-        print(e.summary())
+        print(one_line(e.summary()))
         for m in e.models:
             if not m.loaded:
                 continue
             extra = [f"trained for {m.n_ctx_train:,}" if m.n_ctx_train else "", m.quantization or "", m.path or ""]
-            print(f"  loaded: {m.name}" + "".join(f"; {x}" for x in extra if x))
+            print(f"  loaded: {one_line(m.name)}" + "".join(f"; {one_line(x)}" for x in extra if x))
         if e.setup is not None:
-            print(f"  settings: {e.setup.run.describe()}")
+            print(f"  settings: {one_line(e.setup.run.describe())}")
             if not e.setup.sampling.empty:
-                print(f"  sampling: {e.setup.sampling.describe()}")
+                print(f"  sampling: {one_line(e.setup.sampling.describe())}")
         for line in e.warnings:
-            print(f"  ! {line}")
+            print(f"  ! {one_line(line)}")
         for line in e.missing:
-            print(f"  ? {line}")
+            print(f"  ? {one_line(line)}")
     for p in result.problems:
-        print(f"note: {p}")
+        print(f"note: {one_line(p)}")
     for engine, paths in usual_log_files().items():
         for path in paths:
-            print(f"log: {engine}: {path}  (quantdoctor-cli diagnose --from-log {path})")
+            print(f"log: {engine}: {one_line(path)}  (quantdoctor-cli diagnose --from-log {one_line(path)})")
     return 0
 
 

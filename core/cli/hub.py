@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from core.cli.output import print_json, whole
+from core.display_text import one_line
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -31,27 +32,27 @@ def cmd_card(args: argparse.Namespace) -> int:
         return 0
     gated = {"manual": "gated (manual approval)", "auto": "gated (license click-through)"}.get(str(card.gated), "")
     head = ", ".join(x for x in (gated, f"license: {card.license}" if card.license else "") if x)
-    print(card.repo_id + (f"  ({head})" if head else ""))
+    print(one_line(card.repo_id + (f"  ({head})" if head else "")))
     if card.quantizes:
-        print(f"Quantization of: {', '.join(card.quantizes)}  (from the {card.relation_source})")
+        print(one_line(f"Quantization of: {', '.join(card.quantizes)}  (from the {card.relation_source})"))
     elif card.relation:
-        print(f"{card.relation.capitalize()} of: {', '.join(card.base_models)}  (from the {card.relation_source})")
+        print(one_line(f"{card.relation.capitalize()} of: {', '.join(card.base_models)}  (from the {card.relation_source})"))
     elif card.base_models:
-        print(f"Base model: {', '.join(card.base_models)}")
+        print(one_line(f"Base model: {', '.join(card.base_models)}"))
     if card.datasets:
-        print(f"Datasets: {', '.join(card.datasets[:8])}")
+        print(one_line(f"Datasets: {', '.join(card.datasets[:8])}"))
     if card.language:
-        print(f"Languages: {', '.join(card.language[:12])}")
+        print(one_line(f"Languages: {', '.join(card.language[:12])}"))
     models = card.gguf_models()
     if models:
         print(f"GGUF files ({len(models)}):")
         for e in models:
             parts = f"  ({len(e.files)} parts)" if len(e.files) > 1 else ""
-            print(f"  {(e.quant.name if e.quant else '?'):<9} {_size(e.size):>10}  {e.name}{parts}")
+            print(f"  {(e.quant.name if e.quant else '?'):<9} {_size(e.size):>10}  {one_line(e.name)}{parts}")
     else:
         fq = card.folder_quant()
         total = sum(f.size or 0 for f in card.files)
-        print(f"{fq.name if fq else (card.method or 'Files')}: {len(card.files)} files, {_size(total)}")
+        print(one_line(f"{fq.name if fq else (card.method or 'Files')}: {len(card.files)} files, {_size(total)}"))
     return 0
 
 
@@ -76,18 +77,18 @@ def cmd_alternatives(args: argparse.Namespace) -> int:
         print_json(alts.to_dict())
         return 0
     budget = f"a {args.gpu} GPU" if args.gpu else "this machine's free memory"
-    print(f"Quants of {alts.expected} ({alts.expected_how}), for {alts.ctx:,} tokens of context with a q8_0 cache")
+    print(f"Quants of {one_line(alts.expected)} ({alts.expected_how}), for {alts.ctx:,} tokens of context with a q8_0 cache")
     print(f"on {budget}" + (" — a MoE model: Q5_K_M or better recommended" if alts.moe else "") + ":")
     for note in alts.notes:
-        print(f"  note: {note}")
+        print(f"  note: {one_line(note)}")
     if not alts.candidates:
         print("  none found.")
         return 0
     for i, c in enumerate(alts.candidates, 1):
         name = c.file or "(whole repository)"
         qname = c.quant.name if c.quant else "?"
-        print(f"{i:>3}. {qname:<13} {_size(c.size):>10}  {c.repo_id}  {name}")
-        print(f"       {' · '.join(c.badges())} · calibration: {c.calibration}")
+        print(f"{i:>3}. {qname:<13} {_size(c.size):>10}  {one_line(c.repo_id)}  {one_line(name)}")
+        print(one_line(f"       {' · '.join(c.badges())} · calibration: {c.calibration}"))
     best = alts.candidates[0]
     if best.file:
         print(f"\nDownload the first with:  quantdoctor-cli hub download {best.repo_id} {best.file}")

@@ -209,7 +209,9 @@ def spell(change: Change, base: FixBase) -> list[FixStep]:
     kept = _flags(base.current)[0] if base.current is not None and not base.command else []
     command = corrected_command(_with_model(base), _program(base), [*kept, *flags], base.terminal.shell)
     whose = "your command" if base.command else "llama-server"
-    return [FixStep(f"Start {whose} with {change.words()}:" + note, command, engine="llama.cpp")]
+    # written for base.terminal's shell, and said so at once: FixStep's copy door splits it in that shell
+    return [FixStep(f"Start {whose} with {change.words()}:" + note, command, engine="llama.cpp",
+                    shell=base.terminal.shell)]
 
 
 

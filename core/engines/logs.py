@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core import redact
 from core.errors import EngineLogError, SetupError
 from core.files import open_regular, read_at, user_path
 from core.settings.run import FlashAttn, normalise_cache_type
@@ -445,7 +446,7 @@ class _State:
             r.version = m.group(1)
         if m := P["ollama_env"].search(body):
             self._mark("ollama")
-            r.ollama_env = dict(_OLLAMA_ENV_ITEM.findall(m.group(1) or m.group(2) or ""))
+            r.ollama_env = redact.environment(dict(_OLLAMA_ENV_ITEM.findall(m.group(1) or m.group(2) or "")))
         if m := P["ollama_load"].search(body):
             self._ollama_load(m.group(1))
         if m := P["ollama_model"].search(body):
@@ -454,7 +455,7 @@ class _State:
             self._kobold(m.group(1))
 
     def _new_model(self, path: str) -> None:
-        self.r.model_path = path.strip().strip("'\"")
+        self.r.model_path = redact.value(path.strip().strip("'\""))
         self.r.buffers = []  # a new load: the buffers of an earlier one are gone
         self.r.offloaded = None
 
@@ -488,11 +489,11 @@ class _State:
             return
         self._mark("koboldcpp")
         r = self.r
-        r.engine_args = args
+        r.engine_args = redact.environment(args)  # --adminpassword, --password... never shown
         if args.get("contextsize", "").isdigit():
             r.n_ctx = r.n_ctx_seq = int(args["contextsize"])
         if args.get("model_param") not in (None, "", "None"):
-            r.model_path = args["model_param"]
+            r.model_path = redact.value(args["model_param"])
         if args.get("quantkv", "").isdigit():
             q = _KOBOLD_QUANTKV.get(int(args["quantkv"]))
             if q:
@@ -511,7 +512,7 @@ class _State:
                     w = self.warnings[kind] = LogWarning(kind, 0, line_no, [])
                 w.count += 1
                 if len(w.lines) < MAX_WARNING_LINES:
-                    w.lines.append(line.strip()[:300])
+                    w.lines.append(redact.text(line.strip()[:300]))
                 return
 
     def finish(self) -> None:

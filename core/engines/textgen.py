@@ -18,7 +18,7 @@ from core.engines.found import (
 from core.engines.llama_args import from_command
 from core.engines.loopback import Loopback
 from core.engines.paste import Flag, corrected_command
-from core.engines.process import EngineProcess
+from core.engines.process import EngineProcess, child_command_line
 from core.settings.setup import Setup
 from core.shells import Shell
 
@@ -76,20 +76,8 @@ def query_textgen(client: Loopback, a: Answers, e: FoundEngine, want: str | None
 
 
 def _child_llama_server(proc: EngineProcess | None) -> list[str] | None:
-    if proc is None:
-        return None
-    import psutil
-
-    try:
-        for child in psutil.Process(proc.pid).children(recursive=True):
-            cmd = child.cmdline()
-            if cmd and "llama-server" in Path(cmd[0]).name:
-                return list(cmd)
-    except (psutil.Error, OSError):
-        return None
-    return None
-
-
+    """Its llama-server child's command line, redacted (core.engines.process reads it)."""
+    return None if proc is None else child_command_line(proc.pid, "llama-server")
 
 
 def recognise(a: Answers) -> bool:

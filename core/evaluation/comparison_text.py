@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from core.display_text import one_line
 from core.evaluation.verdicts import typical_sentence
 from core.numbers import percent, perplexity_change, plain
 
@@ -129,7 +130,7 @@ def text_summary(c: Comparison) -> str:
                   f"Reference: {_short(s.reference)}", f"Candidate: {_short(s.candidate)}", ""]  # fmt: skip
     for note in c.notes:
         lines.append(f"Note: {note}")
-    return "\n".join(lines).rstrip() + "\n"
+    return "\n".join(one_line(line) for line in lines).rstrip() + "\n"  # a value's newline starts no line
 
 
 def _short(text: str, limit: int = 600) -> str:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from queue import Empty, Queue
 from typing import Any, TypeVar
 
-from core import jsonfile
+from core import jsonfile, redact
 from core.errors import RemoteEngineError
 from core.evaluation.metrics import TopLogprobs
 from core.evaluation.runners import TokenProgress
@@ -43,10 +43,11 @@ class RemoteEngine:
         parsed = urllib.parse.urlparse(url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise RemoteEngineError(
-                f"'{url}' is not a server address.", "Give it as http://HOST:PORT (or https://...)."
+                f"'{redact.value(url)}' is not a server address.", "Give it as http://HOST:PORT (or https://...)."
             )
         base = url.rstrip("/")
-        self.base = base[:-3] if base.endswith("/v1") else base
+        self._endpoint = base[:-3] if base.endswith("/v1") else base
+        self.base = redact.value(self._endpoint)  # what is shown: no user:password@ from the address
         self.model = model
         self.api_key = api_key
         self.timeout = timeout
@@ -67,7 +68,7 @@ class RemoteEngine:
             headers["Authorization"] = f"Bearer {self.api_key}"
         data = None if body is None else json.dumps(body).encode()
         return urllib.request.Request(
-            self.base + path, data=data, headers=headers, method="GET" if body is None else "POST"
+            self._endpoint + path, data=data, headers=headers, method="GET" if body is None else "POST"
         )
 
     def _fail(self, path: str, exc: BaseException) -> RemoteEngineError:

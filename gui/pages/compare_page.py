@@ -10,7 +10,6 @@ every one of those decisions is core.app.compare's."""
 
 from __future__ import annotations
 
-from html import escape
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
@@ -60,7 +59,8 @@ from core.errors import CancelledError, QuantDoctorError
 from core.progress import Job, Progress, format_duration
 from gui import style
 from gui.state import AppState
-from gui.widgets import GLOSSARY, BarChart, Label, RichLabel, SafeBrowser
+from gui.widgets import GLOSSARY, BarChart, Label, RichLabel, SafeBrowser, plain
+from gui.widgets import esc as escape
 
 
 class ComparePage(QWidget):
@@ -510,7 +510,7 @@ class ComparePage(QWidget):
         self.samples = samples_first(comparison)  # the person's own prompt first: what they came with
         for s in self.samples:
             who = "Your prompt" if s.domain == OWN_PROMPTS_DOMAIN else f"Sample ({s.domain})"
-            self.prompt_picker.addItem(f"{who}: {' '.join(s.prompt.split())[:80]}")
+            self.prompt_picker.addItem(plain(f"{who}: {' '.join(s.prompt.split())[:80]}"))
         metrics = comparison.metrics
         self.ppl_chart.set_rows([(d, [m.ppl_ratio]) for d, m in metrics.items()], reference=1.01)
         self.kld_chart.set_rows(
