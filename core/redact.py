@@ -28,9 +28,7 @@ PLACEHOLDER = "(hidden)"
 # "--adminpassword", "LLAMA_ARG_HF_TOKEN", "--gradio-auth", "AWS_SECRET_ACCESS_KEY", "--credentials-file".
 # "token" followed by "s" or "iz" is a count or a tokenizer (vLLM's --max-num-batched-tokens, --tokenizer).
 SECRET_WORDS = ("key", "token", "passw", "passphrase", "pwd", "secret", "auth", "cred", "cookie")
-_SECRET_NAME = re.compile(
-    r"key|token(?!s|iz)|passw|passphrase|pwd|secret|auth|cred|cookie|(?:^|[-_.])(?:pass|pw)(?:$|[-_.])"
-)
+_SECRET_NAME = re.compile(r"key|token(?!s|iz)|passw|passphrase|pwd|secret|auth|cred|cookie|(?:pass|pw)(?:$|[-_.\d])")
 # Short aliases the pattern cannot see (llama.cpp's common/arg.cpp: -hft is --hf-token).
 SHORT_ALIASES = frozenset({"-hft"})
 # A secret flag with one of these prefixes is an on/off switch: it takes no value.
@@ -56,6 +54,11 @@ def _is_switch(flag: str) -> bool:
     return flag.lstrip("-").lower().startswith(_SWITCH_PREFIXES)
 
 
+def _secret_flag(flag: str) -> bool:
+    """A flag that takes a secret: a secret name that is not an on/off switch (--no-auth holds nothing)."""
+    return is_secret_name(flag) and not _is_switch(flag)
+
+
 def value(text: str) -> str:
     """One value (an argument, a variable's value, a URL): credentials inside URLs hidden, with or without
     a scheme (`http://user:pass@host`, `user:pass@host:port`), and secret-named query parameters."""
@@ -71,9 +74,9 @@ def _flag_of(token: str) -> tuple[str, bool, str]:
     return flag, bool(eq), inline
 
 
-def _takes_next(flag: str, nxt: str | None) -> bool:
-    """Whether the token after a secret flag is its value: not for a switch, nor when a long flag follows."""
-    return nxt is not None and not _is_switch(flag) and not nxt.startswith("--")
+def _takes_next(nxt: str | None) -> bool:
+    """Whether the token after a secret flag is its value: not when a long flag follows."""
+    return nxt is not None and not nxt.startswith("--")
 
 
 def command(tokens: Sequence[str]) -> list[str]:
@@ -85,14 +88,14 @@ def command(tokens: Sequence[str]) -> list[str]:
         tok = str(tokens[i])
         if i > 0 and tok.startswith("-") and len(tok) > 1:
             flag, eq, inline = _flag_of(tok)
-            if is_secret_name(flag):
+            if _secret_flag(flag):
                 if eq:
                     out.append(f"{flag}={PLACEHOLDER}")
                     i += 1
                     continue
                 nxt = tokens[i + 1] if i + 1 < len(tokens) else None
                 out.append(tok)
-                if _takes_next(flag, nxt):
+                if _takes_next(nxt):
                     out.append(PLACEHOLDER)
                     i += 2
                 else:
@@ -125,7 +128,7 @@ def text(line: str) -> str:
 
     def flag(m: re.Match[str]) -> str:
         name, sep = m.group(1), m.group(2)
-        if not is_secret_name(name) or (sep != "=" and _is_switch(name)):
+        if not _secret_flag(name):
             return m.group(0)
         return f"{name}{sep}{PLACEHOLDER}"
 
@@ -149,9 +152,9 @@ def for_copy(tokens: Sequence[str]) -> tuple[list[str], list[str]]:
         if i > 0 and tok.startswith("-") and len(tok) > 1:
             flag, eq, inline = _flag_of(tok)
             nxt = None if eq or i + 1 >= len(tokens) else str(tokens[i + 1])
-            if is_secret_name(flag):
+            if _secret_flag(flag):
                 left.append(flag)
-                i += 2 if not eq and _takes_next(flag, nxt) else 1
+                i += 2 if not eq and _takes_next(nxt) else 1
                 continue
             if eq and _hides(inline):
                 left.append(flag)
