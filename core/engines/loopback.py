@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from core import jsonfile
+from core import jsonfile, redact
 from core.errors import EngineNotFoundError, QuantDoctorError
 
 PROBE_TIMEOUT_S = 1.0
@@ -56,11 +56,11 @@ def parse_url(url: str, default_port: int) -> tuple[str, int]:
         text = "http://" + (text if not text.startswith(":") else "127.0.0.1" + text)
     parts = urlsplit(text)
     if parts.scheme not in ("http", ""):
-        raise EngineNotFoundError(f"'{url}' is not an http:// address.", "Give it as http://127.0.0.1:PORT.")
+        raise EngineNotFoundError(f"'{redact.value(url)}' is not an http:// address.", "Give it as http://127.0.0.1:PORT.")
     try:
         port = parts.port or default_port
     except ValueError as exc:
-        raise EngineNotFoundError(f"'{url}' has no valid port.", "Give it as http://127.0.0.1:PORT.") from exc
+        raise EngineNotFoundError(f"'{redact.value(url)}' has no valid port.", "Give it as http://127.0.0.1:PORT.") from exc
     return loopback_host(parts.hostname or "127.0.0.1"), port
 
 

@@ -41,7 +41,7 @@ from core.palette import series
 from gui import style
 from gui.models import ModelEntry, ModelListModel, PathRole
 from gui.state import AppState
-from gui.widgets import GLOSSARY, Label, StackedBar, icon, plain_tip
+from gui.widgets import GLOSSARY, Label, StackedBar, icon, plain, plain_tip
 
 
 def _found_entry(m: FoundModel, badges: FoundBadges | None = None) -> ModelEntry:
@@ -254,7 +254,7 @@ class ModelPage(QWidget):
             ]
         )
         nominal = f"nominal type {p.nominal_type} (general.file_type)\n" if p.nominal_type else ""
-        self.details.setPlainText(nominal + profile_summary(p))
+        self.details.setPlainText(plain(nominal + profile_summary(p)))
         for w in (self.precision_icon, self.precision, self.badges, self.bits_caption, self.types, self.details_toggle):
             w.show()
 
