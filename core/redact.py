@@ -9,7 +9,7 @@ first (core.engines.process is the only reader of another process; Setup keeps o
 commands).
 
 The rule is a pattern, not a list of spellings: a flag, a variable or a key is secret when its name
-holds one of `SECRET_WORDS` (key, token, password, passwd, secret, auth, credential...), in any of
+holds one of the words of `_SECRET_NAME` (key, token, password, passwd, secret, auth, credential...), in any of
 the forms `--name=value`, `--name value`, `NAME=value`; a URL's user information (`user:pass@`) and
 its secret-named query parameters (`?token=...`) are secret wherever the URL appears. A redacted
 value reads `PLACEHOLDER`. A copy field never holds the placeholder (pasted, `--api-key '(hidden)'`
@@ -27,7 +27,6 @@ PLACEHOLDER = "(hidden)"
 # What makes a name secret, matched anywhere in its lower-cased name: "--api-key", "--ssl-keyfile-password",
 # "--adminpassword", "LLAMA_ARG_HF_TOKEN", "--gradio-auth", "AWS_SECRET_ACCESS_KEY", "--credentials-file".
 # "token" followed by "s" or "iz" is a count or a tokenizer (vLLM's --max-num-batched-tokens, --tokenizer).
-SECRET_WORDS = ("key", "token", "passw", "passphrase", "pwd", "secret", "auth", "cred", "cookie")
 _SECRET_NAME = re.compile(r"key|token(?!s|iz)|passw|passphrase|pwd|secret|auth|cred|cookie|(?:pass|pw)(?:$|[-_.\d])")
 # Short aliases the pattern cannot see (llama.cpp's common/arg.cpp: -hft is --hf-token).
 SHORT_ALIASES = frozenset({"-hft"})
@@ -165,7 +164,7 @@ def for_copy(tokens: Sequence[str]) -> tuple[list[str], list[str]]:
                 i += 2
                 continue
         elif _hides(tok):
-            left.append("an argument")
+            left.append("an address with its password")
             i += 1
             continue
         kept.append(tok)
@@ -185,11 +184,11 @@ def left_out_words(flags: Iterable[str]) -> str:
         return ""
     if len(names) == 1:
         return (
-            f" Left out of this command: your {names[0]} setting (it holds a secret, which Quant Doctor "
-            "never copies or shows); add it back as you had it."
+            f" Left out of this command, because it holds a secret Quant Doctor never copies or shows: {names[0]}."
+            " Add it back as you had it."
         )
     listed = ", ".join(names[:-1]) + " and " + names[-1]
     return (
-        f" Left out of this command: your {listed} settings (they hold secrets, which Quant Doctor never "
-        "copies or shows); add them back as you had them."
+        f" Left out of this command, because they hold secrets Quant Doctor never copies or shows: {listed}."
+        " Add them back as you had them."
     )

@@ -218,4 +218,4 @@ def test_its_secrets_reach_no_output(demo: Any, tmp_path: Path, monkeypatch: pyt
     for s in steps:
         argv = shlex.split(s["command"])
         assert "--api-key" not in argv and "--hf-token" not in argv and "(hidden)" not in s["command"]
-        assert "Left out of this command: your --api-key and --hf-token settings" in s["text"]
+        assert "secrets Quant Doctor never copies or shows: --api-key and --hf-token." in s["text"]
