@@ -344,3 +344,20 @@ def test_the_window_shows_no_secret_and_copies_none(qtbot, tmp_path: Path) -> No
     for field in fields:
         assert not s.leaked(field.text) and PLACEHOLDER not in field.text, field.text
     window.close()
+
+
+def test_a_remote_reference_address_with_a_password(tmp_path: Path) -> None:
+    """`compare --reference http://user:pass@host:port`: the comparison's names, its progress and its errors
+    say the address without the password."""
+    from core.errors import RemoteEngineError
+    from core.evaluation.remote import RemoteEngine
+    from core.progress import run_job
+
+    secret = "zqremote7f3e"
+    engine = RemoteEngine(f"http://me:{secret}@127.0.0.1:9/v1?api_key={secret}x", timeout=2)
+    shown = [engine.label, engine.describe(), engine.base]
+    with pytest.raises(RemoteEngineError) as err:
+        run_job(engine.connect(), lambda event: shown.append(event.describe()))
+    shown += [err.value.message, err.value.fix]
+    assert not any(secret in s for s in shown), shown
+    assert "127.0.0.1:9" in engine.label
