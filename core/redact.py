@@ -28,6 +28,8 @@ PLACEHOLDER = "(hidden)"
 # "--adminpassword", "LLAMA_ARG_HF_TOKEN", "--gradio-auth", "AWS_SECRET_ACCESS_KEY", "--credentials-file".
 # "token" followed by "s" or "iz" is a count or a tokenizer (vLLM's --max-num-batched-tokens, --tokenizer).
 _SECRET_NAME = re.compile(r"key|token(?!s|iz)|passw|passphrase|pwd|secret|auth|cred|cookie|(?:pass|pw)(?:$|[-_.\d])")
+# A model's special tokens are names, not secrets (GGUF's tokenizer.ggml.add_bos_token, "eos_token" in a config).
+_SPECIAL_TOKEN = re.compile(r"(?:bos|eos|eot|eom|pad|unk|sep|mask|cls)[-_.]?token")
 # Short aliases the pattern cannot see (llama.cpp's common/arg.cpp: -hft is --hf-token).
 SHORT_ALIASES = frozenset({"-hft"})
 # A secret flag with one of these prefixes is an on/off switch: it takes no value.
@@ -46,7 +48,7 @@ def is_secret_name(name: str) -> bool:
     """Whether a flag, variable or key named `name` holds a secret (by the pattern, whatever its spelling)."""
     if name in SHORT_ALIASES:
         return True
-    return _SECRET_NAME.search(name.lstrip("-").lower()) is not None
+    return _SECRET_NAME.search(_SPECIAL_TOKEN.sub("", name.lstrip("-").lower())) is not None
 
 
 def _is_switch(flag: str) -> bool:

@@ -212,6 +212,18 @@ def test_settings_are_not_secrets(tokens: list[str]) -> None:
     cmd = ["llama-server", *tokens]
     assert redact.command(cmd) == cmd
     assert redact.for_copy(cmd) == (cmd, [])
+    assert redact.text(shlex.join(cmd)) == shlex.join(cmd)
+
+
+def test_a_setup_keeps_what_is_not_secret() -> None:
+    from core.engines.llama_args import from_command
+
+    setup = from_command("llama-server -m a.gguf --override-kv tokenizer.ggml.add_bos_token=bool:false --api-key k1")
+    assert "--override-kv tokenizer.ggml.add_bos_token=bool:false" in setup.unknown
+    assert (
+        setup.command
+        == "llama-server -m a.gguf --override-kv tokenizer.ggml.add_bos_token=bool:false --api-key '(hidden)'"
+    )
 
 
 # --- real processes: what a scan and a diagnosis read, through every output ------------------------------------
