@@ -9,6 +9,7 @@ fallback to the CPU path with its reason.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -236,3 +237,39 @@ def test_a_build_that_fails_under_a_model_is_run_again_on_the_cpu(demo, tmp_path
         assert scorer.current() == engine.scorer  # later comparisons use the CPU path, and say why
     finally:
         scorer.use(None)
+
+
+def test_every_comparison_says_where_it_was_scored_and_why_not_on_a_gpu(release, demo, capsys, tmp_path):
+    """The CLI on this GPU-less machine: the scorer and its reason in the JSON (eval_settings and notes)."""
+    from core.app import gpu
+    from core.app.compare import Comparison, details
+    from core.cli.main import main
+
+    report = tmp_path / "r.html"
+    rc = main(["compare", "--reference", str(demo.reference), "--candidate", str(demo.candidates["Q4_0"]),
+               "--domains", "general", "--max-chunks", "2", "--chunk", "128", "--samples", "0", "--json",
+               "--quiet", "--report", str(report)])  # fmt: skip
+    assert rc == 0
+    data = json.loads(capsys.readouterr().out)
+    used = data["eval_settings"]["scorer"]
+    assert (used["backend"], used["device"], used["library"]) == ("CPU", "CPU", None)
+    assert used["build"].startswith("llama-cpp-python ")
+    assert used["reason"] == "no GPU was found on this machine."
+    line = f"Scored with {used['build']} on CPU. Not on a GPU: no GPU was found on this machine."
+    assert line in data["notes"]
+    assert release.seen == []  # no GPU: the release was never asked
+    c = Comparison.from_dict(data)
+    assert gpu.words_of(c) == line and f"Note: {line}" in details(c)  # the window's Details
+    assert line in report.read_text(encoding="utf-8")
+
+
+def test_the_question_names_the_size_and_the_folder_before_anything_is_fetched(release):
+    from core.app import gpu
+
+    offer = cpu_offer()
+    asked = gpu.question(offer)
+    assert llama_builds.size_words(offer.size) in asked and str(offer.folder.parent) in asked
+    assert release.downloads() == []
+    chosen = run_job(gpu.accept(offer, offer.size))
+    assert gpu.current() == chosen and chosen.library is not None
+    assert gpu.question(offer).endswith("It is already downloaded.")
