@@ -4,12 +4,16 @@ typed error when the Hub cannot be reached; the front ends never talk to the Hub
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from core.app.case import Case
 from core.checks import registry as checks
 from core.engines.registry import effective_ctx
+from core.evaluation.verdicts import typical_sentence
 from core.hub import Alternatives, Downloaded, download, fetch_card, find_alternatives, reference_file
 from core.hub.download import _format_bytes as format_bytes
 from core.hub.fit import default_fit, memory_fit, parse_gpu_budget, simple_fit
+from core.hub.reference import ReferenceOffer, find_reference
 from core.hub.search import MIN_QUERY, is_offline, search_model_ids
 from core.progress import Job, Progress
 
@@ -17,17 +21,21 @@ __all__ = [
     "MIN_QUERY",
     "Alternatives",
     "Downloaded",
+    "ReferenceChoices",
+    "ReferenceOffer",
     "alternatives_job",
     "default_fit",
     "download",
     "effective_ctx",
     "fetch_card",
     "find_alternatives",
+    "find_reference",
     "fixes",
     "format_bytes",
     "is_offline",
     "memory_fit",
     "parse_gpu_budget",
+    "reference_choices",
     "reference_file",
     "search_model_ids",
     "simple_fit",
@@ -48,3 +56,39 @@ def alternatives_job(case: Case, expected: str | None) -> Job[Alternatives]:
     fits = memory_fit(case.hardware) if case.hardware is not None else default_fit
     ctx = effective_ctx(case.setup, case.profile.context_length)
     return find_alternatives(case.profile, expected, ctx=ctx, workload=case.setup.workload, fits=fits)
+
+
+@dataclass(frozen=True)
+class ReferenceChoices:
+    """What the person can do without a higher-precision file: fetch the best reference on the Hub (its size,
+    the disk's free space and the time said first), take the published table's verdict instead, or ask the
+    settings question with the file they have (their cache settings against an f16 cache)."""
+
+    offer: ReferenceOffer | None
+    table: str  # the published loss for their quant type, in one sentence
+    settings: str  # the same file with an f16 cache: the question that needs no download
+
+    def lines(self) -> list[str]:
+        first = (
+            f"1. Fetch {self.offer.words()} and compare against it."
+            if self.offer is not None
+            else "1. No BF16, F16 or Q8_0 GGUF of this model was found on the Hub to compare against."
+        )
+        return [first, f"2. Or take the published figure instead: {self.table}.", f"3. Or {self.settings}"]
+
+    def to_dict(self) -> dict[str, object]:
+        return {"offer": self.offer.to_dict() if self.offer else None, "table": self.table, "settings": self.settings}
+
+
+def reference_choices(
+    repo: str | None, basename: str | None, quant_type: str | None, speed_bps: float | None = None,
+    own_file: str | None = None,
+) -> ReferenceChoices:  # fmt: skip
+    """The three choices for a person with no reference file (nothing is downloaded here)."""
+    offer = find_reference(repo, basename, speed_bps, exclude=own_file)
+    table = typical_sentence(quant_type) if quant_type else "the quant type of your file is not known"
+    settings = (
+        "ask whether it is the file or your settings with the file you have: your cache settings against an "
+        "f16 cache (the window's Compare page, or `quantdoctor-cli compare --file-or-settings --candidate YOUR.gguf`)."
+    )
+    return ReferenceChoices(offer, table.rstrip("."), settings)
