@@ -9,10 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from core import jsonfile
+from core import jsonfile, textnum
 from core.errors import SetupError
 from core.files import read_text_limited
 from core.settings.setup import Setup
+from core.textnum import Quantity
 
 
 def setup_from(values: dict[str, Any], where: str) -> Setup:
@@ -29,11 +30,10 @@ def setup_from(values: dict[str, Any], where: str) -> Setup:
     return Setup.of(**values)
 
 
-def whole_number(what: str, text: str) -> int:
-    try:
-        return int(text)
-    except ValueError as exc:
-        raise SetupError(f"{what} should be a whole number, not '{text}'.", f"Fix the value of {what}.") from exc
+def whole_number(what: str, text: str, quantity: Quantity) -> int:
+    """A setting's value from pasted or imported text, through the one door (core.textnum): a plain
+    SetupError naming the setting when it is not a whole number of that kind."""
+    return textnum.whole(text, quantity, what, SetupError)
 
 
 def read_json(path: Path, what: str) -> dict[str, Any]:
