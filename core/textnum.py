@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from core.errors import QuantDoctorError, SetupError
 
@@ -68,28 +68,32 @@ VERSION_PART = Quantity("a version number", "", 0, 1_000_000_000)
 PORT = Quantity("a port", "", 0, 65535)
 
 
+N = TypeVar("N", int, float)
+
+
 @dataclass(frozen=True)
-class Parsed:
+class Parsed(Generic[N]):
     """A number read from text, or why there is none (`value` None exactly when `reason` is set)."""
 
-    value: float | None
+    value: N | None
     reason: str | None = None
 
     def __bool__(self) -> bool:
         return self.value is not None
 
 
-def read_whole(text: object, quantity: Quantity) -> Parsed:
+def read_whole(text: object, quantity: Quantity) -> Parsed[int]:
     """A whole number in `quantity`'s range, from text; the reason when it is not one."""
     reason = _shape(text, _WHOLE, "a whole number")
     if reason:
         return Parsed(None, reason)
     assert isinstance(text, str)
     value = int(text.strip(_SPACE))
-    return _in_range(value, quantity)
+    why = _out_of_range(value, quantity)
+    return Parsed(None, why) if why else Parsed(value)
 
 
-def read_decimal(text: object, quantity: Quantity) -> Parsed:
+def read_decimal(text: object, quantity: Quantity) -> Parsed[float]:
     """A decimal number (`0.8`, `2`, `1e-5`) in `quantity`'s range, from text; the reason when it is not one."""
     reason = _shape(text, _DECIMAL, "a number")
     if reason:
@@ -98,19 +102,18 @@ def read_decimal(text: object, quantity: Quantity) -> Parsed:
     value = float(text.strip(_SPACE))
     if not math.isfinite(value):  # 1e999 passed the shape: its exponent has three digits
         return Parsed(None, f"is larger than {quantity.name} can be (at most {quantity.most()})")
-    return _in_range(value, quantity)
+    why = _out_of_range(value, quantity)
+    return Parsed(None, why) if why else Parsed(value)
 
 
 def whole_or_none(text: object, quantity: Quantity) -> int | None:
     """`read_whole`'s value, or None: for evidence that is simply skipped when it is not a number."""
-    parsed = read_whole(text, quantity)
-    return None if parsed.value is None else int(parsed.value)
+    return read_whole(text, quantity).value
 
 
 def decimal_or_none(text: object, quantity: Quantity) -> float | None:
     """`read_decimal`'s value, or None."""
-    parsed = read_decimal(text, quantity)
-    return None if parsed.value is None else float(parsed.value)
+    return read_decimal(text, quantity).value
 
 
 def whole(
@@ -125,7 +128,7 @@ def whole(
     parsed = read_whole(text, quantity)
     if parsed.value is None:
         raise _refusal(text, quantity, parsed.reason or "", what, error, fix, "a whole number")
-    return int(parsed.value)
+    return parsed.value
 
 
 def decimal(
@@ -139,7 +142,7 @@ def decimal(
     parsed = read_decimal(text, quantity)
     if parsed.value is None:
         raise _refusal(text, quantity, parsed.reason or "", what, error, fix, "a number")
-    return float(parsed.value)
+    return parsed.value
 
 
 def is_number(text: object) -> bool:
@@ -197,12 +200,12 @@ def _shape(text: object, pattern: re.Pattern[str], kind: str) -> str | None:
     return f"is not {kind}"
 
 
-def _in_range(value: float, quantity: Quantity) -> Parsed:
+def _out_of_range(value: float, quantity: Quantity) -> str | None:
     if value > quantity.maximum:
-        return Parsed(None, f"is larger than {quantity.name} can be (at most {quantity.most()})")
+        return f"is larger than {quantity.name} can be (at most {quantity.most()})"
     if value < quantity.minimum:
-        return Parsed(None, f"is smaller than {quantity.name} can be (at least {quantity.least()})")
-    return Parsed(value)
+        return f"is smaller than {quantity.name} can be (at least {quantity.least()})"
+    return None
 
 
 def _refusal(

@@ -106,6 +106,11 @@ def probe_port(host: str, port: int, deadline: float, want: str | None = None, r
         raise
     except QuantDoctorError as err:
         found.warnings.append(f"Its settings could not be used: {err.message}")
+    except Exception as exc:  # an answer no reader foresaw costs this one server, never the scan
+        # Each reader validates the shapes it reads (tests/test_fuzz_engines.py mutates every recorded answer
+        # against them); this is the wall behind them: one server, however odd, is one plain note.
+        found.setup = None
+        found.warnings.append(f"Its answers could not be read ({type(exc).__name__}): its settings were not used.")
     return found, None
 
 
@@ -144,6 +149,8 @@ def scan(ports: Iterable[int] = (), seconds: float = SCAN_SECONDS, host: str = "
             engine, problem = fut.result()
         except QuantDoctorError as err:
             engine, problem = None, f"port {futures[fut]}: {err.message}"
+        except Exception as exc:  # one source that fails costs that source only
+            engine, problem = None, f"port {futures[fut]}: its answers could not be read ({type(exc).__name__})"
         if engine is not None:
             found.append(engine)
         if problem:

@@ -16,8 +16,10 @@ start, where an engine prints its settings, and the end, the latest run), lines 
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
+import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -389,15 +391,13 @@ class _State:
         parsed = read_whole(text, quantity)
         if parsed.value is None:
             self._unread(text, quantity, parsed.reason)
-            return None
-        return int(parsed.value)
+        return parsed.value
 
     def _decimal(self, text: str, quantity: Quantity) -> float | None:
         parsed = read_decimal(text, quantity)
         if parsed.value is None:
             self._unread(text, quantity, parsed.reason)
-            return None
-        return float(parsed.value)
+        return parsed.value
 
     def _unread(self, text: str, quantity: Quantity, reason: str | None) -> None:
         self.unread_numbers += 1
@@ -609,6 +609,18 @@ def usual_log_files(home: Path | None = None, env: dict[str, str] | None = None)
     if env.get("LOCALAPPDATA"):
         candidates["ollama"].append(Path(env["LOCALAPPDATA"]) / "Ollama" / "server.log")
     lms = home / ".lmstudio" / "server-logs"
-    if lms.is_dir():
-        candidates["lm-studio"] = sorted(lms.rglob("*.log"), key=lambda p: p.stat().st_mtime, reverse=True)[:5]
-    return {k: [p for p in v if p.is_file()] for k, v in candidates.items()}
+    try:  # a folder we may not read, or a log that goes while listed, costs that place only
+        logs = [(t, p) for p in itertools.islice(lms.rglob("*.log"), 1000) if (t := _mtime(p)) is not None]
+        candidates["lm-studio"] = [p for _, p in sorted(logs, reverse=True)[:5]]
+    except OSError:
+        pass
+    return {k: [p for p in v if _mtime(p) is not None] for k, v in candidates.items()}
+
+
+def _mtime(p: Path) -> float | None:
+    """A regular file's modification time; None for anything else or anything unreadable."""
+    try:
+        st = p.stat()
+    except (OSError, ValueError):
+        return None
+    return st.st_mtime if stat.S_ISREG(st.st_mode) else None
