@@ -154,8 +154,7 @@ def _refuse_other_model(
     check = about_model(evidence, profile)
     if check.proven:
         raise error(check.refusal or "What your app said is about another model.", fix)
-    if check.note:
-        evidence.notes.insert(0, check.note)
+    evidence.other_file = check.note
 
 
 def log_job(path: str) -> Job[tuple[Setup, EngineEvidence]]:

@@ -30,6 +30,9 @@ class EngineEvidence:
     # Set when what the app or log said is about another model than the file diagnosed (`about_model`):
     # then its warnings, layer counts and memory figures are not applied, and every view says so first.
     other_model: str | None = None
+    # Set when it only names another file than the one diagnosed (nothing it said contradicts the file):
+    # it is applied, and every view says so first.
+    other_file: str | None = None
 
     @property
     def warnings(self) -> list[LogWarning]:
@@ -39,7 +42,8 @@ class EngineEvidence:
         """Plain sentences for the diagnosis notes."""
         if self.other_model is not None:
             return [self.other_model, f"Settings read from {self.source}.", *self.notes]
-        out = [f"Settings read from {self.source}."]
+        out = [self.other_file] if self.other_file else []
+        out.append(f"Settings read from {self.source}.")
         if self.engine:
             out += [f"{self.engine.label} says: {f}" for f in self.engine.facts]
             out += self.engine.missing + self.engine.warnings
@@ -66,6 +70,7 @@ class EngineEvidence:
             "estimate_vs_log": self.vs_estimate.to_dict() if self.vs_estimate else None,
             "notes": list(self.notes),
             "other_model": self.other_model,
+            "other_file": self.other_file,
         }
 
 
@@ -128,7 +133,7 @@ def about_model(evidence: EngineEvidence, profile: ModelProfile) -> ModelCheck:
         ), f"{what[0].upper()}{what[1:]}, not from {here}.")  # fmt: skip
     if said_path and not _same_file(said_path, profile) and Path(said_path).name != here:
         return ModelCheck(False, (
-            f"{source} names another file ({said_path}); nothing it said contradicts {here}, so it was applied. "
+            f"{source[0].upper()}{source[1:]} names another file ({said_path}); nothing it said contradicts {here}, so it was applied. "
             f"If it is another model, import the log of {here}'s run instead."
         ))  # fmt: skip
     return ModelCheck(False, None)
@@ -144,7 +149,7 @@ def for_model(evidence: EngineEvidence | None, profile: ModelProfile) -> EngineE
     if check.note is None:
         return evidence
     if not check.proven:
-        return evidence if check.note in evidence.notes else replace(evidence, notes=[check.note, *evidence.notes])
+        return evidence if evidence.other_file == check.note else replace(evidence, other_file=check.note)
     # refused as evidence: nothing of it reaches a check (the log's lines, the app's answers), only the flag
     return replace(evidence, log=None, engine=None, vs_estimate=None, other_model=check.note)
 
