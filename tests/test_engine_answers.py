@@ -187,3 +187,13 @@ def test_an_ollama_manifest_digest_that_is_not_a_sha256_names_no_file(demo, tmp_
         {"mediaType": "application/vnd.ollama.image.model", "digest": 5},
     ]}))  # fmt: skip
     assert discover({"Ollama": [root]}).models == []
+
+
+def test_an_imported_settings_file_with_an_impossible_context_is_a_plain_error(tmp_path) -> None:
+    from core.engines.lmstudio import from_lmstudio
+    from core.errors import SetupError
+
+    config = tmp_path / "model.gguf.json"
+    config.write_text('{"load": {"fields": [{"key": "llm.load.contextLength", "value": 1000000000000}]}}')
+    with pytest.raises(SetupError, match=r"n_ctx should be a whole number from 0 tokens to 100,000,000 tokens"):
+        from_lmstudio(config)

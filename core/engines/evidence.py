@@ -112,6 +112,8 @@ def about_model(evidence: EngineEvidence, profile: ModelProfile) -> ModelCheck:
     """Whether `evidence` is about `profile`'s file. Never a substring match: a path is the same file
     (or a file of the same size where the path exists here), a layer count and a training context are equal."""
     said_path, facts = _what_it_ran(evidence)
+    if said_path and _same_file(said_path, profile):
+        return ModelCheck(False, None)  # the very file: the strongest identity there is
     here = Path(profile.path).name
     differs: list[str] = []
     own = {"layers": profile.block_count, "tokens of training context": profile.context_length}
@@ -119,7 +121,7 @@ def about_model(evidence: EngineEvidence, profile: ModelProfile) -> ModelCheck:
         ours = own[what]
         if theirs is not None and ours is not None and theirs != ours:
             differs.append(f"{theirs:,} {what} (this file: {ours:,})")
-    if said_path and not _same_file(said_path, profile):
+    if said_path:
         size = _size(said_path)
         if size is not None and size != profile.file_size:
             differs.append(f"a file of {size:,} bytes (this file: {profile.file_size:,})")
@@ -131,7 +133,7 @@ def about_model(evidence: EngineEvidence, profile: ModelProfile) -> ModelCheck:
             f"Not about this model: {what}. Its warnings, layer counts and memory figures were not applied to "
             f"{here}; import the log or connect the app that runs {here}, or open the model it names."
         ), f"{what[0].upper()}{what[1:]}, not from {here}.")  # fmt: skip
-    if said_path and not _same_file(said_path, profile) and Path(said_path).name != here:
+    if said_path and Path(said_path).name != here:
         return ModelCheck(False, (
             f"{source[0].upper()}{source[1:]} names another file ({said_path}); nothing it said contradicts {here}, so it was applied. "
             f"If it is another model, import the log of {here}'s run instead."

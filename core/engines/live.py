@@ -25,6 +25,7 @@ from core.engines.found import Answers, FoundEngine, LiveApi, ScanResult
 from core.engines.loopback import Loopback, loopback_host, parse_url, port_open
 from core.engines.process import engine_listeners, engine_process
 from core.errors import EngineNotFoundError, QuantDoctorError
+from core.textnum import PORT, whole_or_none
 
 SCAN_SECONDS = 2.0
 
@@ -167,7 +168,7 @@ def connect(spec: str, seconds: float = 5.0) -> FoundEngine:
     kind = kind_named(name)
     url: str | None = None
     model: str | None = None
-    if rest.startswith(("http://", "https://", "//", "[", "127.", "localhost")) or rest.isdigit():
+    if rest.startswith(("http://", "https://", "//", "[", "127.", "localhost")) or whole_or_none(rest, PORT):
         url = rest
     elif rest:
         model = rest
