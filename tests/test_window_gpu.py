@@ -147,7 +147,9 @@ def test_yes_fetches_with_progress_and_the_cpu_path_says_why(qtbot, tmp_path, de
     assert [d.range for d in release.downloads()] == [None]
     chosen = panel.chosen
     assert not chosen.on_gpu and chosen.library is None
-    assert chosen.reason == "the Vulkan build of llama.cpp sees no GPU on this machine (is the GPU's driver installed?)."
+    assert (
+        chosen.reason == "the Vulkan build of llama.cpp sees no GPU on this machine (is the GPU's driver installed?)."
+    )
     assert panel.line.text() == f"Comparisons run on the CPU. {chosen.words()}"
     assert not panel.fetch.isVisible()
     stop_comparison(qtbot, w)  # it went ahead once the GPU was decided

@@ -82,7 +82,7 @@ class ReferenceHelp(QFrame):
         if self.choices is not None and self.for_path == profile.path:
             return  # already found for this model
         self._show_choices(None)
-        self.status.setText("Looking on the Hub for a higher-precision file of this model…")
+        self._status("Looking on the Hub for a higher-precision file of this model…")
         case, path = self.state.session.case, profile.path
         self.state.run(lambda: reference_choices_job(case), lambda c: self._found(c, path), self._look_failed)
 
@@ -91,11 +91,11 @@ class ReferenceHelp(QFrame):
         if profile is None or profile.path != path:  # another model was opened meanwhile
             return
         self.choices, self.for_path = choices, path
-        self.status.setText("")
+        self._status("")
         self._show_choices(choices)
 
     def _look_failed(self, exc: BaseException) -> None:
-        self.status.setText("")
+        self._status("")
         if not isinstance(exc, CancelledError):
             self.error.show_error(exc)
 
@@ -135,24 +135,29 @@ class ReferenceHelp(QFrame):
             return
         self.error.hide()
         self.download_button.setEnabled(False)
-        self.status.setText(f"Downloading {offer.filename} ({format_bytes(offer.size)})…")
+        self._status(f"Downloading {offer.filename} ({format_bytes(offer.size)})…")
         worker = self.state.run(lambda: fetch_reference(offer, offer.size), self._fetched, self._fetch_failed)
         worker.signals.finished.connect(lambda: self.download_button.setEnabled(True))
         self.fetch.follow(worker)
 
     def _fetched(self, got: Downloaded) -> None:
         how = "already in the cache" if got.already_cached else ("verified" if got.verified else "downloaded")
-        self.status.setText(f"{got.filename}: {how}. It is now the reference: press Compare.")
+        self._status(f"{got.filename}: {how}. It is now the reference: press Compare.")
         self.download_button.setEnabled(True)
         self.reference_ready.emit(str(got.path))
 
     def _fetch_failed(self, exc: BaseException) -> None:
         self.download_button.setEnabled(True)
         if isinstance(exc, CancelledError):
-            self.status.setText("The download was stopped. What arrived is kept: Download again resumes it.")
+            self._status("The download was stopped. What arrived is kept: Download again resumes it.")
             return
-        self.status.setText("")
+        self._status("")
         self.error.show_error(exc)
+
+    def _status(self, text: str) -> None:
+        """The line under the title: shown only when it says something (no empty gap above the choices)."""
+        self.status.setText(text)
+        self.status.setVisible(bool(text))
 
     def _use_table(self) -> None:
         if self.choices is not None:
