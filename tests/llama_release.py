@@ -12,7 +12,8 @@ The listing has the shape of GitHub's REST answer to `GET /repos/{owner}/{repo}/
 `name`, `size`, `digest` "sha256:<hex>", `browser_download_url`). The download answers Range requests
 with 206 (RFC 9110 section 14), as GitHub's asset host does.
 
-Faults: `cut_after` (the next download stops after N bytes and the connection is dropped),
+Faults: `cut_after` (the next download stops after N bytes and the connection is dropped), `stall_after` /
+`stall_s` (the next download pauses after N bytes: a slow link, for cancelling mid-download),
 `wrong_digest` (the listing names another sha256), `no_digest` (the listing has none), `ignore_range`.
 Every request is recorded (path and Range header).
 """
@@ -24,6 +25,7 @@ import io
 import json
 import tarfile
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import metadata
@@ -79,6 +81,8 @@ class FakeRelease:
     wrong_digest: bool = False
     no_digest: bool = False
     ignore_range: bool = False
+    stall_after: int | None = None  # the next download pauses `stall_s` seconds after this many bytes
+    stall_s: float = 0.0
     server: ThreadingHTTPServer | None = None
 
     @property
@@ -148,6 +152,12 @@ class FakeRelease:
                     self.close_connection = True
                     self.connection.shutdown(2)
                     return
+                if release.stall_after is not None:  # a slow link: the first part, a pause, the rest
+                    cut, release.stall_after = release.stall_after, None
+                    self.wfile.write(body[:cut])
+                    self.wfile.flush()
+                    time.sleep(release.stall_s)
+                    body = body[cut:]
                 self.wfile.write(body)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
