@@ -74,14 +74,16 @@ class ReferenceChoices:
     settings: str  # the same file with an f16 cache: the question that needs no download
     hub_error: str = ""  # why the Hub could not be asked (then `offer` is None for that reason)
 
-    def lines(self) -> list[str]:
+    def lines(self, in_window: bool = False) -> list[str]:
+        """The three choices in words; the window has the buttons beside them, the CLI names its command."""
         if self.offer is not None:
             first = f"1. Fetch {self.offer.words()} and compare against it."
         elif self.hub_error:
             first = f"1. The Hub could not be asked for a higher-precision file: {self.hub_error}"
         else:
             first = "1. No BF16, F16 or Q8_0 GGUF of this model was found on the Hub to compare against."
-        return [first, f"2. Or take the published figure instead: {self.table}.", f"3. Or {self.settings}"]
+        how = "." if in_window else " (`quantdoctor-cli compare --file-or-settings --candidate YOUR.gguf`)."
+        return [first, f"2. Or take the published figure instead: {self.table}.", f"3. Or {self.settings}{how}"]
 
     def to_dict(self) -> dict[str, object]:
         return {"offer": self.offer.to_dict() if self.offer else None, "table": self.table, "settings": self.settings,
@@ -97,7 +99,7 @@ def reference_choices(
     table = typical_sentence(quant_type) if quant_type else "the quant type of your file is not known"
     settings = (
         "ask whether it is the file or your settings with the file you have: your cache settings against an "
-        "f16 cache (the window's Compare page, or `quantdoctor-cli compare --file-or-settings --candidate YOUR.gguf`)."
+        "f16 cache"
     )
     return ReferenceChoices(offer, table.rstrip("."), settings)
 

@@ -100,7 +100,7 @@ class ReferenceHelp(QFrame):
             self.error.show_error(exc)
 
     def _show_choices(self, choices: ReferenceChoices | None) -> None:
-        lines = choices.lines() if choices is not None else ["", "", ""]
+        lines = choices.lines(in_window=True) if choices is not None else ["", "", ""]
         self.hub_line.setText(lines[0])
         self.table_line.setText(lines[1])
         self.cache_line.setText(lines[2])
