@@ -299,21 +299,25 @@ OLLAMA_LOG = (
 
 
 def test_secrets_in_engine_logs(tmp_path: Path) -> None:
-    """Ollama prints its environment, koboldcpp its whole argparse Namespace (adminpassword included)."""
+    """Ollama prints its environment, koboldcpp its whole argparse Namespace (adminpassword included). The
+    logs are the recorded ones' first lines (tests/fixtures/engines), about the model diagnosed here."""
     s = Secrets("lg")
     model = small_gguf(tmp_path / "m.gguf")
     ollama = tmp_path / "server.log"
-    ollama.write_text(OLLAMA_LOG.format(s(), s(), s(), s()) + fixture("ollama", "server.log").decode()[2000:])
+    ollama.write_text(OLLAMA_LOG.format(s(), s(), s(), s()))
     kobold = tmp_path / "console.txt"
-    console = fixture("koboldcpp", "console.v1.76.txt").decode()
-    kobold.write_text(console.replace("Namespace(", f"Namespace(adminpassword='{s()}', password='{s()}', ", 1))
-    for log in (ollama, kobold):
+    head = fixture("koboldcpp", "console.v1.76.txt").decode().split("\n")[:7]  # the banner and the Namespace line
+    namespace = head[5].replace("/home/alex/models/Llama-3.2-3B-Instruct-Q4_K_M.gguf", str(model))
+    head[5] = namespace.replace("Namespace(", f"Namespace(adminpassword='{s()}', password='{s()}', ", 1)
+    kobold.write_text("\n".join(head) + "\n")
+    for log, engine in ((ollama, "ollama"), (kobold, "koboldcpp")):
         outs = outputs(model, f"--from-log {log}", tmp_path)
         assert_no_secret(s, outs)
         from core.engines.logs import read_log
 
-        reading = read_log(log).to_dict()
-        assert reading["engine"] in ("ollama", "koboldcpp") and not s.leaked(json.dumps(reading))
+        reading = read_log(log)
+        assert reading.engine == engine and not s.leaked(json.dumps(reading.to_dict()))
+        assert reading.n_ctx == (16384 if engine == "ollama" else 8192)  # the settings are still read
 
 
 def test_a_pasted_command_with_secrets(tmp_path: Path) -> None:
