@@ -461,10 +461,10 @@ def running(monkeypatch: Any, tmp_path: Path) -> Any:
     """Start a FakeHub and point the real client at it (for a pytest fixture: `yield from running(...)`).
 
     HF_ENDPOINT → the fake Hub; HF_HUB_CACHE / HF_HOME → tmp_path (no login store or cache of this
-    machine); no token, not offline. A request hook on the client's shared session fails the test if
-    anything tries to leave 127.0.0.1.
+    machine); no token, not offline. A spy on socket connects fails the test if anything tries to leave
+    127.0.0.1.
     """
-    from huggingface_hub import constants, get_session
+    from huggingface_hub import constants
 
     hub = FakeHub()
     home = tmp_path / "hf-home"
@@ -479,17 +479,17 @@ def running(monkeypatch: Any, tmp_path: Path) -> Any:
     monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(home / "token"))
     monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(home / "stored_tokens"))
 
-    def loopback_only(request: Any) -> None:
-        host = request.url.host
-        assert host == "127.0.0.1", f"a test tried to reach {host}"
+    real_connect = socket.socket.connect
 
-    session = get_session()
-    hooks = dict(session.event_hooks)
-    session.event_hooks = {**hooks, "request": [*hooks.get("request", []), loopback_only]}
+    def loopback_only(self: socket.socket, address: Any) -> Any:  # every request, whichever client makes it
+        host = address[0] if isinstance(address, tuple) else address
+        assert host in ("127.0.0.1", "::1"), f"a test tried to reach {host}"
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", loopback_only)
     try:
         yield hub
     finally:
-        session.event_hooks = hooks
         hub.close()
 
 

@@ -265,11 +265,7 @@ def fetch_card(repo: str, revision: str | None = None, timeout: float | None = N
             "Give it as owner/name (for example the part after the host in the model page's address).",
         )
     _client.ensure_online(f"read the card of {repo_id}")
-    with _client.translated(f"read the card of {repo_id}", repo_id):
-        info = _client.api().model_info(
-            repo_id,
-            revision=revision,
-            timeout=timeout if timeout is not None else _client.metadata_timeout(),
-            files_metadata=True,
-        )
+    what = f"read the card of {repo_id}"
+    with _client.translated(what, repo_id):
+        info = _client.fetch_model_info(repo_id, revision, timeout, what)
     return card_from_info(info)
