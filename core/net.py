@@ -257,9 +257,11 @@ class _Watch:
 class _Decoder:
     """Content-Encoding undone chunk by chunk, never more than `room + 1` bytes out of one step."""
 
-    def __init__(self, encoding: str, where: str) -> None:
+    def __init__(self, encoding: str, where: str, decode: bool = True) -> None:
         codings = [c.strip().lower() for c in encoding.split(",") if c.strip()]
         codings = [c for c in codings if c != "identity"]
+        if codings and not decode:  # identity was asked for (a Range, a file whose bytes are checked)
+            codings = [f"{c}, where identity was asked for" for c in codings]
         self.raw_deflate_tried = False
         self.deflate = codings == ["deflate"]
         if not codings:
@@ -331,7 +333,8 @@ class Stream:
         self._max = max_bytes
         self._watch = watch
         self._deadline = deadline
-        self._decoder = _Decoder(response.headers.get("Content-Encoding", "") if decode else "", where)
+        self._encoding = response.headers.get("Content-Encoding", "")
+        self._decode = decode
         self.raw_bytes = 0
         self.bytes = 0
 
@@ -352,13 +355,14 @@ class Stream:
                 f"The answer of {self._where} says it is {declared:,} bytes, more than the {_size_words(self._max)} "
                 "allowed; it was not read."
             )
+        decoder = _Decoder(self._encoding, self._where, self._decode)
         with _errors(self._where, self._watch):
             for raw in self._response.iter_raw():  # as it arrives: a cut loses nothing received
                 self.raw_bytes += len(raw)
                 if self.raw_bytes > self._max:
                     raise self._too_large()
                 try:
-                    for out in self._decoder.feed(raw, self._max - self.bytes):
+                    for out in decoder.feed(raw, self._max - self.bytes):
                         self.bytes += len(out)
                         if self.bytes > self._max:
                             raise self._too_large()
@@ -366,7 +370,7 @@ class Stream:
                 except zlib.error as exc:
                     raise NetAnswerError(f"The answer of {self._where} is not the compressed data it says.") from exc
             try:
-                tail = self._decoder.flush()
+                tail = decoder.flush()
             except zlib.error as exc:
                 raise NetAnswerError(f"The answer of {self._where} is not the compressed data it says.") from exc
             self.bytes += len(tail)
