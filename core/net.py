@@ -43,7 +43,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import SplitResult, quote, urljoin, urlsplit
 
 import httpx2
 
@@ -72,6 +72,7 @@ __all__ = [
     "quote_segment",
     "request",
     "same_origin",
+    "split_url",
     "stream",
 ]
 
@@ -84,6 +85,12 @@ Origin = tuple[str, str, int]
 
 
 # --- addresses ------------------------------------------------------------------------------------------
+
+
+def split_url(url: str) -> SplitResult:
+    """The parts of a URL (the standard library's `urlsplit`): the one URL parser, for callers that read a
+    path out of an address the person gave (a model page, an engine's address) without asking it."""
+    return urlsplit(url.strip())
 
 
 def origin(url: str) -> Origin:

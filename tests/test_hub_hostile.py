@@ -262,3 +262,34 @@ def test_the_printed_download_command_is_one_argument_per_word_on_windows(inject
     assert split(command, shell) == ["quantdoctor-cli", "hub", "download", "evil/Base-GGUF", INJECTED]
     if shell is Shell.CMD:
         assert '"a;touch x;-Q8_0.gguf"' in command  # inside quotes, where cmd's ; & | are plain characters
+
+
+def test_a_downloaded_hub_file_name_in_the_windows_copy_fields_pastes_safely(hub, tmp_path, monkeypatch):
+    """The window downloads through core.app.hub and then diagnoses the file: its fixes name the file in
+    the cache, whose name is the Hub's. Every copy field that carries it keeps it one argument in sh."""
+    from core.app.hub import download as app_download
+    from core.engines import registry as engines
+    from core.engines.base import Change, CopyKind, FixBase
+    from core.shells import Terminal
+
+    done = run_job(app_download(REPO, INJECTED))
+    model = str(done.path)
+    base = FixBase(model_path=model, terminal=Terminal("linux", Shell.POSIX))
+    changes = [Change(n_ctx=8192), Change(cache_type_k="q8_0", cache_type_v="q8_0", flash_attn=True)]
+    steps = [s for e in map(engines.get, engines.ids()) for c in changes for s in e.apply(c, base)]
+    commands = [s.command for s in steps if s.copy_kind is CopyKind.COMMAND and s.command and model in s.command]
+    assert commands  # the fixes do name the downloaded file
+    work, bin_dir = tmp_path / "paste-here", tmp_path / "bin"
+    work.mkdir()
+    bin_dir.mkdir()
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    for command in commands:
+        argv = split(command, Shell.POSIX)
+        assert model in argv, command  # one argument, whole
+        program = bin_dir / Path(argv[0]).name
+        program.write_text('#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done\n')
+        program.chmod(0o755)
+        line = command if "/" not in argv[0] else command.replace(argv[0], Path(argv[0]).name, 1)
+        ran = subprocess.run(["sh", "-c", line], cwd=work, env=env, capture_output=True, text=True, timeout=10)
+        assert model in ran.stdout.splitlines(), (command, ran.stderr)
+    assert list(work.iterdir()) == []  # nothing injected ran

@@ -16,7 +16,6 @@ import socket
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from core import jsonfile, net
 from core.errors import (
@@ -55,7 +54,7 @@ def parse_url(url: str, default_port: int) -> tuple[str, int]:
         return "127.0.0.1", int(text)
     if "://" not in text:
         text = "http://" + (text if not text.startswith(":") else "127.0.0.1" + text)
-    parts = urlsplit(text)
+    parts = net.split_url(text)
     if parts.scheme not in ("http", ""):
         raise EngineNotFoundError(f"'{url}' is not an http:// address.", "Give it as http://127.0.0.1:PORT.")
     try:

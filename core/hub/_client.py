@@ -388,10 +388,6 @@ def translated(what: str, repo_id: str | None = None, filename: str | None = Non
                 f"cannot {what}."
             ) from exc
         raise HubUnreachableError(f"Could not {what}: the Hub could not be reached.") from exc
-    except httpx2.TimeoutException as exc:
-        raise HubTimeoutError(f"Could not {what}: the Hub did not answer in time.") from exc
-    except (httpx2.TransportError, ConnectionError) as exc:
-        raise HubUnreachableError(f"Could not {what}: the Hub could not be reached ({type(exc).__name__}).") from exc
     except json.JSONDecodeError as exc:  # the client parsed something that was not the Hub's JSON
         looks = "a web page" if "<" in (exc.doc or "")[:200] else "not the Hub's JSON"
         raise HubUnreachableError(
