@@ -36,6 +36,7 @@ import contextlib
 import ipaddress
 import re
 import socket
+import ssl
 import threading
 import time
 import zlib
@@ -432,7 +433,7 @@ def stream(
     if not any(k.lower() == "accept-encoding" for k in sent):
         sent["Accept-Encoding"] = "gzip, deflate" if decode else "identity"
     watch = _Watch()
-    client = _client(loopback_only)
+    client = _client(loopback_only or is_loopback_url(url))  # this machine: never through a proxy
     limits = httpx2.Timeout(timeout)
     current, hops = url, 0
     query: Any = list(params.items()) if isinstance(params, Mapping) else params  # httpx's own QueryParamTypes
@@ -493,12 +494,13 @@ def _size_words(n: int) -> str:
     return f"{n} bytes"
 
 
-def _refused(exc: BaseException) -> bool:
+def _in_chain(exc: BaseException, kind: type[BaseException]) -> bool:
+    """Whether `kind` caused `exc` (httpx wraps httpcore's error, which wraps the socket's)."""
     seen: BaseException | None = exc
     for _ in range(8):
         if seen is None:
             return False
-        if isinstance(seen, ConnectionRefusedError):
+        if isinstance(seen, kind):
             return True
         seen = seen.__cause__ or seen.__context__
     return False
@@ -516,8 +518,13 @@ def _errors(where: str, watch: _Watch) -> Iterator[None]:
     except (httpx2.TransportError, OSError) as exc:
         if watch.fired:
             raise NetTimeoutError(f"The server at {where} did not answer in time.") from exc
-        if _refused(exc):
+        if _in_chain(exc, ConnectionRefusedError):
             raise NetRefusedError(f"Nothing is listening at {where}.") from exc
+        if _in_chain(exc, ssl.SSLCertVerificationError):
+            raise NetUnreachableError(
+                f"The certificate of {where} could not be verified, so nothing was sent to it.",
+                "If a company proxy inspects your traffic, install its certificate in the system's store.",
+            ) from exc
         if isinstance(exc, httpx2.ProtocolError):
             raise NetUnreachableError(
                 f"The server at {where} closed the connection or did not answer in HTTP ({type(exc).__name__})."
