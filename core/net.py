@@ -80,6 +80,7 @@ __all__ = [
 MAX_REDIRECTS = 5
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_USERINFO = re.compile(r"//[^/?#]*@")
 _DIGITS = re.compile(r"[0-9]{1,19}")  # ASCII digits only (str.isdigit() accepts '²' and '٣')
 
 Origin = tuple[str, str, int]
@@ -96,20 +97,22 @@ def split_url(url: str) -> SplitResult:
 
 def origin(url: str) -> Origin:
     """(scheme, host, port) of an http(s) URL, with the scheme's default port; NetAddressError otherwise."""
+    shown = _USERINFO.sub("//…@", url.strip())[:200]  # a message never repeats a password
     try:
         parts = urlsplit(url.strip())
+        has_userinfo = parts.username is not None or parts.password is not None
         port = parts.port
     except ValueError as exc:
-        raise NetAddressError(f"'{url[:200]}' is not a valid address ({exc}).") from exc
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
-    if scheme not in _DEFAULT_PORTS or not host:
-        raise NetAddressError(f"'{url[:200]}' is not an http:// or https:// address.")
-    if parts.username is not None or parts.password is not None:
+        raise NetAddressError(f"'{shown}' is not a valid address.") from exc
+    if has_userinfo:
         raise NetAddressError(
             "An address with a user name or password in it is not used: it would be sent in the clear and shown.",
             "Give the address without the user:password@ part.",
         )
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if scheme not in _DEFAULT_PORTS or not host:
+        raise NetAddressError(f"'{shown}' is not an http:// or https:// address.")
     return scheme, host, port or _DEFAULT_PORTS[scheme]
 
 

@@ -164,8 +164,11 @@ def test_loopback_only_refuses_every_other_address_before_a_socket(monkeypatch):
     assert set(contacted) == {"127.0.0.1"}  # 'localhost' is the literal address, never looked up
 
 
-@pytest.mark.parametrize("url", ["ftp://example.com/", "file:///etc/passwd", "http://user:pw@127.0.0.1:1/", "http://",
-                                 "http://127.0.0.1:99999/", "javascript:alert(1)"])  # fmt: skip
+HOSTILE_ADDRESSES = ["ftp://example.com/", "ftp://me:pw@example.com/", "http://me:pw@[::1:1/", "file:///etc/passwd",
+                     "http://user:pw@127.0.0.1:1/", "http://", "http://127.0.0.1:99999/", "javascript:alert(1)"]  # fmt: skip
+
+
+@pytest.mark.parametrize("url", HOSTILE_ADDRESSES)
 def test_addresses_that_are_not_http_are_refused(url):
     with pytest.raises(NetAddressError) as err:
         net.request("GET", url, max_bytes=MIB, timeout=1)
@@ -185,3 +188,35 @@ def test_numbers_in_headers_are_ascii_digits_within_bounds():
     for bad in ("1.2.3", "٣", "²", "-5", "1e9", "9" * 400, "", None, "12 34"):
         assert net.header_int(bad) is None, bad
     assert net.header_int("86401", 86_400) is None
+
+
+# --- the door's users ----------------------------------------------------------------------------------------
+
+
+def test_a_remote_reference_is_not_followed_to_another_origin_and_keeps_its_key():
+    from core.errors import RemoteEngineError
+    from core.evaluation.remote import RemoteEngine
+    from core.progress import run_job
+
+    with serve({"/v1/models": send(200, b'{"data": [{"id": "stolen"}]}')}) as (other, other_seen):
+        routes = {"/v1/models": send(302, Location=other + "/v1/models"),
+                  "/v1/completions": send(307, Location=other + "/v1/completions")}  # fmt: skip
+        with serve(routes) as (url, seen):
+            engine = RemoteEngine(url, model="m", api_key="sk-remote-test", timeout=5)
+            with pytest.raises(RemoteEngineError, match="redirected to another address") as err:
+                run_job(engine.connect())
+            assert "sk-remote-test" not in str(err.value.to_dict())
+            with pytest.raises(RemoteEngineError, match="redirected to another address"):
+                run_job(engine.count_tokens("hello"))
+            assert seen and other_seen == []  # the key went to the server it was given for, and nowhere else
+    with pytest.raises(RemoteEngineError, match="user name or password") as err:
+        RemoteEngine("http://me:hunter2@127.0.0.1:8080")
+    assert "hunter2" not in err.value.message
+
+
+def test_an_engine_that_redirects_elsewhere_is_an_answer_with_a_plain_error():
+    from core.engines.loopback import Loopback
+
+    with serve({"/v1/models": send(302, Location="http://192.168.1.10:8080/v1/models")}) as (url, _):
+        answer = Loopback("127.0.0.1", int(url.rsplit(":", 1)[1])).get("/v1/models")
+    assert answer.error == "it redirected to another address" and answer.json() is None

@@ -45,7 +45,7 @@ class RemoteEngine:
             net.origin(url)
         except NetAddressError as exc:
             raise RemoteEngineError(
-                f"'{url[:200]}' is not a server address: {exc.message}", "Give it as http://HOST:PORT (or https://...)."
+                f"That is not a server address: {exc.message}", "Give it as http://HOST:PORT (or https://...)."
             ) from exc
         base = url.strip().rstrip("/")
         self.base = base[:-3] if base.endswith("/v1") else base
