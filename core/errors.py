@@ -251,6 +251,12 @@ class NetTooLargeError(NetAnswerError):
 # --- evaluation (side-by-side comparison) ---
 
 
+class ScorerBuildError(QuantDoctorError):
+    """The llama.cpp build for this machine's GPU could not be looked up, fetched or started; the CPU path is used."""
+
+    default_fix = "Nothing to do: the comparison runs on the CPU. Try the GPU build again later, when online."
+
+
 class EvaluationSetupError(QuantDoctorError):
     """A comparison cannot start as asked: bad settings, a missing file, a text too short to score."""
 

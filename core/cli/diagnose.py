@@ -64,7 +64,7 @@ def setup_from_args(args: argparse.Namespace) -> Setup:
 def evidence_from_args(args: argparse.Namespace, setup: Setup) -> tuple[Setup, Any]:
     """With --from-engine / --from-log: the engine's own settings (flags still win) and what else it said."""
     if getattr(args, "from_engine", None):
-        return connect_setup(args.from_engine, _given(args))
+        return connect_setup(args.from_engine, _given(args), model=args.path)
     if getattr(args, "from_log", None):
         return log_setup(args.from_log, _given(args), model=args.path)
     return setup, None

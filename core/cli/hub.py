@@ -112,8 +112,15 @@ def cmd_download(args: argparse.Namespace) -> int:
     if args.reference or not filename:
         if filename:
             raise QuantDoctorError("Give either a FILE or --reference, not both.", "Drop one of them.")
-        repo, filename = reference_file(args.repo)
-        print(f"Reference: {repo} {filename}", file=sys.stderr)
+        from core.app.hub import find_reference
+
+        best = find_reference(args.repo)
+        if best is None:
+            repo, filename = reference_file(args.repo)
+            print(f"Reference: {repo} {filename}", file=sys.stderr)
+        else:
+            repo, filename = best.repo_id, best.filename
+            print(f"Reference: {best.words()}", file=sys.stderr)
     printer = ProgressPrinter()
     try:
         done = run_job(download(repo, filename, revision=args.revision), None if args.quiet else printer)
@@ -133,6 +140,23 @@ def cmd_download(args: argparse.Namespace) -> int:
     check = ", sha256 verified" if done.verified else ""
     print(f"{done.path}  ({_size(done.size)}, {how}{check})")
     print(f"Diagnose it with:  {_command('inspect', str(done.path))}")
+    return 0
+
+
+def cmd_reference(args: argparse.Namespace) -> int:
+    """What to compare against without a higher-precision file: the best one on the Hub with its size, the
+    free disk and the time to fetch it, the published table, or the settings question. Downloads nothing."""
+    from core.app.hub import reference_choices
+
+    choices = reference_choices(args.repo, args.basename, args.type)
+    if args.json:
+        print_json(choices.to_dict())
+        return 0
+    for line in choices.lines():
+        print(line)
+    if choices.offer is not None:
+        o = choices.offer
+        print(f"To fetch it:  quantdoctor-cli hub download {o.repo_id} {o.filename}")
     return 0
 
 
@@ -169,6 +193,13 @@ def register(subparsers: Any) -> dict[str, tuple[str, Handler]]:
     p.add_argument("--json", action="store_true", help="print JSON instead of a summary")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(hub_handler=cmd_download)
+
+    p = sub.add_parser("reference", help="The best reference on the Hub for your model, with its size (no download).")
+    p.add_argument("repo", nargs="?", help="your model's repository (owner/name)")
+    p.add_argument("--basename", help="the model's name when no repository is known, e.g. Qwen2.5-7B-Instruct")
+    p.add_argument("--type", help="your file's quant type, e.g. Q3_K_S (for the published figure)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of the choices")
+    p.set_defaults(hub_handler=cmd_reference)
 
     def dispatch(args: argparse.Namespace) -> int:
         handler: Handler = args.hub_handler

@@ -7,11 +7,11 @@ import argparse
 import re
 from pathlib import Path
 
-from core.app.engines import is_number
 from core.app.observe import count_prompt
 from core.errors import SetupError
 from core.model.token_probe import MAX_PROMPT_CHARS, probe
 from core.settings.observations import Observation, Observations, SamplingSeen
+from core.textnum import SAMPLING, decimal_or_none
 
 PROBE_SOURCE = "llama.cpp log (tokenizer probe)"
 
@@ -51,7 +51,7 @@ def modelfile_observations(path: str, obs: Observations) -> None:
     if m:
         template = next(g for g in m.groups() if g is not None)
         obs.engine_template = Observation(template, f"your Modelfile {Path(path).name} (TEMPLATE)")
-    values = {k.lower(): float(v) for k, v in _PARAMETER.findall(text) if is_number(v)}
+    values = {k.lower(): n for k, v in _PARAMETER.findall(text) if (n := decimal_or_none(v, SAMPLING)) is not None}
     if values and obs.sampling is None:
         obs.sampling = SamplingSeen(
             f"your Modelfile {Path(path).name} (PARAMETER)",

@@ -17,12 +17,15 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Empty, Queue
 from typing import IO
+
+from filelock import FileLock, Timeout
 
 from core import jsonfile
 from core.children import frozen, make_temp_dir, module_command, remove_temp_dir, start_child
@@ -79,12 +82,37 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+LOCK_NAME = ".prepare.lock"
+LOCK_POLL_S = 0.5
+
+
 def prepare_demo(folder: Path | None = None) -> Job[DemoModels]:
-    """Make sure the demo reference and its degraded copies exist; yields progress, returns paths."""
+    """Make sure the demo reference and its degraded copies exist; yields progress, returns paths.
+
+    Two copies of the app (a window and the CLI, or two windows) may prepare the demo at once; their
+    downloads and quantizer runs would write the same temporary files, and one would fail half-way.
+    A lock file in the folder (filelock: fcntl on POSIX, msvcrt on Windows) lets one prepare while the
+    other says it is waiting, then finds the files ready."""
     if folder is None:
         folder = own_folder("demo")
     else:
         folder.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(folder / LOCK_NAME))
+    started = time.monotonic()
+    while True:
+        try:
+            lock.acquire(timeout=LOCK_POLL_S)
+            break
+        except Timeout:
+            waited = round(time.monotonic() - started)
+            yield Progress("Waiting for another Quant Doctor that is preparing the demo", waited, None, "s")
+    try:
+        return (yield from _prepare_locked(folder))
+    finally:
+        lock.release()
+
+
+def _prepare_locked(folder: Path) -> Job[DemoModels]:
     reference = folder / REFERENCE_NAME
     manifest_path = folder / "demo.json"
     manifest = _load_manifest(manifest_path)

@@ -14,6 +14,7 @@ from core.engines.found import (
     FoundEngine,
     FoundModel,
     LiveApi,
+    text_of,
 )
 from core.engines.llama_args import from_command
 from core.engines.loopback import Loopback
@@ -57,10 +58,10 @@ def query_textgen(client: Loopback, a: Answers, e: FoundEngine, want: str | None
     """text-generation-webui: model name and loader; for GGUF it runs llama-server as a child process
     (modules/llama_cpp_server.py), whose command line holds the settings."""
     info = a["/v1/internal/model/info"].json_dict()
-    name = str(info.get("model_name") or "")
+    name = text_of(info.get("model_name")) or ""
     loaded = bool(name) and name != "None"
     e.models = [FoundModel(name or "none", loaded)]
-    e.facts.append(f"loader: {info.get('loader')}")
+    e.facts.append(f"loader: {text_of(info.get('loader'), 100) or 'not said'}")
     child = _child_llama_server(e.process)
     if child is not None:
         setup = from_command(shlex.join(child), Shell.POSIX)

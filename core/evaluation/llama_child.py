@@ -268,20 +268,45 @@ def _no_core_dumps() -> None:
         pass
 
 
+def probe(ch: Channel) -> int:
+    """`llama_child --probe`: load the llama.cpp build (LLAMA_CPP_LIB_PATH) and its backends, say what it sees.
+
+    No model is loaded: this is how a fetched GPU build is tried before a comparison relies on it. A build
+    that cannot load here (a missing driver, a library for another system) ends this process, not the app.
+    """
+    from core.evaluation.llama_runner import RunnerError, devices, library_dir, load_backends
+
+    try:
+        import llama_cpp
+
+        llama_cpp.llama_backend_init()
+        load_backends()
+        ch.send("probe", library=library_dir(), devices=devices(), system=llama_cpp.llama_print_system_info().decode(
+            "utf-8", "replace"))  # fmt: skip
+        return 0
+    except RunnerError as err:
+        ch.send("fatal", kind=err.kind, message=str(err))
+        return 3
+
+
 def main(argv: list[str]) -> int:
     run_in_background()
     watch_parent()  # die with the app, however it dies (core.children)
     _no_core_dumps()
     ch = Channel(_protocol_stream())
+    if argv[:1] == ["--probe"]:
+        return probe(ch)
     job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
-    from core.evaluation.llama_runner import LlamaModel, RunnerError
+    from core.evaluation.llama_runner import LlamaModel, RunnerError, devices, library_dir, ran_on
 
     settings = RunSettings.from_dict(job["settings"])
     model = None
     try:
         t0 = time.perf_counter()
         model = LlamaModel(job["model"], settings)
-        ch.send("loaded", n_vocab=model.n_vocab, seconds=time.perf_counter() - t0, pid=os.getpid())
+        devs = devices()
+        ch.send("loaded", n_vocab=model.n_vocab, seconds=time.perf_counter() - t0, pid=os.getpid(),
+                library=library_dir(), devices=devs, **ran_on(devs, settings.n_gpu_layers))  # fmt: skip
         for task in job["tasks"]:
             kind = task["kind"]
             if kind == "score":

@@ -93,6 +93,8 @@ def to_markdown(d: Diagnosis) -> str:
         f"V {_md(d.setup.run.cache_type_v)}, engine {_md(d.setup.engine)}, workload {_md(d.setup.workload)}"
         + (f", expected {_md(d.setup.expected)}" if d.setup.expected else ""),
         *([f"- What went wrong: {_md(_symptom_words(d))}"] if d.symptoms else []),
+        # what the app or log said is about another file: said here, before any finding (issue 24)
+        *(f"- **{_md(flag)}**" for flag in (getattr(d.engine, "other_model", None), getattr(d.engine, "other_file", None)) if flag),
         "",
         "## What is wrong" if d.problems else "## Nothing found wrong",
         "",
