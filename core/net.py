@@ -63,10 +63,12 @@ __all__ = [
     "MAX_REDIRECTS",
     "Reply",
     "Stream",
+    "handed_over",
     "header_int",
     "is_local_host",
     "is_loopback_url",
     "join",
+    "located",
     "loopback_host",
     "origin",
     "origin_text",
@@ -466,6 +468,45 @@ def stream(
                 response.close()
     finally:
         watch.cancel()
+
+
+def handed_over(asked: str, location: str) -> str:
+    """The address a server hands a file over to (the Hub's or a release's file host), checked before anyone
+    asks it: http(s) without user:password, no step down from https to http, and not this machine or its
+    network when the server that handed it over is elsewhere. NetRedirectError (or NetAddressError) if not."""
+    target = join(asked, location)
+    scheme, host, _ = origin(target)
+    asked_scheme, asked_host, _ = origin(asked)
+    if asked_scheme == "https" and scheme != "https":
+        raise NetRedirectError(
+            f"{origin_text(asked)} handed the file over to an unencrypted address ({origin_text(target)})."
+        )
+    if not is_local_host(asked_host) and is_local_host(host):
+        raise NetRedirectError(
+            f"{origin_text(asked)} handed the file over to an address on this machine or its network "
+            f"({origin_text(target)})."
+        )
+    return target
+
+
+def located(url: str, *, timeout: float, headers: Mapping[str, str] | None = None,
+            max_redirects: int = MAX_REDIRECTS) -> str:  # fmt: skip
+    """Where a download at `url` is really served: HEAD requests, each redirect checked by `handed_over`, to
+    the first answer that is not a redirect (a file host that does not answer HEAD ends it too).
+
+    This is not following a redirect with the caller's credentials: `headers` may hold only what any server
+    may see (no Authorization, no Cookie), and the download is then a request of its own to that address.
+    """
+    sent = {k: v for k, v in (headers or {}).items() if k.lower() not in ("authorization", "cookie")}
+    current = url
+    for _ in range(max_redirects + 1):
+        reply = request("HEAD", current, headers=sent, max_bytes=0, timeout=timeout, deadline=2 * timeout,
+                        follow_redirects=False, decode=False)  # fmt: skip
+        location = reply.headers.get("Location")
+        if reply.status not in _REDIRECTS or not location:
+            return current
+        current = handed_over(current, location)
+    raise NetRedirectError(f"{origin_text(url)} redirected more than {max_redirects} times.")
 
 
 def request(method: str, url: str, **kw: Any) -> Reply:
