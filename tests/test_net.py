@@ -220,3 +220,28 @@ def test_an_engine_that_redirects_elsewhere_is_an_answer_with_a_plain_error():
     with serve({"/v1/models": send(302, Location="http://192.168.1.10:8080/v1/models")}) as (url, _):
         answer = Loopback("127.0.0.1", int(url.rsplit(":", 1)[1])).get("/v1/models")
     assert answer.error == "it redirected to another address" and answer.json() is None
+
+
+def test_a_download_handed_to_another_host_is_checked_and_gets_no_credentials():
+    heard: list[str | None] = []
+
+    def blob(h):
+        heard.append(h.headers.get("Authorization"))
+        send(200, b"bytes")(h)
+
+    with serve({"/blob": blob}) as (cdn, cdn_seen), serve({"/file": send(302, Location=cdn + "/blob")}) as (url, _):
+        where = net.located(url + "/file", timeout=5, headers={"Authorization": "Bearer t", "User-Agent": "qd"})
+        assert where == cdn + "/blob" and cdn_seen == ["HEAD /blob"] and heard == [None]
+        with pytest.raises(NetRedirectError):  # the plain request still does not follow it
+            net.request("GET", url + "/file", max_bytes=MIB, timeout=5)
+    for asked, target, said in [
+        ("https://hub.example/f", "http://cdn.example/b", "unencrypted"),
+        ("https://hub.example/f", "https://169.254.169.254/latest", "this machine or its network"),
+        ("https://hub.example/f", "https://[::1]:8080/x", "this machine or its network"),
+        ("https://hub.example/f", "https://10.1.2.3/x", "this machine or its network"),
+    ]:
+        with pytest.raises(NetRedirectError, match=said):
+            net.handed_over(asked, target)
+    with pytest.raises(NetAddressError):
+        net.handed_over("https://hub.example/f", "https://u:p@cdn.example/b")
+    assert net.handed_over("https://hub.example/f", "/same/host") == "https://hub.example/same/host"
