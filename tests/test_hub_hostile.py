@@ -293,3 +293,14 @@ def test_a_downloaded_hub_file_name_in_the_windows_copy_fields_pastes_safely(hub
         ran = subprocess.run(["sh", "-c", line], cwd=work, env=env, capture_output=True, text=True, timeout=10)
         assert model in ran.stdout.splitlines(), (command, ran.stderr)
     assert list(work.iterdir()) == []  # nothing injected ran
+
+
+def test_the_reference_command_quotes_the_hub_file_name(hub, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("QUANTDOCTOR_TERMINAL", "linux")
+    hub.add("evil/Ref-GGUF", {"a;touch x;-Q8_0.gguf": FakeFile(size=1_000_000), "Ref-Q4_K_M.gguf": FakeFile(size=500)},
+            card={"license": "mit"})  # fmt: skip
+    assert main(["hub", "reference", "evil/Ref-GGUF", "--type", "Q4_K_M"]) == 0
+    out = capsys.readouterr().out
+    (line,) = [x for x in out.splitlines() if x.startswith("To fetch it:")]
+    command = line.split(":", 1)[1].strip()
+    assert split(command, Shell.POSIX) == ["quantdoctor-cli", "hub", "download", "evil/Ref-GGUF", INJECTED]

@@ -156,7 +156,7 @@ def cmd_reference(args: argparse.Namespace) -> int:
         print(line)
     if choices.offer is not None:
         o = choices.offer
-        print(f"To fetch it:  quantdoctor-cli hub download {o.repo_id} {o.filename}")
+        print(f"To fetch it:  {_command('hub', 'download', o.repo_id, o.filename)}")
     return 0
 
 
