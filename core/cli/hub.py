@@ -23,6 +23,14 @@ def _size(n: int | None) -> str:
     return format_bytes(n) if n is not None else "size ?"
 
 
+def _command(*args: str) -> str:
+    """A quantdoctor-cli command to paste, quoted for the person's shell (core.shells): a file name from the
+    Hub is the server's text, and `a;touch x;-Q8_0.gguf` must stay one argument, not run `touch`."""
+    from core.shells import Terminal, join
+
+    return join(["quantdoctor-cli", *args], Terminal.here().shell)
+
+
 def cmd_card(args: argparse.Namespace) -> int:
     from core.app.hub import fetch_card
 
@@ -91,7 +99,7 @@ def cmd_alternatives(args: argparse.Namespace) -> int:
         print(one_line(f"       {' · '.join(c.badges())} · calibration: {c.calibration}"))
     best = alts.candidates[0]
     if best.file:
-        print(f"\nDownload the first with:  quantdoctor-cli hub download {best.repo_id} {best.file}")
+        print(f"\nDownload the first with:  {_command('hub', 'download', best.repo_id, best.file)}")
     return 0
 
 
@@ -132,7 +140,7 @@ def cmd_download(args: argparse.Namespace) -> int:
     )  # fmt: skip
     check = ", sha256 verified" if done.verified else ""
     print(f"{done.path}  ({_size(done.size)}, {how}{check})")
-    print(f"Diagnose it with:  quantdoctor-cli inspect {done.path}")
+    print(f"Diagnose it with:  {_command('inspect', str(done.path))}")
     return 0
 
 
@@ -149,7 +157,7 @@ def cmd_reference(args: argparse.Namespace) -> int:
         print(line)
     if choices.offer is not None:
         o = choices.offer
-        print(f"To fetch it:  quantdoctor-cli hub download {o.repo_id} {o.filename}")
+        print(f"To fetch it:  {_command('hub', 'download', o.repo_id, o.filename)}")
     return 0
 
 

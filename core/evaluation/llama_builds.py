@@ -47,12 +47,18 @@ from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
-import httpx2
-
-from core import jsonfile
-from core.errors import ChecksumMismatchError, DiskFullError, QuantDoctorError, ScorerBuildError
+from core import jsonfile, net
+from core.errors import (
+    ChecksumMismatchError,
+    DiskFullError,
+    NetAddressError,
+    NetError,
+    NetTooLargeError,
+    NetUnreachableError,
+    QuantDoctorError,
+    ScorerBuildError,
+)
 from core.paths import own_folder, resources_dir
 from core.progress import Job, Progress
 
@@ -198,9 +204,7 @@ def builds_folder() -> Path:
     return own_folder("llama-builds")
 
 
-def _client() -> httpx2.Client:
-    return httpx2.Client(follow_redirects=True, timeout=httpx2.Timeout(TIMEOUT_S),
-                         headers={"Accept": "application/vnd.github+json", "User-Agent": "quantdoctor"})  # fmt: skip
+_HEADERS = {"Accept": "application/vnd.github+json", "User-Agent": "quantdoctor"}
 
 
 def offer(tag: str, backend: str, plat: str, patterns: Sequence[str]) -> BuildOffer:
@@ -215,17 +219,15 @@ def offer(tag: str, backend: str, plat: str, patterns: Sequence[str]) -> BuildOf
         return BuildOffer(tag, backend, plat, kept, folder)
     names = [p.format(tag=tag) for p in patterns]
     url = f"{releases_url()}/releases/tags/{tag}"
-    try:
-        with _client() as http:
-            response = http.get(url)
-    except httpx2.HTTPError as exc:
-        raise ScorerBuildError(
-            f"Could not reach llama.cpp's release listing for {tag} ({exc.__class__.__name__})."
-        ) from exc
-    if response.status_code != 200:
-        raise ScorerBuildError(f"llama.cpp's release listing for {tag} answered HTTP {response.status_code}.")
-    listing = jsonfile.loads(response.content[:MAX_LISTING_BYTES + 1], f"The release listing of llama.cpp {tag}",
-                             ScorerBuildError, max_bytes=MAX_LISTING_BYTES)  # fmt: skip
+    try:  # the one door: capped as it arrives, redirects only within the same server
+        response = net.request("GET", url, headers=_HEADERS, max_bytes=MAX_LISTING_BYTES, timeout=TIMEOUT_S,
+                               deadline=4 * TIMEOUT_S)  # fmt: skip
+    except NetError as exc:
+        raise ScorerBuildError(f"Could not read llama.cpp's release listing for {tag}: {exc.message}") from exc
+    if response.status != 200:
+        raise ScorerBuildError(f"llama.cpp's release listing for {tag} answered HTTP {response.status}.")
+    listing = jsonfile.loads(response.body, f"The release listing of llama.cpp {tag}", ScorerBuildError,
+                             max_bytes=MAX_LISTING_BYTES)  # fmt: skip
     by_name = {a.get("name"): a for a in listing.get("assets", []) if isinstance(a, dict)}
     assets = []
     for name in names:
@@ -237,10 +239,18 @@ def offer(tag: str, backend: str, plat: str, patterns: Sequence[str]) -> BuildOf
         link = str(a.get("browser_download_url") or "")
         if not digest.startswith(_DIGEST) or len(digest) != len(_DIGEST) + 64:
             raise ScorerBuildError(f"llama.cpp's release lists no sha256 for {name}, so it cannot be checked.")
-        if not isinstance(size, int) or size <= 0 or urlparse(link).scheme not in ("https", "http"):
+        if not isinstance(size, int) or size <= 0 or not _http_address(link):
             raise ScorerBuildError(f"llama.cpp's release listing for {name} is incomplete.")
         assets.append(BuildAsset(name, link, size, digest[len(_DIGEST) :].lower()))
     return BuildOffer(tag, backend, plat, tuple(assets), folder)
+
+
+def _http_address(link: str) -> bool:
+    try:
+        net.origin(link)
+    except NetAddressError:
+        return False
+    return True
 
 
 def _safe(part: str) -> str:
@@ -345,16 +355,18 @@ def _download(asset: BuildAsset, path: Path, retries: int) -> Job[None]:
         headers = {"Accept": "application/octet-stream", "Accept-Encoding": "identity"}
         if have:
             headers["Range"] = f"bytes={have}-"
-        try:
-            with _client() as http, http.stream("GET", asset.url, headers=headers) as response:
-                if response.status_code not in (200, 206):
-                    raise ScorerBuildError(f"The download of {asset.name} answered HTTP {response.status_code}.")
-                if have and response.status_code == 200:  # the server ignored the Range: start over
+        try:  # a release asset is handed over to GitHub's file host: each hop checked, then asked itself
+            where = net.located(asset.url, timeout=TIMEOUT_S, headers={"User-Agent": "quantdoctor"})
+            with net.stream("GET", where, headers={**_HEADERS, **headers}, max_bytes=asset.size,
+                            timeout=TIMEOUT_S, decode=False) as response:  # fmt: skip
+                if response.status not in (200, 206):
+                    raise ScorerBuildError(f"The download of {asset.name} answered HTTP {response.status}.")
+                if have and response.status == 200:  # the server ignored the Range: start over
                     have = resumed_from = 0
                     part.unlink(missing_ok=True)
                 last = 0.0
                 with open(part, "ab") as out:
-                    for chunk in response.iter_bytes():  # as it arrives: a cut loses nothing received
+                    for chunk in response.chunks():  # as it arrives: a cut loses nothing received
                         if have + len(chunk) > asset.size:
                             part.unlink(missing_ok=True)
                             raise ChecksumMismatchError(
@@ -368,8 +380,15 @@ def _download(asset: BuildAsset, path: Path, retries: int) -> Job[None]:
                             yield Progress(phase, have, asset.size, "bytes",
                                            message=f"resumed at {size_words(resumed_from)}" if resumed_from else "")  # fmt: skip
             if have < asset.size:
-                raise httpx2.RemoteProtocolError("the server closed the connection early")
-        except httpx2.TransportError as exc:
+                raise NetUnreachableError("the server closed the connection early")
+        except NetTooLargeError as exc:
+            part.unlink(missing_ok=True)
+            raise ChecksumMismatchError(
+                f"The server sent more than the {asset.size:,} bytes of {asset.name}; it was removed."
+            ) from exc
+        except NetError as exc:
+            if not isinstance(exc, NetUnreachableError):  # a redirect elsewhere, an encoding: refused, not retried
+                raise ScorerBuildError(f"The download of {asset.name} was refused: {exc.message}") from exc
             attempts += 1
             if attempts > retries:
                 raise ScorerBuildError(
