@@ -10,6 +10,7 @@ from pathlib import Path
 from core.app.engines import is_number
 from core.app.observe import count_prompt
 from core.errors import SetupError
+from core.files import read_head
 from core.model.token_probe import MAX_PROMPT_CHARS, probe
 from core.settings.observations import Observation, Observations, SamplingSeen
 
@@ -42,11 +43,11 @@ MAX_MODELFILE_CHARS = 1024 * 1024
 
 def modelfile_observations(path: str, obs: Observations) -> None:
     """An Ollama Modelfile's TEMPLATE (the engine-side template) and sampling PARAMETERs."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            text = f.read(MAX_MODELFILE_CHARS)
-    except OSError:
+    try:  # through the file door: a FIFO or device named as the Modelfile is refused, never waited on
+        text = read_head(path, 4 * MAX_MODELFILE_CHARS, "a Modelfile", SetupError).decode("utf-8", "replace")
+    except SetupError:
         return  # the settings importer already says what is wrong with the file
+    text = text[:MAX_MODELFILE_CHARS]
     m = _TEMPLATE.search(text)
     if m:
         template = next(g for g in m.groups() if g is not None)
@@ -71,13 +72,9 @@ def observations_from_args(args: argparse.Namespace, model_path: str) -> Observa
     prompt_file = getattr(args, "prompt_file", None)
     text: str | None = None
     if prompt_file:
-        try:
-            with open(prompt_file, encoding="utf-8", errors="replace") as f:
-                text = f.read(MAX_PROMPT_CHARS)
-        except OSError as exc:
-            raise SetupError(
-                f"The prompt file {prompt_file} could not be read ({exc.strerror}).", "Check its path."
-            ) from exc
+        # 4 bytes a character at most in UTF-8: the first MAX_PROMPT_CHARS characters, whatever the file's size.
+        raw = read_head(prompt_file, 4 * MAX_PROMPT_CHARS, "a prompt file", SetupError)
+        text = raw.decode("utf-8", errors="replace")[:MAX_PROMPT_CHARS]
     if text is not None:  # counted the one way both front ends count (core.app.observe)
         obs.prompt, warnings = count_prompt(model_path, text)
         obs.log += [Observation(line, PROBE_SOURCE) for line in warnings]

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from core.children import make_temp_dir, remove_temp_dir
-from core.errors import CancelledError, EvaluationSetupError
+from core.errors import CancelledError, EvaluationSetupError, RunnerCrashedError
 from core.evaluation.child_client import WorkerProcess, fatal_error
 from core.evaluation.memory_check import not_enough_memory, require_fit
 from core.evaluation.scoring import EVAL_DEFAULT_CTX
+from core.files import write_text_file
 from core.progress import EtaClock, Job, Progress
 from core.settings.run import RunSettings
 
@@ -108,9 +109,11 @@ class LocalEngine:
         owns = workdir is None
         folder = make_temp_dir("qd-eval-") if workdir is None else workdir
         job_file = folder / f"job-{self.role}.json"
-        job_file.write_text(
+        write_text_file(  # a full disk is a plain DiskFullError (core.files), not a traceback
+            job_file,
             json.dumps({"model": str(self.path), "settings": self.settings.to_dict(), "tasks": tasks}),
-            encoding="utf-8",
+            "the comparison's job file",
+            RunnerCrashedError,
         )
         worker = WorkerProcess(job_file, what)
         self._worker = worker
