@@ -4,7 +4,9 @@ tokenizer, sampling settings, the engine's version, llama.cpp's own warnings fro
 from __future__ import annotations
 
 import argparse
+import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from core.app.engines import is_number
@@ -17,6 +19,22 @@ from core.settings.observations import Observation, Observations, SamplingSeen
 PROBE_SOURCE = "llama.cpp log (tokenizer probe)"
 
 
+def _real(low: float, high: float) -> Callable[[str], float]:
+    """An argparse type: a finite number from `low` to `high` (`nan`, `inf`, `1e400` are usage errors)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text[:40]}' is not a number") from None
+        if not math.isfinite(value) or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text[:40]} is not a number from {low:g} to {high:g}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
 def add_observation_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("what you saw (checks beyond the quant)")
     g.add_argument(
@@ -24,8 +42,9 @@ def add_observation_arguments(p: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="a prompt you send (system prompt, tools, document): counted with the model's own tokenizer",
     )
-    g.add_argument("--temperature", "--temp", dest="temperature", type=float, metavar="T", help="your temperature")
-    g.add_argument("--repeat-penalty", type=float, metavar="P", help="your repetition penalty (1.0 = none)")
+    g.add_argument("--temperature", "--temp", dest="temperature", type=_real(0, 100), metavar="T",
+                   help="your temperature")  # fmt: skip
+    g.add_argument("--repeat-penalty", type=_real(0, 100), metavar="P", help="your repetition penalty (1.0 = none)")
     g.add_argument(
         "--engine-version", metavar="V", help="your engine's version (Ollama's default context depends on it)"
     )
@@ -43,11 +62,11 @@ MAX_MODELFILE_CHARS = 1024 * 1024
 
 def modelfile_observations(path: str, obs: Observations) -> None:
     """An Ollama Modelfile's TEMPLATE (the engine-side template) and sampling PARAMETERs."""
-    try:  # through the file door: a FIFO or device named as the Modelfile is refused, never waited on
-        text = read_head(path, 4 * MAX_MODELFILE_CHARS, "a Modelfile", SetupError).decode("utf-8", "replace")
-    except SetupError:
-        return  # the settings importer already says what is wrong with the file
-    text = text[:MAX_MODELFILE_CHARS]
+    if "\n" in path:  # the Modelfile's own text, as --from-ollama also takes it
+        text = path[:MAX_MODELFILE_CHARS]
+    else:  # through the file door: a FIFO or device named as the Modelfile is a plain SetupError, never waited on
+        raw = read_head(path, 4 * MAX_MODELFILE_CHARS, "a Modelfile", SetupError)
+        text = raw.decode("utf-8", "replace")[:MAX_MODELFILE_CHARS]
     m = _TEMPLATE.search(text)
     if m:
         template = next(g for g in m.groups() if g is not None)

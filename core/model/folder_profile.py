@@ -243,18 +243,25 @@ def _size_words(n: int) -> str:
     return f"{n} bytes"
 
 
+# Every file of a folder that is read or looked at, besides the weights (which the shard index names).
+METADATA_FILES = ("config.json", INDEX_NAME, "quantize_config.json", "tokenizer_config.json", "README.md",
+                  "chat_template.jinja", "chat_template.json")  # fmt: skip
+
+
 def _template_file(folder: Path) -> bool:
-    """A chat template beside the weights (chat_template.jinja / .json), checked like every file of the folder."""
+    """A chat template beside the weights (chat_template.jinja / .json): a regular file (checked inside)."""
     for name in ("chat_template.jinja", "chat_template.json"):
         if lexists(folder / name, ModelFolderError):
-            _inside(folder, name, what=name)
             if stat.S_ISREG(stat_path(folder / name, "a chat template", ModelFolderError).st_mode):
                 return True
     return False
 
 
 def read_folder_profile(folder: Path) -> ModelProfile:
-    folder_names(folder, "a model folder", ModelFolderError)  # a folder that may not be listed or entered says so
+    names = folder_names(folder, "a model folder", ModelFolderError)  # no read or search permission: said so
+    for name in METADATA_FILES:  # a link leading out of the folder is refused before anything is read
+        if name in names:
+            _inside(folder, name, what=name)
     config_path = folder / "config.json"
     if not lexists(config_path, ModelFolderError):
         raise ModelFolderError(
