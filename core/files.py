@@ -110,16 +110,15 @@ def disk_full_error(
 ) -> QuantDoctorError:
     """The plain error for a write that found no room, naming the folder (never "free memory")."""
     folder = _describe(Path(path).parent)
+    fix = "Free some disk space there (or point QUANTDOCTOR_CACHE_DIR at a disk with room), then try again."
     if exc.errno == errno.EFBIG:
         said = f"the file in {folder} reached the largest size this system lets Quant Doctor write"
+        fix = "Raise the file size limit (`ulimit -f unlimited` where Quant Doctor is started), then try again."
     elif exc.errno == getattr(errno, "EDQUOT", None):
         said = f"your disk quota on {folder} is used up"
     else:
         said = f"the disk holding {folder} is full"
-    return error(
-        f"Nothing more could be written: {said}. What was half-written has been removed.",
-        "Free some disk space there (or point QUANTDOCTOR_CACHE_DIR at a disk with room), then try again.",
-    )
+    return error(f"Nothing more could be written: {said}. What was half-written has been removed.", fix)
 
 
 def _read_error(p: Path, exc: OSError, what: str, error: type[QuantDoctorError]) -> QuantDoctorError:

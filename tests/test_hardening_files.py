@@ -26,7 +26,7 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-from foldermaker import CARD, make_folder, write_safetensors
+from foldermaker import CARD, make_folder
 from ggufmaker import Q, llama_metadata, llama_tensors, write_gguf
 
 from core import errors
@@ -121,7 +121,7 @@ def unreadable(tmp_path: Path) -> dict[str, Path]:
         ["inspect", "{sysfs}"],
     ],
     ids=["compare-text", "compare-prompts", "prompt-file", "modelfile", "diagnose-hardware", "fit-hardware",
-         "diagnose-model", "inspect-model"],  # fmt: skip
+         "diagnose-model", "inspect-model"],
 )
 def test_a_read_error_after_opening_is_a_plain_error(argv: list[str], unreadable, tmp_path: Path) -> None:
     model = small_gguf(tmp_path / "ok.gguf")

@@ -251,9 +251,9 @@ METADATA_FILES = ("config.json", INDEX_NAME, "quantize_config.json", "tokenizer_
 def _template_file(folder: Path) -> bool:
     """A chat template beside the weights (chat_template.jinja / .json): a regular file (checked inside)."""
     for name in ("chat_template.jinja", "chat_template.json"):
-        if lexists(folder / name, ModelFolderError):
-            if stat.S_ISREG(stat_path(folder / name, "a chat template", ModelFolderError).st_mode):
-                return True
+        path = folder / name
+        if lexists(path, ModelFolderError) and stat.S_ISREG(stat_path(path, "a template", ModelFolderError).st_mode):
+            return True
     return False
 
 
