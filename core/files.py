@@ -301,6 +301,18 @@ def read_head(
         return b"".join(parts)
 
 
+def iter_chunks(
+    path: str | os.PathLike[str], chunk: int = 1 << 22, what: str = "a file", error: type[QuantDoctorError] = QuantDoctorError
+) -> Iterator[bytes]:
+    """A regular file's bytes in blocks of at most `chunk` (hashing, copying): never the whole file at once."""
+    p = user_path(path, error)
+    with open_regular(p, what, error) as fd:
+        offset = 0
+        while block := read_some(fd, chunk, offset, p, what, error):
+            offset += len(block)
+            yield block
+
+
 def read_text_limited(
     path: str | os.PathLike[str],
     limit: int,

@@ -24,7 +24,7 @@ def _real(low: float, high: float) -> Callable[[str], float]:
 
     def parse(text: str) -> float:
         try:
-            value = float(text.strip())
+            value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"'{text[:40]}' is not a number") from None
         if not math.isfinite(value) or not low <= value <= high:

@@ -48,7 +48,7 @@ def _at_most(what: str, maximum: int) -> Callable[[str], int]:
 
     def parse(text: str) -> int:
         try:
-            value = int(text.strip())
+            value = int(text)
         except ValueError:  # also a number of more than 4,300 digits (Python's own limit)
             raise argparse.ArgumentTypeError(f"'{text[:40]}' is not a whole number of {what}") from None
         if value > maximum:

@@ -22,6 +22,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from core import jsonfile
 from core.children import run_in_background, watch_parent
 from core.evaluation.metrics import RefBlock, TokenStats, candidate_stats, compress_reference
 from core.evaluation.scoring import EVAL_DEFAULT_CTX
@@ -67,7 +68,7 @@ def load_reference_entry(path: str) -> tuple[np.ndarray[Any, Any], RefBlock, np.
         tokens = z["tokens"].astype(np.int32)
         if "order" in z.files:
             return tokens, block, z["order"].astype(np.int64), int(z["done"])
-        meta = json.loads(str(z["meta"])) if "meta" in z.files else {}
+        meta = jsonfile.loads(str(z["meta"]), "a cached reference's meta") if "meta" in z.files else {}
         n_chunk = int(meta.get("n_chunk") or 0)
         return tokens, block, np.arange(n_chunk), n_chunk
 
@@ -284,7 +285,8 @@ def main(argv: list[str]) -> int:
     watch_parent()  # die with the app, however it dies (core.children)
     _no_core_dumps()
     ch = Channel(_protocol_stream())
-    job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    # the job the parent wrote (runners.py); own texts may be several MB, so the bound is wide
+    job = jsonfile.load(argv[0], "the worker's job file", max_bytes=1 << 30)
     from core.evaluation.llama_runner import LlamaModel, RunnerError
 
     settings = RunSettings.from_dict(job["settings"])
