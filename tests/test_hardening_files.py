@@ -179,6 +179,15 @@ def test_unknown_user_in_a_compare_path(option: str, tmp_path: Path) -> None:
     plain_exit_2(run_cli(*argv), "no user or home folder")
 
 
+@pytest.mark.parametrize("mode", [[], ["--file-or-settings"]], ids=["compare", "file-or-settings"])
+def test_a_link_loop_as_the_reference(mode: list[str], tmp_path: Path) -> None:
+    model = small_gguf(tmp_path / "m.gguf")
+    (tmp_path / "a.gguf").symlink_to("b.gguf")
+    (tmp_path / "b.gguf").symlink_to("a.gguf")
+    plain_exit_2(run_cli("compare", *mode, "--reference", str(tmp_path / "a.gguf"), "--candidate", str(model)),
+                 "link")  # fmt: skip
+
+
 @posix_only
 def test_an_unreadable_text_is_a_plain_error(tmp_path: Path) -> None:
     text = tmp_path / "notes.txt"
