@@ -6,6 +6,12 @@ system, `~nosuchuser`, or a file that changes while it is read. This module is t
 turns each of those into a typed error with a plain message: files are opened non-blocking and
 checked to be regular files *before* a single byte is read, and reads are bounded and see EOF.
 
+Every read error after a successful open (EIO from a failing disk or `/proc/self/mem`, EINVAL from
+many `/sys` files) is typed too (`read_some`), and so are the ways a folder fails (no read or search
+permission: `folder_names`), a loop of links or a NUL in a path (`real_path`, `lexists`), and a write
+that finds no room (ENOSPC, EDQUOT, EFBIG: `disk_full_error`, never "close programs to free memory").
+tests/test_doors.py fails on any file read outside this module (its allowances say why each is one).
+
 Portable: every positional read goes through `read_at`, which is `os.pread` where the OS has it
 (Linux, macOS) and a seek + read under a lock elsewhere (Windows has no pread; Python's `os` module
 documents pread as "Availability: Unix"). O_NONBLOCK and O_NOCTTY exist only on POSIX and O_BINARY
