@@ -97,6 +97,12 @@ class RunnerCrashedError(QuantDoctorError):
     )
 
 
+class OutOfSpaceError(QuantDoctorError):
+    """A write found no room: the disk or quota is full, or the file hit the size limit (core.files)."""
+
+    default_fix = "Free some disk space (or point QUANTDOCTOR_CACHE_DIR at a disk with room), then try again."
+
+
 class CancelledError(QuantDoctorError):
     """The person cancelled a long job."""
 

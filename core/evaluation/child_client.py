@@ -8,6 +8,7 @@ be cancelled (closed) at any moment: closing kills the child at once, well withi
 
 from __future__ import annotations
 
+import errno
 import json
 import signal
 import subprocess
@@ -19,7 +20,8 @@ from queue import Empty, Queue
 from typing import Any
 
 from core.children import child_env, module_command, start_child
-from core.errors import EvaluationSetupError, QuantDoctorError, RunnerCrashedError
+from core.errors import EvaluationSetupError, OutOfSpaceError, QuantDoctorError, RunnerCrashedError
+from core.files import disk_full_error
 
 POLL_S = 0.1
 LIBRARY_ENV = "LLAMA_CPP_LIB_PATH"  # llama-cpp-python loads llama.cpp from this folder when it is set
@@ -137,6 +139,10 @@ def fatal_error(event: dict[str, Any], what: str) -> QuantDoctorError:
     """Turn the worker's own 'fatal' report into a typed error."""
     message = str(event.get("message", "unknown error"))
     kind = event.get("kind")
+    if kind == "disk_full":  # the worker's cache or result file found no room (llama_child.savez_whole)
+        code = event.get("errno")
+        err = OSError(code if isinstance(code, int) else errno.ENOSPC, message)
+        return disk_full_error(str(event.get("path") or "the cache folder"), err, OutOfSpaceError)
     if kind in ("load", "setup"):
         return EvaluationSetupError(
             f"{what[0].upper()}{what[1:]} could not be started: {message}",

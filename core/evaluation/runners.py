@@ -19,6 +19,7 @@ from core.evaluation.child_client import WorkerProcess, fatal_error
 from core.evaluation.memory_check import not_enough_memory, require_fit
 from core.evaluation.scorer import Scorer, current, fell_back
 from core.evaluation.scoring import EVAL_DEFAULT_CTX
+from core.files import write_text_file
 from core.progress import EtaClock, Job, Progress
 from core.settings.run import RunSettings
 
@@ -126,9 +127,11 @@ class LocalEngine:
         owns = workdir is None
         folder = make_temp_dir("qd-eval-") if workdir is None else workdir
         job_file = folder / f"job-{self.role}.json"
-        job_file.write_text(
+        write_text_file(  # a full disk is a plain DiskFullError (core.files), not a traceback
+            job_file,
             json.dumps({"model": str(self.path), "settings": self.settings.to_dict(), "tasks": tasks}),
-            encoding="utf-8",
+            "the comparison's job file",
+            RunnerCrashedError,
         )
         worker = WorkerProcess(job_file, what, self.scorer.library)
         self._worker = worker

@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from core.errors import QuantDoctorError
+from core.files import read_head
 from core.hardware.machine import GpuInfo
 
 AMD_PCI_VENDOR = "0x1002"
@@ -89,9 +91,9 @@ def _from_sysfs(drm: Path) -> list[GpuInfo]:
 
 
 def _read(path: Path) -> str | None:
-    try:
-        return path.read_text().strip() or None
-    except OSError:
+    try:  # a sysfs attribute, through the file door: bounded, and a read error (EIO) is None, not a traceback
+        return read_head(path, 4096, "a sysfs file").decode("utf-8", errors="replace").strip() or None
+    except QuantDoctorError:
         return None
 
 
