@@ -58,6 +58,7 @@ from core.errors import (
     NetTooLargeError,
     NetUnreachableError,
 )
+from core.textnum import Quantity, whole_or_none
 
 __all__ = [
     "MAX_REDIRECTS",
@@ -185,10 +186,9 @@ def join(base: str, location: str) -> str:
 
 def header_int(value: str | None, limit: int = 1 << 62) -> int | None:
     """A size or count from a header: ASCII digits only, at most `limit`; None for anything else."""
-    if value is None or not _DIGITS.fullmatch(value.strip()):
+    if value is None or not _DIGITS.fullmatch(value.strip()):  # no sign, no spaces inside: a header's own shape
         return None
-    n = int(value.strip())
-    return n if n <= limit else None
+    return whole_or_none(value, Quantity("a header's number", "", 0, limit))
 
 
 # --- the clients ----------------------------------------------------------------------------------------

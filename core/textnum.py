@@ -16,13 +16,17 @@ Each reader comes in two forms, as callers need them: `whole`/`decimal` raise th
 (a plain message naming the value and a fix), and `read_whole`/`read_decimal` return a `Parsed` that holds
 either the value or the reason there is none (a log line that says nonsense is skipped, not fatal).
 `json_whole`/`json_decimal` bound a value an engine's JSON answer already typed (a JSON number can be
-`1e400` or have 400 digits too).
+`1e400` or have 400 digits too). `whole_argument`/`decimal_argument` are the same readers as argparse
+`type=`s, so a command line's numbers (both front ends') come through here too, bounded, and a bad one is
+argparse's own usage error (exit 2): tests/test_doors.py refuses `type=int` and `type=float`.
 """
 
 from __future__ import annotations
 
+import argparse
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -66,6 +70,13 @@ SAMPLING = Quantity("a sampling setting", "", -1_000_000, 1_000_000)  # temperat
 SEED = Quantity("a seed", "", -1, 2**64)
 VERSION_PART = Quantity("a version number", "", 0, 1_000_000_000)
 PORT = Quantity("a port", "", 0, 65535)
+KIB = Quantity("a size", "KiB", 0, 2**40)  # /proc/meminfo's "kB" (1 PiB)
+GIB = Quantity("a memory size", "GB", 0, 2**20)  # a GPU's memory as a person writes it (1 PiB)
+BITS = Quantity("a number of bits per weight", "bits", 1, 64)  # from a quant's name: Q4_K, 4.65bpw, 4bit
+PARTS = Quantity("a number of file parts", "", 0, 99_999)  # a split GGUF: -00001-of-00003 (five digits)
+DEVICE = Quantity("a device number", "", 0, 4_096)  # CUDA0, Vulkan1: the index a backend gives a device
+PIXELS = Quantity("a window size", "pixels", 1, 100_000)  # a screenshot's WIDTHxHEIGHT
+SECONDS = Quantity("a time", "seconds", 0, 86_400)  # a wait a person sets: a day at most
 
 
 N = TypeVar("N", int, float)
@@ -145,6 +156,11 @@ def decimal(
     return parsed.value
 
 
+def is_whole(text: object) -> bool:
+    """Whether text is written as a whole number (`-1`, `8081`), whatever it counts."""
+    return _shape(text, _WHOLE, "a whole number") is None
+
+
 def is_number(text: object) -> bool:
     """Whether text is written as a number at all (`-1`, `0.5`, `1e-5`), whatever it counts: a command
     line's `-ngl -1` takes a value that starts with a dash."""
@@ -167,6 +183,44 @@ def json_decimal(value: Any, quantity: Quantity) -> float | None:
         return None  # before float(): a huge int does not convert
     number = float(value)
     return number if math.isfinite(number) and quantity.minimum <= number <= quantity.maximum else None
+
+
+def whole_argument(quantity: Quantity) -> Callable[[str], int]:
+    """An argparse `type=`: a whole number in `quantity`'s range, else a usage error that says which way
+    it is wrong ("'1.5' is not a whole number", "70000 is not between 1 and 65,535")."""
+
+    def parse(text: str) -> int:
+        parsed = read_whole(text, quantity)
+        if parsed.value is not None:
+            return parsed.value
+        if is_whole(text):  # written as a whole number, outside the range
+            low, high = _plain(quantity.minimum), _plain(quantity.maximum)
+            raise argparse.ArgumentTypeError(f"{shown(text.strip())} is not between {low} and {high}")
+        raise argparse.ArgumentTypeError(_not_written_as(text, parsed.reason, "a whole number"))
+
+    parse.__name__ = "number"
+    return parse
+
+
+def decimal_argument(quantity: Quantity) -> Callable[[str], float]:
+    """An argparse `type=`: a finite number in `quantity`'s range (`nan`, `inf`, `1e400` are usage errors)."""
+
+    def parse(text: str) -> float:
+        parsed = read_decimal(text, quantity)
+        if parsed.value is not None:
+            return parsed.value
+        if is_number(text):  # written as a number, outside the range (1e400 included)
+            low, high = _plain(quantity.minimum), _plain(quantity.maximum)
+            raise argparse.ArgumentTypeError(f"{shown(text.strip())} is not a number from {low} to {high}")
+        raise argparse.ArgumentTypeError(_not_written_as(text, parsed.reason, "a number"))
+
+    parse.__name__ = "number"
+    return parse
+
+
+def _not_written_as(text: object, reason: str | None, kind: str) -> str:
+    why = "" if reason in (None, f"is not {kind}") else f": it {reason}"
+    return f"'{shown(text)}' is not {kind}{why}"
 
 
 def shown(text: object, limit: int = 40) -> str:
