@@ -30,10 +30,15 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import BinaryIO
 
 from core.errors import OutOfSpaceError, QuantDoctorError
 
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+_APPEND_FLAGS = (
+    os.O_WRONLY | os.O_APPEND | os.O_CREAT
+    | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+)  # fmt: skip
 
 
 # One lock for every seek + read pair on a platform without pread: the fds are our own (open_regular),
@@ -344,14 +349,7 @@ def write_text_file(
     writing waits for a reader forever), and a write that fails leaves no half file behind.
     """
     p = user_path(path, error)
-    try:
-        st = os.stat(p)
-    except FileNotFoundError:
-        st = None
-    except OSError as exc:
-        raise _os_error(p, exc, what, error) from exc
-    if st is not None and not stat.S_ISREG(st.st_mode):
-        raise error(f"{_describe(p)} is {_kind(st.st_mode)}; {what} is not written there.", "Pick another file name.")
+    _not_regular_here(p, what, error)
     tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "w", encoding="utf-8") as f:
@@ -367,3 +365,44 @@ def write_text_file(
             "Pick a folder that exists and that you may write to.",
         ) from exc
     return p
+
+
+def _not_regular_here(p: Path, what: str, error: type[QuantDoctorError]) -> None:
+    """Refuse a FIFO, device or folder already at `p` before anything is written there."""
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise _os_error(p, exc, what, error) from exc
+    except ValueError as exc:  # a NUL byte in the path
+        raise error(f"{_describe(p)!r} is not a valid path.", "Pick another file name.") from exc
+    if not stat.S_ISREG(st.st_mode):
+        raise error(f"{_describe(p)} is {_kind(st.st_mode)}; {what} is not written there.", "Pick another file name.")
+
+
+@contextmanager
+def open_append(
+    path: str | os.PathLike[str], what: str = "the file", error: type[QuantDoctorError] = QuantDoctorError
+) -> Iterator[BinaryIO]:
+    """`with open_append(p) as out:` a regular file opened to add bytes at its end (a resumable
+    download's `.part`), made when absent.
+
+    What is at `path` is looked at before it is opened and again after: a FIFO, a device or a folder is
+    refused (opened to write, a FIFO waits for a reader forever; opened non-blocking, as here, it fails
+    at once instead), and a failed open is a typed error like every other here. The writes are the
+    caller's: one that finds no room raises the OSError that `is_disk_full` recognises, so the caller
+    decides what of the part is kept.
+    """
+    p = Path(path)
+    _not_regular_here(p, what, error)
+    try:
+        fd = os.open(p, _APPEND_FLAGS, 0o644)
+    except OSError as exc:
+        raise _os_error(p, exc, what, error) from exc
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):  # swapped between the two looks
+        os.close(fd)
+        raise error(f"{_describe(p)} is {_kind(st.st_mode)}; {what} is not written there.", "Pick another file name.")
+    with os.fdopen(fd, "ab") as out:
+        yield out

@@ -48,7 +48,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from core import jsonfile, net
+from core import files, jsonfile, net
 from core.errors import (
     ChecksumMismatchError,
     DiskFullError,
@@ -61,6 +61,7 @@ from core.errors import (
 )
 from core.paths import own_folder, resources_dir
 from core.progress import Job, Progress
+from core.textnum import VERSION_PART, whole_or_none
 
 RELEASES_ENV = "QUANTDOCTOR_LLAMA_RELEASES"  # the releases API base (tests: a loopback server)
 RELEASES = "https://api.github.com/repos/ggml-org/llama.cpp"
@@ -184,10 +185,8 @@ def platform_for(system: str, machine: str, vendors: Sequence[str], cuda_driver:
 
 
 def _major(version: str | None) -> int | None:
-    try:
-        return int(str(version).split(".")[0]) if version else None
-    except ValueError:
-        return None
+    """The major number of the CUDA version the driver reports ("12.4" -> 12); None when there is none."""
+    return whole_or_none(str(version).split(".")[0], VERSION_PART) if version else None
 
 
 def this_platform(
@@ -365,7 +364,7 @@ def _download(asset: BuildAsset, path: Path, retries: int) -> Job[None]:
                     have = resumed_from = 0
                     part.unlink(missing_ok=True)
                 last = 0.0
-                with open(part, "ab") as out:
+                with files.open_append(part, f"the download of {asset.name}", ScorerBuildError) as out:
                     for chunk in response.chunks():  # as it arrives: a cut loses nothing received
                         if have + len(chunk) > asset.size:
                             part.unlink(missing_ok=True)
@@ -411,9 +410,8 @@ def _download(asset: BuildAsset, path: Path, retries: int) -> Job[None]:
 
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(CHUNK):
-            h.update(block)
+    for block in files.iter_chunks(path, CHUNK, "a llama.cpp build archive", ScorerBuildError):
+        h.update(block)
     return h.hexdigest()
 
 
