@@ -19,6 +19,7 @@ from core.hub.fit import default_fit, memory_fit, parse_gpu_budget, simple_fit
 from core.hub.reference import ReferenceOffer, find_reference
 from core.hub.search import MIN_QUERY, is_offline, search_model_ids
 from core.progress import Job, Progress
+from core.textnum import PARTS, whole_or_none
 
 __all__ = [
     "MIN_QUERY",
@@ -130,9 +131,10 @@ _PART = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$", re.IGNORECASE)
 def reference_parts(filename: str) -> list[str]:
     """Every file of a split GGUF named by its first part (llama.cpp's `-00001-of-00003.gguf`), else the file."""
     m = _PART.search(filename)
-    if m is None or int(m.group(1)) != 1:
+    total = whole_or_none(m.group(2), PARTS) if m else None
+    if m is None or total is None or whole_or_none(m.group(1), PARTS) != 1:
         return [filename]
-    total, stem = int(m.group(2)), filename[: m.start()]
+    stem = filename[: m.start()]
     return [f"{stem}-{i:05d}-of-{total:05d}{filename[m.end() - 5 :]}" for i in range(1, total + 1)]
 
 

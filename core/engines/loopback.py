@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from core import jsonfile, net, redact
+from core import jsonfile, net, redact, textnum
 from core.errors import (
     EngineNotFoundError,
     NetAddressError,
@@ -50,8 +50,9 @@ def loopback_host(host: str) -> str:
 def parse_url(url: str, default_port: int) -> tuple[str, int]:
     """(loopback host, port) from 'http://127.0.0.1:8081', '127.0.0.1:8081', ':8081' or '8081'."""
     text = url.strip()
-    if text.isdigit():
-        return "127.0.0.1", int(text)
+    if text.isdigit() or textnum.is_number(text):  # a bare port: '8081' (and '٨٠٨١' or '99999' are refused plainly)
+        port = textnum.whole(text, textnum.PORT, "The port", EngineNotFoundError, "Give it as http://127.0.0.1:PORT.")
+        return "127.0.0.1", port
     if "://" not in text:
         text = "http://" + (text if not text.startswith(":") else "127.0.0.1" + text)
     parts = net.split_url(text)

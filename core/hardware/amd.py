@@ -14,6 +14,7 @@ from typing import Any
 from core.errors import QuantDoctorError
 from core.files import read_head
 from core.hardware.machine import GpuInfo
+from core.textnum import BYTES, whole_or_none
 
 AMD_PCI_VENDOR = "0x1002"
 _MB = 1024 * 1024
@@ -98,5 +99,5 @@ def _read(path: Path) -> str | None:
 
 
 def _read_int(path: Path) -> int | None:
-    text = _read(path)
-    return int(text) if text and text.isdigit() else None
+    """A size in bytes from a sysfs attribute, through the numbers door (str.isdigit() takes '²' and '٣')."""
+    return whole_or_none(_read(path), BYTES)

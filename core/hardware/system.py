@@ -18,6 +18,7 @@ from pathlib import Path
 from core.errors import QuantDoctorError
 from core.files import read_head
 from core.hardware.machine import CpuInfo, SystemMemory
+from core.textnum import BYTES, KIB, whole_or_none
 
 Runner = Callable[[list[str]], str | None]
 
@@ -44,12 +45,13 @@ def system_memory(meminfo: Path = Path("/proc/meminfo"), run: Runner = run_quiet
         values: dict[str, int] = {}
         for line in text.splitlines():
             m = re.match(r"(\w+):\s+(\d+) kB", line)
-            if m:
-                values[m.group(1)] = int(m.group(2)) * 1024
+            kib = whole_or_none(m.group(2), KIB) if m else None
+            if m and kib is not None:
+                values[m.group(1)] = kib * 1024
         return SystemMemory(values.get("MemTotal"), values.get("MemAvailable"))
     if sys.platform == "darwin":
         total = run(["sysctl", "-n", "hw.memsize"])
-        return SystemMemory(int(total) if total and total.isdigit() else None, None)
+        return SystemMemory(whole_or_none(total, BYTES), None)
     return SystemMemory()
 
 
