@@ -7,6 +7,7 @@ from typing import Any
 
 from core.cli.output import print_json
 from core.display_text import one_line
+from core.textnum import SECONDS, Quantity, decimal_argument, whole_argument
 
 
 def cmd_engines(args: argparse.Namespace) -> int:
@@ -46,12 +47,16 @@ def cmd_engines(args: argparse.Namespace) -> int:
     return 0
 
 
+_PORT = Quantity("a port", "", 1, 65535)  # one to look at: port 0 is nobody's
+
+
 def register(sub: Any) -> dict[str, Any]:
     help_text = "List the engines running on this machine (loopback only: their usual ports and any port your own apps listen on) and the model each has loaded."
     p = sub.add_parser("engines", help=help_text, description=help_text)
-    p.add_argument("--port", type=int, action="append", metavar="N", help="also look at this port (repeatable)")
+    p.add_argument("--port", type=whole_argument(_PORT), action="append", metavar="N",
+                   help="also look at this port (repeatable)")  # fmt: skip
     p.add_argument("--address", action="append", metavar="URL",
                    help="also look at this address on this machine, e.g. http://127.0.0.1:8091 (repeatable)")
-    p.add_argument("--seconds", type=float, default=2.0, help=argparse.SUPPRESS)
+    p.add_argument("--seconds", type=decimal_argument(SECONDS), default=2.0, help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true", help="print JSON")
     return {"engines": (help_text, cmd_engines)}

@@ -4,7 +4,6 @@ tokenizer, sampling settings, the engine's version, llama.cpp's own warnings fro
 from __future__ import annotations
 
 import argparse
-import math
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -14,25 +13,14 @@ from core.errors import SetupError
 from core.files import read_head
 from core.model.token_probe import MAX_PROMPT_CHARS, probe
 from core.settings.observations import Observation, Observations, SamplingSeen
-from core.textnum import SAMPLING, decimal_or_none
+from core.textnum import SAMPLING, Quantity, decimal_argument, decimal_or_none
 
 PROBE_SOURCE = "llama.cpp log (tokenizer probe)"
 
 
 def _real(low: float, high: float) -> Callable[[str], float]:
     """An argparse type: a finite number from `low` to `high` (`nan`, `inf`, `1e400` are usage errors)."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"'{text[:40]}' is not a number") from None
-        if not math.isfinite(value) or not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{text[:40]} is not a number from {low:g} to {high:g}")
-        return value
-
-    parse.__name__ = "number"
-    return parse
+    return decimal_argument(Quantity("a sampling setting", "", low, high))
 
 
 def add_observation_arguments(p: argparse.ArgumentParser) -> None:

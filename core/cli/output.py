@@ -10,7 +10,6 @@ a finding's title) goes through `display_text.one_line` where the command format
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import sys
@@ -19,6 +18,7 @@ from typing import Any, TextIO
 
 from core import display_text
 from core.progress import Progress
+from core.textnum import Quantity, whole_argument
 
 
 class SafeStream(io.TextIOBase):
@@ -69,21 +69,11 @@ def _raw_write(stream: TextIO, text: str) -> None:
 def whole(low: int, high: int) -> Callable[[str], int]:
     """An argparse type: a whole number from `low` to `high`, or argparse's own plain usage error.
 
-    The one place a count on the command line is bounded: `--max-chunks -3` or `--samples 10**9`
-    never reaches code that would give a false message or run for hours.
+    A count on the command line is bounded where it enters: `--max-chunks -3` or `--samples 10**9`
+    never reaches code that would give a false message or run for hours. The reading is the numbers
+    door's (core.textnum: ASCII digits only, no `1_000`).
     """
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"'{text[:40]}' is not a whole number") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{value} is not between {low:,} and {high:,}")
-        return value
-
-    parse.__name__ = "number"
-    return parse
+    return whole_argument(Quantity("a count", "", low, high))
 
 
 def print_json(data: Any) -> None:

@@ -8,6 +8,7 @@ keep working, so scripts written for earlier versions still run.
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -21,6 +22,7 @@ from core.settings.run import (
     FlashAttn,
     RunSettings,
 )
+from core.textnum import Quantity, read_whole, shown
 
 _FA_FLAGS = ("-fa", "--flash-attn")
 _FA_WORDS = {"on", "off", "auto", "true", "false", "1", "0", "enabled", "disabled"}
@@ -44,19 +46,20 @@ def normalise_argv(argv: Sequence[str]) -> list[str]:
 def _at_most(what: str, maximum: int) -> Callable[[str], int]:
     """An argparse type: a whole number no larger than `maximum` (RunSettings' own bound), else a usage
     error, so `-c 1000000000000000000000` never reaches the estimate. A value too small is left to
-    RunSettings, which says why it is not possible (`-c -5`)."""
+    RunSettings, which says why it is not possible (`-c -5`). The reading is the numbers door's
+    (core.textnum): ASCII digits only, and no more digits than any real quantity has."""
+    written = Quantity(f"a number of {what}", what, -math.inf, math.inf)  # the range is checked below
 
     def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:  # also a number of more than 4,300 digits (Python's own limit)
-            raise argparse.ArgumentTypeError(f"'{text[:40]}' is not a whole number of {what}") from None
-        if value > maximum:
-            shown = f"{value:,}" if value < 10**30 else f"a {len(str(value))}-digit number of"
+        parsed = read_whole(text, written)
+        if parsed.value is None:
+            why = "" if parsed.reason == "is not a whole number" else f": it {parsed.reason}"
+            raise argparse.ArgumentTypeError(f"'{shown(text)}' is not a whole number of {what}{why}")
+        if parsed.value > maximum:
             raise argparse.ArgumentTypeError(
-                f"{shown} {what} is not possible: the most that means anything is {maximum:,}"
+                f"{parsed.value:,} {what} is not possible: the most that means anything is {maximum:,}"
             )
-        return value
+        return parsed.value
 
     parse.__name__ = "number"
     return parse
@@ -72,7 +75,7 @@ def _layers(text: str) -> int:
         return _LAYER_COUNT(text)
     except argparse.ArgumentTypeError as exc:
         if "not a whole number" in str(exc):
-            raise argparse.ArgumentTypeError(f"'{text[:40]}' is not a number of layers (or 'all')") from None
+            raise argparse.ArgumentTypeError(f"'{shown(text)}' is not a number of layers (or 'all')") from None
         raise
 
 
