@@ -363,14 +363,18 @@ def test_the_window_shows_no_secret_and_copies_none(qtbot, tmp_path: Path) -> No
 
 
 def test_a_remote_reference_address_with_a_password(tmp_path: Path) -> None:
-    """`compare --reference http://user:pass@host:port`: the comparison's names, its progress and its errors
-    say the address without the password."""
+    """`compare --reference http://user:pass@host:port`: refused by the HTTP door (core.net) before any
+    request, and the refusal does not repeat the password; a secret in the query is never shown either:
+    the comparison's names, its progress and its errors say the address without it."""
     from core.errors import RemoteEngineError
     from core.evaluation.remote import RemoteEngine
     from core.progress import run_job
 
     secret = "zqremote7f3e"
-    engine = RemoteEngine(f"http://me:{secret}@127.0.0.1:9/v1?api_key={secret}x", timeout=2)
+    with pytest.raises(RemoteEngineError) as refused:
+        RemoteEngine(f"http://me:{secret}@127.0.0.1:9/v1", timeout=2)
+    assert secret not in refused.value.message + refused.value.fix
+    engine = RemoteEngine(f"http://127.0.0.1:9/v1?api_key={secret}x", timeout=2)
     shown = [engine.label, engine.describe(), engine.base]
     with pytest.raises(RemoteEngineError) as err:
         run_job(engine.connect(), lambda event: shown.append(event.describe()))

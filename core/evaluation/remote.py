@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from queue import Empty, Queue
 from typing import Any, TypeVar
 
-from core import jsonfile, net
+from core import jsonfile, net, redact
 from core.errors import NetAddressError, NetError, NetUnreachableError, RemoteEngineError
 from core.evaluation.metrics import TopLogprobs
 from core.evaluation.runners import TokenProgress
@@ -48,7 +48,8 @@ class RemoteEngine:
                 f"That is not a server address: {exc.message}", "Give it as http://HOST:PORT (or https://...)."
             ) from exc
         base = url.strip().rstrip("/")
-        self.base = base[:-3] if base.endswith("/v1") else base
+        self._endpoint = base[:-3] if base.endswith("/v1") else base
+        self.base = redact.value(self._endpoint)  # what is shown: a secret in the query never is
         self.model = model
         self.api_key = api_key
         self.timeout = timeout
@@ -73,7 +74,7 @@ class RemoteEngine:
         """One request through the door; the answer's body, or a plain RemoteEngineError."""
         try:
             reply = net.request(
-                "GET" if body is None else "POST", self.base + path, headers=self._headers(),
+                "GET" if body is None else "POST", self._endpoint + path, headers=self._headers(),
                 content=None if body is None else json.dumps(body).encode(), max_bytes=MAX_ANSWER_BYTES,
                 timeout=timeout,
             )  # fmt: skip
@@ -219,7 +220,7 @@ class RemoteEngine:
         def reader() -> None:
             path = "/v1/chat/completions"
             try:
-                with net.stream("POST", self.base + path, headers=self._headers(), content=json.dumps(body).encode(),
+                with net.stream("POST", self._endpoint + path, headers=self._headers(), content=json.dumps(body).encode(),
                                 max_bytes=MAX_ANSWER_BYTES, timeout=self.timeout) as resp:  # fmt: skip
                     if resp.status >= 300:
                         raise self._refused(path, resp.status, b"".join(_first(resp.chunks(), 600)))
