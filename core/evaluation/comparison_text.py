@@ -105,7 +105,7 @@ def cut_short_lines(c: Comparison) -> list[str]:
 def text_summary(c: Comparison) -> str:
     from core.evaluation.compare import domain_line
 
-    lines = [f"Reference: {c.reference}", f"Candidate: {c.candidate}", "", verdict(c), ""]
+    lines = [f"Reference: {c.reference}", f"Candidate: {c.candidate}", "", *verdict_lines(c), ""]
     lines += [f"  {domain_line(d, m, c.verdict(d))}" for d, m in c.metrics.items()]
     early = cut_short_lines(c)
     if early:
