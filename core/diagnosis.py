@@ -227,5 +227,7 @@ def diagnose(
     if setup.unknown:
         notes.append("Settings not understood (ignored): " + "; ".join(setup.unknown))
     if engine is not None:
-        notes.extend(engine.lines())
+        # evidence about another file (EngineEvidence.other_model / other_file) is said before anything else
+        flags = [f for f in (engine.other_model, engine.other_file) if f]
+        notes = [*flags, *notes, *(line for line in engine.lines() if line not in flags)]
     return Diagnosis(profile, setup, rank(findings, symptoms), hardware, memory, comparison, notes, engine, symptoms)

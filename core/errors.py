@@ -97,6 +97,12 @@ class RunnerCrashedError(QuantDoctorError):
     )
 
 
+class OutOfSpaceError(QuantDoctorError):
+    """A write found no room: the disk or quota is full, or the file hit the size limit (core.files)."""
+
+    default_fix = "Free some disk space (or point QUANTDOCTOR_CACHE_DIR at a disk with room), then try again."
+
+
 class CancelledError(QuantDoctorError):
     """The person cancelled a long job."""
 
@@ -196,7 +202,65 @@ class DiskFullError(QuantDoctorError):
         self.free = free
 
 
+# --- the network door (core.net) ---------------------------------------------------------------------
+
+
+class NetError(QuantDoctorError):
+    """A request through core.net failed: a bad address, no answer, or an answer refused at the door.
+    Callers that speak for one kind of server (the Hub, an engine, a remote reference) turn it into their
+    own error; the message always names the server, never a header or a token."""
+
+    default_fix = "Check the address and your connection, then try again."
+
+
+class NetAddressError(NetError):
+    """An address that is not an http(s) URL, or one a request may not go to (off this machine, for engines)."""
+
+    default_fix = "Give the address as http://HOST:PORT (or https://...)."
+
+
+class NetUnreachableError(NetError):
+    """Nothing answered: the connection was refused, the name did not resolve, or it dropped."""
+
+    default_fix = "Check that the server is running and the address is right, then try again."
+
+
+class NetRefusedError(NetUnreachableError):
+    """Nothing listens at that address (the connection was refused)."""
+
+
+class NetTimeoutError(NetUnreachableError):
+    """The server did not answer, or stopped answering, within the time allowed."""
+
+    default_fix = "The server or the connection is slow right now: try again later."
+
+
+class NetRedirectError(NetError):
+    """The server redirected to another origin (scheme, host or port), or redirected too many times."""
+
+    default_fix = (
+        "Quant Doctor only follows redirects within the same server. Give the address the server redirects "
+        "to yourself if you trust it."
+    )
+
+
+class NetAnswerError(NetError):
+    """The answer was refused at the door: larger than allowed, in an encoding not asked for, or not HTTP."""
+
+    default_fix = "The server (or something between you and it, such as a proxy) is not answering as it should."
+
+
+class NetTooLargeError(NetAnswerError):
+    """The answer is (or says it is) larger than the most a request of that kind may read."""
+
+
 # --- evaluation (side-by-side comparison) ---
+
+
+class ScorerBuildError(QuantDoctorError):
+    """The llama.cpp build for this machine's GPU could not be looked up, fetched or started; the CPU path is used."""
+
+    default_fix = "Nothing to do: the comparison runs on the CPU. Try the GPU build again later, when online."
 
 
 class EvaluationSetupError(QuantDoctorError):

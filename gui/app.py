@@ -15,15 +15,18 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from core.textnum import PIXELS, SECONDS, decimal_argument, read_whole, shown
+
 PAGES = ("start", "machine", "model", "setup", "diagnosis", "compare", "advice", "export")
 
 
 def size_arg(text: str) -> tuple[int, int]:
     w, _, h = text.lower().partition("x")
-    try:
-        return int(w), int(h)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, e.g. 1366x768, not {text!r}") from None
+    width, height = read_whole(w, PIXELS), read_whole(h, PIXELS)
+    if width.value is None or height.value is None:
+        why = width.reason or height.reason
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, e.g. 1366x768, not '{shown(text)}' (a side {why})")
+    return width.value, height.value
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -45,7 +48,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--theme", choices=("light", "dark"), help="colours for --screenshot (default: the system's)")
     parser.add_argument("--screenshots", metavar="DIR", help="offscreen: save every page, light and dark, two sizes")
     parser.add_argument("--no-compare", action="store_true", help=argparse.SUPPRESS)  # quick layout reviews
-    parser.add_argument("--timeout", type=float, default=300.0, help=argparse.SUPPRESS)
+    parser.add_argument("--timeout", type=decimal_argument(SECONDS), default=300.0, help=argparse.SUPPRESS)
     parser.add_argument("--quit-when-shown", action="store_true", help=argparse.SUPPRESS)  # start-up timing
     return parser.parse_args(argv)
 

@@ -67,6 +67,7 @@ class MainWindow(QMainWindow):
         self.setup_page = SetupPage(self.state)
         self.diagnosis_page = DiagnosisPage(self.state)
         self.compare_page = ComparePage(self.state)
+        self.compare_page.use_settings(self.settings)  # the GPU answer is remembered with the other choices
         self.advice_page = AdvicePage(self.state)
         self.export_page = ExportPage(self.state)
         for name, title, page in (

@@ -7,6 +7,9 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
 
+from core import display_text
+from gui.widgets import plain_tip
+
 PathRole = Qt.ItemDataRole.UserRole + 1
 
 Index = QModelIndex | QPersistentModelIndex
@@ -44,9 +47,9 @@ class ModelListModel(QAbstractListModel):
             return self.empty_text if role == Qt.ItemDataRole.DisplayRole else None
         entry = self.entries[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            return entry.title
+            return display_text.one_line(entry.title)  # a name from the disk: shown, never obeyed
         if role == Qt.ItemDataRole.ToolTipRole:
-            return entry.detail or entry.path
+            return plain_tip(entry.detail or entry.path)  # tooltips guess rich text: escaped
         if role == PathRole:
             return entry.path
         return None

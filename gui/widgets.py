@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Callable, Sequence
 from functools import cache
@@ -34,7 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core import numbers
+from core import display_text, numbers
 from core.app.engines import copy_words
 from core.app.types import CONFIDENCE_WORDS, Finding, FixStep
 from core.errors import QuantDoctorError
@@ -49,11 +48,19 @@ from core.severity import colour as severity_colour
 # `<img src="/dev/zero">` would make Qt load that "image". Every label in the app is a `Label`
 # (plain text, whatever the text looks like); a `RichLabel` is for the app's own HTML, and every
 # value put into it goes through `esc`. tests/test_hardening_gui.py fails if a page makes a bare QLabel.
+# Control, bidi and line-separator characters (an ESC, a U+202E that shows a name backwards) are
+# shown as escapes in both, by core.display_text, the one door for text from outside.
 
 
 def esc(value: object) -> str:
     """A value made safe to put inside the app's own HTML."""
-    return html.escape(str(value), quote=True)
+    return display_text.html(value)
+
+
+def plain(value: object) -> str:
+    """A value for a plain-text widget (a list item, a text box): control and bidi characters shown as
+    escapes, newlines kept."""
+    return display_text.visible(value)
 
 
 def plain_tip(text: str) -> str:
@@ -69,6 +76,9 @@ class Label(QLabel):
         self.setTextFormat(Qt.TextFormat.PlainText)
         self.setOpenExternalLinks(False)
         self.setText(text)
+
+    def setText(self, text: str) -> None:
+        super().setText(display_text.visible(text))  # an ESC or a U+202E is shown, never obeyed
 
     def setTextFormat(self, fmt: Qt.TextFormat) -> None:
         super().setTextFormat(Qt.TextFormat.PlainText)  # a Label stays plain, whatever a caller asks
@@ -300,7 +310,7 @@ class CopyText(QPlainTextEdit):
     tall as its lines, read-only, in a fixed-width font."""
 
     def __init__(self, text: str, parent: QWidget | None = None) -> None:
-        super().__init__(text, parent)
+        super().__init__(display_text.visible(text), parent)
         self.setReadOnly(True)
         self.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
         self.setWordWrapMode(QTextOption.WrapMode.WrapAnywhere)
@@ -331,7 +341,7 @@ class CopyField(QWidget):
     def __init__(self, text: str, parent: QWidget | None = None, kind: str = "") -> None:
         super().__init__(parent)
         self.text = text  # copied as given: a Modelfile TEMPLATE or PARAMETER block spans lines
-        self.field = CopyText(text)
+        self.field = CopyText(text)  # shown through core.display_text; FixStep's copy door keeps it clean
         self.field.setAccessibleName(kind or "Text to paste")
         self.button = QPushButton("Copy")
         self.button.setToolTip("Copy this to the clipboard")
@@ -351,6 +361,9 @@ class CopyField(QWidget):
         lay.addLayout(row)
 
     def copy(self) -> None:
+        if not display_text.is_clean(self.text):  # never a raw ESC or bidi control onto the clipboard
+            self.button.setText("Not copied")
+            return
         QGuiApplication.clipboard().setText(self.text)
         self.button.setText("Copied")
 

@@ -22,7 +22,11 @@ Faults: `slow` (seconds before answering a path prefix), `rate_limited` (path pr
 for `stall_s`), `corrupt` (sha256s served with one byte flipped), `ignore_range`.
 Hostile answers: `etag` / `commit` (sent instead of the real ETag / X-Repo-Commit, e.g. a path),
 `trickle_after` (after N bytes, the CDN sends one byte every `trickle_s`), `html_api` (every API
-answer is a captive portal's HTML page, with status 200).
+answer is a captive portal's HTML page, with status 200), `etag_later` / `commit_later` (a harmless
+ETag and commit on the first resolve request, these on every later one: a client that asks twice
+acts on what it did not check), `api_answer` (every API answer as given: a redirect to another
+origin, a gzip bomb, an endless body), `location` (where an LFS file's resolve answer sends the
+client) and `cdn_redirect` (the CDN redirects to another origin).
 
 Where each answer's shape comes from (huggingface_hub 2.4.0, the client installed with Quant Doctor, is the
 one that reads them; file and class names in that package):
@@ -45,6 +49,7 @@ product must refuse; they follow no source by design.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -149,6 +154,12 @@ class FakeHub:
         self.trickle_after: int | None = None
         self.trickle_s = 0.5
         self.html_api = False
+        self.etag_later: str | None = None  # sent from the second resolve request on (a client that asks twice)
+        self.commit_later: str | None = None
+        self.api_answer: tuple[int, dict[str, str], bytes | None] | None = None  # every API answer (None body: endless)
+        self.location: str | None = None  # the Location of an LFS file's resolve answer, instead of the CDN's
+        self.cdn_redirect: str | None = None  # the CDN answers 302 to this address
+        self._resolves = 0
         self._lock = threading.Lock()
         self._hub = self._serve("hub")
         self._cdn = self._serve("cdn")
@@ -219,8 +230,12 @@ class FakeHub:
                     time.sleep(seconds)
             if server == "hub" and any(path.startswith(p) for p in self.rate_limited):
                 return self._send(h, method, 429, b"rate limited", {"Retry-After": "7"})
+            if self.cdn_redirect is not None and server == "cdn":
+                return self._send(h, method, 302, b"", {"Location": self.cdn_redirect})
             if server == "cdn":
                 return self._cdn_file(h, method, path)
+            if self.api_answer is not None and server == "hub" and path.startswith("/api/"):
+                return self._raw(h, method, *self.api_answer)
             if self.html_api and server == "hub" and path.startswith("/api/"):
                 page = b"<!DOCTYPE html><html><body>Sign in to the hotel Wi-Fi</body></html>"
                 return self._send(h, method, 200, page, {"Content-Type": "text/html"})
@@ -245,6 +260,22 @@ class FakeHub:
         h.end_headers()
         if method != "HEAD":
             h.wfile.write(body)
+
+    def _raw(self, h: BaseHTTPRequestHandler, method: str, status: int, headers: dict[str, str],
+             body: bytes | None) -> None:  # fmt: skip
+        """A hostile answer as given; a None body is an endless one (chunked, until the client hangs up)."""
+        if body is not None:
+            return self._send(h, method, status, body, headers)
+        h.send_response(status)
+        for k, v in headers.items():
+            h.send_header(k, v)
+        h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+        block = b"[" + b"0," * 32767
+        chunk = f"{len(block):x}\r\n".encode() + block + b"\r\n"
+        with contextlib.suppress(OSError):
+            while True:
+                h.wfile.write(chunk)
 
     def _json(self, h: BaseHTTPRequestHandler, method: str, data: Any, status: int = 200) -> None:
         self._send(h, method, status, json.dumps(data).encode(), {"Content-Type": "application/json"})
@@ -347,7 +378,11 @@ class FakeHub:
             return self._error(h, method, 404, "RepoNotFound", "Repository not found")
         if rev not in ("main", repo.sha):
             return self._error(h, method, 404, "RevisionNotFound", "Invalid rev id")
-        commit = {"X-Repo-Commit": self.commit or repo.sha}
+        with self._lock:
+            self._resolves += 1
+            later = self._resolves > 1
+        commit = {"X-Repo-Commit": (self.commit_later if later and self.commit_later else self.commit or repo.sha)}
+        etag = self.etag_later if later and self.etag_later else self.etag
         if repo.gated:
             token = self._token(h)
             if token is None:
@@ -360,10 +395,10 @@ class FakeHub:
         if f.lfs:
             headers = {
                 **commit,
-                "ETag": f'"{self.etag or f.git_oid}"',
-                "X-Linked-Etag": f'"{self.etag or f.sha256}"',
+                "ETag": f'"{etag or f.git_oid}"',
+                "X-Linked-Etag": f'"{etag or f.sha256}"',
                 "X-Linked-Size": str(f.size),
-                "Location": f"{self.cdn_url}/blobs/{f.sha256}",
+                "Location": self.location or f"{self.cdn_url}/blobs/{f.sha256}",
                 "Content-Length": "0",
             }
             return self._send(h, method, 302, b"", headers)
@@ -461,10 +496,10 @@ def running(monkeypatch: Any, tmp_path: Path) -> Any:
     """Start a FakeHub and point the real client at it (for a pytest fixture: `yield from running(...)`).
 
     HF_ENDPOINT → the fake Hub; HF_HUB_CACHE / HF_HOME → tmp_path (no login store or cache of this
-    machine); no token, not offline. A request hook on the client's shared session fails the test if
-    anything tries to leave 127.0.0.1.
+    machine); no token, not offline. A spy on socket connects fails the test if anything tries to leave
+    127.0.0.1.
     """
-    from huggingface_hub import constants, get_session
+    from huggingface_hub import constants
 
     hub = FakeHub()
     home = tmp_path / "hf-home"
@@ -479,17 +514,17 @@ def running(monkeypatch: Any, tmp_path: Path) -> Any:
     monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(home / "token"))
     monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(home / "stored_tokens"))
 
-    def loopback_only(request: Any) -> None:
-        host = request.url.host
-        assert host == "127.0.0.1", f"a test tried to reach {host}"
+    real_connect = socket.socket.connect
 
-    session = get_session()
-    hooks = dict(session.event_hooks)
-    session.event_hooks = {**hooks, "request": [*hooks.get("request", []), loopback_only]}
+    def loopback_only(self: socket.socket, address: Any) -> Any:  # every request, whichever client makes it
+        host = address[0] if isinstance(address, tuple) else address
+        assert host in ("127.0.0.1", "::1"), f"a test tried to reach {host}"
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", loopback_only)
     try:
         yield hub
     finally:
-        session.event_hooks = hooks
         hub.close()
 
 

@@ -470,7 +470,9 @@ class Report:
         return [r for r in self.results if r["path"] in huge and r["outcome"] == "ok"]
 
 
-def run_cases(cases: list[Case], work: Path, timeout: float = 600) -> Report:
+def run_cases(
+    cases: list[Case], work: Path, timeout: float = 600, child: str = CHILD, extra: list[str] | None = None
+) -> Report:
     """Run the pipeline on every case in limited children; a child that dies is restarted after the case."""
     report = Report()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
@@ -480,7 +482,8 @@ def run_cases(cases: list[Case], work: Path, timeout: float = 600) -> Report:
         listing = work / "cases.jsonl"
         listing.write_text("".join(json.dumps({"path": c.path, "what": c.what}) + "\n" for c in todo))
         proc = subprocess.run(
-            [sys.executable, "-c", CHILD, str(listing), str(MEMORY_LIMIT), str(CASE_SECONDS), str(CPU_SECONDS)],
+            [sys.executable, "-c", child, str(listing), str(MEMORY_LIMIT), str(CASE_SECONDS), str(CPU_SECONDS),
+             *(extra or [])],
             capture_output=True, text=True, env=env, timeout=timeout,
         )  # fmt: skip
         done = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
@@ -509,5 +512,283 @@ def fuzz(seed: int, n: int, keep: Path | None = None, demo: Path | None = None) 
                     dst = keep / src.name
                     shutil.copytree(src, dst, dirs_exist_ok=True) if src.is_dir() else shutil.copy(src, dst)
         return report, landed
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# --- folder links (issue 24): every file of a model folder replaced by a hostile link ---------------------------
+
+# What a link in a model folder may lead to: each must end in a result or a typed error, never a read of a
+# file outside the folder, a hang on a FIFO, an endless device, or a traceback.
+LINK_TARGETS = ("loop", "self", "chain-out", "outside", "dev-zero", "fifo", "proc-mem", "dangling", "folder",
+                "absolute-etc", "parent-folder")  # fmt: skip
+LINKED_FILES = ("model.safetensors", "config.json", "tokenizer_config.json", "README.md", "quantize_config.json",
+                "model.safetensors.index.json", "chat_template.jinja")  # fmt: skip
+OUTSIDE_MARK = "QD-OUTSIDE-4d1c"  # written into every file outside the folder: it must never be shown
+
+
+def _make_link(folder: Path, name: str, target: str, outside: Path) -> None:
+    link = folder / name
+    for old in (link, folder / f"{name}.b", folder / f"{name}.hop"):  # a name linked twice in one case
+        if old.is_symlink() or old.is_file():
+            old.unlink()
+    if target == "loop":
+        (folder / f"{name}.b").symlink_to(name)
+        link.symlink_to(f"{name}.b")
+    elif target == "self":
+        link.symlink_to(name)
+    elif target == "chain-out":  # a link inside that leads to a link that leads outside
+        (folder / f"{name}.hop").symlink_to(outside / name)
+        link.symlink_to(f"{name}.hop")
+    elif target == "outside":
+        link.symlink_to(outside / name)
+    elif target == "dev-zero":
+        link.symlink_to("/dev/zero")
+    elif target == "fifo":
+        fifo = outside / f"{name}.fifo"
+        if not fifo.exists():
+            os.mkfifo(fifo)
+        link.symlink_to(fifo)
+    elif target == "proc-mem":
+        link.symlink_to("/proc/self/mem")
+    elif target == "dangling":
+        link.symlink_to(folder / "nothing-here" / name)
+    elif target == "folder":
+        link.symlink_to(folder)
+    elif target == "absolute-etc":
+        link.symlink_to("/etc/passwd")
+    else:  # parent-folder: a relative link out
+        link.symlink_to(Path("..") / "outside" / name)
+
+
+def _outside_files(outside: Path) -> None:
+    """Files outside the folder with every linked name, each holding the marker (and valid content)."""
+    outside.mkdir(exist_ok=True)
+    sys.path.insert(0, str(ROOT / "tests"))
+    from foldermaker import model_tensors, write_safetensors
+
+    write_safetensors(outside / "model.safetensors", model_tensors("gptq", 4))
+    body = {"model_type": OUTSIDE_MARK, "chat_template": OUTSIDE_MARK, "quant_method": "gptq", "bits": 4,
+            "dataset": OUTSIDE_MARK, "weight_map": {"x": "model.safetensors"}}  # fmt: skip
+    for name in ("config.json", "tokenizer_config.json", "quantize_config.json", "model.safetensors.index.json"):
+        (outside / name).write_text(json.dumps(body))
+    (outside / "README.md").write_text(f"---\nbase_model: {OUTSIDE_MARK}/x\nlicense: {OUTSIDE_MARK}\n---\n")
+    (outside / "chat_template.jinja").write_text(OUTSIDE_MARK)
+
+
+def make_link_cases(folder: Path, seed: int, n: int) -> list[Case]:
+    """`n` model folders, each with one to three of its files replaced by a hostile link (seeded)."""
+    rng = random.Random(seed)
+    sys.path.insert(0, str(ROOT / "tests"))
+    from foldermaker import make_folder
+
+    cases: list[Case] = []
+    for i in range(n):
+        root = folder / f"links{i}"
+        root.mkdir()
+        outside = root / "outside"
+        _outside_files(outside)
+        fmt = rng.choice(["gptq", "exl2", "awq"])
+        qc = {"quant_method": fmt, "bits": 4.5 if fmt == "exl2" else 4, "group_size": 128}
+        made = make_folder(root, fmt, None if rng.random() < 0.15 else qc, card="---\nlicense: mit\n---\n")
+        whats = []
+        for _ in range(rng.randint(1, 3)):
+            name, target = rng.choice(LINKED_FILES), rng.choice(LINK_TARGETS)
+            if name == "model.safetensors.index.json" and rng.random() < 0.5:  # or: the index names the link
+                (made / name).unlink(missing_ok=True)  # an earlier link of this case (to a FIFO) is not written through
+                (made / name).write_text(json.dumps({"weight_map": {"model.embed_tokens.weight": "w.safetensors"}}))
+                _make_link(made, "w.safetensors", target, outside)
+                whats.append(f"index names w.safetensors -> {target}")
+                continue
+            _make_link(made, name, target, outside)
+            whats.append(f"{name} -> {target}")
+        cases.append(Case(str(made), f"{fmt} folder: " + "; ".join(whats), "links"))
+    return cases
+
+
+# --- compare inputs (issue 24): --text and --prompts files of every hostile kind -----------------------------------
+
+COMPARE_CHILD = r"""
+import json, os, resource, signal, sys, time, traceback
+limit, seconds = int(sys.argv[2]), float(sys.argv[3])
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+resource.setrlimit(resource.RLIMIT_CPU, (int(sys.argv[4]), int(sys.argv[4])))
+class Hang(BaseException):
+    pass
+def alarm(*_):
+    raise Hang()
+signal.signal(signal.SIGALRM, alarm)
+from core.errors import QuantDoctorError
+from core.app.compare import prompts_from, read_own_texts
+for line in open(sys.argv[1]):
+    case = json.loads(line)
+    t0 = time.monotonic()
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    outcome, detail = "ok", ""
+    try:
+        if case["what"].startswith("text"):
+            read_own_texts([f"mine={case['path']}"])
+        else:
+            prompts_from([], case["path"])
+    except QuantDoctorError as exc:
+        outcome, detail = "typed", type(exc).__name__ + ": " + exc.message[:160]
+    except Hang:
+        outcome, detail = "hang", f"more than {seconds:g} s"
+    except MemoryError:
+        outcome, detail = "memory", "MemoryError under the address-space limit"
+    except BaseException:
+        outcome, detail = "traceback", traceback.format_exc()[-1500:]
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    hwm = [int(x.split()[1]) for x in open('/proc/self/status') if x.startswith('VmHWM:')]
+    rss = (hwm[0] if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+    print(json.dumps({"path": case["path"], "what": case["what"], "outcome": outcome, "detail": detail,
+                      "seconds": round(time.monotonic() - t0, 3), "max_rss": rss}), flush=True)
+"""
+
+PROMPT_ITEMS: list[tuple[str, str]] = [
+    ("text", '"a prompt"'), ("object", '{"prompt": "p", "system": "s"}'), ("NaN", "NaN"), ("Infinity", "Infinity"),
+    ("1e999", "1e999"), ("huge int", "9" * 5000), ("null", "null"), ("list", "[1, [2]]"), ("deep", "[" * 5000 + "]" * 5000),
+    ("duplicate keys", '{"prompt": "a", "prompt": "b"}'), ("prompt not text", '{"prompt": 5}'), ("empty text", '""'),
+    ("control characters", '"\\u001b]52;c;AAAA\\u0007 \\u202e"'), ("system object", '{"prompt": "p", "system": {}}'),
+]  # fmt: skip
+
+
+def _compare_input(path: Path, rng: random.Random) -> str:
+    """One hostile --text / --prompts input at `path` (a file, a link, a FIFO, or a path that is not one)."""
+    kind = rng.choice(["json", "json", "json", "bytes", "special", "size", "path"])
+    if kind == "json":
+        items = [rng.choice(PROMPT_ITEMS) for _ in range(rng.randint(1, 4))]
+        body = "[" + ", ".join(v for _, v in items) + "]"
+        if rng.random() < 0.3:
+            body = '{"system": ' + rng.choice(PROMPT_ITEMS)[1] + ', "prompts": ' + body + "}"
+        if rng.random() < 0.2:
+            body = body[: rng.randrange(1, len(body))]  # cut
+        path.write_text(body)
+        return "json [" + ", ".join(k for k, _ in items) + "]"
+    if kind == "bytes":
+        choice = rng.choice(["binary", "nul", "invalid utf-8", "bom only", "empty", "spaces", "utf-16"])
+        data = {"binary": bytes(rng.randrange(256) for _ in range(512)), "nul": b"text\x00more",
+                "invalid utf-8": b"\xff\xfe\xc3( words", "bom only": b"\xef\xbb\xbf", "empty": b"",
+                "spaces": b" \n\t \n", "utf-16": "a prompt".encode("utf-16")}[choice]  # fmt: skip
+        path.write_bytes(data)
+        return choice
+    if kind == "special":
+        choice = rng.choice(["fifo", "dev-zero", "proc-mem", "folder", "loop", "dangling"])
+        if choice == "fifo":
+            os.mkfifo(path)
+        elif choice == "folder":
+            path.mkdir()
+        elif choice == "loop":
+            path.symlink_to(path.name)
+        else:
+            path.symlink_to({"dev-zero": "/dev/zero", "proc-mem": "/proc/self/mem",
+                             "dangling": str(path) + ".gone"}[choice])  # fmt: skip
+        return choice
+    if kind == "size":
+        size = rng.choice([8 * 1024 * 1024 + 1, 1 << 30, 40 << 30])  # sparse: over each limit, never written
+        with open(path, "wb") as f:
+            f.truncate(size)
+        return f"sparse {size:,} bytes"
+    return "path " + rng.choice(list(_ODD_PATHS))
+
+
+# Paths that are not a file at all: each must be a plain error before anything is opened.
+_ODD_PATHS = {"~nosuchuser": "~nosuchuser-qd/x.txt", "empty": "", "5000 characters": "x" * 5000, "NUL": "a\x00b"}
+
+
+def make_compare_cases(folder: Path, seed: int, n: int) -> list[Case]:
+    """`n` hostile inputs for `compare --text` / `--prompts` (seeded), each named by what it is."""
+    rng = random.Random(seed)
+    cases: list[Case] = []
+    for i in range(n):
+        path = folder / f"input{i}.txt"
+        what = _compare_input(path, rng)
+        target = _ODD_PATHS[what[5:]] if what.startswith("path ") else str(path)
+        option = rng.choice(["text", "prompts"])
+        cases.append(Case(target, f"{option}: {what}", "compare"))
+    return cases
+
+
+# Inspect and diagnose each linked folder (the estimate is GGUF-only), with an audit hook that records every
+# open of a file outside the folder: such an open, or the outside files' marker in any result or message, is
+# the outcome "leak" (a finding, like a traceback).
+LINK_CHILD = r"""
+import json, os, resource, signal, sys, time, traceback
+limit, seconds = int(sys.argv[2]), float(sys.argv[3])
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+resource.setrlimit(resource.RLIMIT_CPU, (int(sys.argv[4]), int(sys.argv[4])))
+class Hang(BaseException):
+    pass
+def alarm(*_):
+    raise Hang()
+signal.signal(signal.SIGALRM, alarm)
+from core.errors import QuantDoctorError
+from core.model.inspection import inspect_model
+from core.diagnosis import diagnose
+from core.hardware.catalog import catalog_profile
+from core.settings.setup import Setup
+hw = catalog_profile("RTX 4090")
+MARK = sys.argv[5]
+watched, opened = [], []
+def hook(event, args):
+    if event == "open" and watched and isinstance(args[0], (str, bytes, os.PathLike)):
+        real = os.path.realpath(os.fsdecode(args[0]))
+        if real.startswith(watched[0]) or real in ("/dev/zero", "/etc/passwd") or real.startswith("/proc/"):
+            opened.append(real)
+sys.addaudithook(hook)
+for line in open(sys.argv[1]):
+    case = json.loads(line)
+    outside = os.path.realpath(os.path.join(os.path.dirname(case["path"]), "outside"))
+    watched[:] = [outside + os.sep]
+    opened.clear()
+    t0 = time.monotonic()
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    outcome, detail, shown = "ok", "", ""
+    try:
+        profile = inspect_model(case["path"])
+        shown = repr(profile) + repr(diagnose(profile, Setup.of(), hw).to_dict())
+    except QuantDoctorError as exc:
+        outcome, detail = "typed", type(exc).__name__ + ": " + exc.message[:160]
+        shown = exc.message + exc.fix
+    except Hang:
+        outcome, detail = "hang", f"more than {seconds:g} s"
+    except MemoryError:
+        outcome, detail = "memory", "MemoryError under the address-space limit"
+    except BaseException:
+        outcome, detail = "traceback", traceback.format_exc()[-1500:]
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        watched.clear()
+    if opened or MARK in shown:
+        outcome, detail = "leak", f"opened {opened[:3]}; marker shown: {MARK in shown}"
+    hwm = [int(x.split()[1]) for x in open('/proc/self/status') if x.startswith('VmHWM:')]
+    rss = (hwm[0] if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+    print(json.dumps({"path": case["path"], "what": case["what"], "outcome": outcome, "detail": detail,
+                      "seconds": round(time.monotonic() - t0, 3), "max_rss": rss}), flush=True)
+"""
+
+
+def fuzz_links(seed: int, n: int) -> Report:
+    """Model folders with hostile links through inspect and diagnose (issue 24): a result or a typed error,
+    and never an open of a file outside the folder nor a word of one in any result (outcome "leak")."""
+    work = Path(tempfile.mkdtemp(prefix="qd-fuzz-links-"))
+    try:
+        cases = make_link_cases(work, seed, n)
+        report = run_cases(cases, work, child=LINK_CHILD, extra=[OUTSIDE_MARK])
+        report.cases = cases
+        return report
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def fuzz_compare_inputs(seed: int, n: int) -> Report:
+    """Hostile `--text` / `--prompts` inputs through the comparison's own readers (issue 24)."""
+    work = Path(tempfile.mkdtemp(prefix="qd-fuzz-compare-"))
+    try:
+        cases = make_compare_cases(work, seed, n)
+        report = run_cases(cases, work, child=COMPARE_CHILD)
+        report.cases = cases
+        return report
     finally:
         shutil.rmtree(work, ignore_errors=True)

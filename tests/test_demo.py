@@ -96,3 +96,30 @@ def test_cancel_stops_the_quantizer_child(demo, tmp_path):
 
     finished = run_job(demo_mod.prepare_demo(folder))  # and it can simply be run again
     assert inspect_model(finished.candidates["Q4_0"]).nominal_type == "Q4_0"
+
+
+def test_two_preparations_at_once_take_turns(demo):
+    """A second copy of the app waits for the first (a lock file), says so, then finds the files ready,
+    instead of both writing the same temporary files (seen: the quantizer's `.part` clobbered, one fails)."""
+    import subprocess
+    import sys
+    import time
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from filelock import FileLock; l = FileLock(sys.argv[1]); l.acquire(); "
+         "print('held', flush=True); time.sleep(2.5); l.release()",
+         str(demo.folder / demo_mod.LOCK_NAME)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    events = []
+    started = time.monotonic()
+    again = run_job(demo_mod.prepare_demo(demo.folder), events.append)
+    waited = time.monotonic() - started
+    holder.wait(timeout=10)
+    assert again == demo
+    phases = [e.phase for e in events]
+    assert phases[0] == "Waiting for another Quant Doctor that is preparing the demo"
+    assert phases[-1] == "Demo model ready"
+    assert waited >= 1.0  # it did wait for the holder, not skip the lock

@@ -470,11 +470,20 @@ def test_modelfile_template_and_parameters(tmp_path, capsys):
     assert [f["id"] for f in out["findings"][:2]] == ["chat-template", "sampling"]
 
 
-def test_the_engine_log_confirms_truncation_and_offload(demo, capsys):
+def test_the_engine_log_confirms_truncation_and_offload(tmp_path, capsys):
     """Ollama's server log (the recorded-shape fixture of the engine readers) read by `--from-log`: its
-    "truncating input prompt" line and "offloaded 17/29 layers" reach the checks as confirmed evidence."""
+    "truncating input prompt" line and "offloaded 17/29 layers" reach the checks as confirmed evidence.
+    The file is shaped like the log's model (Llama 3.2 3B: 28 layers, 131,072 tokens of training context),
+    since a log about another model is refused (tests/test_evidence_truth.py)."""
     log = Path(__file__).parent / "fixtures" / "engines" / "ollama" / "server.log"
-    assert main(["diagnose", str(demo.reference), "--from-log", str(log), "--json"]) == 0
+    md = {
+        "general.name": "Llama 3.2 3B Instruct", "general.file_type": int(gguf.LlamaFileType.MOSTLY_Q4_K_M),
+        "llama.block_count": 28, "llama.context_length": 131072, "llama.embedding_length": 256,
+        "llama.feed_forward_length": 512, "llama.attention.head_count": 4, "llama.attention.head_count_kv": 4,
+    }  # fmt: skip
+    path = write_gguf(tmp_path / "Llama-3.2-3B-Instruct-Q4_K_M.gguf", arch="llama", metadata=md,
+                      tensors=llama_tensors(28, 256, 512, 4, 4, 256, Q.Q4_K, Q.Q6_K, Q.Q6_K))  # fmt: skip
+    assert main(["diagnose", str(path), "--from-log", str(log), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     top = out["findings"][0]
     assert (top["id"], top["severity"], top["confidence"], top["rank"]) == (

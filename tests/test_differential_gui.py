@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QLabel
 from test_differential import ALPACA, make, qwen
 
 from core.checks.finding import Finding, FixStep
+from core.engines.base import CopyKind
 from gui.main_window import MainWindow
 from gui.widgets import FindingCard
 
@@ -47,7 +48,7 @@ def test_tokens_in_titles_and_multi_line_fixes_stay_text(qtbot):
         severity="warning",
         title="The template ends each turn with <|im_end|>",
         evidence=["metadata tokenizer.ggml.eos_token_id: 2 ('<b>x</b>')"],
-        fix=[FixStep("In the Modelfile:", "PARAMETER temperature 0.6\nPARAMETER repeat_penalty 1.1")],
+        fix=[FixStep("In the Modelfile:", "PARAMETER temperature 0.6\nPARAMETER repeat_penalty 1.1", CopyKind.MODELFILE)],
     )
     card = FindingCard(f, expanded=True)
     qtbot.addWidget(card)

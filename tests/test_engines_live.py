@@ -221,8 +221,8 @@ def _a(path: str, body: Any) -> Any:
 
 
 def test_secrets_on_an_engine_command_line_are_hidden() -> None:
-    from core.engines.process import hide_secrets
+    from core.redact import command
 
     cmd = ["llama-server", "-m", "m.gguf", "--api-key", "sk-123", "--api-key-file=/k", "-c", "4096"]
-    assert hide_secrets(cmd) == ["llama-server", "-m", "m.gguf", "--api-key", "(hidden)", "--api-key-file=(hidden)",
+    assert command(cmd) == ["llama-server", "-m", "m.gguf", "--api-key", "(hidden)", "--api-key-file=(hidden)",
                                  "-c", "4096"]  # fmt: skip

@@ -44,3 +44,50 @@ def test_mutated_headers_and_configs_end_in_a_result_or_a_typed_error(demo) -> N
     assert counts["typed"] >= REFUSED, f"{counts['typed']} of {N} refused, {REFUSED} when pinned"
     accepted = report.huge_shapes_accepted
     assert not accepted, [(r["what"], r["outcome"]) for r in accepted]  # each huge shape is refused
+
+
+LINK_SEED, LINK_N = 2424, 60
+LINK_REFUSED = 58  # cases of this seed that end in a typed error (the rest read, their hostile link unread)
+
+
+def test_model_folders_with_hostile_links_never_read_outside() -> None:
+    """Issue 24: weight and metadata files replaced by links (a loop, to itself, out of the folder directly or
+    through a second link, to /dev/zero, a FIFO, /proc/self/mem, /etc/passwd, a folder, nowhere). Each case
+    ends in a result or a typed error, never opens a file outside the folder, never shows a word of one."""
+    from fuzzing import LINK_TARGETS, LINKED_FILES, fuzz_links
+
+    report = fuzz_links(LINK_SEED, LINK_N)
+    failures = [f"{f['outcome']}: {f['what']}\n{f['detail']}" for f in report.failures]
+    assert not failures, "\n\n".join(failures[:5])  # "leak" among them: an outside file opened or shown
+    assert len(report.results) == LINK_N
+    assert max(r["seconds"] for r in report.results) < 2.0
+    assert max(r["max_rss"] for r in report.results) < 500 * 1024 * 1024
+    # coverage: every kind of link and every linked file is among this seed's cases
+    whats = " ".join(c.what for c in report.cases)
+    assert all(f"-> {t}" in whats for t in LINK_TARGETS), whats
+    assert all(name in whats for name in LINKED_FILES if name != "model.safetensors.index.json") and "index" in whats
+    assert report.counts["typed"] >= LINK_REFUSED, report.counts
+
+
+COMPARE_SEED, COMPARE_N = 2426, 80
+COMPARE_REFUSED = 60
+
+
+def test_hostile_compare_inputs_end_in_a_plain_error() -> None:
+    """Issue 24: `--text` / `--prompts` inputs of every hostile kind through the comparison's own readers:
+    JSON edge values and nesting, binary and invalid text, FIFOs, devices, /proc/self/mem, loops, folders,
+    sparse files over the limits, `~nosuchuser`, NUL and overlong paths. A result or a typed error, fast."""
+    from fuzzing import fuzz_compare_inputs
+
+    report = fuzz_compare_inputs(COMPARE_SEED, COMPARE_N)
+    failures = [f"{f['outcome']}: {f['what']}\n{f['detail']}" for f in report.failures]
+    assert not failures, "\n\n".join(failures[:5])
+    assert len(report.results) == COMPARE_N
+    assert max(r["seconds"] for r in report.results) < 2.0
+    assert max(r["max_rss"] for r in report.results) < 500 * 1024 * 1024
+    whats = " ".join(c.what for c in report.cases)
+    kinds = ("fifo", "dev-zero", "proc-mem", "deep", "NaN", "sparse", "path ~nosuchuser", "invalid utf-8", "loop",
+             "folder", "path NUL")  # fmt: skip
+    for kind in kinds:
+        assert kind in whats, kind
+    assert report.counts["typed"] >= COMPARE_REFUSED and report.counts["ok"] > 0, report.counts

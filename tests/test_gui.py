@@ -138,7 +138,7 @@ def test_model_list_model_without_a_window():
     m.set_entries([ModelEntry("a.gguf", "/x/a.gguf"), ModelEntry("b.gguf", "/x/b.gguf", "7 GB")])
     assert m.rowCount() == 2
     assert m.data(m.index(1), PathRole) == "/x/b.gguf"
-    assert m.data(m.index(1), Qt.ItemDataRole.ToolTipRole) == "7 GB"
+    assert m.data(m.index(1), Qt.ItemDataRole.ToolTipRole) == "<p style='white-space:pre'>7 GB</p>"  # never rich text
 
 
 def test_every_page_renders(qtbot, window, demo, tmp_path):

@@ -93,7 +93,7 @@ def test_download_and_reference(hub, small_gguf, capsys):
     assert data["verified"] and Path(data["path"]).read_bytes() == small_gguf[:-1] + b"!"
     assert main(["hub", "download", "quanter/Small-GGUF", "--reference", "--quiet"]) == 0
     captured = capsys.readouterr()
-    assert "Reference: quanter/Small-GGUF Small-Q8_0.gguf" in captured.err
+    assert "Reference: the Q8_0 of quanter/Small-GGUF (Small-Q8_0.gguf, 2.5 MB; " in captured.err  # its size first
     assert "sha256 verified" in captured.out and "quantdoctor-cli inspect" in captured.out
 
 

@@ -26,24 +26,27 @@ def test_bad_text_files_are_refused_in_plain_words(tmp_path, content, words):
         read_own_texts([f"mine={f}"])
 
 
-def test_an_enormous_file_is_refused_after_a_bounded_read(tmp_path, monkeypatch):
+def test_an_enormous_file_is_refused_before_a_byte_is_read(tmp_path, monkeypatch):
+    """The size is checked first (core.files), so a 40 GB file picked by mistake costs nothing."""
+    import core.files
+
     monkeypatch.setattr(own_inputs, "MAX_TEXT_BYTES", 1024 * 1024)
     f = tmp_path / "huge.txt"
     f.write_bytes(b"a" * (1024 * 1024 + 1))
     read = []
-    real_open = open
+    real_read_at = core.files.read_at
 
-    def spy(path, mode="r", *a, **k):
-        handle = real_open(path, mode, *a, **k)
-        if "b" in mode:
-            orig = handle.read
-            handle.read = lambda n=-1: read.append(n) or orig(n)
-        return handle
+    def spy(fd, n, offset):
+        read.append(n)
+        return real_read_at(fd, n, offset)
 
-    monkeypatch.setattr("builtins.open", spy)
+    monkeypatch.setattr(core.files, "read_at", spy)
     with pytest.raises(EvaluationSetupError, match="larger than 1 MB"):
         read_own_texts([str(f)])
-    assert read == [1024 * 1024 + 1]  # never the whole file
+    assert read == []  # never a byte of it
+    f.write_bytes(b"a" * 1000)
+    assert read_own_texts([f"mine={f}"]) == {"mine": "a" * 1000}
+    assert read == [1024 * 1024 + 1, 1024 * 1024 + 1 - 1000]  # a bounded read, then EOF
 
 
 def test_text_names(tmp_path):
@@ -70,7 +73,7 @@ def test_prompts_from_lines_and_json(tmp_path):
     with pytest.raises(EvaluationSetupError, match="neither a text"):
         prompts_from([], str(js))
     js.write_text("[1, 2")
-    with pytest.raises(EvaluationSetupError, match="looks like JSON"):
+    with pytest.raises(EvaluationSetupError, match="is not valid JSON"):
         prompts_from([], str(js))
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from core.app.observe import with_pasted
 from core.checks.measurements import Measured, Measurements
 from core.diagnosis import Diagnosis, diagnose
-from core.engines.evidence import EngineEvidence
+from core.engines.evidence import EngineEvidence, for_model
 from core.evaluation.compare import Comparison
 from core.evaluation.settings_trial import SettingsTrial
 from core.hardware.machine import HardwareProfile
@@ -62,8 +62,13 @@ class Case:
         """Run every registered check on what is known (the profile must be known)."""
         if self.profile is None:
             raise ValueError("no model in the case")
+        setup, engine = self.setup, for_model(self.engine, self.profile)
+        if engine is not self.engine:
+            # What the app or log said names another file: the fixes name the file diagnosed, never that one
+            # (its command line, -m included, was the other model's run).
+            setup = replace(setup, model_path=self.profile.path, command=None)
         return diagnose(
-            self.profile, self.setup, self.hardware, self.measured, hub_evidence=self.hub_evidence,
-            engine=self.engine, observations=with_pasted(self.observations, self.prompt, self.app_template),
+            self.profile, setup, self.hardware, self.measured, hub_evidence=self.hub_evidence,
+            engine=engine, observations=with_pasted(self.observations, self.prompt, self.app_template),
             symptoms=self.symptoms,
         )  # fmt: skip

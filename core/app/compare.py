@@ -15,19 +15,23 @@ counts down instead of jumping (`SmoothEta`), and the time it will take before i
 from __future__ import annotations
 
 import math
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
-from core.evaluation.compare import Comparison, DomainResult, Provisional, compare, domain_line, rests_on
+from core.errors import QuantDoctorError
+from core.evaluation.compare import Comparison, DomainResult, Provisional, domain_line, rests_on
+from core.evaluation.compare import compare as _compare
 from core.evaluation.comparison_text import cut_short_lines, text_summary, typical_findings, verdict, verdict_lines
 from core.evaluation.domains import ALIASES, DEFAULT_DOMAINS, DOMAINS, Prompt, eval_text, prompts, resolve_domains
 from core.evaluation.own_inputs import OWN_PROMPTS_DOMAIN, prompts_from, read_own_texts
 from core.evaluation.samples import Sample
 from core.evaluation.scoring import EVAL_DEFAULT_CTX, EvalSettings
 from core.evaluation.settings_trial import SettingsTrial, file_or_settings
-from core.progress import Progress, format_duration
+from core.files import stat_path, user_path
+from core.progress import Job, Progress, format_duration
 from core.settings.run import RunSettings
 from core.settings.setup import Setup
 
@@ -67,6 +71,16 @@ __all__ = [
     "verdict",
     "verdict_lines",
 ]
+
+
+def compare(*args: Any, **kwargs: Any) -> Job[Comparison]:
+    """core.evaluation.compare.compare, with where it was scored (backend, device, build; why not a GPU)
+    put into the result (core.app.gpu.stamp): every front end's comparison carries it."""
+    from core.app.gpu import stamp
+
+    result = yield from _compare(*args, **kwargs)
+    return stamp(result)
+
 
 # n_batch = one chunk: each chunk is decoded on its own, so the token counter and the stop rule move
 # after every chunk (a few seconds on a laptop) instead of after four at once (the numbers are the same:
@@ -316,10 +330,10 @@ def estimate(sizes: tuple[int, int], domains: list[str], long_context: bool = Fa
 def file_size(source: str) -> int | None:
     """A model file's size for the estimate; None for a server or a path that is not a file."""
     try:
-        path = Path(source).expanduser()
-        return path.stat().st_size if path.is_file() else None
-    except (OSError, ValueError):
+        st = stat_path(user_path(source))
+    except QuantDoctorError:  # `~nosuchuser`, missing, unreadable: the comparison itself says which
         return None
+    return st.st_size if stat.S_ISREG(st.st_mode) else None
 
 
 def measured_speed(seconds: float, sizes: tuple[int, int], domains: list[str], long_context: bool = False,

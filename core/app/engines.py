@@ -7,17 +7,19 @@ knocks on, the logs it understands. A new engine module appears here without an 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from core.engines import registry
 from core.engines.base import COPY_KIND_WORDS, FixStep, ReadsFrom, SettingsReader
-from core.engines.evidence import EngineEvidence, engine_evidence, log_evidence, model_on_disk
+from core.engines.evidence import EngineEvidence, about_model, engine_evidence, log_evidence, model_on_disk
 from core.engines.found import FoundEngine, ScanResult
 from core.engines.live import PROBE_SECONDS, SCAN_SECONDS, connect, parse_address, scan
 from core.engines.logs import read_log, usual_log_files
 from core.engines.paste import is_number
-from core.errors import SetupError
+from core.errors import EngineLogError, EngineNotFoundError, QuantDoctorError, SetupError
 from core.model.inspection import inspect_model
+from core.model.profile import ModelProfile
 from core.progress import Job, Progress
 from core.settings.setup import Setup
 
@@ -109,22 +111,50 @@ def evidence_of(found: FoundEngine) -> EngineEvidence:
     return engine_evidence(found)
 
 
-def connect_setup(spec: str, given: dict[str, Any]) -> tuple[Setup, EngineEvidence]:
+def connect_setup(
+    spec: str, given: dict[str, Any], model: str | None = None
+) -> tuple[Setup, EngineEvidence]:
     """One running app (`ollama[:MODEL]`, `llama-server[:URL]`…): its settings (the person's `given` win)
-    and what else it said."""
+    and what else it said. With `model` (the file the person diagnoses), an app running another model is
+    refused with a plain message: what it says is not about that file."""
     found = connect(spec)
     if found.setup is None:
         raise SetupError(f"{found.summary()}.", "Load a model in it (or name one), then try again.")
     values = {("ctx" if k == "n_ctx" else k): v for k, v in given.items()}
-    return Setup.of(**{**found.setup.to_dict(), **values}), engine_evidence(found)
+    evidence = engine_evidence(found)
+    if model is not None:
+        _refuse_other_model(evidence, inspect_model(model), EngineNotFoundError,
+                            f"Load {Path(model).name} in it (or name it, e.g. ollama:MODEL), or diagnose the model "
+                            "it runs (leave the file out).")  # fmt: skip
+        values["model_path"] = model
+    return Setup.of(**{**found.setup.to_dict(), **values}), evidence
 
 
 def log_setup(path: str, given: dict[str, Any] | None = None, model: str | None = None) -> tuple[Setup, EngineEvidence]:
     """An engine's log: the settings it ran with (the person's `given` win) and what else it said, checked
-    against the model file (`model`, else the one the log names when it is on this computer)."""
+    against the model file (`model`, else the one the log names when it is on this computer). A log of
+    another model than `model` (its layer count, its training context, its file) is refused with a plain
+    message, never applied to `model`."""
     reading = read_log(path)
     on_disk = model or model_on_disk(reading.model_path)
-    return reading.setup(**(given or {})), log_evidence(reading, inspect_model(on_disk) if on_disk else None)
+    profile = inspect_model(on_disk) if on_disk else None
+    evidence = log_evidence(reading, profile)
+    values = dict(given or {})
+    if model is not None and profile is not None:
+        _refuse_other_model(evidence, profile, EngineLogError,
+                            f"Import the log of {Path(model).name}'s run, or diagnose the model the log names "
+                            "(leave the file out).")  # fmt: skip
+        values["model_path"] = model  # the fixes name the file diagnosed
+    return reading.setup(**values), evidence
+
+
+def _refuse_other_model(
+    evidence: EngineEvidence, profile: ModelProfile, error: type[QuantDoctorError], fix: str
+) -> None:
+    check = about_model(evidence, profile)
+    if check.proven:
+        raise error(check.refusal or "What your app said is about another model.", fix)
+    evidence.other_file = check.note
 
 
 def log_job(path: str) -> Job[tuple[Setup, EngineEvidence]]:

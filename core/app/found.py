@@ -15,12 +15,12 @@ from core.hardware.machine import HardwareProfile
 from core.memory.arithmetic import gib
 from core.memory.file_fit import FileFit, file_fit
 from core.memory.shape import ModelShape, model_shape
-from core.model.discovery import FoundModel, discover_models
+from core.model.discovery import Discovered, FoundModel, discover
 from core.model.inspection import inspect_model
 from core.progress import Job, Progress
 from core.settings.setup import Setup
 
-__all__ = ["FoundBadges", "FoundModel", "Headers", "badges_job", "discover_job", "entry_text", "fit_words"]
+__all__ = ["Discovered", "FoundBadges", "FoundModel", "Headers", "badges_job", "discover_job", "entry_text", "fit_words"]
 
 
 @dataclass(frozen=True)
@@ -59,9 +59,10 @@ def fit_words(fit: FileFit, hardware: HardwareProfile) -> tuple[str, str]:
     return badge, f"needs {gib(fit.needed_bytes)}{room} at {fit.ctx:,} tokens of context"
 
 
-def discover_job() -> Job[list[FoundModel]]:
+def discover_job() -> Job[Discovered]:
+    """The models on this computer, and a note for each usual place that could not be looked into."""
     yield Progress("Looking for models on this computer", 0, 1)
-    return discover_models()
+    return discover()
 
 
 def badges_job(

@@ -22,6 +22,7 @@ from core.engines.base import Change
 from core.model.profile import ModelProfile
 from core.settings.observations import Observation, Observations
 from core.settings.setup import Setup
+from core.textnum import CONTEXT, whole_or_none
 
 ID = "context-truncation"
 # What llama.cpp / Ollama print when a prompt does not fit (LOG_FORMATS.md section 6; Ollama's runner).
@@ -52,8 +53,9 @@ _LIMIT = re.compile(r"(?:limit|n_ctx)\s*[=:]\s*(\d+)")
 def _logged_limit(lines: list[Observation]) -> int | None:
     for o in lines:
         m = _LIMIT.search(o.text)
-        if m:
-            return int(m.group(1))
+        limit = whole_or_none(m.group(1), CONTEXT) if m else None
+        if limit is not None:
+            return limit
     return None
 
 

@@ -13,9 +13,19 @@ from core.checks.base import Check, CheckInput, Explains
 from core.checks.evidence import quote
 from core.checks.finding import NOT_CHECKED, Finding, FixStep
 from core.settings.observations import Observations
+from core.textnum import LAYERS, whole_or_none
 
 ID = "offload"
 _OFFLOADED = re.compile(r"offloaded (\d+)/(\d+) layers")
+
+
+def _logged_offload(text: str) -> tuple[int, int] | None:
+    """(layers on the GPU, layers in all) from llama.cpp's "offloaded 20/33 layers to GPU"; None when the
+    line holds no such pair of layer counts (a 400-digit count, digits other than 0-9)."""
+    m = _OFFLOADED.search(text)
+    on_gpu = whole_or_none(m.group(1), LAYERS) if m else None
+    total = whole_or_none(m.group(2), LAYERS) if m else None
+    return (on_gpu, total) if on_gpu is not None and total is not None else None
 
 
 def run(inputs: CheckInput) -> Finding:
@@ -40,8 +50,8 @@ def run(inputs: CheckInput) -> Finding:
         on_gpu, total = obs.offload
         confidence = "confirmed"
         evidence.append(f"{obs.offload_source or 'the engine'}: {on_gpu}/{total} layers on the GPU")
-    elif logged and (m := _OFFLOADED.search(logged[0].text)):
-        on_gpu, total = int(m.group(1)), int(m.group(2))
+    elif logged and (counted := _logged_offload(logged[0].text)):
+        on_gpu, total = counted
         confidence = "confirmed"
         evidence.append(quote(logged[0]))
     elif setup.run.n_gpu_layers is not None and total:

@@ -20,6 +20,7 @@ from core.memory.plan import FitReport, plan_with_advice
 from core.model.profile import ModelProfile
 from core.settings.run import RunSettings, is_quantized_cache
 from core.settings.setup import Setup
+from core.textnum import DEVICE, whole_or_none
 
 WHY = (
     "When the model, its KV cache and llama.cpp's working buffers do not fit in the graphics card's memory, "
@@ -42,10 +43,12 @@ def device_words(device: str) -> str:
     if device in ("host", "CPU", "cpu"):
         return "main memory (RAM)"
     m = re.match(r"^[A-Za-z]+(\d+) \((.*)\)$", device)
-    if m:
-        return f"graphics card {int(m.group(1)) + 1} ({m.group(2)})"
+    index = whole_or_none(m.group(1), DEVICE) if m else None
+    if m and index is not None:
+        return f"graphics card {index + 1} ({m.group(2)})"
     m = re.match(r"^[A-Za-z]+(\d+)$", device)
-    return f"graphics card {int(m.group(1)) + 1}" if m else device
+    index = whole_or_none(m.group(1), DEVICE) if m else None
+    return f"graphics card {index + 1}" if index is not None else device
 
 
 def _plain_device_line(d: Any) -> str:

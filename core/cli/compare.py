@@ -62,6 +62,11 @@ def register(subparsers: Any) -> dict[str, tuple[str, Any]]:
                    help="measure every chunk of every domain, even once the verdict is certain (by default a domain "
                         "stops as soon as no unscored chunk could change its verdict, and the comparison once the "
                         "overall verdict is certain; the numbers are always those of the tokens scored)")  # fmt: skip
+    p.add_argument("--gpu-scoring", choices=("ask", "yes", "no"), default="ask",
+                   help="score on this machine's GPU with llama.cpp's build for it (CUDA on Windows, Metal on Apple "
+                        "Silicon, Vulkan otherwise): 'ask' shows its size and asks on a terminal before fetching it "
+                        "(default; a build fetched before is used as it is), 'yes' fetches it after printing its size, "
+                        "'no' scores on the CPU. Without a GPU, or when the build fails, the CPU path says why")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print JSON instead of a summary")
     p.add_argument("--report", metavar="FILE.html", help="also write a self-contained HTML report")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -69,6 +74,38 @@ def register(subparsers: Any) -> dict[str, tuple[str, Any]]:
                    help="only say how long the comparison would take here and its peak memory (and, when a model "
                         "cannot be compared on this computer, what would work); load nothing")  # fmt: skip
     return {"compare": (HELP, cmd_compare)}
+
+
+def choose_scorer(mode: str, quiet: bool = False) -> str:
+    """Set the scorer for this run (core.app.gpu): the GPU build when the person agrees to its size; returns
+    the line that says where the comparison will be scored."""
+    from core.app import gpu
+    from core.app.machine import detect_hardware
+    from core.cli.output import ProgressPrinter
+
+    if mode == "no":
+        return gpu.current().words()
+    found = gpu.offer_for(detect_hardware())
+    if isinstance(found, gpu.Scorer):
+        gpu.use(found)
+        return found.words()
+    agreed = found.cached or mode == "yes"
+    if not agreed and sys.stdin.isatty() and sys.stderr.isatty():
+        sys.stderr.write(gpu.question(found) + " [y/N] ")
+        sys.stderr.flush()
+        agreed = sys.stdin.readline().strip().lower() in ("y", "yes")
+    elif not agreed:
+        return gpu.not_asked(found).words() + " Give --gpu-scoring yes to fetch it."
+    if not agreed:
+        return gpu.decline(found).words()
+    if not found.cached and not quiet:
+        sys.stderr.write(f"Fetching {found.words()}\n")
+    printer = ProgressPrinter()
+    try:
+        chosen = run_job(gpu.accept(found, found.size), None if quiet else printer)
+    finally:
+        printer.close()
+    return chosen.words()
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -133,6 +170,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise NotEnoughMemoryError(" ".join(plan.problems()), "What would work: " + "; or ".join(plan.options))
     if not args.quiet:
         sys.stderr.write("\n".join(plan.words()) + "\n")
+    where = choose_scorer(args.gpu_scoring, args.quiet)
+    if not args.quiet:
+        sys.stderr.write(where + "\n")
     printer = ProgressPrinter()
     on_progress = None if args.quiet else printer
     said: list[tuple[str, bool]] = []

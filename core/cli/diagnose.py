@@ -13,6 +13,7 @@ from core.app.types import CONFIDENCE_WORDS, WORKLOADS, Setup, symptom_ids, symp
 from core.app.words import bpw_words
 from core.cli.observe import add_observation_arguments, observations_from_args
 from core.cli.run_options import add_run_arguments, given_run_values
+from core.display_text import one_line
 from core.errors import SetupError
 from core.severity import GLYPHS, NOT_CHECKED_GLYPH
 
@@ -64,7 +65,7 @@ def setup_from_args(args: argparse.Namespace) -> Setup:
 def evidence_from_args(args: argparse.Namespace, setup: Setup) -> tuple[Setup, Any]:
     """With --from-engine / --from-log: the engine's own settings (flags still win) and what else it said."""
     if getattr(args, "from_engine", None):
-        return connect_setup(args.from_engine, _given(args))
+        return connect_setup(args.from_engine, _given(args), model=args.path)
     if getattr(args, "from_log", None):
         return log_setup(args.from_log, _given(args), model=args.path)
     return setup, None
@@ -109,29 +110,31 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
 
 def _print_text(d: Any) -> None:
-    print(f"{d.model.display_name}: {d.model.nominal_type}, {bpw_words(d.model)}")
+    """The diagnosis as lines. Every value from the file, the engine or a log is shown on one line
+    (core.display_text.one_line): a newline in a model's name cannot print a finding of its own."""
+    print(f"{one_line(d.model.display_name)}: {one_line(d.model.nominal_type)}, {bpw_words(d.model)}")
     if d.symptoms:
         print("What went wrong: " + "; ".join(symptoms()[s].words for s in d.symptoms))
     if d.headline:
-        print(f"\n=> {d.headline}")
+        print(f"\n=> {one_line(d.headline)}")
     for f in d.findings:
         unchecked = not f.checked  # the check's own status: it could not look
         mark = NOT_CHECKED_GLYPH if unchecked else GLYPHS[f.severity]
         sure = f", {CONFIDENCE_WORDS[f.confidence].lower()}" if f.is_problem else (", not checked" if unchecked else "")
-        print(f"\n[{mark}] {f.rank}. {f.title}  ({f.id}{sure})")
+        print(f"\n[{mark}] {f.rank}. {one_line(f.title)}  ({f.id}{sure})")
         for e in f.evidence:
-            print(f"      - {e}")
+            print(f"      - {one_line(e)}")
         for step in f.fix:
             copy = "\n" + textwrap.indent(step.command, " " * 10) if step.command else ""
-            print(f"      > {step.text}{copy}")  # every line of a multi-line copy text at one indent
+            print(f"      > {one_line(step.text)}{copy}")  # every line of a multi-line copy text at one indent
     for n in d.notes:
-        print(f"\nnote: {n}")
+        print(f"\nnote: {one_line(n)}")
     table = getattr(d.engine, "vs_estimate", None)
     if table is not None and table.rows:
         print("\nQuant Doctor's memory estimate vs llama.cpp's own buffers (from the log):")
         for line in table.table():
-            print(f"  {line}")
-        print(f"  {table.verdict}")
+            print(f"  {one_line(line)}")
+        print(f"  {one_line(table.verdict)}")
 
 
 def register(sub: Any) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any
 
 from core.cli.output import print_json
 from core.cli.run_options import add_run_arguments
+from core.display_text import one_line
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -66,7 +67,7 @@ def cmd_gpus(args: argparse.Namespace) -> int:
         print_json(profile.to_dict())
         return 0
     for line in hardware_lines(profile):
-        print(line)
+        print(one_line(line))  # a GPU's name comes from its driver
     return 0
 
 
@@ -156,7 +157,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         print_json(data)
         return 0
     for line in fit_lines(report, hardware, shape):
-        print(line)
+        print(one_line(line))
     return 0
 
 

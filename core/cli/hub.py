@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from core.cli.output import print_json, whole
+from core.display_text import one_line
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -20,6 +21,14 @@ def _size(n: int | None) -> str:
     from core.app.hub import format_bytes
 
     return format_bytes(n) if n is not None else "size ?"
+
+
+def _command(*args: str) -> str:
+    """A quantdoctor-cli command to paste, quoted for the person's shell (core.shells): a file name from the
+    Hub is the server's text, and `a;touch x;-Q8_0.gguf` must stay one argument, not run `touch`."""
+    from core.shells import Terminal, join
+
+    return join(["quantdoctor-cli", *args], Terminal.here().shell)
 
 
 def cmd_card(args: argparse.Namespace) -> int:
@@ -31,27 +40,27 @@ def cmd_card(args: argparse.Namespace) -> int:
         return 0
     gated = {"manual": "gated (manual approval)", "auto": "gated (license click-through)"}.get(str(card.gated), "")
     head = ", ".join(x for x in (gated, f"license: {card.license}" if card.license else "") if x)
-    print(card.repo_id + (f"  ({head})" if head else ""))
+    print(one_line(card.repo_id + (f"  ({head})" if head else "")))
     if card.quantizes:
-        print(f"Quantization of: {', '.join(card.quantizes)}  (from the {card.relation_source})")
+        print(one_line(f"Quantization of: {', '.join(card.quantizes)}  (from the {card.relation_source})"))
     elif card.relation:
-        print(f"{card.relation.capitalize()} of: {', '.join(card.base_models)}  (from the {card.relation_source})")
+        print(one_line(f"{card.relation.capitalize()} of: {', '.join(card.base_models)}  (from the {card.relation_source})"))
     elif card.base_models:
-        print(f"Base model: {', '.join(card.base_models)}")
+        print(one_line(f"Base model: {', '.join(card.base_models)}"))
     if card.datasets:
-        print(f"Datasets: {', '.join(card.datasets[:8])}")
+        print(one_line(f"Datasets: {', '.join(card.datasets[:8])}"))
     if card.language:
-        print(f"Languages: {', '.join(card.language[:12])}")
+        print(one_line(f"Languages: {', '.join(card.language[:12])}"))
     models = card.gguf_models()
     if models:
         print(f"GGUF files ({len(models)}):")
         for e in models:
             parts = f"  ({len(e.files)} parts)" if len(e.files) > 1 else ""
-            print(f"  {(e.quant.name if e.quant else '?'):<9} {_size(e.size):>10}  {e.name}{parts}")
+            print(f"  {(e.quant.name if e.quant else '?'):<9} {_size(e.size):>10}  {one_line(e.name)}{parts}")
     else:
         fq = card.folder_quant()
         total = sum(f.size or 0 for f in card.files)
-        print(f"{fq.name if fq else (card.method or 'Files')}: {len(card.files)} files, {_size(total)}")
+        print(one_line(f"{fq.name if fq else (card.method or 'Files')}: {len(card.files)} files, {_size(total)}"))
     return 0
 
 
@@ -76,21 +85,21 @@ def cmd_alternatives(args: argparse.Namespace) -> int:
         print_json(alts.to_dict())
         return 0
     budget = f"a {args.gpu} GPU" if args.gpu else "this machine's free memory"
-    print(f"Quants of {alts.expected} ({alts.expected_how}), for {alts.ctx:,} tokens of context with a q8_0 cache")
+    print(f"Quants of {one_line(alts.expected)} ({alts.expected_how}), for {alts.ctx:,} tokens of context with a q8_0 cache")
     print(f"on {budget}" + (" — a MoE model: Q5_K_M or better recommended" if alts.moe else "") + ":")
     for note in alts.notes:
-        print(f"  note: {note}")
+        print(f"  note: {one_line(note)}")
     if not alts.candidates:
         print("  none found.")
         return 0
     for i, c in enumerate(alts.candidates, 1):
         name = c.file or "(whole repository)"
         qname = c.quant.name if c.quant else "?"
-        print(f"{i:>3}. {qname:<13} {_size(c.size):>10}  {c.repo_id}  {name}")
-        print(f"       {' · '.join(c.badges())} · calibration: {c.calibration}")
+        print(f"{i:>3}. {qname:<13} {_size(c.size):>10}  {one_line(c.repo_id)}  {one_line(name)}")
+        print(one_line(f"       {' · '.join(c.badges())} · calibration: {c.calibration}"))
     best = alts.candidates[0]
     if best.file:
-        print(f"\nDownload the first with:  quantdoctor-cli hub download {best.repo_id} {best.file}")
+        print(f"\nDownload the first with:  {_command('hub', 'download', best.repo_id, best.file)}")
     return 0
 
 
@@ -104,8 +113,15 @@ def cmd_download(args: argparse.Namespace) -> int:
     if args.reference or not filename:
         if filename:
             raise QuantDoctorError("Give either a FILE or --reference, not both.", "Drop one of them.")
-        repo, filename = reference_file(args.repo)
-        print(f"Reference: {repo} {filename}", file=sys.stderr)
+        from core.app.hub import find_reference
+
+        best = find_reference(args.repo)
+        if best is None:
+            repo, filename = reference_file(args.repo)
+            print(f"Reference: {repo} {filename}", file=sys.stderr)
+        else:
+            repo, filename = best.repo_id, best.filename
+            print(f"Reference: {best.words()}", file=sys.stderr)
     printer = ProgressPrinter()
     try:
         done = run_job(download(repo, filename, revision=args.revision), None if args.quiet else printer)
@@ -124,7 +140,24 @@ def cmd_download(args: argparse.Namespace) -> int:
     )  # fmt: skip
     check = ", sha256 verified" if done.verified else ""
     print(f"{done.path}  ({_size(done.size)}, {how}{check})")
-    print(f"Diagnose it with:  quantdoctor-cli inspect {done.path}")
+    print(f"Diagnose it with:  {_command('inspect', str(done.path))}")
+    return 0
+
+
+def cmd_reference(args: argparse.Namespace) -> int:
+    """What to compare against without a higher-precision file: the best one on the Hub with its size, the
+    free disk and the time to fetch it, the published table, or the settings question. Downloads nothing."""
+    from core.app.hub import reference_choices
+
+    choices = reference_choices(args.repo, args.basename, args.type)
+    if args.json:
+        print_json(choices.to_dict())
+        return 0
+    for line in choices.lines():
+        print(line)
+    if choices.offer is not None:
+        o = choices.offer
+        print(f"To fetch it:  {_command('hub', 'download', o.repo_id, o.filename)}")
     return 0
 
 
@@ -161,6 +194,13 @@ def register(subparsers: Any) -> dict[str, tuple[str, Handler]]:
     p.add_argument("--json", action="store_true", help="print JSON instead of a summary")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(hub_handler=cmd_download)
+
+    p = sub.add_parser("reference", help="The best reference on the Hub for your model, with its size (no download).")
+    p.add_argument("repo", nargs="?", help="your model's repository (owner/name)")
+    p.add_argument("--basename", help="the model's name when no repository is known, e.g. Qwen2.5-7B-Instruct")
+    p.add_argument("--type", help="your file's quant type, e.g. Q3_K_S (for the published figure)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of the choices")
+    p.set_defaults(hub_handler=cmd_reference)
 
     def dispatch(args: argparse.Namespace) -> int:
         handler: Handler = args.hub_handler

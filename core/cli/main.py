@@ -17,6 +17,7 @@ from core.children import RUN_MODULE_FLAG, install_signal_cleanup, run_module_fr
 from core.cli import compare, diagnose, engines, hardware, hub, model
 from core.cli.output import install_safe_streams, print_json
 from core.cli.run_options import normalise_argv
+from core.display_text import one_line
 from core.errors import QuantDoctorError
 
 COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], int]]] = {}
@@ -48,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except QuantDoctorError as err:
         if getattr(args, "json", False):
             print_json(err.to_dict())
-        print(f"Error: {err.message}\nFix: {err.fix}", file=sys.stderr)
+        print(f"Error: {one_line(err.message)}\nFix: {one_line(err.fix)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("Cancelled.", file=sys.stderr)

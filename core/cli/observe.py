@@ -5,15 +5,22 @@ from __future__ import annotations
 
 import argparse
 import re
+from collections.abc import Callable
 from pathlib import Path
 
-from core.app.engines import is_number
 from core.app.observe import count_prompt
 from core.errors import SetupError
+from core.files import read_head
 from core.model.token_probe import MAX_PROMPT_CHARS, probe
 from core.settings.observations import Observation, Observations, SamplingSeen
+from core.textnum import SAMPLING, Quantity, decimal_argument, decimal_or_none
 
 PROBE_SOURCE = "llama.cpp log (tokenizer probe)"
+
+
+def _real(low: float, high: float) -> Callable[[str], float]:
+    """An argparse type: a finite number from `low` to `high` (`nan`, `inf`, `1e400` are usage errors)."""
+    return decimal_argument(Quantity("a sampling setting", "", low, high))
 
 
 def add_observation_arguments(p: argparse.ArgumentParser) -> None:
@@ -23,8 +30,9 @@ def add_observation_arguments(p: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="a prompt you send (system prompt, tools, document): counted with the model's own tokenizer",
     )
-    g.add_argument("--temperature", "--temp", dest="temperature", type=float, metavar="T", help="your temperature")
-    g.add_argument("--repeat-penalty", type=float, metavar="P", help="your repetition penalty (1.0 = none)")
+    g.add_argument("--temperature", "--temp", dest="temperature", type=_real(0, 100), metavar="T",
+                   help="your temperature")  # fmt: skip
+    g.add_argument("--repeat-penalty", type=_real(0, 100), metavar="P", help="your repetition penalty (1.0 = none)")
     g.add_argument(
         "--engine-version", metavar="V", help="your engine's version (Ollama's default context depends on it)"
     )
@@ -42,16 +50,16 @@ MAX_MODELFILE_CHARS = 1024 * 1024
 
 def modelfile_observations(path: str, obs: Observations) -> None:
     """An Ollama Modelfile's TEMPLATE (the engine-side template) and sampling PARAMETERs."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            text = f.read(MAX_MODELFILE_CHARS)
-    except OSError:
-        return  # the settings importer already says what is wrong with the file
+    if "\n" in path:  # the Modelfile's own text, as --from-ollama also takes it
+        text = path[:MAX_MODELFILE_CHARS]
+    else:  # through the file door: a FIFO or device named as the Modelfile is a plain SetupError, never waited on
+        raw = read_head(path, 4 * MAX_MODELFILE_CHARS, "a Modelfile", SetupError)
+        text = raw.decode("utf-8", "replace")[:MAX_MODELFILE_CHARS]
     m = _TEMPLATE.search(text)
     if m:
         template = next(g for g in m.groups() if g is not None)
         obs.engine_template = Observation(template, f"your Modelfile {Path(path).name} (TEMPLATE)")
-    values = {k.lower(): float(v) for k, v in _PARAMETER.findall(text) if is_number(v)}
+    values = {k.lower(): n for k, v in _PARAMETER.findall(text) if (n := decimal_or_none(v, SAMPLING)) is not None}
     if values and obs.sampling is None:
         obs.sampling = SamplingSeen(
             f"your Modelfile {Path(path).name} (PARAMETER)",
@@ -71,13 +79,9 @@ def observations_from_args(args: argparse.Namespace, model_path: str) -> Observa
     prompt_file = getattr(args, "prompt_file", None)
     text: str | None = None
     if prompt_file:
-        try:
-            with open(prompt_file, encoding="utf-8", errors="replace") as f:
-                text = f.read(MAX_PROMPT_CHARS)
-        except OSError as exc:
-            raise SetupError(
-                f"The prompt file {prompt_file} could not be read ({exc.strerror}).", "Check its path."
-            ) from exc
+        # 4 bytes a character at most in UTF-8: the first MAX_PROMPT_CHARS characters, whatever the file's size.
+        raw = read_head(prompt_file, 4 * MAX_PROMPT_CHARS, "a prompt file", SetupError)
+        text = raw.decode("utf-8", errors="replace")[:MAX_PROMPT_CHARS]
     if text is not None:  # counted the one way both front ends count (core.app.observe)
         obs.prompt, warnings = count_prompt(model_path, text)
         obs.log += [Observation(line, PROBE_SOURCE) for line in warnings]

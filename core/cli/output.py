@@ -1,36 +1,24 @@
 """What every CLI command shares for output: JSON on stdout, the same way everywhere.
 
-Everything the CLI writes goes through `SafeStream` (installed by core.cli.main), the one place
-where text from a file, a server or the Hub is made safe for a terminal: escape sequences (ANSI
-colours, cursor moves, OSC 52 clipboard writes, title changes) and every other control character
-except newline and tab are shown as visible `\x1b`-style escapes instead of being obeyed.
+Everything the CLI writes goes through `SafeStream` (installed by core.cli.main), which shows text
+from a file, a server or the Hub through core.display_text, the one door for it: escape sequences
+(ANSI colours, cursor moves, OSC 52 clipboard writes, title changes), bidi controls and line
+separators, and every other control character except newline and tab, are shown as visible
+`\x1b`-style escapes instead of being obeyed. A value that must stay on one line (a model's name,
+a finding's title) goes through `display_text.one_line` where the command formats it.
 """
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
-import re
 import sys
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from core import display_text
 from core.progress import Progress
-
-# C0 controls but \t and \n, DEL, C1 controls, and the Unicode bidi overrides/isolates that can
-# make a terminal show text in another order than it is (CVE-2021-42574, "Trojan Source").
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def _visible(m: re.Match[str]) -> str:
-    c = m.group()
-    return f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
-
-
-def clean_text(text: str) -> str:
-    """`text` with every control character shown as an escape instead of sent to the terminal."""
-    return _CONTROL.sub(_visible, text)
+from core.textnum import Quantity, whole_argument
 
 
 class SafeStream(io.TextIOBase):
@@ -43,7 +31,7 @@ class SafeStream(io.TextIOBase):
         self.inner = inner
 
     def write(self, text: str) -> int:
-        self.inner.write(clean_text(text))
+        self.inner.write(display_text.visible(text))
         return len(text)
 
     def raw_write(self, text: str) -> None:
@@ -81,28 +69,18 @@ def _raw_write(stream: TextIO, text: str) -> None:
 def whole(low: int, high: int) -> Callable[[str], int]:
     """An argparse type: a whole number from `low` to `high`, or argparse's own plain usage error.
 
-    The one place a count on the command line is bounded: `--max-chunks -3` or `--samples 10**9`
-    never reaches code that would give a false message or run for hours.
+    A count on the command line is bounded where it enters: `--max-chunks -3` or `--samples 10**9`
+    never reaches code that would give a false message or run for hours. The reading is the numbers
+    door's (core.textnum: ASCII digits only, no `1_000`).
     """
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"'{text[:40]}' is not a whole number") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{value} is not between {low:,} and {high:,}")
-        return value
-
-    parse.__name__ = "number"
-    return parse
+    return whole_argument(Quantity("a count", "", low, high))
 
 
 def print_json(data: Any) -> None:
     """JSON on stdout. Control characters only occur inside strings there, so they are written as
     JSON's own `\\uXXXX` escapes (still the same JSON), never raw to the terminal."""
     text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
-    sys.stdout.write(_CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
+    sys.stdout.write(display_text.json_escapes(text) + "\n")
 
 
 class ProgressPrinter:
@@ -115,7 +93,7 @@ class ProgressPrinter:
 
     def __call__(self, event: Progress) -> None:
         if self.tty:
-            text = clean_text(event.describe())[:100]
+            text = display_text.one_line(event.describe())[:100]
             _raw_write(sys.stderr, "\r" + text.ljust(self.width))
             self.width = len(text)
             sys.stderr.flush()

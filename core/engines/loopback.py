@@ -1,28 +1,34 @@
 """Ask an engine on this machine a question, safely: loopback only, read-only, short, capped.
 
 The person's own app is running their model; Quant Doctor must never disturb it nor reach beyond
-the machine. So every request here goes to 127.0.0.1 or ::1 only (any other address is refused
-before a socket is opened), uses GET — or POST only to the read-only endpoints in `READ_ONLY_POSTS`
-(Ollama's /api/show) —, gives up at a deadline (the socket timeout is reset to the time left before
-every read, so a server that trickles bytes cannot hold it), and reads at most `MAX_BODY` bytes
-of an answer. Every failure is an `Answer` with a plain `error`, never an exception.
+the machine. So every request here goes through the one HTTP door (core.net) with `loopback_only`:
+127.0.0.1 or ::1 only (any other address is refused before a socket is opened, and no proxy is
+used), GET — or POST only to the read-only endpoints in `READ_ONLY_POSTS` (Ollama's /api/show) —,
+one deadline for the whole answer (a server that trickles bytes, headers included, cannot hold it),
+at most `MAX_BODY` bytes of an answer (decoded), redirects only within the same address. Every
+failure is an `Answer` with a plain `error`, never an exception.
 """
 
 from __future__ import annotations
 
-import contextlib
-import http.client
-import ipaddress
 import json
 import socket
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
-from core import jsonfile
-from core.errors import EngineNotFoundError, QuantDoctorError
+from core import jsonfile, net, redact, textnum
+from core.errors import (
+    EngineNotFoundError,
+    NetAddressError,
+    NetAnswerError,
+    NetRedirectError,
+    NetRefusedError,
+    NetTimeoutError,
+    NetTooLargeError,
+    NetUnreachableError,
+    QuantDoctorError,
+)
 
 PROBE_TIMEOUT_S = 1.0
 MAX_BODY = 4 * 1024 * 1024  # the largest honest answer (Ollama's /api/show with tensors) is well under this
@@ -32,35 +38,30 @@ LOOPBACK_HOSTS = ("127.0.0.1", "::1")
 
 def loopback_host(host: str) -> str:
     """The loopback address for a host name, or a plain error: nothing off this machine is contacted."""
-    h = host.strip().strip("[]").lower()
-    if h == "localhost":
-        return "127.0.0.1"
     try:
-        ip = ipaddress.ip_address(h)
-    except ValueError:
-        ip = None
-    if ip is None or not ip.is_loopback:
+        return net.loopback_host(host)
+    except NetAddressError as exc:
         raise EngineNotFoundError(
             f"Quant Doctor only connects to engines on this machine, not to '{host}'.",
             "Give an address on this machine, e.g. http://127.0.0.1:8080, or import the engine's log instead.",
-        )
-    return "::1" if ip.version == 6 else "127.0.0.1"
+        ) from exc
 
 
 def parse_url(url: str, default_port: int) -> tuple[str, int]:
     """(loopback host, port) from 'http://127.0.0.1:8081', '127.0.0.1:8081', ':8081' or '8081'."""
     text = url.strip()
-    if text.isdigit():
-        return "127.0.0.1", int(text)
+    if text.isdigit() or textnum.is_number(text):  # a bare port: '8081' (and '٨٠٨١' or '99999' are refused plainly)
+        port = textnum.whole(text, textnum.PORT, "The port", EngineNotFoundError, "Give it as http://127.0.0.1:PORT.")
+        return "127.0.0.1", port
     if "://" not in text:
         text = "http://" + (text if not text.startswith(":") else "127.0.0.1" + text)
-    parts = urlsplit(text)
+    parts = net.split_url(text)
     if parts.scheme not in ("http", ""):
-        raise EngineNotFoundError(f"'{url}' is not an http:// address.", "Give it as http://127.0.0.1:PORT.")
+        raise EngineNotFoundError(f"'{redact.value(url)}' is not an http:// address.", "Give it as http://127.0.0.1:PORT.")
     try:
         port = parts.port or default_port
     except ValueError as exc:
-        raise EngineNotFoundError(f"'{url}' has no valid port.", "Give it as http://127.0.0.1:PORT.") from exc
+        raise EngineNotFoundError(f"'{redact.value(url)}' has no valid port.", "Give it as http://127.0.0.1:PORT.") from exc
     return loopback_host(parts.hostname or "127.0.0.1"), port
 
 
@@ -122,63 +123,30 @@ class Loopback:
             raise ValueError(f"{path} is not a read-only endpoint")  # a programming error, never the person's
         return self._request("POST", path, json.dumps(payload).encode())
 
-    def _left(self, end: float) -> float:
-        return end - time.monotonic()
-
     def _request(self, method: str, path: str, body: bytes | None) -> Answer:
-        end = min(self.deadline, time.monotonic() + self.timeout)
-        if self._left(end) <= 0:
-            return Answer(path, error="no time left to ask")
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=self._left(end))
-        aborted = threading.Event()
-        watchdog = threading.Timer(
-            self._left(end), _abort, (conn, aborted)
-        )  # a trickled header cannot outlive the deadline
-        watchdog.daemon = True
-        watchdog.start()
-        try:
-            headers = {"Accept": "application/json", "Connection": "close"}
-            if body is not None:
-                headers["Content-Type"] = "application/json"
-            conn.request(method, path, body=body, headers=headers)
-            self._set_timeout(conn, end)
-            resp = conn.getresponse()
-            data = bytearray()
-            while len(data) <= MAX_BODY:
-                self._set_timeout(conn, end)
-                chunk = resp.read1(65536) if hasattr(resp, "read1") else resp.read(65536)
-                if not chunk:
-                    break
-                data += chunk
-            if len(data) > MAX_BODY:
-                return Answer(path, resp.status, error=f"the answer is larger than {MAX_BODY // (1024 * 1024)} MiB")
-            return Answer(path, resp.status, bytes(data), content_type=resp.getheader("Content-Type") or "")
-        except ConnectionRefusedError:
-            return Answer(path, error="nothing is listening")
-        except TimeoutError:
-            return Answer(path, error="no answer in time")
-        except (http.client.HTTPException, OSError) as exc:
-            if aborted.is_set():  # our own deadline closed it, however the socket then reported that
-                return Answer(path, error="no answer in time")
-            return Answer(path, error=f"the connection failed ({type(exc).__name__})")
-        finally:
-            watchdog.cancel()
-            conn.close()
-
-    def _set_timeout(self, conn: http.client.HTTPConnection, end: float) -> None:
-        left = self._left(end)
+        left = min(self.deadline - time.monotonic(), self.timeout)
         if left <= 0:
-            raise TimeoutError
-        if conn.sock is not None:
-            conn.sock.settimeout(left)
-
-
-def _abort(conn: http.client.HTTPConnection, aborted: threading.Event) -> None:
-    aborted.set()
-    sock = conn.sock
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
+            return Answer(path, error="no time left to ask")
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        try:  # the one door: loopback only, same-origin redirects, capped, one deadline for the whole answer
+            reply = net.request(method, self.url + path, headers=headers, content=body, loopback_only=True,
+                                max_bytes=MAX_BODY, timeout=left, deadline=left, max_redirects=3)  # fmt: skip
+        except NetTooLargeError:
+            return Answer(path, error=f"the answer is larger than {MAX_BODY // (1024 * 1024)} MiB")
+        except NetAnswerError:
+            return Answer(path, error="the answer could not be read")
+        except NetTimeoutError:
+            return Answer(path, error="no answer in time")
+        except NetRedirectError:
+            return Answer(path, error="it redirected to another address")
+        except NetRefusedError:
+            return Answer(path, error="nothing is listening")
+        except NetUnreachableError as exc:
+            cause = exc.__cause__
+            return Answer(path, error=f"the connection failed ({type(cause).__name__ if cause else 'closed'})")
+        return Answer(path, reply.status, reply.body, content_type=reply.headers.get("Content-Type") or "")
 
 
 def port_open(host: str, port: int, timeout: float) -> bool:

@@ -20,10 +20,12 @@ from core.engines.found import (
     FoundModel,
     LiveApi,
     as_dict,
+    dicts,
     first_int,
     gib,
     positive_int,
     process_is,
+    text_of,
     unreadable,
 )
 from core.engines.loopback import Loopback
@@ -33,6 +35,7 @@ from core.settings.run import FlashAttn
 from core.settings.sampling import Sampling
 from core.settings.setup import Setup
 from core.shells import env_lines
+from core.textnum import BATCH, BYTES, CONTEXT, LAYERS, VERSION_PART, whole_or_none
 
 # The Modelfile's sampler parameters (ollama docs/modelfile.md, "Valid Parameters and Values").
 SAMPLER_PARAMETERS = ("temperature", "top_k", "top_p", "min_p", "typical_p", "repeat_penalty", "repeat_last_n",
@@ -53,7 +56,7 @@ def from_ollama(env: Mapping[str, str] | None = None, modelfile: str | Path | No
         values["flash_attn"] = FlashAttn.ON if fa.strip().lower() in ("1", "true", "on", "yes") else FlashAttn.OFF
     ctx = env.get("OLLAMA_CONTEXT_LENGTH")
     if ctx:
-        values["n_ctx"] = whole_number("OLLAMA_CONTEXT_LENGTH", ctx)
+        values["n_ctx"] = whole_number("OLLAMA_CONTEXT_LENGTH", ctx, CONTEXT)
     if modelfile is not None:
         text = (
             read_settings_text(modelfile, "an Ollama Modelfile")
@@ -66,11 +69,11 @@ def from_ollama(env: Mapping[str, str] | None = None, modelfile: str | Path | No
                 continue
             key, val = m.group(1).lower(), m.group(2).strip().strip('"')
             if key == "num_ctx":
-                values["n_ctx"] = whole_number("num_ctx", val)
+                values["n_ctx"] = whole_number("num_ctx", val, CONTEXT)
             elif key == "num_gpu":
-                values["n_gpu_layers"] = whole_number("num_gpu", val)
+                values["n_gpu_layers"] = whole_number("num_gpu", val, LAYERS)
             elif key == "num_batch":
-                values["n_batch"] = whole_number("num_batch", val)
+                values["n_batch"] = whole_number("num_batch", val, BATCH)
             elif key in SAMPLER_PARAMETERS:
                 sampler[key] = val
             else:
@@ -91,24 +94,32 @@ def from_ollama(env: Mapping[str, str] | None = None, modelfile: str | Path | No
 def query_ollama(client: Loopback, a: Answers, e: FoundEngine, want: str | None) -> None:
     """Ollama: /api/ps (loaded models, size vs size in VRAM, context), /api/show (Modelfile parameters,
     GGUF metadata), the blob on disk via the manifests; cache type and flash attention only from OLLAMA_*."""
-    e.version = str(a["/api/version"].json_dict().get("version") or "") or None
-    tags = [m for m in a["/api/tags"].json_dict().get("models", []) if isinstance(m, dict)]
-    ps = [m for m in client.get("/api/ps").json_dict().get("models", []) if isinstance(m, dict)]
-    loaded = {str(m.get("name") or m.get("model")): m for m in ps}
+    e.version = text_of(a["/api/version"].json_dict().get("version"), 100)
+    tags = dicts(a["/api/tags"].json_dict().get("models"))
+    ps_answer = client.get("/api/ps")
+    ps_models = ps_answer.json_dict().get("models")
+    if ps_answer.ok and ps_models is not None and not isinstance(ps_models, list):
+        e.warnings.append(f"Ollama's /api/ps answered models of the wrong kind ({type(ps_models).__name__}): "
+                          "which model is loaded could not be read.")  # fmt: skip
+    # a model's name is text; an entry without one names nothing (ollama api/types.go ProcessModelResponse)
+    loaded = {n: m for m in dicts(ps_models) if (n := text_of(m.get("name")) or text_of(m.get("model")))}
     for m in tags:
-        name = str(m.get("name") or m.get("model") or "")
+        name = text_of(m.get("name")) or text_of(m.get("model"))
+        if name is None:
+            continue
         details = as_dict(m.get("details"))
         running = loaded.get(name)
         e.models.append(FoundModel(
-            name, running is not None, positive_int(running.get("context_length")) if running else None, None, None,
-            str(details.get("quantization_level") or "") or None,
-            positive_int(running.get("size")) if running else positive_int(m.get("size")),  # loaded: weights + cache + buffers
-            positive_int(running.get("size_vram")) if running else None,
+            name, running is not None, positive_int(running.get("context_length"), CONTEXT) if running else None,
+            None, None, text_of(details.get("quantization_level"), 100),
+            positive_int((running or m).get("size"), BYTES),  # loaded: weights + cache + buffers
+            positive_int(running.get("size_vram"), BYTES) if running else None,
         ))  # fmt: skip
     for name, m in loaded.items():
         if name not in {x.name for x in e.models}:
-            e.models.append(FoundModel(name, True, positive_int(m.get("context_length")), size_bytes=positive_int(m.get("size")),
-                                       size_vram=positive_int(m.get("size_vram"))))  # fmt: skip
+            e.models.append(FoundModel(name, True, positive_int(m.get("context_length"), CONTEXT),
+                                       size_bytes=positive_int(m.get("size"), BYTES),
+                                       size_vram=positive_int(m.get("size_vram"), BYTES)))  # fmt: skip
     for fm in e.models:
         if fm.loaded and fm.size_bytes and fm.size_vram is not None and fm.size_vram < fm.size_bytes:
             share = fm.size_vram / fm.size_bytes
@@ -125,17 +136,17 @@ def query_ollama(client: Loopback, a: Answers, e: FoundEngine, want: str | None)
         raise EngineNotFoundError(f"Ollama has no model called '{target}'.",
                                   "Run `ollama list` to see the names, then give one as ollama:NAME.")  # fmt: skip
     show = client.post_json("/api/show", {"model": model.name}).json_dict()
-    params = _ollama_parameters(str(show.get("parameters") or ""))
+    params = _ollama_parameters(text_of(show.get("parameters"), 1 << 20) or "")
     info = as_dict(show.get("model_info"))
-    arch = info.get("general.architecture")
-    model.n_ctx_train = positive_int(info.get(f"{arch}.context_length")) if arch else None
+    arch = text_of(info.get("general.architecture"), 100)
+    model.n_ctx_train = positive_int(info.get(f"{arch}.context_length"), CONTEXT) if arch else None
     env = dict(e.process.env) if e.process and process_is(e.process, "ollama") else {}
-    model.path = ollama_blob(model.name, env, str(show.get("modelfile") or ""))
+    model.path = ollama_blob(model.name, env, text_of(show.get("modelfile"), 1 << 20) or "")
     values: dict[str, Any] = {"engine": "ollama", "source": f"Ollama at {e.url}", "unknown": []}
     num_ctx = (
         model.context
-        or positive_int(first_int(params.get("num_ctx")))
-        or positive_int(first_int(env.get("OLLAMA_CONTEXT_LENGTH")))
+        or positive_int(first_int(params.get("num_ctx"), CONTEXT), CONTEXT)
+        or positive_int(first_int(env.get("OLLAMA_CONTEXT_LENGTH"), CONTEXT), CONTEXT)
     )
     if num_ctx:
         values["n_ctx"] = num_ctx
@@ -143,7 +154,7 @@ def query_ollama(client: Loopback, a: Answers, e: FoundEngine, want: str | None)
         e.facts.append(f"{model.name} runs with {model.context:,} tokens of context (/api/ps)")
     if "num_ctx" in params:
         e.facts.append(f"its Modelfile sets num_ctx {params['num_ctx'][0]}")
-    if (gpu := first_int(params.get("num_gpu"))) is not None:
+    if (gpu := first_int(params.get("num_gpu"), LAYERS)) is not None:
         values["n_gpu_layers"] = gpu
     if env.get("OLLAMA_KV_CACHE_TYPE") is not None:
         values["cache_type_k"] = values["cache_type_v"] = env["OLLAMA_KV_CACHE_TYPE"] or "f16"
@@ -356,10 +367,11 @@ def _version(text: str | None) -> tuple[int, ...] | None:
         return None
     nums = []
     for part in text.strip().lstrip("v").split(".")[:3]:
-        digits = "".join(ch for ch in part if ch.isdigit())
-        if not digits:
+        digits = "".join(ch for ch in part if "0" <= ch <= "9")  # ASCII digits only: "٣" is no version
+        n = whole_or_none(digits, VERSION_PART)
+        if n is None:
             return None
-        nums.append(int(digits))
+        nums.append(n)
     return tuple(nums) if nums else None
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from core import shells
+from core import shells, textnum
 from core.engines.base import CopyKind, FixStep
 from core.shells import Shell
 
@@ -82,11 +82,8 @@ def _set_flag(tokens: list[str], names: tuple[str, ...], values: list[str]) -> l
 
 
 def is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    """Whether a command-line token is written as a number (`-1` is a value, `--port` a flag): core.textnum."""
+    return textnum.is_number(text)
 
 
 # --- what a copy field may hold ---------------------------------------------------------------------------

@@ -5,6 +5,10 @@ are on its command line; Ollama's cache type and context come from OLLAMA_* vari
 server's environment. The process is found by the port it listens on (psutil), read only if it
 belongs to the same user (never signalled, never written), and the environment only where the
 platform lets a user read it. Anything that cannot be read is said plainly in `notes`.
+
+This module is the only reader of another process's command line and environment (tests/test_doors.py
+holds it to that), and what it reads passes core.redact first: API keys, tokens, passwords and the
+credentials inside URLs never leave here, so no engine, report, JSON or copy field can show them.
 """
 
 from __future__ import annotations
@@ -12,27 +16,20 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from core import redact
+
 ENV_PREFIXES = ("OLLAMA_", "LLAMA_ARG_")
-_SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
-_SECRET_FLAGS = {
-    "--api-key",
-    "--api-key-file",
-    "--password",
-    "--ssl-key-file",
-    "--hf-token",
-    "-hft",
-    "--admin-password",
-}
 
 
 @dataclass
 class EngineProcess:
     pid: int
     name: str = ""
-    cmdline: list[str] = field(default_factory=list)
-    env: dict[str, str] = field(default_factory=dict)  # OLLAMA_* and LLAMA_ARG_* only
+    cmdline: list[str] = field(default_factory=list)  # redacted (core.redact.command)
+    env: dict[str, str] = field(default_factory=dict)  # OLLAMA_* and LLAMA_ARG_* only, redacted
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -164,7 +161,7 @@ def engine_listeners(words: Iterable[str], skip_ports: Iterable[int] = ()) -> Li
                 proc = psutil.Process(pid)
                 mine = proc.username() == me
                 name = proc.name()
-                cmd = proc.cmdline() if mine else []
+                cmd = command_line(proc) if mine else []
             except (psutil.Error, OSError):
                 mine, name, cmd = False, "", []
             seen[pid] = (name, mine and looks_like(name, cmd, words))
@@ -205,29 +202,39 @@ def engine_process(port: int) -> EngineProcess | None:
         )  # fmt: skip
     found = EngineProcess(pid, name)
     try:
-        found.cmdline = hide_secrets(list(proc.cmdline()))
+        found.cmdline = command_line(proc)
     except (psutil.Error, OSError):
         found.notes.append("Its command line could not be read.")
     try:
-        found.env = {k: ("(hidden)" if any(w in k for w in _SECRET_WORDS) else v)
-                     for k, v in proc.environ().items() if k.startswith(ENV_PREFIXES)}  # fmt: skip
+        found.env = environment(proc)
     except (psutil.Error, OSError):
         found.notes.append("Its environment could not be read on this system.")
     return found
 
 
-def hide_secrets(cmdline: list[str]) -> list[str]:
-    """The command line with API keys and passwords replaced: it is shown, printed and saved in reports."""
-    out: list[str] = []
-    hide_next = False
-    for tok in cmdline:
-        flag, eq, _ = tok.partition("=")
-        if hide_next:
-            out.append("(hidden)")
-            hide_next = False
-        elif flag in _SECRET_FLAGS and eq:
-            out.append(f"{flag}=(hidden)")
-        else:
-            out.append(tok)
-            hide_next = tok in _SECRET_FLAGS
-    return out
+# --- the only reads of another process: redacted before anything else sees them -----------------------------
+
+
+def command_line(proc: Any) -> list[str]:
+    """A psutil.Process's command line, redacted (raises psutil.Error / OSError as psutil does)."""
+    return redact.command([str(t) for t in proc.cmdline()])
+
+
+def environment(proc: Any) -> dict[str, str]:
+    """A psutil.Process's OLLAMA_* and LLAMA_ARG_* variables, redacted (raises as psutil does)."""
+    return redact.environment({k: v for k, v in proc.environ().items() if str(k).startswith(ENV_PREFIXES)})
+
+
+def child_command_line(pid: int, program: str) -> list[str] | None:
+    """The redacted command line of the first child (at any depth) of process `pid` whose program's name
+    holds `program` (text-generation-webui's llama-server child), or None."""
+    import psutil
+
+    try:
+        for child in psutil.Process(pid).children(recursive=True):
+            cmd = command_line(child)
+            if cmd and program in Path(cmd[0]).name:
+                return cmd
+    except (psutil.Error, OSError):
+        return None
+    return None

@@ -9,18 +9,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from core import jsonfile
+from core import jsonfile, textnum
 from core.errors import SetupError
 from core.files import read_text_limited
 from core.settings.setup import Setup
+from core.textnum import BATCH, CONTEXT, LAYERS, Quantity
 
 
 def setup_from(values: dict[str, Any], where: str) -> Setup:
     """A Setup from imported values, with wrongly typed values (a context given as text) as a plain error."""
-    for key in ("n_ctx", "n_gpu_layers", "n_batch"):
+    for key, quantity in (("n_ctx", CONTEXT), ("n_gpu_layers", LAYERS), ("n_batch", BATCH)):
         value = values.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise SetupError(f"In {where}, {key} should be a whole number, not {value!r}.", f"Fix {key} in {where}.")
+        if value is not None and textnum.json_whole(value, quantity) is None:
+            raise SetupError(
+                f"In {where}, {key} should be a whole number from {quantity.least()} to {quantity.most()}, "
+                f"not {textnum.shown(repr(value))}.",
+                f"Fix {key} in {where}.",
+            )
     for key in ("cache_type_k", "cache_type_v"):
         if key in values and not isinstance(values[key], str):
             raise SetupError(
@@ -29,11 +34,10 @@ def setup_from(values: dict[str, Any], where: str) -> Setup:
     return Setup.of(**values)
 
 
-def whole_number(what: str, text: str) -> int:
-    try:
-        return int(text)
-    except ValueError as exc:
-        raise SetupError(f"{what} should be a whole number, not '{text}'.", f"Fix the value of {what}.") from exc
+def whole_number(what: str, text: str, quantity: Quantity) -> int:
+    """A setting's value from pasted or imported text, through the one door (core.textnum): a plain
+    SetupError naming the setting when it is not a whole number of that kind."""
+    return textnum.whole(text, quantity, what, SetupError)
 
 
 def read_json(path: Path, what: str) -> dict[str, Any]:

@@ -17,9 +17,11 @@ from core.engines.found import (
     as_dict,
     owned_by,
     positive_int,
+    text_of,
 )
 from core.engines.loopback import Loopback
 from core.settings.setup import Setup
+from core.textnum import CONTEXT
 
 _CACHE_MODE = {"f16": "FP16", "q8_0": "Q8", "q4_0": "Q4"}
 
@@ -61,13 +63,14 @@ def query_tabbyapi(client: Loopback, a: Answers, e: FoundEngine, want: str | Non
     card = client.get("/v1/model")
     data = card.json_dict()
     params = as_dict(data.get("parameters"))
-    name = str(data.get("id") or next((d.get("id") for d in answer_data(a, "/v1/models")), "") or "model")
-    ctx = positive_int(params.get("max_seq_len"))
+    name = text_of(data.get("id")) or next((n for d in answer_data(a, "/v1/models") if (n := text_of(d.get("id")))),
+                                           "model")  # fmt: skip
+    ctx = positive_int(params.get("max_seq_len"), CONTEXT)
     e.models = [FoundModel(name, bool(data), ctx)]
     values: dict[str, Any] = {"engine": "tabbyapi", "source": f"TabbyAPI at {e.url}", "unknown": []}
     if ctx:
         values["ctx"] = ctx
-    mode = str(params.get("cache_mode") or "")
+    mode = text_of(params.get("cache_mode"), 100) or ""
     if mode:
         if "," in mode:
             k, _, v = mode.partition(",")

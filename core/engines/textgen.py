@@ -14,11 +14,12 @@ from core.engines.found import (
     FoundEngine,
     FoundModel,
     LiveApi,
+    text_of,
 )
 from core.engines.llama_args import from_command
 from core.engines.loopback import Loopback
 from core.engines.paste import Flag, corrected_command
-from core.engines.process import EngineProcess
+from core.engines.process import EngineProcess, child_command_line
 from core.settings.setup import Setup
 from core.shells import Shell
 
@@ -57,10 +58,10 @@ def query_textgen(client: Loopback, a: Answers, e: FoundEngine, want: str | None
     """text-generation-webui: model name and loader; for GGUF it runs llama-server as a child process
     (modules/llama_cpp_server.py), whose command line holds the settings."""
     info = a["/v1/internal/model/info"].json_dict()
-    name = str(info.get("model_name") or "")
+    name = text_of(info.get("model_name")) or ""
     loaded = bool(name) and name != "None"
     e.models = [FoundModel(name or "none", loaded)]
-    e.facts.append(f"loader: {info.get('loader')}")
+    e.facts.append(f"loader: {text_of(info.get('loader'), 100) or 'not said'}")
     child = _child_llama_server(e.process)
     if child is not None:
         setup = from_command(shlex.join(child), Shell.POSIX)
@@ -76,20 +77,8 @@ def query_textgen(client: Loopback, a: Answers, e: FoundEngine, want: str | None
 
 
 def _child_llama_server(proc: EngineProcess | None) -> list[str] | None:
-    if proc is None:
-        return None
-    import psutil
-
-    try:
-        for child in psutil.Process(proc.pid).children(recursive=True):
-            cmd = child.cmdline()
-            if cmd and "llama-server" in Path(cmd[0]).name:
-                return list(cmd)
-    except (psutil.Error, OSError):
-        return None
-    return None
-
-
+    """Its llama-server child's command line, redacted (core.engines.process reads it)."""
+    return None if proc is None else child_command_line(proc.pid, "llama-server")
 
 
 def recognise(a: Answers) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from core.engines.base import Change, Engine, FixBase, FixStep, NoFlashAttnCache
@@ -12,12 +11,15 @@ from core.engines.found import (
     FoundModel,
     LiveApi,
     answer_data,
+    exists_here,
     owned_by,
     positive_int,
+    text_of,
 )
 from core.engines.loopback import Loopback
 from core.engines.paste import Flag, corrected_command
 from core.settings.setup import Setup
+from core.textnum import CONTEXT
 
 
 def spell(change: Change, base: FixBase) -> list[FixStep]:
@@ -54,14 +56,14 @@ def spell(change: Change, base: FixBase) -> list[FixStep]:
 
 def query_vllm(client: Loopback, a: Answers, e: FoundEngine, want: str | None) -> None:
     """vLLM: /v1/models max_model_len and root; quantization and --kv-cache-dtype only on its command line."""
-    e.version = str(a["/version"].json_dict().get("version") or "") or None
+    e.version = text_of(a["/version"].json_dict().get("version"), 100)
     cards = [d for d in answer_data(a, "/v1/models") if d.get("max_model_len") is not None] or answer_data(
         a, "/v1/models"
     )
     for d in cards:
-        root = str(d.get("root") or "")
-        e.models.append(FoundModel(str(d.get("id")), True, positive_int(d.get("max_model_len")),
-                                   path=root if root and Path(root).exists() else None))  # fmt: skip
+        root = text_of(d.get("root"))
+        e.models.append(FoundModel(text_of(d.get("id")) or "model", True, positive_int(d.get("max_model_len"), CONTEXT),
+                                   path=root if root and exists_here(root) else None))  # fmt: skip
     values: dict[str, Any] = {"engine": "vllm", "source": f"vLLM at {e.url}", "unknown": []}
     if e.models and e.models[0].context:
         values["ctx"] = e.models[0].context

@@ -8,6 +8,7 @@ be cancelled (closed) at any moment: closing kills the child at once, well withi
 
 from __future__ import annotations
 
+import errno
 import json
 import signal
 import subprocess
@@ -18,10 +19,12 @@ from pathlib import Path
 from queue import Empty, Queue
 from typing import Any
 
-from core.children import module_command, start_child
-from core.errors import EvaluationSetupError, QuantDoctorError, RunnerCrashedError
+from core.children import child_env, module_command, start_child
+from core.errors import EvaluationSetupError, OutOfSpaceError, QuantDoctorError, RunnerCrashedError
+from core.files import disk_full_error
 
 POLL_S = 0.1
+LIBRARY_ENV = "LLAMA_CPP_LIB_PATH"  # llama-cpp-python loads llama.cpp from this folder when it is set
 STDERR_LINES = 40
 
 
@@ -30,18 +33,21 @@ class WorkerProcess:
 
     module = "core.evaluation.llama_child"
 
-    def __init__(self, job_file: Path, what: str) -> None:
-        self.job_file = job_file
+    def __init__(self, job_file: Path | None, what: str, library: str | None = None) -> None:
+        self.job_file = job_file  # None: `--probe` (core.evaluation.llama_child.probe)
         self.what = what  # "the reference model", used in error messages
+        self.library = library  # a llama.cpp build's folder (LLAMA_CPP_LIB_PATH); None: llama-cpp-python's own
         self.pid: int | None = None
         self.returncode: int | None = None
         self.stderr_tail: deque[str] = deque(maxlen=STDERR_LINES)
         self._proc: subprocess.Popen[bytes] | None = None
 
     def events(self) -> Iterator[dict[str, Any] | None]:
-        proc = start_child(
-            module_command(self.module, str(self.job_file)), stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
+        env = child_env()
+        if self.library is not None:
+            env[LIBRARY_ENV] = self.library
+        args = [str(self.job_file)] if self.job_file is not None else ["--probe"]
+        proc = start_child(module_command(self.module, *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         self._proc = proc
         self.pid = proc.pid
         queue: Queue[dict[str, Any] | None] = Queue()
@@ -133,6 +139,10 @@ def fatal_error(event: dict[str, Any], what: str) -> QuantDoctorError:
     """Turn the worker's own 'fatal' report into a typed error."""
     message = str(event.get("message", "unknown error"))
     kind = event.get("kind")
+    if kind == "disk_full":  # the worker's cache or result file found no room (llama_child.savez_whole)
+        code = event.get("errno")
+        err = OSError(code if isinstance(code, int) else errno.ENOSPC, message)
+        return disk_full_error(str(event.get("path") or "the cache folder"), err, OutOfSpaceError)
     if kind in ("load", "setup"):
         return EvaluationSetupError(
             f"{what[0].upper()}{what[1:]} could not be started: {message}",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import stat
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -44,6 +45,7 @@ from core.evaluation.samples import Sample, first_divergence
 from core.evaluation.scoring import EVAL_DEFAULT_CTX, EvalSettings
 from core.evaluation.verdicts import Overall, Verdict, far_above_typical, judge, table
 from core.evaluation.verdicts import overall as overall_verdict
+from core.files import stat_path, user_path
 from core.numbers import percent, perplexity_change, plain
 from core.progress import Job, Progress, format_duration
 from core.settings.run import RunSettings
@@ -237,14 +239,12 @@ def make_engine(source: str, settings: RunSettings, role: str) -> Engine:
         engine: Engine = RemoteEngine(source)
         engine.role = role
         return engine
-    path = Path(source).expanduser()
-    if path.is_dir():
+    path = user_path(source, EvaluationSetupError)  # `~nosuchuser`: a plain error (core.files)
+    if stat.S_ISDIR(stat_path(path, "a model file", EvaluationSetupError).st_mode):  # missing, unreadable: plain
         raise EvaluationSetupError(
             f"{path} is a folder. Only GGUF files run locally; EXL2 / GPTQ / AWQ models are compared through a server.",
             "Serve the model with TabbyAPI or vLLM and give its address (http://HOST:PORT) instead of the folder.",
         )
-    if not path.exists():
-        raise EvaluationSetupError(f"{path} does not exist.", "Check the path and pick the file again.")
     return LocalEngine(path, settings, role)
 
 

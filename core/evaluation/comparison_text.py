@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from core.display_text import one_line
 from core.evaluation.verdicts import typical_sentence
 from core.numbers import percent, perplexity_change, plain
 
@@ -104,7 +105,7 @@ def cut_short_lines(c: Comparison) -> list[str]:
 def text_summary(c: Comparison) -> str:
     from core.evaluation.compare import domain_line
 
-    lines = [f"Reference: {c.reference}", f"Candidate: {c.candidate}", "", verdict(c), ""]
+    lines = [f"Reference: {c.reference}", f"Candidate: {c.candidate}", "", *verdict_lines(c), ""]
     lines += [f"  {domain_line(d, m, c.verdict(d))}" for d, m in c.metrics.items()]
     early = cut_short_lines(c)
     if early:
@@ -129,7 +130,7 @@ def text_summary(c: Comparison) -> str:
                   f"Reference: {_short(s.reference)}", f"Candidate: {_short(s.candidate)}", ""]  # fmt: skip
     for note in c.notes:
         lines.append(f"Note: {note}")
-    return "\n".join(lines).rstrip() + "\n"
+    return "\n".join(one_line(line) for line in lines).rstrip() + "\n"  # a value's newline starts no line
 
 
 def _short(text: str, limit: int = 600) -> str:

@@ -8,11 +8,12 @@ Evaluation texts live in `resources/eval/` (scored for PPL/KLD), prompt sets in 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from core import jsonfile
 from core.errors import EvaluationSetupError
+from core.files import read_text_limited
 from core.paths import resources_dir
 
 
@@ -64,10 +65,13 @@ def resolve_domains(names: list[str] | None, long_context: bool) -> list[Domain]
     return [DOMAINS[k] for k in chosen]
 
 
+MAX_RESOURCE_BYTES = 16 * 1024 * 1024  # the shipped texts and prompt sets are a few hundred KB each
+
+
 def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
+    try:  # a shipped resource, still read through the file door (bounded, a regular file only)
+        return read_text_limited(path, MAX_RESOURCE_BYTES, "an evaluation data file", EvaluationSetupError)
+    except EvaluationSetupError as exc:
         raise EvaluationSetupError(
             f"The evaluation data file {path} is missing.", "Reinstall Quant Doctor: its resources are incomplete."
         ) from exc
@@ -81,7 +85,8 @@ def eval_text(domain: Domain) -> str | None:
 
 
 def prompts(domain: Domain) -> list[Prompt]:
-    data = json.loads(_read(resources_dir() / "prompts" / domain.prompts_file))
+    data = jsonfile.loads(_read(resources_dir() / "prompts" / domain.prompts_file), domain.prompts_file,
+                          EvaluationSetupError, fix="Reinstall Quant Doctor: its resources are incomplete.")  # fmt: skip
     document = ""
     if data.get("document"):
         document = _read(resources_dir() / "prompts" / data["document"]).strip()

@@ -12,6 +12,7 @@ arrays travel as .npz files in a folder the parent owns.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -21,9 +22,11 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from core import jsonfile
 from core.children import run_in_background, watch_parent
 from core.evaluation.metrics import RefBlock, TokenStats, candidate_stats, compress_reference
 from core.evaluation.scoring import EVAL_DEFAULT_CTX
+from core.files import is_disk_full
 from core.settings.run import RunSettings
 
 
@@ -65,24 +68,37 @@ def load_reference_entry(path: str) -> tuple[np.ndarray[Any, Any], RefBlock, np.
         tokens = z["tokens"].astype(np.int32)
         if "order" in z.files:
             return tokens, block, z["order"].astype(np.int64), int(z["done"])
-        meta = json.loads(str(z["meta"])) if "meta" in z.files else {}
+        meta = jsonfile.loads(str(z["meta"]), "a cached reference's meta") if "meta" in z.files else {}
         n_chunk = int(meta.get("n_chunk") or 0)
         return tokens, block, np.arange(n_chunk), n_chunk
+
+
+def savez_whole(path: str, **arrays: Any) -> None:
+    """Write an .npz under a temporary name, then rename: a write that fails (a full disk, a quota,
+    a kill) leaves neither a half file under the real name nor the temporary one behind."""
+    tmp = f"{path}.{os.getpid()}.part.npz"  # unique: two comparisons may fill the same cache entry at once
+    try:
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError) and not exc.filename:  # zipfile's write errors name no file: name it
+            raise OSError(exc.errno, exc.strerror, path) from exc
+        raise
 
 
 def save_reference(
     path: str, tokens: np.ndarray[Any, Any], block: RefBlock, meta: dict[str, Any],
     order: np.ndarray[Any, Any] | None = None, done: int | None = None,
 ) -> None:  # fmt: skip
-    tmp = f"{path}.{os.getpid()}.part.npz"  # unique: two comparisons may fill the same cache entry at once
     n_chunk = int(meta.get("n_chunk", 0))
-    np.savez(
-        tmp, tokens=tokens, topk_ids=block.topk_ids, topk_logp=block.topk_logp, rest_mass=block.rest_mass,
+    savez_whole(
+        path, tokens=tokens, topk_ids=block.topk_ids, topk_logp=block.topk_logp, rest_mass=block.rest_mass,
         nll=block.nll, argmax=block.argmax, tail_ids=block.tail_ids, tail_logp=block.tail_logp,
         meta=np.array(json.dumps(meta)), order=np.arange(n_chunk) if order is None else order,
         done=np.array(n_chunk if done is None else done),
     )  # fmt: skip
-    os.replace(tmp, path)
 
 
 def _positions(task: dict[str, Any], n_chunk: int) -> tuple[int, int]:
@@ -173,9 +189,7 @@ def task_score(model: Any, task: dict[str, Any], ch: Channel) -> None:
             save_reference(task["out"], tokens, block, meta, order, stop_pos)
         have = max(have, stop_pos)
     else:
-        tmp = task["out"] + ".part.npz"
-        np.savez(tmp, **TokenStats.concat(stats).to_arrays())  # type: ignore[arg-type]
-        os.replace(tmp, task["out"])
+        savez_whole(task["out"], **TokenStats.concat(stats).to_arrays())
     ch.send("done", task=tid, tokens=done, seconds=elapsed, n_chunk=n_chunk, chunk=chunk, chunks_cached=have,
             first=first_pos, stop=stop_pos)  # fmt: skip
 
@@ -198,9 +212,7 @@ def _reference_order(task: dict[str, Any], tokens: np.ndarray[Any, Any], n_chunk
 def _send_chunk(ch: Channel, task: dict[str, Any], tid: str, pos: int, index: int, s: TokenStats) -> None:
     """One candidate chunk: its sums for the stop rule, its per-token numbers in a file of its own."""
     path = f"{task['out']}.{pos}.npz"
-    tmp = f"{path}.part.npz"
-    np.savez(tmp, **s.to_arrays())  # type: ignore[arg-type]
-    os.replace(tmp, path)
+    savez_whole(path, **s.to_arrays())
     ch.send("chunk", task=tid, position=pos, index=index, kld_sum=float(s.kld.sum()), hits=int(s.same_top.sum()),
             tokens=len(s), file=path)  # fmt: skip
 
@@ -268,20 +280,46 @@ def _no_core_dumps() -> None:
         pass
 
 
+def probe(ch: Channel) -> int:
+    """`llama_child --probe`: load the llama.cpp build (LLAMA_CPP_LIB_PATH) and its backends, say what it sees.
+
+    No model is loaded: this is how a fetched GPU build is tried before a comparison relies on it. A build
+    that cannot load here (a missing driver, a library for another system) ends this process, not the app.
+    """
+    from core.evaluation.llama_runner import RunnerError, devices, library_dir, load_backends
+
+    try:
+        import llama_cpp
+
+        llama_cpp.llama_backend_init()
+        load_backends()
+        ch.send("probe", library=library_dir(), devices=devices(), system=llama_cpp.llama_print_system_info().decode(
+            "utf-8", "replace"))  # fmt: skip
+        return 0
+    except RunnerError as err:
+        ch.send("fatal", kind=err.kind, message=str(err))
+        return 3
+
+
 def main(argv: list[str]) -> int:
     run_in_background()
     watch_parent()  # die with the app, however it dies (core.children)
     _no_core_dumps()
     ch = Channel(_protocol_stream())
-    job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
-    from core.evaluation.llama_runner import LlamaModel, RunnerError
+    if argv[:1] == ["--probe"]:
+        return probe(ch)
+    # the job the parent wrote (runners.py); own texts may be several MB, so the bound is wide
+    job = jsonfile.load(argv[0], "the worker's job file", max_bytes=1 << 30)
+    from core.evaluation.llama_runner import LlamaModel, RunnerError, devices, library_dir, ran_on
 
     settings = RunSettings.from_dict(job["settings"])
     model = None
     try:
         t0 = time.perf_counter()
         model = LlamaModel(job["model"], settings)
-        ch.send("loaded", n_vocab=model.n_vocab, seconds=time.perf_counter() - t0, pid=os.getpid())
+        devs = devices()
+        ch.send("loaded", n_vocab=model.n_vocab, seconds=time.perf_counter() - t0, pid=os.getpid(),
+                library=library_dir(), devices=devs, **ran_on(devs, settings.n_gpu_layers))  # fmt: skip
         for task in job["tasks"]:
             kind = task["kind"]
             if kind == "score":
@@ -296,6 +334,13 @@ def main(argv: list[str]) -> int:
         return 0
     except RunnerError as err:
         ch.send("fatal", kind=err.kind, message=str(err), n_ctx=err.n_ctx)
+        return 3
+    except OSError as err:
+        if not is_disk_full(err):
+            raise
+        # No room to write (ENOSPC, EDQUOT, EFBIG): the parent says so in plain words; the half-written
+        # file is already gone (savez_whole).
+        ch.send("fatal", kind="disk_full", errno=err.errno, path=str(err.filename or ""), message=str(err))
         return 3
     finally:
         if model is not None:

@@ -14,6 +14,7 @@ import sys
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import llama_cpp
@@ -60,6 +61,92 @@ def _out_of_memory() -> str | None:
     return None
 
 
+# --- which build, which devices -----------------------------------------------------------------------
+
+_DEVICE_TYPES = {0: "cpu", 1: "gpu", 2: "igpu", 3: "accel", 4: "meta"}  # ggml-backend.h, enum ggml_backend_dev_type
+
+
+def library_dir() -> str:
+    """The folder llama-cpp-python loaded llama.cpp from (LLAMA_CPP_LIB_PATH, or its own lib folder)."""
+    return str(Path(llama_cpp.llama_cpp._lib._name).resolve().parent)
+
+
+def _ggml_libraries() -> list[ctypes.CDLL]:
+    """ggml and ggml-base from the same folder as the llama library (already loaded: the same handles).
+
+    llama-cpp-python binds llama.h only; the backend registry is ggml's (ggml-backend.h). On Windows a
+    DLL's own exports only are found through it, so both are opened.
+    """
+    base = Path(library_dir())
+    if sys.platform == "win32":
+        names = ("ggml.dll", "ggml-base.dll")
+    elif sys.platform == "darwin":
+        names = ("libggml.dylib", "libggml-base.dylib")
+    else:
+        names = ("libggml.so", "libggml-base.so")
+    return [ctypes.CDLL(str(base / n)) for n in names if (base / n).is_file()]
+
+
+def _symbol(name: str, restype: Any, argtypes: list[Any]) -> Any:
+    for lib in _ggml_libraries():
+        fn = getattr(lib, name, None)
+        if fn is not None:
+            fn.restype = restype
+            fn.argtypes = argtypes
+            return fn
+    raise RunnerError(f"The llama.cpp build in {library_dir()} has no {name}.", "load")
+
+
+def load_backends() -> None:
+    """A build made with GGML_BACKEND_DL (llama.cpp's Linux and Windows releases) registers no backend until
+    asked: load every one in its own folder. A build with backends linked in already has them."""
+    count = _symbol("ggml_backend_reg_count", ctypes.c_size_t, [])
+    if count() == 0:
+        _symbol("ggml_backend_load_all_from_path", None, [ctypes.c_char_p])(library_dir().encode())
+    if count() == 0:
+        raise RunnerError(f"The llama.cpp build in {library_dir()} loaded no backend (not even the CPU's).", "load")
+
+
+def devices() -> list[dict[str, Any]]:
+    """Every device the build's backends see: backend, name, description, type, free and total bytes."""
+    ptr = ctypes.c_void_p
+    dev_count = _symbol("ggml_backend_dev_count", ctypes.c_size_t, [])
+    dev_get = _symbol("ggml_backend_dev_get", ptr, [ctypes.c_size_t])
+    name = _symbol("ggml_backend_dev_name", ctypes.c_char_p, [ptr])
+    description = _symbol("ggml_backend_dev_description", ctypes.c_char_p, [ptr])
+    kind = _symbol("ggml_backend_dev_type", ctypes.c_int, [ptr])
+    memory = _symbol(
+        "ggml_backend_dev_memory", None, [ptr, ctypes.POINTER(ctypes.c_size_t), ctypes.POINTER(ctypes.c_size_t)]
+    )
+    reg_of = _symbol("ggml_backend_dev_backend_reg", ptr, [ptr])
+    reg_name = _symbol("ggml_backend_reg_name", ctypes.c_char_p, [ptr])
+    out = []
+    for i in range(int(dev_count())):
+        dev = dev_get(i)
+        free, total = ctypes.c_size_t(0), ctypes.c_size_t(0)
+        memory(dev, ctypes.byref(free), ctypes.byref(total))
+        out.append({
+            "backend": (reg_name(reg_of(dev)) or b"").decode("utf-8", "replace"),
+            "name": (name(dev) or b"").decode("utf-8", "replace"),
+            "description": (description(dev) or b"").decode("utf-8", "replace"),
+            "type": _DEVICE_TYPES.get(int(kind(dev)), "other"),
+            "free_bytes": int(free.value), "total_bytes": int(total.value),
+        })  # fmt: skip
+    return out
+
+
+def ran_on(devs: list[dict[str, Any]], n_gpu_layers: int | None) -> dict[str, str]:
+    """The backend and device a model loaded with `n_gpu_layers` runs on: llama.cpp offloads to every GPU
+    device it sees (the first named here), and to none with 0 layers."""
+    gpus = [d for d in devs if d["type"] in ("gpu", "igpu")]
+    if gpus and n_gpu_layers != 0:
+        first = gpus[0]
+        more = f" (+{len(gpus) - 1} more)" if len(gpus) > 1 else ""
+        return {"backend": first["backend"], "device": f"{first['description'] or first['name']}{more}"}
+    cpu = next((d for d in devs if d["type"] == "cpu"), None)
+    return {"backend": "CPU", "device": (cpu["description"] if cpu else "") or "CPU"}
+
+
 @dataclass
 class Chunked:
     """Logits of one decoded batch: `rows(seq)` gives the scored rows of each sequence."""
@@ -82,6 +169,7 @@ class LlamaModel:
     def __init__(self, path: str, settings: RunSettings) -> None:
         llama_cpp.llama_log_set(_log, ctypes.c_void_p(0))
         llama_cpp.llama_backend_init()
+        load_backends()
         self.settings = settings
         params = llama_cpp.llama_model_default_params()
         params.n_gpu_layers = 0x7FFFFFFF if settings.n_gpu_layers is None else settings.n_gpu_layers

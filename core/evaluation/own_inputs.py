@@ -4,17 +4,20 @@ A text is scored for PPL / KLD / top-1 with llama-perplexity's chunking (`-c`), 
 least two chunks of tokens, as llama-perplexity demands ("you need at least 2*n_ctx tokens"); that
 is checked in the worker, which has the tokenizer. Everything that can be checked without a model
 is checked here, before anything loads: the file exists, is not empty, not binary, not enormous
-(read with a bound, so a 40 GB file picked by mistake costs nothing).
+(read with a bound, so a 40 GB file picked by mistake costs nothing). Files are read through the one
+file door (core.files: a FIFO, a device, `~nosuchuser`, a read error are plain errors) and a JSON
+prompts file through the one JSON door (core.jsonfile: bounded depth, no NaN, no duplicate keys).
 """
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
+from core import jsonfile
 from core.errors import EvaluationSetupError
 from core.evaluation.domains import ALIASES, DOMAINS, Prompt
+from core.files import read_limited, stat_path, user_path
 
 MAX_TEXT_BYTES = 8 * 1024 * 1024  # ~2 million tokens: hours of scoring on a CPU; more is a mistake
 MAX_PROMPTS_BYTES = 1024 * 1024
@@ -23,16 +26,13 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
 
 
 def _read_bounded(path: Path, limit: int, what: str) -> str:
-    path = path.expanduser()
-    if not path.is_file():
-        raise EvaluationSetupError(f"The {what} {path} does not exist or is not a file.", "Check the path.")
-    with open(path, "rb") as f:
-        data = f.read(limit + 1)
-    if len(data) > limit:
+    path = user_path(path, EvaluationSetupError)
+    if stat_path(path, f"a {what}", EvaluationSetupError).st_size > limit:
         raise EvaluationSetupError(
             f"The {what} {path.name} is larger than {limit // (1024 * 1024)} MB: too much to score on this machine.",
             "Give a part of it: a few thousand words of the kind of text that went wrong are enough.",
         )
+    data = read_limited(path, limit, f"a {what}", EvaluationSetupError)  # a FIFO, a folder, a read error: plain
     if b"\x00" in data:
         raise EvaluationSetupError(
             f"The {what} {path.name} is not text (it holds binary data).",
@@ -106,14 +106,15 @@ def _prompts_file(path: Path) -> list[tuple[str, str | None]]:
     raw = _read_bounded(path, MAX_PROMPTS_BYTES, "prompts file")
     if raw.lstrip()[:1] not in ("[", "{"):
         return [(line.strip(), None) for line in raw.splitlines() if line.strip()]
-    try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        raise EvaluationSetupError(
-            f"The prompts file {path.name} looks like JSON but cannot be read: {exc}.",
-            'Write a list, e.g. ["first prompt", {"prompt": "second", "system": "You are terse."}], '
-            "or one prompt a line.",
-        ) from exc
+    data = jsonfile.loads(
+        raw,
+        f"The prompts file {path.name}",
+        EvaluationSetupError,
+        expect=None,
+        max_bytes=MAX_PROMPTS_BYTES,
+        fix='Write a list, e.g. ["first prompt", {"prompt": "second", "system": "You are terse."}], '
+        "or one prompt a line.",
+    )
     default_system = None
     if isinstance(data, dict):
         default_system = data.get("system")

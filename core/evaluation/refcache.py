@@ -24,6 +24,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from core import jsonfile
 from core.paths import own_folder
 
 FORMAT_VERSION = 2  # 2: chunks in a seeded order, an entry may hold only the first of them
@@ -134,7 +135,7 @@ def held(path: Path) -> tuple[int, int]:
     import numpy as np
 
     with np.load(path, allow_pickle=False) as z:
-        meta = json.loads(str(z["meta"])) if "meta" in z.files else {}
+        meta = jsonfile.loads(str(z["meta"]), "a cached reference's meta") if "meta" in z.files else {}
         total = int(meta.get("n_chunk") or 0)
         done = int(z["done"]) if "done" in z.files else total
     return done, total

@@ -7,21 +7,22 @@ returns each token's log-prob and its top-k alternatives, as strings); samples c
 so the KL divergence from it is an estimate and every figure from a remote run is labelled
 approximate (see metrics.approximate_stats). HTTP runs in a helper thread so the job keeps yielding
 progress, and cancelling returns at once even while a request is in flight.
+
+Every request goes through the one HTTP door (core.net): redirects only within the server's own
+origin (the API key in the Authorization header never reaches another host), answers capped at
+`MAX_ANSWER_BYTES` as they arrive (decoded), an address with user:password in it refused.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-import urllib.error
-import urllib.parse
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from queue import Empty, Queue
 from typing import Any, TypeVar
 
-from core import jsonfile
-from core.errors import RemoteEngineError
+from core import jsonfile, net, redact
+from core.errors import NetAddressError, NetError, NetUnreachableError, RemoteEngineError
 from core.evaluation.metrics import TopLogprobs
 from core.evaluation.runners import TokenProgress
 from core.progress import EtaClock, Job, Progress
@@ -40,13 +41,15 @@ class RemoteEngine:
     exact = False
 
     def __init__(self, url: str, model: str | None = None, api_key: str | None = None, timeout: float = 600) -> None:
-        parsed = urllib.parse.urlparse(url)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        try:
+            net.origin(url)
+        except NetAddressError as exc:
             raise RemoteEngineError(
-                f"'{url}' is not a server address.", "Give it as http://HOST:PORT (or https://...)."
-            )
-        base = url.rstrip("/")
-        self.base = base[:-3] if base.endswith("/v1") else base
+                f"That is not a server address: {exc.message}", "Give it as http://HOST:PORT (or https://...)."
+            ) from exc
+        base = url.strip().rstrip("/")
+        self._endpoint = base[:-3] if base.endswith("/v1") else base
+        self.base = redact.value(self._endpoint)  # what is shown: a secret in the query never is
         self.model = model
         self.api_key = api_key
         self.timeout = timeout
@@ -61,31 +64,40 @@ class RemoteEngine:
 
     # --- plumbing ---
 
-    def _request(self, path: str, body: dict[str, Any] | None) -> urllib.request.Request:
+    def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
-        data = None if body is None else json.dumps(body).encode()
-        return urllib.request.Request(
-            self.base + path, data=data, headers=headers, method="GET" if body is None else "POST"
-        )
+        return headers
 
-    def _fail(self, path: str, exc: BaseException) -> RemoteEngineError:
-        if isinstance(exc, urllib.error.HTTPError):
-            try:
-                detail = exc.read().decode("utf-8", errors="replace")[:300]
-            except OSError:
-                detail = ""
-            if exc.code == 404:
-                return RemoteEngineError(
-                    f"The server at {self.base} has no {path} (HTTP 404).",
-                    "Use a server with an OpenAI-compatible API (llama-server, vLLM, TabbyAPI, Ollama's /v1).",
-                )
-            return RemoteEngineError(f"The server at {self.base} refused {path}: HTTP {exc.code} {detail}".strip())
-        if isinstance(exc, urllib.error.URLError | OSError):
-            reason = getattr(exc, "reason", exc)
-            return RemoteEngineError(f"Could not reach the server at {self.base}: {reason}.")
-        return RemoteEngineError(f"The server at {self.base} answered {path} with something unexpected: {exc}")
+    def _call(self, path: str, body: dict[str, Any] | None, timeout: float) -> bytes:
+        """One request through the door; the answer's body, or a plain RemoteEngineError."""
+        try:
+            reply = net.request(
+                "GET" if body is None else "POST", self._endpoint + path, headers=self._headers(),
+                content=None if body is None else json.dumps(body).encode(), max_bytes=MAX_ANSWER_BYTES,
+                timeout=timeout,
+            )  # fmt: skip
+        except NetError as exc:
+            raise self._fail(path, exc) from exc
+        if reply.status >= 300:
+            raise self._refused(path, reply.status, reply.body)
+        return reply.body
+
+    def _refused(self, path: str, status: int, body: bytes) -> RemoteEngineError:
+        if status == 404:
+            return RemoteEngineError(
+                f"The server at {self.base} has no {path} (HTTP 404).",
+                "Use a server with an OpenAI-compatible API (llama-server, vLLM, TabbyAPI, Ollama's /v1).",
+            )
+        detail = " ".join(body[:600].decode("utf-8", errors="replace").split())[:300]  # one line, never a forged one
+        return RemoteEngineError(f"The server at {self.base} refused {path}: HTTP {status} {detail}".strip())
+
+    def _fail(self, path: str, exc: NetError) -> RemoteEngineError:
+        if isinstance(exc, NetUnreachableError):
+            return RemoteEngineError(f"Could not reach the server at {self.base}: {exc.message}")
+        return RemoteEngineError(f"The server at {self.base} answered {path} in a way that is refused: {exc.message}",
+                                 exc.fix)  # fmt: skip
 
     def _in_thread(self, fn: Callable[[], T], phase: Progress) -> Job[T]:
         """Run a blocking call in a helper thread, yielding `phase` every 0.1 s until it returns."""
@@ -109,12 +121,7 @@ class RemoteEngine:
             raise value
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        try:
-            with urllib.request.urlopen(self._request(path, body), timeout=self.timeout) as resp:
-                raw = resp.read(MAX_ANSWER_BYTES + 1)
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise self._fail(path, exc) from exc
-        return _answer(raw, f"{self.base}{path}")
+        return _answer(self._call(path, body, self.timeout), f"{self.base}{path}")
 
     # --- API ---
 
@@ -122,11 +129,7 @@ class RemoteEngine:
         """Ask the server which model it serves; remember it (requests name it)."""
 
         def call() -> str:
-            try:
-                with urllib.request.urlopen(self._request("/v1/models", None), timeout=min(self.timeout, 15)) as resp:
-                    raw = resp.read(MAX_ANSWER_BYTES + 1)
-            except (urllib.error.URLError, OSError, ValueError) as exc:
-                raise self._fail("/v1/models", exc) from exc
+            raw = self._call("/v1/models", None, min(self.timeout, 15))
             data = _answer(raw, f"{self.base}/v1/models")
             listed = data.get("data")
             models = [m.get("id") for m in listed if isinstance(m, dict)] if isinstance(listed, list) else []
@@ -215,15 +218,21 @@ class RemoteEngine:
         stop = threading.Event()
 
         def reader() -> None:
+            path = "/v1/chat/completions"
             try:
-                with urllib.request.urlopen(self._request("/v1/chat/completions", body), timeout=self.timeout) as resp:
-                    for delta in _sse_deltas(resp):
+                with net.stream("POST", self._endpoint + path, headers=self._headers(), content=json.dumps(body).encode(),
+                                max_bytes=MAX_ANSWER_BYTES, timeout=self.timeout) as resp:  # fmt: skip
+                    if resp.status >= 300:
+                        raise self._refused(path, resp.status, b"".join(_first(resp.chunks(), 600)))
+                    for delta in _sse_deltas(resp.lines()):
                         if stop.is_set():
                             return
                         queue.put(("delta", delta))
                 queue.put(("end", None))
-            except (urllib.error.URLError, OSError, ValueError) as exc:
-                queue.put(("error", self._fail("/v1/chat/completions", exc)))
+            except NetError as exc:
+                queue.put(("error", self._fail(path, exc)))
+            except RemoteEngineError as exc:
+                queue.put(("error", exc))
 
         threading.Thread(target=reader, daemon=True).start()
         pieces: list[str] = []
@@ -260,9 +269,19 @@ def _answer(raw: bytes, where: str) -> dict[str, Any]:
     return data
 
 
-def _sse_deltas(resp: Any) -> Iterator[str]:
+def _first(chunks: Iterator[bytes], n: int) -> Iterator[bytes]:
+    """Chunks until about `n` bytes have come (an error page's start, not all of it)."""
+    got = 0
+    for chunk in chunks:
+        yield chunk
+        got += len(chunk)
+        if got >= n:
+            return
+
+
+def _sse_deltas(lines: Iterable[bytes]) -> Iterator[str]:
     """Text deltas from an OpenAI chat-completions event stream (`data: {...}` lines, `data: [DONE]`)."""
-    for raw in resp:
+    for raw in lines:
         line = raw.decode("utf-8", errors="replace").strip()
         if not line.startswith("data:"):
             continue

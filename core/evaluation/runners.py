@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from core.children import make_temp_dir, remove_temp_dir
-from core.errors import CancelledError, EvaluationSetupError
+from core.errors import CancelledError, EvaluationSetupError, NotEnoughMemoryError, RunnerCrashedError
 from core.evaluation.child_client import WorkerProcess, fatal_error
 from core.evaluation.memory_check import not_enough_memory, require_fit
+from core.evaluation.scorer import Scorer, current, fell_back
 from core.evaluation.scoring import EVAL_DEFAULT_CTX
+from core.files import write_text_file
 from core.progress import EtaClock, Job, Progress
 from core.settings.run import RunSettings
 
@@ -80,10 +82,12 @@ class LocalEngine:
 
     exact = True
 
-    def __init__(self, path: Path, settings: RunSettings, role: str = "model") -> None:
+    def __init__(self, path: Path, settings: RunSettings, role: str = "model", scorer: Scorer | None = None) -> None:
         self.path = Path(path)
         self.settings = settings.require_llama_cpp_loads()
         self.role = role
+        self.scorer = scorer or current()  # which llama.cpp build (core.evaluation.scorer)
+        self.ran_on: dict[str, Any] = {}  # what the last worker said it ran on: backend, device, library
         self._worker: WorkerProcess | None = None
         if not self.path.is_file():
             raise EvaluationSetupError(f"{self.path} does not exist or is not a file.", "Pick the .gguf file again.")
@@ -102,17 +106,34 @@ class LocalEngine:
         return f"{self.path.name} ({self.settings.describe()})"
 
     def run(self, tasks: list[dict[str, Any]], phase: str, workdir: Path | None = None) -> Job[dict[str, TaskResult]]:
-        """Run `tasks` in one worker; yields progress (and TokenProgress for samples), returns results by id."""
+        """Run `tasks` in one worker; yields progress (and TokenProgress for samples), returns results by id.
+
+        A worker on a GPU build that ends before its model has loaded (a driver that fails, a GPU without the
+        memory) is run again on the CPU path, and the scorer says why from then on (scorer.fell_back).
+        """
+        try:
+            return (yield from self._run(tasks, phase, workdir))
+        except (RunnerCrashedError, EvaluationSetupError, NotEnoughMemoryError) as err:
+            if self.scorer.library is None or self.ran_on:
+                raise
+            self.scorer = fell_back(self.scorer, err.message)
+            yield Progress(f"{phase}: the GPU build failed; running on the CPU", message=err.message)
+            return (yield from self._run(tasks, phase, workdir))
+
+    def _run(self, tasks: list[dict[str, Any]], phase: str, workdir: Path | None) -> Job[dict[str, TaskResult]]:
         what = f"the {self.role} ({self.path.name})"
+        self.ran_on = {}
         require_fit(self.path, self.settings, largest_context(self.settings, tasks), what)  # before llama.cpp
         owns = workdir is None
         folder = make_temp_dir("qd-eval-") if workdir is None else workdir
         job_file = folder / f"job-{self.role}.json"
-        job_file.write_text(
+        write_text_file(  # a full disk is a plain DiskFullError (core.files), not a traceback
+            job_file,
             json.dumps({"model": str(self.path), "settings": self.settings.to_dict(), "tasks": tasks}),
-            encoding="utf-8",
+            "the comparison's job file",
+            RunnerCrashedError,
         )
-        worker = WorkerProcess(job_file, what)
+        worker = WorkerProcess(job_file, what, self.scorer.library)
         self._worker = worker
         names = {t["id"]: t.get("label", t["id"]) for t in tasks}
         units = {t["id"]: "windows" if t.get("kind") == "windows" else "tokens" for t in tasks}
@@ -129,6 +150,7 @@ class LocalEngine:
                 kind = event.get("type")
                 tid = str(event.get("task", ""))
                 if kind == "loaded":
+                    self.ran_on = {k: event.get(k) for k in ("backend", "device", "library")}
                     current = Progress(f"{phase}: loaded", message=f"{event.get('seconds', 0):.1f} s to load")
                 elif kind == "progress":
                     total = float(event.get("total") or 0)

@@ -19,11 +19,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from core.errors import EvaluationSetupError
 from core.evaluation.compare import Comparison, compare
 from core.evaluation.domains import Prompt
 from core.evaluation.long_context import long_chunk
 from core.evaluation.scoring import EVAL_DEFAULT_CTX, EvalSettings
 from core.evaluation.verdicts import Verdict, far_above_typical, judge, table
+from core.files import real_path, user_path
 from core.numbers import plain
 from core.progress import Job, Progress
 from core.settings.run import RunSettings, is_quantized_cache
@@ -63,6 +65,10 @@ def safe_settings(theirs: RunSettings) -> RunSettings:
     return theirs.replace(cache_type_k=SAFE_CACHE, cache_type_v=SAFE_CACHE, flash_attn=FlashAttn.AUTO)
 
 
+def _real(path: str) -> Path:
+    return real_path(user_path(path, EvaluationSetupError), EvaluationSetupError)
+
+
 def file_or_settings(
     model: str,
     theirs: RunSettings,
@@ -80,7 +86,8 @@ def file_or_settings(
     context, capped = long_chunk(models, ctx, available_memory)
     ev = replace(ev, long_chunk=context)
     ref_source = reference or model
-    separate = reference is not None and Path(reference).resolve() != Path(model).resolve()
+    # a loop of links, a NUL or `~nosuchuser` is a plain error here (core.files), not a traceback
+    separate = reference is not None and _real(reference) != _real(model)
     safe = safe_settings(theirs)
     wanted = ["long"] if domains is None else domains
     yield Progress("Your settings: scoring your file as you run it")

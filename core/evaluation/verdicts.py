@@ -13,13 +13,13 @@ every domain that reads worse named on its own line: the rule, and why, is in do
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from core import jsonfile
 from core.errors import EvaluationSetupError
 from core.numbers import percent, plain
 
@@ -95,8 +95,8 @@ def table() -> Table:
 
     path = resources_dir() / TABLE_FILE
     try:
-        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        data: dict[str, Any] = jsonfile.load(path, "verdict table", EvaluationSetupError)
+    except EvaluationSetupError as exc:
         raise EvaluationSetupError(
             f"The verdict table {path} is missing or damaged.", "Reinstall Quant Doctor: its resources are incomplete."
         ) from exc

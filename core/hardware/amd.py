@@ -11,7 +11,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from core.errors import QuantDoctorError
+from core.files import read_head
 from core.hardware.machine import GpuInfo
+from core.textnum import BYTES, whole_or_none
 
 AMD_PCI_VENDOR = "0x1002"
 _MB = 1024 * 1024
@@ -89,12 +92,12 @@ def _from_sysfs(drm: Path) -> list[GpuInfo]:
 
 
 def _read(path: Path) -> str | None:
-    try:
-        return path.read_text().strip() or None
-    except OSError:
+    try:  # a sysfs attribute, through the file door: bounded, and a read error (EIO) is None, not a traceback
+        return read_head(path, 4096, "a sysfs file").decode("utf-8", errors="replace").strip() or None
+    except QuantDoctorError:
         return None
 
 
 def _read_int(path: Path) -> int | None:
-    text = _read(path)
-    return int(text) if text and text.isdigit() else None
+    """A size in bytes from a sysfs attribute, through the numbers door (str.isdigit() takes '²' and '٣')."""
+    return whole_or_none(_read(path), BYTES)

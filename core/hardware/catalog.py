@@ -22,6 +22,7 @@ from core import jsonfile
 from core.errors import UnknownGpuError
 from core.hardware.machine import GIB, GpuInfo, HardwareProfile, metal_working_set
 from core.paths import resources_dir
+from core.textnum import COUNT, shown, whole_or_none
 
 # What a driver keeps for itself on a discrete card: NVML's v2 `reserved` on driver 580 is 480 MiB
 # (H100 80GB) and 615 MiB (H200); 640 MiB covers both and display-less consumer cards.
@@ -188,9 +189,11 @@ def suggest(name: str, n: int = 5) -> list[str]:
 def parse_request(text: str) -> tuple[CatalogGpu, int]:
     """'2x RTX 3090' / '2 x RTX 3090' / 'RTX 3090' -> (card, count)."""
     m = re.match(r"^\s*(\d+)\s*[x×*]\s*(.+)$", text, re.I)
-    count, name = (int(m.group(1)), m.group(2)) if m else (1, text)
-    if not 1 <= count <= 16:
-        raise UnknownGpuError(f"{count} GPUs is not a setup Quant Doctor plans for.", [], "Ask for 1 to 16 cards.")
+    said, name = (m.group(1), m.group(2)) if m else ("1", text)
+    count = whole_or_none(said, COUNT)
+    if count is None or not 1 <= count <= 16:
+        many = shown(said) if count is None else count  # a 400-digit count, digits other than 0-9
+        raise UnknownGpuError(f"{many} GPUs is not a setup Quant Doctor plans for.", [], "Ask for 1 to 16 cards.")
     return find_gpu(name), count
 
 

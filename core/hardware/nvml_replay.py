@@ -23,6 +23,7 @@ import pynvml
 from core import jsonfile
 from core.errors import HardwareProfileError
 from core.files import user_path
+from core.textnum import VERSION_PART, json_whole, whole_or_none
 
 _CLOCK_KEYS = {1: "max_clock_sm", 2: "max_clock_mem"}  # NVML_CLOCK_SM, NVML_CLOCK_MEM
 
@@ -154,9 +155,12 @@ class ReplayNvml:
         self._need_init()
         value = _answer(handle.record.get("cuda_compute_capability"), "cuda_compute_capability")
         if isinstance(value, str):  # recorded as the tuple's repr, "(9, 0)"
-            nums = [int(x) for x in re.findall(r"\d+", value)]
-            return nums[0], nums[1]
-        return int(value[0]), int(value[1])
+            nums = [whole_or_none(x, VERSION_PART) for x in re.findall(r"\d+", value)]
+        else:
+            nums = [json_whole(x, VERSION_PART) for x in value] if isinstance(value, list | tuple) else []
+        if len(nums) != 2 or nums[0] is None or nums[1] is None:  # not what NVML answers: an unanswered field
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_UNKNOWN)
+        return nums[0], nums[1]
 
     def nvmlDeviceGetMaxClockInfo(self, handle: _Handle, clock: int) -> Any:
         self.calls.append("nvmlDeviceGetMaxClockInfo")

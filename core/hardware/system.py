@@ -15,7 +15,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from core.errors import QuantDoctorError
+from core.files import read_head
 from core.hardware.machine import CpuInfo, SystemMemory
+from core.textnum import BYTES, KIB, whole_or_none
 
 Runner = Callable[[list[str]], str | None]
 
@@ -37,17 +40,28 @@ def system_memory(meminfo: Path = Path("/proc/meminfo"), run: Runner = run_quiet
         return SystemMemory(total_bytes=int(vm.total), available_bytes=int(vm.available))
     except Exception:  # psutil missing or refusing (sandboxes): fall back below
         pass
-    if meminfo.is_file():
+    text = _system_file(meminfo)
+    if text is not None:
         values: dict[str, int] = {}
-        for line in meminfo.read_text(errors="replace").splitlines():
+        for line in text.splitlines():
             m = re.match(r"(\w+):\s+(\d+) kB", line)
-            if m:
-                values[m.group(1)] = int(m.group(2)) * 1024
+            kib = whole_or_none(m.group(2), KIB) if m else None
+            if m and kib is not None:
+                values[m.group(1)] = kib * 1024
         return SystemMemory(values.get("MemTotal"), values.get("MemAvailable"))
     if sys.platform == "darwin":
         total = run(["sysctl", "-n", "hw.memsize"])
-        return SystemMemory(int(total) if total and total.isdigit() else None, None)
+        return SystemMemory(whole_or_none(total, BYTES), None)
     return SystemMemory()
+
+
+def _system_file(path: Path) -> str | None:
+    """A /proc file's text through the file door (bounded, a regular file, read errors typed); None when absent
+    or unreadable, so the next way of asking the system is tried."""
+    try:
+        return read_head(path, 4 << 20, "a system file").decode("utf-8", errors="replace")
+    except QuantDoctorError:
+        return None
 
 
 def cpu_info(cpuinfo: Path = Path("/proc/cpuinfo"), run: Runner = run_quiet) -> CpuInfo:
@@ -58,8 +72,9 @@ def cpu_info(cpuinfo: Path = Path("/proc/cpuinfo"), run: Runner = run_quiet) -> 
         info.physical_cores = psutil.cpu_count(logical=False)
     except Exception:
         pass
-    if cpuinfo.is_file():
-        _linux_cpu(info, cpuinfo.read_text(errors="replace"))
+    text = _system_file(cpuinfo)
+    if text is not None:
+        _linux_cpu(info, text)
     elif sys.platform == "darwin":
         _mac_cpu(info, run)
     elif sys.platform == "win32":

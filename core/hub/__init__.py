@@ -1,7 +1,8 @@
 """The model Hub: which repository a file is, its card, better quants, and downloads.
 
-Everything here talks to the Hub through `huggingface_hub` (its session, its headers, its cache
-layout) and turns every failure into a typed error from core.errors with a plain message and a fix.
+Every request goes through the one HTTP door (core.net: same-origin redirects, capped answers, a
+deadline), with `huggingface_hub`'s headers, error meanings, `ModelInfo` parser and cache layout
+(core.hub._client), and every failure is a typed error from core.errors with a plain message and a fix.
 Offline mode (HF_HUB_OFFLINE) is honoured before any request; the person's token is read by the
 client the standard way and never stored, logged or shown by Quant Doctor.
 

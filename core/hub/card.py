@@ -11,10 +11,10 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
-from urllib.parse import urlparse
 
 from huggingface_hub.hf_api import ModelInfo
 
+from core import net
 from core.hub import _client
 from core.hub.quants import QuantType, folder_type, method_from_repo, type_from_filename
 from core.model.profile import ModelCard
@@ -33,7 +33,7 @@ def parse_repo_id(text: str | None) -> str | None:
     if t.startswith("hf://"):
         t = t[5:]
     elif "://" in t:
-        parts = [p for p in urlparse(t).path.split("/") if p]
+        parts = [p for p in net.split_url(t).path.split("/") if p]
         if parts and parts[0] == "models":
             parts = parts[1:]
         if len(parts) < 2 or parts[1] in _URL_STOP or parts[0] in ("datasets", "spaces", "api"):
@@ -265,11 +265,7 @@ def fetch_card(repo: str, revision: str | None = None, timeout: float | None = N
             "Give it as owner/name (for example the part after the host in the model page's address).",
         )
     _client.ensure_online(f"read the card of {repo_id}")
-    with _client.translated(f"read the card of {repo_id}", repo_id):
-        info = _client.api().model_info(
-            repo_id,
-            revision=revision,
-            timeout=timeout if timeout is not None else _client.metadata_timeout(),
-            files_metadata=True,
-        )
+    what = f"read the card of {repo_id}"
+    with _client.translated(what, repo_id):
+        info = _client.fetch_model_info(repo_id, revision, timeout, what)
     return card_from_info(info)

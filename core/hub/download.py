@@ -1,15 +1,19 @@
 """Download one file from the Hub into the standard Hugging Face cache, as a cancellable job.
 
-The bytes land where `hf_hub_download` puts them (`<cache>/models--ORG--NAME/blobs/<etag>`, linked
-from `snapshots/<commit>/<file>`), so llama.cpp, LM Studio or transformers find the same file.
+The bytes land where huggingface_hub's own download puts them (`<cache>/models--ORG--NAME/blobs/<etag>`,
+linked from `snapshots/<commit>/<file>`, the revision's commit in `refs/<revision>`), so llama.cpp,
+LM Studio or transformers find the same file.
 
-`huggingface_hub`'s own download writes to a temporary name that it deletes on any failure, so it
-cannot resume, and it reports progress only through a tqdm class. This job therefore streams the
-file itself (with the client's session, headers and redirects) into `blobs/<etag>.incomplete`,
-resumes that file with an HTTP Range request after an interruption or a cancel, checks the sha256
-the Hub publishes for the file (LFS metadata), and only then moves it into place and lets
-`hf_hub_download` link it into the snapshot and record the revision — exactly as if it had
-downloaded it.
+Quant Doctor does this itself, through the one HTTP door (core.net), and never calls `hf_hub_download`:
+that function asks the server again for the file's ETag and commit and writes wherever those answers
+point, so a hostile mirror (HF_ENDPOINT) could answer our check with a harmless ETag and its second
+request with `../../…`. Here the server is asked once (`_client.file_metadata`), every answer that
+becomes a path (the ETag, the commit, the file name, the revision) is checked for the shape the Hub
+gives it, and every path built from them must resolve inside the cache before anything is written.
+
+The job streams the file into `blobs/<etag>.incomplete`, resumes that file with an HTTP Range request
+after an interruption or a cancel, checks the sha256 the Hub publishes for the file (LFS metadata) or
+its git blob id, and only then moves it into place and links the snapshot to it.
 
 Cancel: close the generator (the GUI worker does so between two events). What arrived stays in the
 cache and the next run resumes it. A checksum mismatch removes the partial file.
@@ -29,23 +33,14 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin, urlparse
 
-import httpx2
-from huggingface_hub import (
-    get_hf_file_metadata,
-    get_session,
-    hf_hub_download,
-    hf_hub_url,
-    hf_raise_for_status,
-    try_to_load_from_cache,
-)
-from huggingface_hub.errors import OfflineModeIsEnabled
+from huggingface_hub import try_to_load_from_cache
 from huggingface_hub.file_download import repo_folder_name
 
-# Public names of huggingface_hub.utils that mypy does not see as re-exported (lazy imports there).
-from huggingface_hub.utils import WeakFileLock, build_hf_headers  # type: ignore[attr-defined]
+# A public name of huggingface_hub.utils that mypy does not see as re-exported (lazy imports there).
+from huggingface_hub.utils import WeakFileLock  # type: ignore[attr-defined]
 
+from core import net
 from core.errors import (
     ChecksumMismatchError,
     DiskFullError,
@@ -53,6 +48,9 @@ from core.errors import (
     HubError,
     HubNotFoundError,
     HubOfflineError,
+    NetError,
+    NetTooLargeError,
+    NetUnreachableError,
 )
 from core.hub import _client
 from core.hub.card import HubFile, fetch_card, parse_repo_id
@@ -98,13 +96,12 @@ class Downloaded:
 
 # --- Nothing a server says becomes a path unchecked ---------------------------------------------------
 #
-# The blob name is the file's ETag and the snapshot folder its commit, both from the server's
-# answer. A hostile mirror (HF_ENDPOINT) could send `"../../../../X"`: each is checked for the shape
-# the Hub gives it (and against the file names the Hub allows), and every path built from them must
+# The blob name is the file's ETag and the snapshot folder its commit, both from the server's answer
+# (checked in _client.file_metadata); the file name and the revision come from the person or the Hub's
+# listing. Each is checked for the shape the Hub gives it, and every path built from them must
 # resolve inside the cache.
 
-_ETAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
-_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+_REF = re.compile(r"[A-Za-z0-9._-]{1,100}(/[A-Za-z0-9._-]{1,100}){0,4}")
 _NOT_HUB = "The server at HF_ENDPOINT does not answer like the model Hub: unset HF_ENDPOINT or fix it."
 
 
@@ -120,23 +117,16 @@ def stall_seconds() -> float:
     return value if value > 0 else STALL_S
 
 
-def _checked_etag(etag: str) -> str:
-    if not _ETAG.match(etag):
-        raise HubError(f"The server named the file's version {etag[:80]!r}, which is not a version id.", _NOT_HUB)
-    return etag
-
-
-def _checked_commit(commit: str) -> str:
-    if not _COMMIT.match(commit):
-        raise HubError(f"The server named the commit {commit[:80]!r}, which is not a commit id.", _NOT_HUB)
-    return commit
-
-
 def _checked_filename(filename: str) -> list[str]:
-    parts = filename.replace("\\", "/").split("/")
-    if not filename or filename.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\0" in filename:
+    if not _client.repo_path_ok(filename):
         raise HubNotFoundError(f"'{filename[:200]}' is not a file name in a repository.", "Check the file name.")
-    return parts
+    return filename.split("/")
+
+
+def _checked_ref(revision: str) -> list[str]:
+    if not _REF.fullmatch(revision) or any(p in (".", "..") for p in revision.split("/")):
+        raise HubNotFoundError(f"'{revision[:100]}' is not a branch, tag or commit name.", "Check the revision.")
+    return revision.split("/")
 
 
 def _inside_cache(root: Path, *parts: str) -> Path:
@@ -156,11 +146,6 @@ def free_disk_space(path: Path) -> int:
         except OSError:
             continue
     return 0
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    u = urlparse(url)
-    return (u.scheme, (u.hostname or "").lower(), u.port or {"http": 80, "https": 443}.get(u.scheme))
 
 
 def _format_bytes(n: float) -> str:
@@ -234,32 +219,31 @@ def download(
             f"so it cannot {what}."
         )
     limit = timeout if timeout is not None else _client.download_timeout()
+    parts = _checked_filename(filename)
+    ref = _checked_ref(revision) if revision is not None else ["main"]
 
     yield Progress(f"Asking the Hub about {filename}")
     card = fetch_card(repo_id, revision=revision, timeout=limit)
     entry = card.file(filename)
     with _client.translated(what, repo_id, filename):
-        url = hf_hub_url(repo_id, filename, revision=revision, endpoint=_client.endpoint())
-        meta = get_hf_file_metadata(url, timeout=limit)
-    if meta.etag is None or meta.commit_hash is None:
-        raise HubError(f"Could not {what}: the server did not say which version of the file it has.")
+        meta = _client.file_metadata(repo_id, filename, revision, limit)
+    _agrees(meta, entry, filename)
     size = meta.size if meta.size is not None else (entry.size if entry else None)
     sha256 = entry.sha256 if entry and entry.sha256 else (meta.etag if _HEX64.match(meta.etag) else None)
 
-    storage = cache / repo_folder_name(repo_id=repo_id, repo_type="model")
-    etag, commit = _checked_etag(meta.etag), _checked_commit(meta.commit_hash)
-    blob = _inside_cache(storage, "blobs", etag)
-    pointer = _inside_cache(storage, "snapshots", commit, *_checked_filename(filename))
+    storage = _inside_cache(cache, repo_folder_name(repo_id=repo_id, repo_type="model"))
+    blob = _inside_cache(storage, "blobs", meta.etag)
+    pointer = _inside_cache(storage, "snapshots", meta.commit, *parts)
     if pointer.is_file():
         done = pointer.stat().st_size
         yield Progress("Already downloaded", done, done, "bytes", 0.0, str(pointer))
-        return Downloaded(repo_id, filename, pointer, done, sha256, meta.commit_hash, already_cached=True)
+        return Downloaded(repo_id, filename, pointer, done, sha256, meta.commit, already_cached=True)
 
     resumed = 0
     verified = False
     if not blob.is_file():
         blob.parent.mkdir(parents=True, exist_ok=True)
-        lock_path = _inside_cache(cache, ".locks", storage.name, f"{etag}.lock")
+        lock_path = _inside_cache(cache, ".locks", storage.name, f"{meta.etag}.lock")
         lock_path.parent.mkdir(parents=True, exist_ok=True)
         with ExitStack() as stack:
             try:
@@ -269,28 +253,53 @@ def download(
                     f"{filename} is being downloaded by another program right now.",
                     "Wait for that download to finish, then try again.",
                 ) from exc
-            source = urljoin(url, meta.location)
             resumed, verified = yield from _fetch(
-                source, url, blob, filename, size, sha256, entry, limit, retries, free_space, chunk_size, what, repo_id
-            )
+                meta.location, blob, filename, size, sha256, entry, limit, retries, free_space, chunk_size, what,
+                repo_id,
+            )  # fmt: skip
 
     yield Progress(f"Adding {filename} to the Hugging Face cache")
-    with _client.translated(what, repo_id, filename):
-        final = hf_hub_download(
-            repo_id,
-            filename,
-            revision=revision,
-            cache_dir=cache,
-            endpoint=_client.endpoint(),
-            etag_timeout=limit,
+    _link(blob, pointer)
+    if ref != [meta.commit]:  # a branch or tag: remember which commit it named, as the client does
+        refs = _inside_cache(storage, "refs", *ref)
+        refs.parent.mkdir(parents=True, exist_ok=True)
+        refs.write_text(meta.commit)
+    return Downloaded(repo_id, filename, pointer, pointer.stat().st_size, sha256, meta.commit, resumed, False, verified)
+
+
+def _agrees(meta: _client.FileMeta, entry: HubFile | None, filename: str) -> None:
+    """The blob's name must be the file's own id where the card gives one (sha256 for LFS files, the git
+    blob id for others): a server cannot file one file's bytes under another file's name in the cache."""
+    if entry is None:
+        return
+    expected = entry.sha256 or entry.blob_id
+    if expected and meta.etag.lower() != expected.lower():
+        raise HubError(
+            f"The Hub's answers about {filename} disagree: the file's version is {meta.etag[:16]}…, its card says "
+            f"{expected[:16]}….",
+            _NOT_HUB,
         )
-    path = Path(final)
-    return Downloaded(repo_id, filename, path, path.stat().st_size, sha256, meta.commit_hash, resumed, False, verified)
+
+
+def _link(blob: Path, pointer: Path) -> None:
+    """`snapshots/<commit>/<file>` → `blobs/<etag>`: a relative symbolic link, as huggingface_hub makes it;
+    where links are not allowed (Windows without developer mode), a hard link, else a copy."""
+    pointer.parent.mkdir(parents=True, exist_ok=True)
+    if pointer.is_symlink() or pointer.exists():
+        pointer.unlink()
+    try:
+        os.symlink(os.path.relpath(blob, pointer.parent), pointer)
+        return
+    except OSError:
+        pass
+    try:
+        os.link(blob, pointer)
+    except OSError:
+        shutil.copyfile(blob, pointer)
 
 
 def _fetch(
     location: str,
-    hub_url: str,
     blob: Path,
     filename: str,
     size: int | None,
@@ -336,9 +345,8 @@ def _fetch(
         yield Progress("Checking the part downloaded before", have, have, "bytes")
 
     # The token goes to the Hub only: a CDN or storage host the file is redirected to gets none.
-    same_host = _origin(location) == _origin(hub_url)
-    headers = build_hf_headers() if same_host else {"user-agent": build_hf_headers().get("user-agent", "")}
-    headers["Accept-Encoding"] = "identity"
+    headers = _client.headers_for(location)
+    cap = size if size is not None else 1 << 44  # the door stops an answer longer than the file
     phase = f"Downloading {filename}"
     attempts = 0
     start = time.monotonic()
@@ -352,21 +360,20 @@ def _fetch(
         if have:
             request_headers["Range"] = f"bytes={have}-"
         try:
-            with get_session().stream(
-                "GET", location, headers=request_headers, timeout=httpx2.Timeout(limit)
-            ) as response:
-                if response.status_code == 416 and size is not None and have >= size:
+            with net.stream("GET", location, headers=request_headers, max_bytes=cap, timeout=limit,
+                            decode=False) as response:  # fmt: skip
+                if response.status == 416 and size is not None and have >= size:
                     break
                 with _client.translated(what, repo_id, filename):
-                    hf_raise_for_status(response)
-                if have and response.status_code == 200:  # the server ignored the Range: start over
+                    _client.raise_for_status(net.Reply(response.url, response.status, response.headers, b""))
+                if have and response.status == 200:  # the server ignored the Range: start over
                     have = resumed = 0
                     hasher = hashlib.sha256()
                     git = _git_hasher(size) if git is not None else None
                     partial.unlink(missing_ok=True)
                 window_start, window_have = time.monotonic(), have
                 with open(partial, "ab") as out:
-                    for chunk in response.iter_bytes():  # as it arrives: a cut loses nothing received
+                    for chunk in response.chunks():  # as it arrives: a cut loses nothing received
                         if not chunk:
                             continue
                         if size is not None and have + len(chunk) > size:
@@ -395,10 +402,14 @@ def _fetch(
                 size = have
                 break
             if have < size:  # the connection closed early without an error
-                raise httpx2.RemoteProtocolError("the server closed the connection early")
-        except OfflineModeIsEnabled as exc:
-            raise HubOfflineError(f"Quant Doctor is offline (HF_HUB_OFFLINE is set), so it cannot {what}.") from exc
-        except (httpx2.TransportError, _Stalled) as exc:
+                raise NetUnreachableError("the server closed the connection early")
+        except NetTooLargeError as exc:
+            partial.unlink(missing_ok=True)
+            raise ChecksumMismatchError(
+                f"The server sent more than the {cap:,} bytes {filename} has; the download was stopped and removed.",
+                "Run the download again; if it happens again, the server (or a proxy) is broken.",
+            ) from exc
+        except (NetUnreachableError, _Stalled) as exc:
             attempts += 1
             stalled = isinstance(exc, _Stalled)
             if attempts > retries:
@@ -413,6 +424,8 @@ def _fetch(
                 ) from exc
             yield Progress(phase, have, size, "bytes", None, f"connection lost, resuming (try {attempts + 1})")
             time.sleep(min(2.0, 0.2 * attempts))
+        except NetError as exc:  # a redirect to another origin, an encoding not asked for: refused, not retried
+            raise _client.from_net(exc, what) from exc
     yield _event(phase, have, size, rate)
 
     if size is not None and have != size:

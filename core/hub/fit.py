@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from core import textnum
 from core.errors import QuantDoctorError
 from core.model.profile import ModelProfile
 from core.settings.run import cache_bytes_per_element
@@ -106,7 +107,9 @@ def parse_gpu_budget(text: str) -> int:
             f"Quant Doctor cannot tell how much memory '{text}' has.",
             "Add the memory size, e.g. --gpu '24GB' or --gpu 'RTX 4090 24GB'.",
         )
-    return int(float(m.group(1)) * GIB)
+    fix = "Give the memory in GB, e.g. --gpu '24GB' or --gpu 'RTX 4090 24GB'."
+    size = textnum.decimal(m.group(1), textnum.GIB, "The GPU memory size", QuantDoctorError, fix)
+    return int(size * GIB)
 
 
 def _scaled(profile: ModelProfile, file_size: int) -> ModelProfile:

@@ -12,12 +12,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import httpx2
-from huggingface_hub import get_hf_file_metadata, get_session, hf_hub_url, hf_raise_for_status
-
-# A public name of huggingface_hub.utils that mypy does not see as re-exported (lazy imports there).
-from huggingface_hub.utils import build_hf_headers  # type: ignore[attr-defined]
-
+from core import net
 from core.errors import HubError, ModelFileError
 from core.hub import _client
 from core.model.gguf_profile import read_gguf_profile
@@ -28,16 +23,13 @@ FIRST_BYTES = 1 << 20
 MAX_BYTES = 64 << 20
 
 
-def _fetch_head(location: str, hub_url: str, n: int, timeout: float) -> bytes:
-    from core.hub.download import _origin
-
-    headers = build_hf_headers() if _origin(location) == _origin(hub_url) else {}
-    headers["Range"] = f"bytes=0-{n - 1}"
-    headers["Accept-Encoding"] = "identity"
+def _fetch_head(location: str, n: int, size: int, timeout: float) -> bytes:
+    """The first `n` bytes of the file, through the door (the token only to the Hub's own origin)."""
+    headers = {**_client.headers_for(location), "Range": f"bytes=0-{n - 1}"}
     out = bytearray()
-    with get_session().stream("GET", location, headers=headers, timeout=httpx2.Timeout(timeout)) as response:
-        hf_raise_for_status(response)
-        for chunk in response.iter_bytes(1 << 16):
+    with net.stream("GET", location, headers=headers, max_bytes=size, timeout=timeout, decode=False) as response:
+        _client.raise_for_status(net.Reply(response.url, response.status, response.headers, b""))
+        for chunk in response.chunks():
             out += chunk
             if len(out) >= n:  # a server that ignores Range sends the whole file: stop reading
                 break
@@ -54,8 +46,7 @@ def peek_gguf(repo_id: str, filename: str, revision: str | None = None, timeout:
     _client.ensure_online(what)
     limit = timeout if timeout is not None else _client.metadata_timeout()
     with _client.translated(what, repo_id, filename):
-        url = hf_hub_url(repo_id, filename, revision=revision, endpoint=_client.endpoint())
-        meta = get_hf_file_metadata(url, timeout=limit)
+        meta = _client.file_metadata(repo_id, filename, revision, limit)
         size = meta.size
         if not size:
             raise HubError(f"Could not {what}: the Hub did not say how big the file is.")
@@ -63,7 +54,7 @@ def peek_gguf(repo_id: str, filename: str, revision: str | None = None, timeout:
         with tempfile.TemporaryDirectory(prefix="quantdoctor-peek-") as tmp:
             local = Path(tmp) / "peek.gguf"  # not a split-part name: the reader must not look for shards
             while True:
-                head = _fetch_head(meta.location, url, n, limit)
+                head = _fetch_head(meta.location, n, size, limit)
                 with open(local, "wb") as f:
                     f.write(head)
                     f.truncate(size)  # sparse: the tensor data is a hole

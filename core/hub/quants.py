@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import gguf
 
 from core.model.gguf_reader import NEWER_FILE_TYPE_NAMES, NEWER_TYPE_NAMES
+from core.textnum import BITS, decimal_or_none, json_decimal, whole_or_none
 
 _VARIANTS = {"XXS": -2, "XS": -1, "S": 0, "NL": 1, "M": 1, "L": 2, "XL": 3, "XXL": 4}
 _NON_WEIGHT = {"I8", "I16", "I32", "I64", "F64", "Q8_1", "Q8_K"}
@@ -123,7 +124,8 @@ def gguf_type(name: str, dynamic: bool = False) -> QuantType | None:
     bpw = _ggml_bpw(ggml) if ggml else None
     if bpw is None:  # a type newer than the installed gguf package: its digit plus the usual scale overhead
         digit = re.search(r"\d+", upper)
-        bpw = int(digit.group()) + 0.5 if digit else None
+        bits = whole_or_none(digit.group(), BITS) if digit else None
+        bpw = bits + 0.5 if bits is not None else None
     if suffix:
         variant = _VARIANTS[suffix]
     elif re.fullmatch(r"Q\d_[01]", upper):
@@ -171,17 +173,15 @@ def folder_type(method: str, repo_id: str, quant_config: dict[str, object] | Non
     """EXL2 bpw or GPTQ/AWQ bits, from the repository's config when given, else from its name."""
     bits: float | None = None
     if quant_config:
-        raw = quant_config.get("bits")
-        if isinstance(raw, int | float) and not isinstance(raw, bool):
-            bits = float(raw)
+        bits = json_decimal(quant_config.get("bits"), BITS)  # a JSON number in range, else None (5e-324, "4")
     if bits is None:
         m = _BPW.search(repo_id)
         if m:
-            bits = float(m.group(1))
+            bits = decimal_or_none(m.group(1), BITS)
     if bits is None and method in ("gptq", "awq"):
         m = _BITS.search(repo_id.rsplit("/", 1)[-1])
         if m:
-            bits = float(next(g for g in m.groups() if g))
+            bits = decimal_or_none(next(g for g in m.groups() if g), BITS)
         elif method == "awq":
             bits = 4.0  # AWQ is 4-bit in practice
     if method in ("exl2", "exl3"):

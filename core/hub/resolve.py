@@ -84,7 +84,8 @@ def _listing(params: list[tuple[str, Any]]) -> list[ModelInfo]:
     for item in items if isinstance(items, list) else []:
         if isinstance(item, dict) and "id" in item:
             item.setdefault("siblings", None)
-            out.append(ModelInfo(**item))  # type: ignore[no-untyped-call]
+            with contextlib.suppress(HubError):  # one malformed entry costs that entry, not the listing
+                out.append(_client.model_info(item, "read the Hub's listing"))
     return out
 
 

@@ -8,6 +8,8 @@ manifests are read to give each blob its model name. Nothing here opens a model 
 from __future__ import annotations
 
 import os
+import re
+import stat
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -118,7 +120,12 @@ def _is_gguf(path: Path) -> bool:
 
 def _walk_ggufs(root: Path, max_depth: int = 6) -> Iterator[Path]:
     base = len(root.parts)
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+
+    def unreadable(err: OSError) -> None:  # a subfolder we may not read is skipped; the place itself is noted
+        if err.filename is not None and Path(err.filename) == root:
+            raise SourceUnreadable(root) from err
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable, followlinks=False):
         if len(Path(dirpath).parts) - base >= max_depth:
             dirnames.clear()
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
@@ -135,10 +142,13 @@ def _first_shard_only(path: Path) -> bool:
 
 def _ollama(root: Path) -> Iterator[FoundModel]:
     manifests = root / "manifests"
-    if not manifests.is_dir():
+    if not _is_dir(manifests):
         return
     for manifest in manifests.rglob("*"):
-        if not manifest.is_file() or manifest.stat().st_size > MAX_MANIFEST_BYTES:
+        try:
+            if not manifest.is_file() or manifest.stat().st_size > MAX_MANIFEST_BYTES:
+                continue
+        except OSError:  # gone, or not ours to look at: the other manifests still count
             continue
         try:
             data = jsonfile.load(manifest, "Ollama manifest", ModelFileError, max_bytes=MAX_MANIFEST_BYTES)
@@ -148,38 +158,104 @@ def _ollama(root: Path) -> Iterator[FoundModel]:
         name = f"{rel[-2]}:{rel[-1]}" if len(rel) >= 2 else manifest.name
         if len(rel) >= 3 and rel[-3] != "library":
             name = f"{rel[-3]}/{name}"
-        for layer in data.get("layers", []) if isinstance(data, dict) else []:
+        layers = data.get("layers") if isinstance(data, dict) else None
+        for layer in layers if isinstance(layers, list) else []:
             if not isinstance(layer, dict) or layer.get("mediaType") != "application/vnd.ollama.image.model":
                 continue
-            digest = str(layer.get("digest", "")).replace(":", "-")
-            blob = root / "blobs" / digest
-            if digest and blob.is_file() and _is_gguf(blob):
-                yield FoundModel(name, blob, "Ollama", blob.stat().st_size)
+            digest = layer.get("digest")
+            # a digest names a blob in this folder, nothing else: sha256:<64 hex> (ollama's manifest layers)
+            if not isinstance(digest, str) or _DIGEST.fullmatch(digest) is None:
+                continue
+            blob = root / "blobs" / digest.replace(":", "-")
+            size = _size(blob)
+            if size is not None and _is_gguf(blob):
+                yield FoundModel(name, blob, "Ollama", size)
 
 
-def discover_models(locations: dict[str, list[Path]] | None = None) -> list[FoundModel]:
-    """Every GGUF model found in the usual places, largest first within each source."""
+_DIGEST = re.compile(r"sha256:[0-9a-fA-F]{64}")
+
+
+def _is_dir(path: Path) -> bool:
+    """Whether a folder is there to look in; a folder we may not enter (Linux's /usr/share/ollama belongs to
+    the `ollama` user) raises PermissionError from Path.is_dir, and is `SourceUnreadable` here."""
+    try:
+        return path.is_dir()
+    except PermissionError as exc:
+        raise SourceUnreadable(path) from exc
+    except (OSError, ValueError):
+        return False
+
+
+def _size(path: Path) -> int | None:
+    """The size of a regular file, or None (gone since it was listed, not a file, not ours to read)."""
+    try:
+        st = path.stat()
+    except (OSError, ValueError):
+        return None
+    return st.st_size if stat.S_ISREG(st.st_mode) else None
+
+
+class SourceUnreadable(Exception):
+    """A models folder this user may not look into: that source is skipped with a note, the rest go on."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(str(path))
+        self.path = path
+
+
+@dataclass(frozen=True)
+class Discovered:
+    """The models found, and a plain note for each place that could not be looked into."""
+
+    models: list[FoundModel]
+    notes: list[str]
+
+
+def discover(locations: dict[str, list[Path]] | None = None) -> Discovered:
+    """Every GGUF model found in the usual places. One place that cannot be read (a folder of another user,
+    a broken link, a file that vanishes mid-listing) costs that place only, with a note saying which."""
     found: list[FoundModel] = []
+    notes: list[str] = []
     seen: set[Path] = set()
     for source, roots in (locations or default_locations()).items():
         for root in roots:
-            if not root.is_dir():
-                continue
-            items: Iterator[FoundModel]
-            if source == "Ollama":
-                items = _ollama(root)
-            else:
-                items = (
-                    FoundModel(_display_name(p, root, source), p, source, p.stat().st_size)
-                    for p in _walk_ggufs(root)
-                    if _first_shard_only(p) and _is_gguf(p)
-                )
-            for m in items:
-                real = m.path.resolve()
-                if real not in seen:
-                    seen.add(real)
-                    found.append(m)
-    return found
+            try:
+                if not _is_dir(root):
+                    continue
+                for m in _models_in(root, source):
+                    real = _real(m.path)
+                    if real not in seen:
+                        seen.add(real)
+                        found.append(m)
+            except SourceUnreadable as exc:
+                notes.append(f"{source}: {exc.path} could not be looked into (no permission); its models are not "
+                             "listed. Open a model there with Open… if you can read it.")  # fmt: skip
+            except OSError as exc:
+                notes.append(f"{source}: {root} could not be read ({exc.strerror or type(exc).__name__}); its models "
+                             "are not listed.")  # fmt: skip
+    return Discovered(found, notes)
+
+
+def discover_models(locations: dict[str, list[Path]] | None = None) -> list[FoundModel]:
+    """The models of `discover`, without its notes."""
+    return discover(locations).models
+
+
+def _models_in(root: Path, source: str) -> Iterator[FoundModel]:
+    if source == "Ollama":
+        yield from _ollama(root)
+        return
+    for p in _walk_ggufs(root):
+        size = _size(p)
+        if size is not None and _first_shard_only(p) and _is_gguf(p):
+            yield FoundModel(_display_name(p, root, source), p, source, size)
+
+
+def _real(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a link loop: the path itself stands for it
+        return path
 
 
 def _display_name(path: Path, root: Path, source: str) -> str:

@@ -3,19 +3,21 @@
 The folder's `config.json` says what the model is and how it was quantized; the safetensors
 headers say how many bytes each layer really takes (so bits per weight are measured, not taken
 on trust); the model card's front matter says what it was made from. Only files inside the folder
-are opened: a shard map that points elsewhere is refused.
+are opened: a shard map that points elsewhere, and any file of the folder (weights, config.json,
+the card, the tokenizer config) that is a link leading elsewhere, is refused before it is read.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
 from core import jsonfile
 from core.errors import IncompleteModelFolderError, ModelFolderError
-from core.files import read_text_limited
+from core.files import folder_names, lexists, read_text_limited, real_path, stat_path
 from core.model.declared_size import INCOMPLETE_SHARE, count_words, declared_parameters
 from core.model.profile import BaseModel, ModelCard, ModelProfile, QuantConfig, TensorEntry, census, fill_sizes
 from core.model.safetensors_reader import SafeTensor, read_safetensors_header
@@ -35,8 +37,9 @@ _EXL2_PARTS = ("q_weight", "q_invperm", "q_perm", "q_scale", "q_scale_max", "q_g
 
 def _load_json(path: Path, what: str) -> Any:
     """An optional JSON file of the folder (None when absent), through the one bounded loader."""
-    if not os.path.lexists(path):
+    if not lexists(path, ModelFolderError):
         return None
+    _inside(path.parent, path.name, what=path.name)
     return jsonfile.load(
         path,
         what,
@@ -50,23 +53,29 @@ def _load_json(path: Path, what: str) -> Any:
 def _allowed_roots(folder: Path) -> list[Path]:
     """Where the folder's files may really live: the folder, and for a Hugging Face cache snapshot
     (`models--org--name/snapshots/<rev>/`, whose files are links into `../../blobs`) its own repository."""
-    real = folder.resolve()
+    real = real_path(folder, ModelFolderError)
     roots = [real]
     for f in (folder.absolute(), real):
         repo = f.parent.parent
         if f.parent.name == "snapshots" and repo.name.startswith(("models--", "datasets--", "spaces--")):
-            roots.append(repo.resolve())
+            roots.append(real_path(repo, ModelFolderError))
     return roots
 
 
-def _inside(folder: Path, name: str) -> Path:
-    """Resolve a weight file's name, refusing anything that leads outside the folder (or its cache repository)."""
+def _inside(folder: Path, name: str, what: str = INDEX_NAME) -> Path:
+    """Resolve a file's name, refusing anything that leads outside the folder (or its cache repository):
+    a weight file named by the shard index, or any file of the folder that is a link (`what` says which)."""
+    if "\0" in name:
+        raise ModelFolderError(
+            f"{what} names a file with a NUL character in it ({name[:60]!r}), which no file name holds.",
+            "Use the index file from the model's repository.",
+        )
     if not name or os.path.isabs(name) or Path(name).is_absolute() or ".." in Path(name).parts:
         raise ModelFolderError(
-            f"{INDEX_NAME} points at '{name[:200]}', outside the model folder; Quant Doctor does not open it.",
+            f"{what} points at '{name[:200]}', outside the model folder; Quant Doctor does not open it.",
             "Use the index file from the model's repository: it only names files in the same folder.",
         )
-    resolved = (folder / name).resolve()
+    resolved = real_path(folder / name, ModelFolderError)
     if not any(root in resolved.parents for root in _allowed_roots(folder)):
         raise ModelFolderError(
             f"'{name[:200]}' leads outside the model folder (to {str(resolved)[:200]}); it is not opened.",
@@ -83,7 +92,7 @@ def _weight_files(folder: Path) -> list[Path]:
             raise ModelFolderError(f"{INDEX_NAME} has no weight_map.", f"Download {INDEX_NAME} again.")
         names = sorted({str(v) for v in weight_map.values()})
         files = [_inside(folder, n) for n in names]
-        missing = [p.name for p in files if not os.path.lexists(p)]
+        missing = [p.name for p in files if not lexists(p, ModelFolderError)]
         if missing:
             raise ModelFolderError(
                 f"The model is split into {len(files)} weight files and {len(missing)} "
@@ -93,7 +102,8 @@ def _weight_files(folder: Path) -> list[Path]:
                 "Download the missing files into the same folder.",
             )
         return files
-    return [_inside(folder, p.name) for p in sorted(folder.glob("*.safetensors"))]
+    names = [n for n in folder_names(folder, "a model folder", ModelFolderError) if n.endswith(".safetensors")]
+    return [_inside(folder, n, what=n) for n in names]
 
 
 def _quant_config(folder: Path, config: dict[str, Any]) -> QuantConfig | None:
@@ -112,7 +122,9 @@ def _quant_config(folder: Path, config: dict[str, Any]) -> QuantConfig | None:
         )
     method = method.lower()
     bits = qc.get("bits", qc.get("w_bit"))
-    if bits is not None and (isinstance(bits, bool) or not isinstance(bits, int | float) or not 0 < bits <= 32):
+    # A bit width under 1 (5e-324, 0.001) is no quantization anyone makes, and dividing a layer's
+    # storage by it overflows: refused with the rest. EXL2's fractional widths (2.5, 4.65) are >= 1.
+    if bits is not None and (isinstance(bits, bool) or not isinstance(bits, int | float) or not 1 <= bits <= 32):
         raise ModelFolderError(
             f"The quantization config gives {str(bits)[:40]!r} bits per weight; a bit width is a number from 1 to 32.",
             "Replace config.json (or quantize_config.json) with the one from the model's repository.",
@@ -130,15 +142,23 @@ def _quant_config(folder: Path, config: dict[str, Any]) -> QuantConfig | None:
         dataset=dataset
         if isinstance(dataset, str)
         else (", ".join(map(str, dataset)) if isinstance(dataset, list) else None),
-        head_bits=float(qc["head_bits"]) if isinstance(qc.get("head_bits"), int | float) else None,
+        head_bits=_head_bits(qc.get("head_bits")),
         calibration=calibration,
     )
 
 
+def _head_bits(value: Any) -> float | None:
+    """EXL2's bits for the output layer: a width from 1 to 32, else not known (it is only shown)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 1 <= value <= 32:
+        return None
+    return float(value)
+
+
 def _card(folder: Path) -> ModelCard | None:
     readme = folder / "README.md"
-    if not readme.is_file():
+    if not lexists(readme, ModelFolderError):
         return None
+    _inside(folder, readme.name, what=readme.name)
     import yaml  # what the Hub's own front-matter parser (huggingface_hub.repocard) uses
 
     try:
@@ -205,7 +225,7 @@ def _check_complete(folder: Path, cfg: dict[str, Any], tensors: list[TensorEntry
     present = sum(t.parameters for t in tensors)
     if declared is None or present >= INCOMPLETE_SHARE * declared:
         return
-    size = sum(f.stat().st_size for f in files)
+    size = sum(stat_path(f, "a weight file", ModelFolderError).st_size for f in files)
     names = ", ".join(f.name for f in files[:3]) + (" ..." if len(files) > 3 else "")
     raise IncompleteModelFolderError(
         f"{folder.name} is incomplete: its config.json describes a model of at least "
@@ -223,9 +243,27 @@ def _size_words(n: int) -> str:
     return f"{n} bytes"
 
 
+# Every file of a folder that is read or looked at, besides the weights (which the shard index names).
+METADATA_FILES = ("config.json", INDEX_NAME, "quantize_config.json", "tokenizer_config.json", "README.md",
+                  "chat_template.jinja", "chat_template.json")  # fmt: skip
+
+
+def _template_file(folder: Path) -> bool:
+    """A chat template beside the weights (chat_template.jinja / .json): a regular file (checked inside)."""
+    for name in ("chat_template.jinja", "chat_template.json"):
+        path = folder / name
+        if lexists(path, ModelFolderError) and stat.S_ISREG(stat_path(path, "a template", ModelFolderError).st_mode):
+            return True
+    return False
+
+
 def read_folder_profile(folder: Path) -> ModelProfile:
+    names = folder_names(folder, "a model folder", ModelFolderError)  # no read or search permission: said so
+    for name in METADATA_FILES:  # a link leading out of the folder is refused before anything is read
+        if name in names:
+            _inside(folder, name, what=name)
     config_path = folder / "config.json"
-    if not os.path.lexists(config_path):
+    if not lexists(config_path, ModelFolderError):
         raise ModelFolderError(
             f"{folder.name} has no config.json, so it is not a model folder Quant Doctor can read.",
             "Open the folder that holds config.json and the .safetensors files, or pick a .gguf file.",
@@ -261,7 +299,7 @@ def read_folder_profile(folder: Path) -> ModelProfile:
         format=fmt,
         path=str(folder),
         files=[str(f) for f in files],
-        file_size=sum(f.stat().st_size for f in files),
+        file_size=sum(stat_path(f, "a weight file", ModelFolderError).st_size for f in files),
         architecture=str(cfg.get("model_type") or (archs[0] if isinstance(archs, list) and archs else "")) or None,
         name=folder.name,
         context_length=num("max_position_embeddings", "n_positions", "seq_length"),
@@ -284,10 +322,8 @@ def read_folder_profile(folder: Path) -> ModelProfile:
         head_dim = profile.embedding_length // profile.head_count
     profile.key_length = profile.value_length = head_dim
     tok_cfg = _load_json(folder / "tokenizer_config.json", "tokenizer_config.json")
-    profile.has_chat_template = (
-        (isinstance(tok_cfg, dict) and bool(tok_cfg.get("chat_template")))
-        or (folder / "chat_template.jinja").is_file()
-        or (folder / "chat_template.json").is_file()
+    profile.has_chat_template = (isinstance(tok_cfg, dict) and bool(tok_cfg.get("chat_template"))) or _template_file(
+        folder
     )
     if qc:
         if qc.quant_method == "exl2":

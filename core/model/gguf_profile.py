@@ -24,6 +24,7 @@ from core.model.profile import (
 )
 from core.model.shape_check import check_shape
 from core.model.tensor_roles import layer_of, role_of
+from core.textnum import PARTS, whole_or_none
 
 SPLIT_NAME = re.compile(r"^(?P<stem>.*)-(?P<no>\d{5})-of-(?P<count>\d{5})\.gguf$", re.IGNORECASE)
 
@@ -42,9 +43,10 @@ _K = gguf.Keys
 def shard_paths(path: Path) -> list[Path]:
     """All shards of a split GGUF, in order; a single file is its own only shard."""
     m = SPLIT_NAME.match(path.name)
-    if not m:
+    count = whole_or_none(m.group("count"), PARTS) if m else None
+    part = whole_or_none(m.group("no"), PARTS) if m else None
+    if m is None or count is None or part is None:  # not a split, or not llama.cpp's ASCII digits
         return [path]
-    count = int(m.group("count"))
     if count < 1:
         raise CorruptModelFileError(f"{path.name} says it is part of a split into {count} files.")
     width = len(m.group("no"))
@@ -54,7 +56,7 @@ def shard_paths(path: Path) -> list[Path]:
     missing = [s.name for s in shards if not s.is_file()]
     if missing:
         raise MissingShardError(
-            f"{path.name} is part {int(m.group('no'))} of a model split into {count} files, and "
+            f"{path.name} is part {part} of a model split into {count} files, and "
             f"{len(missing)} of them are missing from {path.parent}: {', '.join(missing[:5])}"
             + (" ..." if len(missing) > 5 else ""),
             f"Download {'it' if len(missing) == 1 else 'them'} into the same folder as {path.name}.",

@@ -44,6 +44,13 @@ MAX_DIMS = 4
 MAX_TENSOR_NAME = 64
 INT64_MAX = (1 << 63) - 1
 MAX_HEADER_COUNT = 1 << 32
+# Counts a real file never comes near, refused before a single entry is read: each entry read costs
+# Python objects (~160 bytes a metadata entry, ~450 a tensor), so 12 million declared entries cost
+# 2 GB and a minute even when the file really holds them. Writers emit one key per fact (real files
+# hold 20-100, none over a few hundred) and llama.cpp stores experts merged (the largest models have
+# 1-3 thousand tensors; old per-expert Mixtral files under 2,000).
+MAX_METADATA_ENTRIES = 1 << 16
+MAX_TENSORS = 1 << 17
 
 # Keys longer than this are corruption (real ones are under 100 bytes); llama.cpp has no limit, but
 # a key is copied whole into memory and into every message that names it.
@@ -340,6 +347,12 @@ def _parse(cur: _Cursor, size: int, path: Path) -> GGUFHeader:
             raise CorruptModelFileError(
                 f"{path.name}'s header says it holds {count if count >= 0 else count + (1 << 64):,} {what}, "
                 "an impossible number."
+            )
+    for what, count, cap in (("tensors", n_tensors, MAX_TENSORS), ("metadata entries", n_kv, MAX_METADATA_ENTRIES)):
+        if count > cap:
+            raise CorruptModelFileError(
+                f"{path.name}'s header says it holds {count:,} {what}; real model files hold far fewer "
+                f"(Quant Doctor reads up to {cap:,}), so the header is damaged or was crafted."
             )
 
     header = GGUFHeader(

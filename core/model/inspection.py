@@ -9,7 +9,7 @@ import os
 import stat
 
 from core.errors import ModelFolderError, NotAModelFileError
-from core.files import stat_path, user_path
+from core.files import folder_names, stat_path, user_path
 from core.model.folder_profile import read_folder_profile
 from core.model.gguf_profile import read_gguf_profile
 from core.model.profile import ModelProfile
@@ -19,9 +19,10 @@ def inspect_model(path: str | os.PathLike[str]) -> ModelProfile:
     p = user_path(path, NotAModelFileError)
     st = stat_path(p, "a model file", NotAModelFileError)
     if stat.S_ISDIR(st.st_mode):
-        if (p / "config.json").is_file():
+        names = folder_names(p, "a model folder", ModelFolderError)  # no read or search permission: said plainly
+        if "config.json" in names:
             return read_folder_profile(p)
-        ggufs = sorted(p.glob("*.gguf"))
+        ggufs = [p / n for n in names if n.endswith(".gguf")]
         if len(ggufs) == 1:
             return read_gguf_profile(ggufs[0])
         if ggufs:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from core.display_text import one_line
 from core.model.profile import ModelProfile
 
 
@@ -70,4 +71,4 @@ def profile_summary(p: ModelProfile) -> str:
     if p.bpw_by_role:
         lines.append("  bits per weight by role: " + ", ".join(f"{r} {b:.2f}" for r, b in p.bpw_by_role.items()))
     lines.extend(f"  note: {n}" for n in p.notes)
-    return "\n".join(lines)
+    return "\n".join(one_line(line) for line in lines)  # a value's own newline cannot start a line

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from core.textnum import LAYERS, whole_or_none
+
 ROLES = (
     "embeddings",
     "output",
@@ -27,7 +29,7 @@ _LAYER = re.compile(r"(?:^|\.)(?:blk|layers|h|block|blocks)\.(\d+)\.")
 
 def layer_of(name: str) -> int | None:
     m = _LAYER.search(name)
-    return int(m.group(1)) if m else None
+    return whole_or_none(m.group(1), LAYERS) if m else None
 
 
 def role_of(name: str) -> str:

@@ -10,14 +10,15 @@ approximation and says so.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core import jsonfile
 from core.children import child_env, module_command
+from core.errors import QuantDoctorError
 
 MAX_PROMPT_CHARS = 4 * 1024 * 1024  # a pasted prompt beyond 4 MiB is cut before counting
 CHARS_PER_TOKEN = 4.0  # English prose on BPE tokenizers; the approximation says it is one
@@ -56,9 +57,9 @@ def probe(model_path: str | os.PathLike[str], text: str, timeout: float = TIMEOU
             return _approx(text, f"the tokenizer probe did not finish ({exc.__class__.__name__})")
     log = [ln.rstrip() for ln in done.stderr.decode("utf-8", "replace").splitlines() if _worth_keeping(ln)]
     last = done.stdout.decode("utf-8", "replace").strip().splitlines()[-1:] if done.stdout else []
-    try:
-        answer = json.loads(last[0]) if last else {}
-    except ValueError:
+    try:  # the child's one answer line (token_probe_child), through the one JSON loader
+        answer = jsonfile.loads(last[0], "the tokenizer probe's answer") if last else {}
+    except QuantDoctorError:
         answer = {}
     if done.returncode != 0 or "tokens" not in answer:
         result = _approx(text, answer.get("error") or f"the tokenizer probe failed (exit code {done.returncode})")

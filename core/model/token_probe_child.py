@@ -22,8 +22,9 @@ def main(argv: list[str]) -> int:
     except ImportError:
         proto.write(json.dumps({"error": "llama-cpp-python is not installed"}) + "\n")
         return 3
-    with open(prompt_file, encoding="utf-8") as f:
-        text = f.read()
+    from core.files import read_text_limited
+
+    text = read_text_limited(prompt_file, 64 << 20, "the prompt file")  # written by token_probe.py
     try:
         llm = llama_cpp.Llama(model_path=model, vocab_only=True, verbose=True)
         tokens = llm.tokenize(text.encode("utf-8"), add_bos=True, special=True)

@@ -6,10 +6,10 @@ reads only `Comparison.to_dict()`.
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 from typing import Any
 
+from core import display_text
 from core.errors import ReportError
 from core.evaluation.compare import Comparison
 from core.evaluation.comparison_text import cut_short_lines, typical_findings, verdict_lines
@@ -27,7 +27,7 @@ padding:.6rem;border-radius:6px;margin:0;font-size:.9rem}.split{background:#ffd8
 
 
 def _e(value: Any) -> str:
-    return html.escape(str(value))
+    return display_text.html(value)  # the one door for text from files and servers
 
 
 def _fmt(value: Any, digits: int = 4) -> str:

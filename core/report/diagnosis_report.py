@@ -7,12 +7,10 @@ images fetched from anywhere, so it can be mailed or attached to a forum post as
 from __future__ import annotations
 
 import json
-import re
-from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core import __version__
+from core import __version__, display_text
 from core.checks.finding import CONFIDENCE_WORDS, Finding
 from core.checks.tiers import bpw_words
 from core.diagnosis import Diagnosis
@@ -31,6 +29,8 @@ from core.severity import colour as severity_colour
 if TYPE_CHECKING:
     from core.evaluation.compare import Comparison
 
+escape = display_text.html  # every value in the HTML report goes through the one door
+
 
 def to_json(d: Diagnosis) -> str:
     return json.dumps(d.to_dict(), indent=2, default=str)
@@ -38,47 +38,20 @@ def to_json(d: Diagnosis) -> str:
 
 # --- Markdown: text from files and servers is escaped, never markup ---------------------------------
 #
-# Markdown passes raw HTML through (`<script>`, `<img onerror=...>` run in many viewers), and its own
-# punctuation turns a name into a link or an image. `_md` makes any value literal text: HTML
-# special characters become entities, Markdown punctuation is backslash-escaped, line breaks and
-# control characters cannot start a new block. `_code` puts a value in a code span no backtick in it
-# can close.
+# core.display_text is the one door for it: `_md` is one line of literal text, `_code` a code span,
+# `_sample_block` / `_code_block` fenced blocks that keep their lines (see display_text's Markdown part).
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()!|~])")
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def _md(value: object) -> str:
-    text = _CONTROL.sub(" ", str(value))
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _MD_SPECIAL.sub(r"\\\1", text)
-
-
-def _code(value: object) -> str:
-    text = _CONTROL.sub(" ", str(value))
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * (longest + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
-
-
-_CONTROL_BUT_LINES = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+_md = display_text.markdown
+_code = display_text.markdown_code
 
 
 def _sample_block(value: object) -> str:
-    """A model's output as a fenced block: its line breaks and indentation kept (code is code), other
-    control characters removed, and a fence longer than any run of tildes inside."""
-    text = _CONTROL_BUT_LINES.sub(" ", str(value)).replace("\t", "    ")
-    longest = max((len(run) for run in re.findall(r"~+", text)), default=0)
-    fence = "~" * max(3, longest + 1)
-    return f"{fence}text\n{text}\n{fence}"
+    """A model's output as a fenced block: its line breaks and indentation kept (code is code)."""
+    return display_text.markdown_block(value, info="text")
 
 
 def _code_block(value: object, indent: str = "") -> str:
-    text = _CONTROL.sub(" ", str(value))
-    longest = max((len(run) for run in re.findall(r"~+", text)), default=0)
-    fence = "~" * max(3, longest + 1)
-    return f"\n{indent}{fence}\n{indent}{text}\n{indent}{fence}"
+    return "\n" + display_text.markdown_block(value, indent)
 
 
 def to_markdown(d: Diagnosis) -> str:
@@ -93,12 +66,14 @@ def to_markdown(d: Diagnosis) -> str:
         f"V {_md(d.setup.run.cache_type_v)}, engine {_md(d.setup.engine)}, workload {_md(d.setup.workload)}"
         + (f", expected {_md(d.setup.expected)}" if d.setup.expected else ""),
         *([f"- What went wrong: {_md(_symptom_words(d))}"] if d.symptoms else []),
+        # what the app or log said is about another file: said here, before any finding (issue 24)
+        *(f"- **{_md(flag)}**" for flag in (getattr(d.engine, "other_model", None), getattr(d.engine, "other_file", None)) if flag),
         "",
         "## What is wrong" if d.problems else "## Nothing found wrong",
         "",
     ]
     if d.headline:
-        out[-2:-2] = [f"**{d.headline}**", ""]
+        out[-2:-2] = [f"**{_md(d.headline)}**", ""]
     for f in d.problems:
         out += _markdown_finding(f)
     if d.fine:
@@ -385,4 +360,4 @@ def _symptom_words(d: Diagnosis) -> str:
 
 def _md_text(text: str) -> str:
     """Plain text in Markdown: characters that would become markup are escaped."""
-    return "".join("\\" + ch if ch in "\\`*_{}[]<>()#+!|" else ch for ch in text)
+    return display_text.markdown(text)

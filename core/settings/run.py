@@ -23,6 +23,15 @@ _CACHE_ALIASES = {"fp16": "f16", "float16": "f16", "q8": "q8_0", "q4": "q4_0", "
 DEFAULT_N_BATCH = 2048  # common_params.n_batch (llama-cli, llama-server)
 DEFAULT_N_UBATCH = 512  # common_params.n_ubatch
 
+# The largest values that mean anything, refused above (a context of 10^21 tokens once printed 2.8
+# quadrillion GiB). Contexts and batches: 16M tokens, above the longest trained context (Llama 4
+# Scout's 10M); layers: llama.cpp's own int32 (`-ngl 999` for "all" keeps working); threads: ggml's
+# GGML_MAX_N_THREADS (512).
+MAX_CONTEXT = 1 << 24
+MAX_BATCH = MAX_CONTEXT
+MAX_GPU_LAYERS = (1 << 31) - 1
+MAX_THREADS = 512
+
 
 class FlashAttn(StrEnum):
     """llama.cpp's `-fa on|off|auto` (llama_flash_attn_type: 1, 0, -1)."""
@@ -106,11 +115,14 @@ def default_threads() -> int:
     return max(1, psutil.cpu_count(logical=False) or psutil.cpu_count() or 1)
 
 
-def _whole(name: str, value: object, minimum: int, fix: str) -> None:
+def _whole(name: str, value: object, minimum: int, fix: str, maximum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise SetupError(f"{name} should be a whole number, not {value!r}.", fix)
+        raise SetupError(f"{name} should be a whole number, not {str(value)[:40]!r}.", fix)
     if value < minimum:
         raise SetupError(f"{name} of {value} is not possible.", fix)
+    if value > maximum:
+        shown = f"{value:,}" if value < 10**30 else f"a {len(str(value))}-digit number"
+        raise SetupError(f"{name} of {shown} is not possible: the most that means anything is {maximum:,}.", fix)
 
 
 @dataclass(frozen=True)
@@ -140,17 +152,19 @@ class RunSettings:
         object.__setattr__(self, "cache_type_v", normalise_cache_type(self.cache_type_v))
         object.__setattr__(self, "flash_attn", FlashAttn.parse(self.flash_attn))
         if self.n_ctx is not None:
-            _whole("A context", self.n_ctx, 1, "Give a positive context length (-c), or leave it at the default.")
+            _whole("A context", self.n_ctx, 1, "Give a positive context length (-c), or leave it at the default.", MAX_CONTEXT)
         if self.n_gpu_layers is not None:
-            _whole("GPU layers", self.n_gpu_layers, -1, "Give -ngl 0 (CPU only) or more, or leave it unset (all).")
+            _whole(
+                "GPU layers", self.n_gpu_layers, -1, "Give -ngl 0 (CPU only) or more, or leave it unset (all).", MAX_GPU_LAYERS
+            )
             if self.n_gpu_layers < 0:  # llama.cpp's -ngl -1: every layer
                 object.__setattr__(self, "n_gpu_layers", None)
-        _whole("The batch size", self.n_batch, 1, "Leave -b at its default (2048).")
-        _whole("The micro-batch size", self.n_ubatch, 1, "Leave -ub at its default (512).")
+        _whole("The batch size", self.n_batch, 1, "Leave -b at its default (2048).", MAX_BATCH)
+        _whole("The micro-batch size", self.n_ubatch, 1, "Leave -ub at its default (512).", MAX_BATCH)
         if self.n_threads is not None:
-            _whole("The number of threads", self.n_threads, 1, "Leave the threads at the default.")
+            _whole("The number of threads", self.n_threads, 1, "Leave the threads at the default.", MAX_THREADS)
         if self.n_outputs_max is not None:
-            _whole("The number of outputs", self.n_outputs_max, 1, "Leave n_outputs_max at llama.cpp's default.")
+            _whole("The number of outputs", self.n_outputs_max, 1, "Leave n_outputs_max at llama.cpp's default.", MAX_BATCH)
 
     @property
     def v_cache_needs_flash_attn(self) -> bool:

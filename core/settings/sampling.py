@@ -13,9 +13,11 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from core.errors import SetupError
+from core.textnum import SAMPLING, SEED, decimal_or_none, whole_or_none
 
 _FLOATS = ("temperature", "top_p", "min_p", "typical_p", "repeat_penalty", "presence_penalty", "frequency_penalty")
 _INTS = ("top_k", "repeat_last_n", "mirostat", "seed")
+_WHOLE_OF = {"top_k": SAMPLING, "repeat_last_n": SAMPLING, "mirostat": SAMPLING, "seed": SEED}
 # how engines spell the same knob (llama-server params, Ollama PARAMETERs, OpenAI-style names)
 ALIASES = {
     "temp": "temperature",
@@ -69,10 +71,9 @@ class Sampling:
             name = ALIASES.get(key, key)
             if name not in known or value is None:
                 continue
-            if isinstance(value, str):
-                try:
-                    value = float(value) if name in _FLOATS else int(value)
-                except ValueError:
+            if isinstance(value, str):  # text from a Modelfile, a command line, a server: the one door
+                value = decimal_or_none(value, SAMPLING) if name in _FLOATS else whole_or_none(value, _WHOLE_OF[name])
+                if value is None:
                     continue
             try:
                 cls(**{name: value})

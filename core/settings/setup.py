@@ -8,9 +8,11 @@ the model they expected, the engine that runs it, and where the settings came fr
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from core import redact
 from core.errors import SetupError
 from core.settings.run import RunSettings
 from core.settings.sampling import Sampling
@@ -47,10 +49,21 @@ class Setup:
         if isinstance(self.sampling, dict):  # saved settings and JSON spell it as a mapping
             data = {k: v for k, v in self.sampling.items() if k != "source"}
             self.sampling = Sampling.from_mapping(data, self.sampling.get("source"))
+        self._redact()
         if self.workload not in WORKLOADS:
             raise SetupError(
                 f"'{self.workload}' is not a workload Quant Doctor knows.", f"Use one of: {', '.join(WORKLOADS)}."
             )
+
+    def _redact(self) -> None:
+        """A Setup never holds a secret (core.redact): its command, model, source and notes are shown, saved
+        and written over by fixes, whether they came from a paste, a file, a log or a running engine."""
+        if self.command is not None:
+            self.command = _redacted_command(self.command)
+        if self.model_path is not None:
+            self.model_path = redact.value(self.model_path)
+        self.source = redact.text(self.source)
+        self.unknown = [redact.text(u) for u in self.unknown]
 
     @classmethod
     def of(cls, **values: Any) -> Setup:
@@ -98,3 +111,13 @@ class Setup:
         for k in ("source", "unknown", "model_path", "command"):
             d.pop(k)
         return d
+
+
+def _redacted_command(command: str) -> str:
+    """Setup.command (POSIX-quoted tokens) with its secrets hidden; unchanged when it holds none."""
+    try:
+        tokens = shlex.split(command)
+    except ValueError:
+        return redact.text(command)
+    hidden = redact.command(tokens)
+    return command if hidden == tokens else shlex.join(hidden)

@@ -17,6 +17,8 @@ import shlex
 from dataclasses import dataclass
 from typing import Literal
 
+from core.textnum import VERSION_PART, whole_or_none
+
 Scheme = Literal["build", "semver"]
 SCHEMES: tuple[Scheme, ...] = ("build", "semver")
 MAX_VERSION_CHARS = 200  # a version string longer than this is not one (it came from a file or a server)
@@ -55,13 +57,18 @@ def parse(text: object, scheme: Scheme) -> Version | None:
         return None
     if scheme == "build":
         m = _BUILD.match(given)
-        return Version((int(m.group(1)),), "build", given) if m else None
+        build = whole_or_none(m.group(1), VERSION_PART) if m else None
+        return Version((build,), "build", given) if build is not None else None
     m = _SEMVER.match(given)
     if not m:
         return None
-    major, minor, patch = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
+    # ASCII digits only (core.textnum): `\d` also matches "٣", which is no version anyone wrote
+    parts = [whole_or_none(m.group(i) or "0", VERSION_PART) for i in (1, 2, 3, 5)]
+    if any(p is None for p in parts):
+        return None
+    major, minor, patch, pre_n = (p or 0 for p in parts)
     # a pre-release sorts before its release: 0.33.0-rc1 < 0.33.0
-    pre = (_PRE_ORDER[m.group(4).lower()], int(m.group(5) or 0)) if m.group(4) else (9, 0)
+    pre = (_PRE_ORDER[m.group(4).lower()], pre_n) if m.group(4) else (9, 0)
     return Version((major, minor, patch, *pre), "semver", given)
 
 

@@ -10,10 +10,9 @@ every one of those decisions is core.app.compare's."""
 
 from __future__ import annotations
 
-from html import escape
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -34,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from core import numbers
+from core.app import gpu
 from core.app.compare import (
     DEFAULT_DOMAINS,
     OWN_PROMPTS_DOMAIN,
@@ -61,8 +61,11 @@ from core.errors import CancelledError, QuantDoctorError
 from core.progress import Job, Progress, format_duration
 from gui import style
 from gui.jobs import JobWorker
+from gui.pages.compare_gpu import GpuScoring
+from gui.pages.compare_reference import ReferenceHelp
 from gui.state import AppState
-from gui.widgets import GLOSSARY, BarChart, Label, RichLabel, SafeBrowser
+from gui.widgets import GLOSSARY, BarChart, Label, RichLabel, SafeBrowser, plain
+from gui.widgets import esc as escape
 
 
 class ComparePage(QWidget):
@@ -138,6 +141,7 @@ class ComparePage(QWidget):
         setup_box = QGroupBox("Reference")
         sl = QVBoxLayout(setup_box)
         sl.addLayout(grid)
+        self._add_reference_help(sl)
         sl.addLayout(domains)
         sl.addLayout(buttons)
         sl.addWidget(self.estimate_label)
@@ -212,12 +216,17 @@ class ComparePage(QWidget):
         lay.addWidget(RichLabel("<h2>Compare</h2>Measure what the quantization costs, on the same prompts and texts."))
         lay.addWidget(setup_box)
         lay.addWidget(own_box)
+        self.gpu_panel = GpuScoring(state)  # asked before the first comparison, where this machine has a GPU
+        lay.addWidget(self.gpu_panel)
         lay.addWidget(self.status)
         lay.addWidget(self.overall)
         lay.addWidget(self.overall_text)
         lay.addWidget(self.board_label)
         lay.addWidget(self.verdict_label)
         lay.addWidget(self.domain_rows)
+        self.scored_label = style.text_label("", "small", muted=True)  # where it was scored (core.app.gpu)
+        self.scored_label.hide()
+        lay.addWidget(self.scored_label)
         lay.addWidget(self.details_button)
         lay.addWidget(self.details_label)
         self.hint = style.text_label(
@@ -386,6 +395,8 @@ class ComparePage(QWidget):
         self.status.clear()
         self.verdict_label.clear()
         self.domain_rows.clear()
+        self.scored_label.clear()
+        self.scored_label.hide()
         self.details_label.clear()
         self.details_button.setChecked(False)
         self.details_button.hide()
@@ -431,6 +442,10 @@ class ComparePage(QWidget):
             reference, ref_settings, kind = self.server_url.text().strip(), candidate, "remote"
         else:
             reference, ref_settings, kind = self.reference_path.text().strip(), candidate, "quant"
+        if not reference and kind == "quant" and not quiet:  # no higher-precision file: what they can compare with
+            self.status.setText("Pick a reference first, or one of the ways on below.")
+            self.reference_help.look()
+            return None
         if not reference:
             if not quiet:
                 self.status.setText("Pick a reference first.")
@@ -445,7 +460,10 @@ class ComparePage(QWidget):
         made = self.job()
         if made is None:
             return
-        job, _kind = made
+        job, kind = made
+        if kind != "remote" and not self.gpu_panel.ready(self.start):
+            job.close()  # asked, or the GPU build is being fetched: start() runs again once it is decided
+            return
         self._started_with = self._workload()
         self._begin("Running… (Cancel stops it within a second)")
         path = self.state.profile.path if self.state.profile else None
@@ -459,6 +477,8 @@ class ComparePage(QWidget):
             return
         if self.mode_server.isChecked():
             self.status.setText("This runs your file in Quant Doctor's own llama.cpp: pick a file reference or none.")
+            return
+        if not self.gpu_panel.ready(self.start_trial):
             return
         theirs = self.state.setup.run
         reference = self.reference_path.text().strip() if self.mode_file.isChecked() else ""
@@ -526,6 +546,7 @@ class ComparePage(QWidget):
         if not self.state.set_comparison(comparison, path, trial):
             self.status.setText("Another model was opened while comparing: that result was set aside.")
             return
+        self._show_where_scored(comparison, trial)
         approx = " (approximate: from a server's top log-probabilities)" if comparison.approximate else ""
         self.status.setText(f"Done in {format_duration(comparison.seconds)}{approx}.")
         if self._started_with is not None:  # this machine's speed, for the next estimate
@@ -550,13 +571,58 @@ class ComparePage(QWidget):
         self.samples = samples_first(comparison)  # the person's own prompt first: what they came with
         for s in self.samples:
             who = "Your prompt" if s.domain == OWN_PROMPTS_DOMAIN else f"Sample ({s.domain})"
-            self.prompt_picker.addItem(f"{who}: {' '.join(s.prompt.split())[:80]}")
+            self.prompt_picker.addItem(plain(f"{who}: {' '.join(s.prompt.split())[:80]}"))
         metrics = comparison.metrics
         self.ppl_chart.set_rows([(d, [m.ppl_ratio]) for d, m in metrics.items()], reference=1.01)
         self.kld_chart.set_rows(
             [(d, [m.kld_mean]) for d, m in metrics.items()],
             notes=[f"{numbers.percent(m.top1_agreement)} same top token" for m in metrics.values()],
         )
+
+    # -- GPU scoring and a reference the person can get (issue 23) -----------------------------------
+    def use_settings(self, settings: QSettings) -> None:
+        """The window's saved settings: the GPU answer is remembered there."""
+        self.gpu_panel.settings = settings
+
+    def _add_reference_help(self, box: QVBoxLayout) -> None:
+        self.no_reference_button = QPushButton("I have no higher-precision file…")
+        self.no_reference_button.setToolTip(
+            "See what you can compare against: the best reference on the Hub (its size said first), the published "
+            "figure for your quant type, or your file with an f16 cache."
+        )
+        self.no_reference_button.clicked.connect(self.show_reference_help)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self.no_reference_button)
+        box.addLayout(row)
+        self.reference_help = ReferenceHelp(self.state)
+        self.reference_help.reference_ready.connect(self._reference_fetched)
+        self.reference_help.published.connect(self.show_published)
+        self.reference_help.cache_question.connect(lambda: self.mode_cache.setChecked(True))
+        box.addWidget(self.reference_help)
+
+    def show_reference_help(self) -> None:
+        if self.state.profile is None:
+            self.status.setText("Open a model first: the ways on are found for it.")
+            return
+        self.reference_help.look()
+
+    def _reference_fetched(self, path: str) -> None:
+        self.reference_path.setText(path)
+        self.mode_file.setChecked(True)
+
+    def show_published(self, sentence: str) -> None:
+        """The published figure instead of a comparison: said as what it is, nothing measured here."""
+        self.clear()
+        self.status.setText("Nothing was measured here: this is llama.cpp's published figure for your quant type.")
+        self.verdict_label.setText(sentence.rstrip(".") + ".")
+
+    def _show_where_scored(self, comparison: Comparison, trial: SettingsTrial | None) -> None:
+        if trial is not None:
+            gpu.stamp(comparison)  # a trial's runs scored with this session's scorer too
+        line = self.gpu_panel.where(comparison)
+        self.scored_label.setText(line)
+        self.scored_label.setVisible(bool(line))
 
     def scroll_to_results(self) -> None:
         """Bring the verdict into view when it is below the window's edge (a small screen): the status

@@ -37,7 +37,7 @@ from core.app.engines import (
 from core.app.types import EngineEvidence, FoundEngine, ScanResult, Setup
 from core.errors import QuantDoctorError
 from gui.state import AppState
-from gui.widgets import Label
+from gui.widgets import Label, plain, plain_tip
 
 ENGINE_ROLE = Qt.ItemDataRole.UserRole + 1
 
@@ -132,9 +132,9 @@ class EnginePanel(QWidget):
         self.engines = result.found
         self.found.clear()
         for e in result.found:
-            item = QListWidgetItem(e.summary())
+            item = QListWidgetItem(plain(e.summary()))
             item.setData(ENGINE_ROLE, self.found.count())
-            item.setToolTip("\n".join([*e.facts, *e.missing, *e.warnings]))
+            item.setToolTip(plain_tip("\n".join([*e.facts, *e.missing, *e.warnings])))
             self.found.addItem(item)
         self.found.setVisible(bool(result.found))
         if result.found:

@@ -41,7 +41,9 @@ from core.palette import series
 from gui import style
 from gui.models import ModelEntry, ModelListModel, PathRole
 from gui.state import AppState
-from gui.widgets import GLOSSARY, Label, StackedBar, icon, plain_tip
+from gui.widgets import GLOSSARY, Label, StackedBar, icon, plain, plain_tip
+
+FOUND_WHERE = "In LM Studio's, Ollama's, Hugging Face's and llama.cpp's model folders"
 
 
 def _found_entry(m: FoundModel, badges: FoundBadges | None = None) -> ModelEntry:
@@ -135,8 +137,8 @@ class ModelPage(QWidget):
         self.set_recent(recent)
         box_recent = QGroupBox("Recent")
         QVBoxLayout(box_recent).addWidget(self.recent)
-        box_found = QGroupBox("Found on this computer")
-        box_found.setToolTip("In LM Studio's, Ollama's, Hugging Face's and llama.cpp's model folders")
+        box_found = self.box_found = QGroupBox("Found on this computer")
+        box_found.setToolTip(FOUND_WHERE)
         QVBoxLayout(box_found).addWidget(self.found)
         lists = QHBoxLayout()
         lists.addWidget(box_recent, 1)
@@ -165,10 +167,12 @@ class ModelPage(QWidget):
         self.details_toggle.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
 
     def refresh_found(self) -> None:
-        self.state.run(discover_job, self.set_found)
+        self.state.run(discover_job, lambda found: self.set_found(found.models, found.notes))
 
-    def set_found(self, models: list[FoundModel]) -> None:
-        self.found_model.empty_text = "No models found in the usual places."
+    def set_found(self, models: list[FoundModel], notes: list[str] | tuple[str, ...] = ()) -> None:
+        """The models found; `notes` name the places that could not be looked into (the rest are listed)."""
+        self.found_model.empty_text = " ".join(["No models found in the usual places.", *notes])
+        self.box_found.setToolTip("\n".join([FOUND_WHERE, *notes]))
         self.found_models = list(models)
         self.found_badges = {}
         self.found_model.set_entries([_found_entry(m) for m in models])
@@ -254,7 +258,7 @@ class ModelPage(QWidget):
             ]
         )
         nominal = f"nominal type {p.nominal_type} (general.file_type)\n" if p.nominal_type else ""
-        self.details.setPlainText(nominal + profile_summary(p))
+        self.details.setPlainText(plain(nominal + profile_summary(p)))
         for w in (self.precision_icon, self.precision, self.badges, self.bits_caption, self.types, self.details_toggle):
             w.show()
 
