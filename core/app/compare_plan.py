@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from core import jsonfile
 from core.app.compare import Estimate, EvalSettings, estimate, file_size
 from core.errors import QuantDoctorError
 from core.evaluation.scoring import EVAL_DEFAULT_CTX
@@ -39,9 +40,11 @@ from core.model.profile import ModelProfile
 from core.paths import cache_dir
 from core.progress import Job, Progress
 from core.settings.run import RunSettings
+from core.textnum import Quantity, json_decimal
 
 SMALLER_REFERENCES = ("Q8_0", "Q6_K")
 SPEED_FILE = "compare-speed.json"
+SPEED = Quantity("a speed factor", "", 0, 1_000_000)  # this machine's seconds over the default estimate's
 
 
 @dataclass(frozen=True)
@@ -205,11 +208,14 @@ def preflight_job(*args: Any, **kwargs: Any) -> Job[Preflight]:
 def remembered_speed(folder: Path | None = None) -> float | None:
     """The speed factor the last finished comparison measured here (core.app.compare.measured_speed)."""
     path = (folder or cache_dir()) / SPEED_FILE
-    try:
-        value = json.loads(path.read_text(encoding="utf-8")).get("speed")
-    except (OSError, ValueError, AttributeError):
+    if not path.is_file():
         return None
-    return float(value) if isinstance(value, int | float) and math.isfinite(value) and value > 0 else None
+    try:
+        value = jsonfile.load(path, "the measured comparison speed", max_bytes=4096).get("speed")
+    except QuantDoctorError:
+        return None  # unreadable or not ours: the next comparison measures again
+    speed = json_decimal(value, SPEED)
+    return speed if speed is not None and speed > 0 else None
 
 
 def remember_speed(speed: float | None, folder: Path | None = None) -> None:

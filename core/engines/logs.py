@@ -516,7 +516,7 @@ class _State:
         if m := P["kv_summary"].search(body):
             r.cache_type_k, r.cache_type_v = _cache(m.group(1)), _cache(m.group(2))
         if m := P["kv_cells"].search(body):
-            r.kv_cells, r.kv_streams = int(m.group(1)), int(m.group(2))
+            r.kv_cells, r.kv_streams = self._whole(m.group(1), CONTEXT), self._whole(m.group(2), SLOTS)
         if m := P["offloaded"].search(body):
             on, of = self._whole(m.group(1), LAYERS), self._whole(m.group(2), LAYERS)
             r.offloaded = (on, of) if on is not None and of is not None else None
