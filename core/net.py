@@ -161,17 +161,37 @@ def is_loopback_url(url: str) -> bool:
     return True
 
 
+_LEGACY_IPV4 = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){0,3}")
+
+
+def _ip_of(h: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a host written as one stands for, in every spelling the system's resolver takes as one:
+    the dotted quad and IPv6, and the old inet_aton forms that getaddrinfo also connects to (`127.1`,
+    `2130706433`, `0x7f000001`, `0177.0.0.1`, `0` for 0.0.0.0)."""
+    try:
+        return ipaddress.ip_address(h.split("%", 1)[0])
+    except ValueError:
+        pass
+    if not _LEGACY_IPV4.fullmatch(h):
+        return None
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(h))
+    except OSError:
+        return None
+
+
 def is_local_host(host: str) -> bool:
-    """Whether `host` names this machine or its own network (loopback, private, link-local, 'localhost'):
-    an address a server elsewhere has no business sending us to. Names are not looked up."""
-    h = host.strip().strip("[]").lower()
+    """Whether `host` names this machine or its own network (loopback, private, link-local, shared or
+    reserved ranges, 'localhost'): an address a server elsewhere has no business sending us to. Names are not
+    looked up; a name's trailing dot (`localhost.`) and the old ways of writing an IPv4 address (`127.1`,
+    `2130706433`) are read as the resolver reads them."""
+    h = host.strip().strip("[]").lower().rstrip(".")
     if h == "localhost" or h.endswith(".localhost"):
         return True
-    try:
-        ip = ipaddress.ip_address(h)
-    except ValueError:
+    ip = _ip_of(h)
+    if ip is None:
         return False
-    return ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_unspecified or ip.is_multicast
+    return not ip.is_global or ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_multicast
 
 
 def quote_segment(text: str, safe: str = "") -> str:

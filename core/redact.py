@@ -27,7 +27,11 @@ PLACEHOLDER = "(hidden)"
 # What makes a name secret, matched anywhere in its lower-cased name: "--api-key", "--ssl-keyfile-password",
 # "--adminpassword", "LLAMA_ARG_HF_TOKEN", "--gradio-auth", "AWS_SECRET_ACCESS_KEY", "--credentials-file".
 # "token" followed by "s" or "iz" is a count or a tokenizer (vLLM's --max-num-batched-tokens, --tokenizer).
-_SECRET_NAME = re.compile(r"key|token(?!s|iz)|passw|passphrase|pwd|secret|auth|cred|cookie|(?:pass|pw)(?:$|[-_.\d])")
+# A signed URL's signature is its password (S3's X-Amz-Signature, an Azure SAS's sig=).
+_SECRET_NAME = re.compile(
+    r"key|token(?!s|iz)|passw|passphrase|pwd|secret|auth|cred|cookie|bearer|jwt|signature|(?:pass|pw)(?:$|[-_.\d])"
+    r"|(?:^|[-_.])sig(?:$|[-_.])"
+)
 # A model's special tokens are names, not secrets (GGUF's tokenizer.ggml.add_bos_token, "eos_token" in a config).
 _SPECIAL_TOKEN = re.compile(r"(?:bos|eos|eot|eom|pad|unk|sep|mask|cls)[-_.]?token")
 # Short aliases the pattern cannot see (llama.cpp's common/arg.cpp: -hft is --hf-token).
@@ -35,13 +39,29 @@ SHORT_ALIASES = frozenset({"-hft"})
 # A secret flag with one of these prefixes is an on/off switch: it takes no value.
 _SWITCH_PREFIXES = ("no-", "no_", "disable-", "disable_", "enable-", "enable_")
 
-_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)([^\s/?#]*)@")
-# "user:pass@host:port" without a scheme (OLLAMA_HOST takes that form); two letters at least before the
-# colon, so that a Windows path (C:\\models\\a@b.gguf) is not taken for one
-_BARE_USERINFO = re.compile(r"^([^\s/\\@:=]{2,}:[^\s/\\@]*)@(?=[^\s@/\\]+)")
+# with a scheme, or scheme-relative ("//user:pass@host/...") where a value starts
+_URL_USERINFO = re.compile(r"(?i)(\b[a-z][a-z0-9+.\-]*://|(?:^|(?<=[\s,;=(\[\"']))//)([^\s/?#]*)@")
+# Access tokens by their documented shape, wherever they stand: the Hub's user tokens ("hf_" and 34 letters),
+# OpenAI-style keys ("sk-...")
+_TOKEN_SHAPE = re.compile(r"(?<![\w-])(?:hf_[A-Za-z0-9]{30,}|sk-[A-Za-z0-9_\-]{20,})(?![\w-])")
+# "user:pass@host:port" without a scheme (OLLAMA_HOST takes that form), at the start of a value or after a
+# separator (a list's comma, an assignment's "=", a space, a quote); a user of one letter too ("u:pw@host").
+# Neither part holds a slash or a backslash, so a Windows path (C:\\models\\a@b.gguf) is not taken for one.
+_BARE_USERINFO = re.compile(r"(?:^|(?<=[\s,;=(\[\"']))([^\s/\\@:=,;'\"]+:[^\s/\\@]*)@(?=[^\s@/\\]+)")
 _QUERY_ITEM = re.compile(r"([?&;])([^=&#\s]+)=([^&#\s]*)")
 _FLAG_IN_TEXT = re.compile(r"(?<![\w-])(--?[A-Za-z][\w.\-]*)(=|[ \t]+)(\"[^\"]*\"|'[^']*'|(?!--)\S+)")
 _ASSIGNMENT_IN_TEXT = re.compile(r"(?<![\w-])([A-Za-z_][\w.\-]*)=(\"[^\"]*\"|'[^']*'|[^\s,;)\]}]+)")
+# A flag inside a printed list, as Python shows an argv (`['--api-key', 'S']`, a CalledProcessError's message)
+_FLAG_IN_LIST = re.compile(r"(?<![\w-])(--?[A-Za-z][\w.\-]*)(['\"]?,[ \t]*['\"]?)([^\s'\",\])]+)")
+# A name, a colon, a value: YAML and Python's dict repr (`'api_key': ['S']`, vLLM's "non-default args"), an HTTP
+# header (`Authorization: Bearer S`, `X-Api-Key: S`), a sentence (TabbyAPI's "Your API key is: S"). The name is one
+# word or two ("API key", "BOS token"), so that a model's special token is still a name (`_SPECIAL_TOKEN`).
+_COLON_IN_TEXT = re.compile(
+    r"(?<![\w-])(['\"]?)([A-Za-z_][\w.\-]*(?:[ \t][A-Za-z_][\w.\-]*)?)\1((?:[ \t]+is)?[ \t]*:[ \t]*\[?[ \t]*"
+    r"(?:(?i:bearer|basic|token|digest)[ \t]+)?)(\"[^\"]*\"|'[^']*'|[^\s,;)\]}]+)"
+)
+# A bearer credential wherever it stands
+_BEARER = re.compile(r"(?i)\b(bearer[ \t]+)([^\s,;'\"]+)")
 
 
 def is_secret_name(name: str) -> bool:
@@ -65,6 +85,7 @@ def value(text: str) -> str:
     a scheme (`http://user:pass@host`, `user:pass@host:port`), and secret-named query parameters."""
     out = _URL_USERINFO.sub(lambda m: f"{m.group(1)}{PLACEHOLDER}@", text)
     out = _BARE_USERINFO.sub(f"{PLACEHOLDER}@", out)
+    out = _TOKEN_SHAPE.sub(PLACEHOLDER, out)
     return _QUERY_ITEM.sub(lambda m: f"{m.group(1)}{m.group(2)}={PLACEHOLDER}" if is_secret_name(m.group(2))
                            else m.group(0), out)  # fmt: skip
 
@@ -102,7 +123,7 @@ def command(tokens: Sequence[str]) -> list[str]:
                 else:
                     i += 1
                 continue
-            out.append(f"{flag}={value(inline)}" if eq else _one(tok))
+            out.append(f"{flag}={_one(inline)}" if eq else _one(tok))
         else:
             out.append(_one(tok))
         i += 1
@@ -124,7 +145,9 @@ def environment(env: Mapping[str, object]) -> dict[str, str]:
 def text(line: str) -> str:
     """Free text that may hold a command line or variables (a log line, an error message, a pasted
     setting the reader did not understand): URL credentials, `--secret-flag value`, `--secret-flag=value`
-    and `SECRET_NAME=value` hidden. Words that are not flags (`BOS token: <s>`) are left alone."""
+    `SECRET_NAME=value`, `secret_name: value` (YAML, a dict's repr, a header), a flag in a printed list
+    (`['--api-key', 'S']`) and a bearer credential hidden. A model's special tokens (`BOS token: <s>`) are
+    names, left alone."""
     out = value(line)
 
     def flag(m: re.Match[str]) -> str:
@@ -134,8 +157,18 @@ def text(line: str) -> str:
         return f"{name}{sep}{PLACEHOLDER}"
 
     out = _FLAG_IN_TEXT.sub(flag, out)
-    return _ASSIGNMENT_IN_TEXT.sub(lambda m: f"{m.group(1)}={PLACEHOLDER}" if is_secret_name(m.group(1))
-                                   else m.group(0), out)  # fmt: skip
+    out = _FLAG_IN_LIST.sub(flag, out)
+    out = _ASSIGNMENT_IN_TEXT.sub(lambda m: f"{m.group(1)}={PLACEHOLDER}" if is_secret_name(m.group(1))
+                                  else m.group(0), out)  # fmt: skip
+
+    def colon(m: re.Match[str]) -> str:
+        name = re.sub(r"[ \t]+", "_", m.group(2))
+        if not is_secret_name(name) or m.group(4) == PLACEHOLDER:
+            return m.group(0)
+        return f"{m.group(1)}{m.group(2)}{m.group(1)}{m.group(3)}{PLACEHOLDER}"
+
+    out = _COLON_IN_TEXT.sub(colon, out)
+    return _BEARER.sub(lambda m: f"{m.group(1)}{PLACEHOLDER}", out)
 
 
 # --- copy fields: nothing that changes what a pasted command does -------------------------------------------

@@ -304,3 +304,12 @@ def test_the_reference_command_quotes_the_hub_file_name(hub, tmp_path, capsys, m
     (line,) = [x for x in out.splitlines() if x.startswith("To fetch it:")]
     command = line.split(":", 1)[1].strip()
     assert split(command, Shell.POSIX) == ["quantdoctor-cli", "hub", "download", "evil/Ref-GGUF", INJECTED]
+
+
+@pytest.mark.parametrize("target", ["https://2130706433/x", "https://127.1:8443/x", "https://0x7f000001/x",
+                                    "https://localhost./x", "https://0/x"])  # fmt: skip
+def test_the_file_host_may_not_be_this_machine_in_another_spelling(target):
+    from core.hub._client import _checked_location
+
+    with pytest.raises(HubError, match="on this machine or its network"):
+        _checked_location(target, "https://hub.example/x/resolve/main/f")

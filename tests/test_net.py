@@ -245,3 +245,17 @@ def test_a_download_handed_to_another_host_is_checked_and_gets_no_credentials():
     with pytest.raises(NetAddressError):
         net.handed_over("https://hub.example/f", "https://u:p@cdn.example/b")
     assert net.handed_over("https://hub.example/f", "/same/host") == "https://hub.example/same/host"
+
+
+@pytest.mark.parametrize("host", ["2130706433", "0x7f000001", "127.1", "0177.0.0.1", "0", "localhost.", "0.0.0.0.",
+                                  "100.64.0.1", "[::ffff:127.0.0.1]"])  # fmt: skip
+def test_this_machine_in_its_other_spellings_is_not_a_file_host(host):
+    """The resolver connects `127.1`, `2130706433` or `0x7f000001` to 127.0.0.1 and `0` to 0.0.0.0 (inet_aton's
+    old forms): a server elsewhere handing a download to any of them hands it to this machine."""
+    import socket
+
+    if host[0].isdigit() and not host.endswith("."):  # what the system itself makes of it
+        assert socket.getaddrinfo(host, 443, type=socket.SOCK_STREAM)[0][4][0] in ("127.0.0.1", "0.0.0.0", "100.64.0.1")
+    with pytest.raises(NetRedirectError, match="this machine or its network"):
+        net.handed_over("https://hub.example/f", f"https://{host}/x")
+    assert net.handed_over("https://hub.example/f", "https://cdn-lfs.example/b") == "https://cdn-lfs.example/b"

@@ -381,3 +381,77 @@ def test_a_remote_reference_address_with_a_password(tmp_path: Path) -> None:
     shown += [err.value.message, err.value.fix]
     assert not any(secret in s for s in shown), shown
     assert "127.0.0.1:9" in engine.label
+
+
+# --- spellings a second tester found (issue 24's trial): other printed forms of the same secrets --------------
+
+MORE_SPELLINGS = [
+    "OLLAMA_HOST=u:@@S@127.0.0.1:11434",  # a one-letter user, no scheme
+    "LLAMA_ARG_MODEL_URL=//me:@@S@models.example/m.gguf",  # scheme-relative
+    "OLLAMA_ORIGINS=http://a.example, x:@@S@b.example",  # the second item of a list
+    "Command '['llama-server', '--api-key', '@@S', '-m', 'x']' returned non-zero exit status 1.",  # an argv's repr
+    "non-default args: {'model': 'x', 'api_key': ['@@S'], 'port': 8000}",  # vLLM's dict of its arguments
+    "api_key: @@S",  # YAML (TabbyAPI's api_tokens.yml)
+    "Your API key is: @@S",  # TabbyAPI's first start
+    "fetching with Authorization: Bearer @@S",
+    "--header=Authorization: Bearer @@S",
+    "X-Api-Key: @@S",
+    "https://bucket.example/m.gguf?X-Amz-Signature=@@S&X-Amz-Date=1",  # a signed URL
+    "https://acct.example/m.gguf?sv=2024&sig=@@S",
+    "using hf_@@S for the download",  # the Hub's token shape
+]
+
+
+@pytest.mark.parametrize("line", MORE_SPELLINGS)
+def test_more_printed_forms_are_hidden(line: str) -> None:
+    secret = "Zs3cret"
+    text = line.replace("@@S", secret if "hf_" not in line else "Zs3c" + "x" * 30)
+    shown = redact.text(text)
+    assert "Zs3c" not in shown and PLACEHOLDER in shown, shown
+
+
+def test_copies_leave_the_new_forms_out() -> None:
+    tokens = ["llama-server", "-c", "4096", "--header=Authorization: Bearer Zs3c", "--host", "u:Zs3c@127.0.0.1:80",
+              "--model-url", "//me:Zs3c@h/m.gguf", "--port", "8080"]  # fmt: skip
+    kept, left = redact.for_copy(redact.command(tokens))
+    assert kept == ["llama-server", "-c", "4096", "--port", "8080"] and left == ["--header", "--host", "--model-url"]
+
+
+def test_a_model_special_token_and_settings_stay_shown() -> None:
+    for line in ("print_info: BOS token        = 128000 '<|begin_of_text|>'", "EOS token: </s>",
+                 "srv  params_from_: Chat format: Hermes 2 Pro", "-m /models/x@y.gguf", "--host 0.0.0.0"):  # fmt: skip
+        assert redact.text(line) == line
+
+
+def test_engine_log_warning_lines_in_other_forms(tmp_path: Path) -> None:
+    """A warning line the report quotes may hold a secret in a form that is no flag: an argv's Python repr,
+    vLLM's dict of arguments, an Authorization header. Each output of the diagnosis is searched."""
+    s = Secrets("wl")
+    model = small_gguf(tmp_path / "m.gguf")
+    log = tmp_path / "server.log"
+    real = (HERE / "fixtures" / "engines" / "llamacpp-logs" / "llama-server.real.default.log").read_text()
+    real = real.replace("/root/.cache/quantdoctor/demo/SmolLM2-135M-Instruct.Q4_1.gguf", str(model))
+    assert str(model) in real
+    log.write_text(real + (
+        f"llama_init_from_model: failed to allocate: Command '['llama-server', '--api-key', '{s()}', '-m', 'x']' "
+        "returned non-zero exit status 1.\n"
+        f"warning: out of memory; non-default args: {{'model': 'x', 'api_key': ['{s()}'], 'port': 8000}}\n"
+        f"warning: out of memory while fetching with Authorization: Bearer {s()}\n"
+    ))  # fmt: skip
+    outs = outputs(model, f"--from-log {log}", tmp_path)
+    assert "failed to allocate" in outs["text"]  # the lines are quoted, their secrets are not
+    assert_no_secret(s, outs)
+
+
+def test_a_process_with_a_one_letter_user_and_a_scheme_relative_address(tmp_path: Path) -> None:
+    s = Secrets("ou")
+    model = small_gguf(tmp_path / "m.gguf")
+    env = {"OLLAMA_HOST": f"u:{s()}@127.0.0.1:11434", "LLAMA_ARG_MODEL_URL": f"//me:{s()}@models.example/m.gguf"}
+    argv = ["llama-server", "-m", str(model), "-c", "4096", "--model-url", f"h:{s()}@models.example/m.gguf"]
+    props = json.loads(fixture("llama-server", "props.json"))
+    props["model_path"] = str(model)
+    with engine_process("llama-server", argv, env, {"GET /props": json.dumps(props)}) as port:
+        scan = run_cli("engines", "--port", str(port), "--json")
+    found = ours(scan.stdout, port)
+    assert found["process"]["env"]["OLLAMA_HOST"] == f"{PLACEHOLDER}@127.0.0.1:11434"
+    assert not s.leaked(scan.stdout + scan.stderr)
