@@ -437,7 +437,11 @@ class _Rounds:
 def _exact(
     ref: LocalEngine, cand: LocalEngine, plan: _Plan, ev: EvalSettings, workdir: Path, full: bool
 ) -> Job[tuple[dict[str, DomainMetrics], dict[str, dict[str, list[str]]], list[str], _Rounds]]:
-    """Score in rounds: a first look at every domain, then more chunks only where the verdict is not certain.
+    """Score in rounds: a first look, then more chunks only where the verdict is not certain.
+
+    The first look scores one chunk of the largest texts that hold half of the tokens (the others are
+    only tokenized, `_first_look`): enough to settle a clearly bad overall verdict, the case that stops
+    early. The next rounds take up to GROWTH times as many chunks of every domain still open.
 
     With `full`, one round scores everything (the verdicts still turn final as early as they can,
     but every chunk is measured). Samples run with the last round, or on their own afterwards.
@@ -548,7 +552,7 @@ def _exact(
 def _first_look(ref_tasks: list[dict[str, Any]], st: _Rounds) -> None:
     """Mark the first round's reference scoring so its worker scores only the largest texts (llama_child.first_look).
 
-    Texts that hold more than half of the tokens settle a clear overall verdict on their own (the
+    Texts that hold half of the tokens settle a clearly bad overall verdict on their own (the
     token-weighted median), so the others are only tokenized: their sizes are what the stop rule
     needs of them. Domains outside the job already have a reference chunk (the cache): they count as
     covered. A later round scores the rest when the verdict is not settled.

@@ -202,10 +202,11 @@ def planned_tokens(model: Any, task: dict[str, Any]) -> int:
 
 
 def first_look(model: Any, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Of the score tasks marked `first_look`, keep the largest texts that hold most of the tokens; count the rest.
+    """Of the score tasks marked `first_look`, keep the largest texts that hold half of the tokens; count the rest.
 
     The overall verdict is the token-weighted median over the domains (core.evaluation.verdicts
-    .overall), so texts that hold more than half of all the tokens can settle it on their own: a
+    .overall, where a tie goes to the worse verdict), so texts that hold at least half of all the
+    tokens can settle a clearly bad verdict on their own (more than half, any other): a
     comparison's first look scores a chunk of those (largest first) and only tokenizes the others,
     whose sizes the stop rule needs to know how much they weigh. The parent cannot choose them itself:
     how many tokens a text is comes from this model's tokenizer. `first_look` holds the tokens of the
@@ -219,7 +220,7 @@ def first_look(model: Any, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     whole = covered + sum(sizes.values())
     counted: set[str] = set()
     for t in sorted(marked, key=lambda t: -sizes[t["id"]]):  # stable: equal sizes keep the parent's order
-        if 2 * covered > whole and sizes[t["id"]] > 0:
+        if 2 * covered >= whole and sizes[t["id"]] > 0:
             counted.add(t["id"])
         else:
             covered += sizes[t["id"]]
