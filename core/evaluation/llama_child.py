@@ -206,7 +206,7 @@ def first_look(model: Any, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
     The overall verdict is the token-weighted median over the domains (core.evaluation.verdicts
     .overall, where a tie goes to the worse verdict), so texts that hold at least half of all the
-    tokens can settle a clearly bad verdict on their own (more than half, any other): a
+    tokens can settle the worst verdict on their own (any other needs more than half): a
     comparison's first look scores a chunk of those (largest first) and only tokenizes the others,
     whose sizes the stop rule needs to know how much they weigh. The parent cannot choose them itself:
     how many tokens a text is comes from this model's tokenizer. `first_look` holds the tokens of the
