@@ -31,9 +31,14 @@ T = 255  # scored tokens per 512-token chunk
 BANDS = [b.id for b in table().bands]
 
 
+def hits(top: np.ndarray) -> np.ndarray:
+    """Same-top counts per chunk, as a scored chunk reports them (whole tokens)."""
+    return np.round(top * T).astype(int)
+
+
 def full_band(kld: np.ndarray, top: np.ndarray) -> int:
     """The full run's band: judge() on the mean over every chunk (every chunk holds T tokens)."""
-    return BANDS.index(judge(float(kld.mean()), float(top.mean())).band)
+    return BANDS.index(judge(float(kld.mean()), float(hits(top).sum() / (len(top) * T))).band)
 
 
 def feed(kld: np.ndarray, top: np.ndarray, seed: int, alpha: float = ALPHA / 4) -> DomainWatch:
@@ -41,7 +46,7 @@ def feed(kld: np.ndarray, top: np.ndarray, seed: int, alpha: float = ALPHA / 4) 
     w = DomainWatch("d", T, alpha)
     w.plan(len(kld))
     for i in np.random.default_rng(seed).permutation(len(kld)):
-        w.add(float(kld[i]) * T, round(float(top[i]) * T), T)
+        w.add(float(kld[i]) * T, int(hits(top)[i]), T)
         if w.final:
             break
     return w
@@ -125,6 +130,116 @@ def test_a_final_verdict_is_never_contradicted_by_the_full_run(kind):
             early += w.chunks < n
             assert w.final_band == full_band(kld, top), (kind, trial, n, centre)
     assert finals > 0 and early > 0  # the rule did stop early on some of them: the check is not vacuous
+
+
+EDGES = [(b.id, b.kld_below) for b in table().bands if b.kld_below is not None]
+TOP_EDGES = [(b.id, b.top1_at_least) for b in table().bands if b.top1_at_least is not None]
+
+
+@pytest.mark.parametrize("side", [-1, 1])
+@pytest.mark.parametrize(("band", "edge"), EDGES)
+def test_a_mean_kld_beside_any_band_edge_is_never_called_on_the_wrong_side(band, edge, side):
+    """Every KLD edge of resources/verdicts.json, from both sides: 1% off the edge, chunks spread ±30% around it."""
+    for trial in range(12):
+        rng = np.random.default_rng([trial, int(edge * 1e4), side + 1])
+        n = int(rng.integers(3, 80))
+        kld = np.clip(rng.normal(edge, 0.3 * edge, n), 0, None)
+        kld *= edge * (1 + 0.01 * side) / kld.mean()  # the full run's mean: just below or just above the edge
+        top = np.full(n, 0.99)  # the top-1 share decides nothing here
+        w = feed(kld, top, seed=trial)
+        assert w.final_band == full_band(kld, top), (band, side, trial, n)
+        if side < 0:  # just inside the better band: only the whole text can show it is not worse
+            assert w.complete
+
+
+@pytest.mark.parametrize("side", [-1, 1])
+@pytest.mark.parametrize(("band", "edge"), TOP_EDGES)
+def test_a_top1_share_beside_any_band_edge_is_never_called_on_the_wrong_side(band, edge, side):
+    for trial in range(12):
+        rng = np.random.default_rng([trial, int(edge * 1e4), side + 1, 7])
+        n = int(rng.integers(3, 80))
+        top = np.clip(rng.normal(edge, 0.04, n), 0, 1)
+        top = np.clip(top - top.mean() + edge + 0.003 * side, 0, 1)  # a few tokens' share beside the edge
+        kld = np.full(n, 0.001)  # the KLD decides nothing here
+        w = feed(kld, top, seed=trial)
+        assert w.final_band == full_band(kld, top), (band, side, trial, n)
+        if side > 0:  # just inside the better band
+            assert w.complete
+
+
+def test_clearly_damaged_texts_of_any_length_stop_early_and_are_never_wrong():
+    """Damaged models (chunk means 3-20, as Q2_0 against Q4_1 scores) on texts of 2 to 200 chunks."""
+    rng = np.random.default_rng(30)
+    used = []
+    for trial in range(60):
+        n = int(rng.integers(2, 200))
+        kld = rng.uniform(3, 20, n)
+        top = rng.uniform(0.0, 0.05, n)
+        w = feed(kld, top, seed=trial)
+        assert w.final and w.final_band == BANDS.index("damaged") == full_band(kld, top)
+        used.append(w.chunks / n)
+        if n <= 3:
+            assert w.chunks == 1  # certain: one chunk of 3+ puts any 3-chunk text's mean past 1.0
+    assert max(used) <= 0.5 and float(np.mean(used)) < 0.2  # never more than half a text, a few % on average
+
+
+def _population(rng: np.random.Generator, n: int, centre: float) -> tuple[np.ndarray, np.ndarray]:
+    kld = np.clip(rng.normal(centre, 0.5 * centre, n), 0, None)
+    return kld, np.clip(1 - 0.6 * np.sqrt(kld) + rng.normal(0, 0.03, n), 0, 1)
+
+
+@pytest.mark.parametrize("order", ["largest first", "interleaved"])
+def test_the_overall_verdict_called_final_is_always_the_full_runs(order):
+    """Whole comparisons of 1-5 domains of crafted chunks: once overall_settled names a band, the full run's
+    token-weighted median (verdicts.overall on every chunk's numbers) is that band; the clear ones stop early."""
+    from core.evaluation.early_stop import per_domain_alpha
+    from core.evaluation.verdicts import Verdict
+    from core.evaluation.verdicts import overall as overall_verdict
+
+    rng = np.random.default_rng({"largest first": 40, "interleaved": 41}[order])
+    settled = early = clear = clear_early = 0
+    clear_share: list[tuple[int, int]] = []  # (chunks scored, chunks in all) of the clearly damaged ones
+    for trial in range(150):
+        nd = int(rng.integers(1, 6))
+        kinds = [3.0, 12.0] if trial % 3 == 0 else [0.003, 0.02, 0.045, 0.06, 0.2, 0.35, 0.9, 1.1, 3.0, 12.0]
+        centres = rng.choice(kinds, nd)  # a third of them clearly damaged everywhere
+        pops = {f"d{i}": _population(rng, int(rng.integers(2, 40)), float(c)) for i, c in enumerate(centres)}
+        full = {d: (Verdict(BANDS[full_band(k, t)], "", ""), len(k) * T) for d, (k, t) in pops.items()}
+        whole = overall_verdict(full)
+        assert whole is not None
+        want = BANDS.index(whole.verdict.band)
+        watches = {}
+        for d, (k, _t) in pops.items():
+            watches[d] = DomainWatch(d, T, per_domain_alpha(nd))
+            watches[d].plan(len(k))
+        orders = {d: list(rng.permutation(len(k))) for d, (k, _t) in pops.items()}
+        if order == "largest first":  # as a comparison's rounds: one chunk of each, largest domain first
+            queue = [d for r in range(40) for d in sorted(pops, key=lambda d: -len(pops[d][0])) if r < len(pops[d][0])]
+        else:
+            queue = [d for d in pops for _ in pops[d][0]]
+            rng.shuffle(queue)
+        got, used = None, 0
+        for d in queue:
+            used += 1
+            k, t = pops[d]
+            i = orders[d].pop(0)
+            watches[d].add(float(k[i]) * T, int(hits(t)[i]), T)
+            got = overall_settled(watches)
+            if got is not None:
+                break
+        is_clear = bool(min(centres) >= 3.0)  # every domain clearly damaged
+        if got is not None:
+            settled += 1
+            early += used < len(queue)
+            assert got == want, (order, trial, got, want)
+        if is_clear:
+            clear += 1
+            clear_early += got is not None and used < len(queue)
+            clear_share.append((used, len(queue)))
+    assert settled == 150  # every comparison reaches its verdict by the last chunk
+    assert clear >= 40 and clear_early == clear  # every clearly damaged comparison stopped before its last chunk
+    assert sum(u for u, _n in clear_share) < 0.4 * sum(n for _u, n in clear_share)  # well before, on the whole
+    assert early > 50
 
 
 def test_the_confidence_sequence_covers_the_mean_at_every_look():
@@ -216,6 +331,20 @@ def test_the_full_run_reuses_the_partial_reference_logits(early_then_full):
     assert next(e for e in events if isinstance(e, DomainResult)).metrics == full.metrics["general"]
 
 
+def test_the_numbers_of_a_domain_cut_short_are_a_full_runs_on_the_chunk_scored(early_then_full, demo, tmp_path,
+                                                                                monkeypatch):  # fmt: skip
+    """Nothing extrapolated: the early run's general figures are exactly those a full run reports for the one
+    chunk it scored (chunk 0 of 4 comes first in the order; a full run of `--max-chunks 1` scores it alone)."""
+    early, _, _, _ = early_then_full
+    assert chunk_order(4)[0] == 0
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    one = EvalSettings(chunk=128, max_chunks=1, sample_tokens=8)
+    alone = run_job(compare(str(demo.reference), str(demo.candidates["Q2_0"]), RS, RS, ["general"], eval_settings=one,
+                            samples_per_domain=0, full=True))  # fmt: skip
+    assert alone.measured_everything and alone.metrics["general"].tokens == PER_CHUNK
+    assert early.metrics["general"].to_dict() == pytest.approx(alone.metrics["general"].to_dict(), rel=1e-9)
+
+
 def test_the_json_and_the_reports_say_what_was_cut_short(early_then_full):
     from core.evaluation.comparison_text import text_summary
     from core.report.comparison_html import render
@@ -231,6 +360,60 @@ def test_the_json_and_the_reports_say_what_was_cut_short(early_then_full):
     assert "general: cut short; its verdict is certain after 63 of 252 tokens." in text
     assert "general: cut short" in render(early)
     assert "cut short" not in text_summary(full) and full.to_dict()["cut_short"] == []
+
+
+def test_the_first_look_scores_only_the_texts_that_hold_most_of_the_tokens(demo, tmp_path, monkeypatch):
+    """Four domains of 4 chunks each: two hold half of the tokens, which settles Q2_0's verdict (a tie in the
+    token-weighted median goes to the worse verdict); the other two are only tokenized (their sizes are
+    known, no reference logits are computed or kept for them)."""
+    from core.evaluation import refcache
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    events: list[Progress] = []
+    c = run_job(compare(str(demo.reference), str(demo.candidates["Q2_0"]), RS, RS, eval_settings=EV,
+                        samples_per_domain=0), events.append)  # fmt: skip
+    assert sorted(c.early_stop) == ["code", "general", "math", "multilingual"]
+    counted = sorted(d for d, st in c.early_stop.items() if st["tokens"] == 0)
+    assert counted == ["math", "multilingual"]  # equal sizes: the domains' own order decides
+    assert all(c.early_stop[d]["planned_tokens"] == 4 * PER_CHUNK and not c.early_stop[d]["final"] for d in counted)
+    assert all(st["tokens"] == PER_CHUNK and st["final"] for d, st in c.early_stop.items() if d not in counted)
+    assert c.overall() is not None and c.overall().verdict.words == "badly damaged"
+    final = next(e for e in events if isinstance(e, Provisional) and e.final)
+    assert final.tokens == 2 * PER_CHUNK
+    scored = {e.phase for e in events if e.phase.startswith("Reference") and "scoring" in e.phase}
+    assert len(scored) == 2 and not any(d in p for p in scored for d in counted)
+    entries = sorted(refcache.cache_folder().glob("*.npz"))
+    assert len(entries) == 2 and all(refcache.held(e) == (1, 4) for e in entries)
+    from core.evaluation.comparison_text import text_summary
+
+    text = text_summary(c)
+    assert "math: not measured; the overall verdict was certain without it (252 tokens)." in text
+    assert "general: cut short; its verdict is certain after 63 of 252 tokens." in text
+
+
+def test_a_comparison_scored_to_the_end_in_rounds_reads_exactly_as_the_full_run(demo, tmp_path, monkeypatch):
+    """Q4_0 does not settle early on 2-3 chunks a text: the rounds (a first look that leaves the smallest text for
+    the second round, then the rest) end with every chunk scored, and every figure equals the one-pass full run's."""
+    from core.evaluation.domains import DOMAINS, eval_text
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    ev = EvalSettings(chunk=128, max_chunks=3, sample_tokens=8)
+    note = (eval_text(DOMAINS["code"]) or "")[:1400]  # the person's own text, 2 chunks of 128
+    q4 = str(demo.candidates["Q4_0"])
+    events: list[Progress] = []
+    early = run_job(compare(str(demo.reference), q4, RS, RS, ["general", "math"], eval_settings=ev,
+                            texts={"note": note}, samples_per_domain=0), events.append)  # fmt: skip
+    full = run_job(compare(str(demo.reference), q4, RS, RS, ["general", "math"], eval_settings=ev,
+                           texts={"note": note}, samples_per_domain=0, full=True))  # fmt: skip
+    assert early.measured_everything and early.cut_short() == {}
+    assert {d: m.tokens for d, m in early.metrics.items()} == {"general": 189, "math": 189, "note": 126}
+    phases = [e.phase for e in events]
+    first_candidate = next(i for i, p in enumerate(phases) if p.startswith("Candidate"))
+    assert not any("note" in p for p in phases[:first_candidate])  # the smallest text waited for round two
+    assert any("Reference" in p and "note" in p for p in phases[first_candidate:])
+    for d in early.metrics:
+        assert early.metrics[d].to_dict() == pytest.approx(full.metrics[d].to_dict(), rel=1e-9), d
+    assert early.overall() == full.overall()
 
 
 def test_the_cli_says_the_provisional_and_final_verdict_and_what_was_cut_short(demo, tmp_path, monkeypatch, capsys):

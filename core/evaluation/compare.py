@@ -437,7 +437,11 @@ class _Rounds:
 def _exact(
     ref: LocalEngine, cand: LocalEngine, plan: _Plan, ev: EvalSettings, workdir: Path, full: bool
 ) -> Job[tuple[dict[str, DomainMetrics], dict[str, dict[str, list[str]]], list[str], _Rounds]]:
-    """Score in rounds: a first look at every domain, then more chunks only where the verdict is not certain.
+    """Score in rounds: a first look, then more chunks only where the verdict is not certain.
+
+    The first look scores one chunk of the largest texts that hold half of the tokens (the others are
+    only tokenized, `_first_look`): enough to settle a clearly bad overall verdict, the case that stops
+    early. The next rounds take up to GROWTH times as many chunks of every domain still open.
 
     With `full`, one round scores everything (the verdicts still turn final as early as they can,
     but every chunk is measured). Samples run with the last round, or on their own afterwards.
@@ -487,6 +491,8 @@ def _exact(
              "positions": None if w is None else [st.held[d], w], "extend": True}
             for d, w in want.items() if w is None or st.held[d] < w
         ]  # fmt: skip
+        if round_no == 1 and not full:
+            _first_look(ref_tasks, st)
         if with_samples:
             ref_tasks += _generate_tasks(plan, ev)
         if ref_tasks:
@@ -502,7 +508,8 @@ def _exact(
                         st.watches[d].plan(int(r.fields["n_chunk"]))
                         _replan(clock, st, d)
             _pieces_from(results, plan, "reference", pieces)
-        order = sorted((d for d in want if d in st.ref_files), key=lambda d: -(st.watches[d].planned_tokens or 0))
+        order = sorted((d for d in want if d in st.ref_files and st.held[d] > st.watches[d].chunks),
+                       key=lambda d: -(st.watches[d].planned_tokens or 0))  # fmt: skip
         cand_tasks = [
             {**_score_task(d, plan.texts[d], _chunk_for(d, ev), ev, "candidate",
                            out=workdir / f"cand-{d}-{round_no}.npz", reference=st.ref_files[d], own=d in plan.own),
@@ -540,6 +547,21 @@ def _exact(
             _pieces_from(results, plan, side, pieces)
     metrics = {d: _metrics_of(st, d) for d in st.ref_files if st.chunk_files.get(d)}
     return metrics, pieces, sorted(never_scored & set(metrics)), st
+
+
+def _first_look(ref_tasks: list[dict[str, Any]], st: _Rounds) -> None:
+    """Mark the first round's reference scoring so its worker scores only the largest texts (llama_child.first_look).
+
+    Texts that hold half of the tokens settle a clearly bad overall verdict on their own (the
+    token-weighted median), so the others are only tokenized: their sizes are what the stop rule
+    needs of them. Domains outside the job already have a reference chunk (the cache): they count as
+    covered. A later round scores the rest when the verdict is not settled.
+    """
+    inside = {t["name"] for t in ref_tasks if t["kind"] == "score"}
+    held = sum(w.planned_tokens or 0 for d, w in st.watches.items() if d in st.ref_files and d not in inside)
+    for t in ref_tasks:
+        if t["kind"] == "score":
+            t["first_look"] = {"held_tokens": held}
 
 
 def _want(w: early_stop.DomainWatch, target: int | None) -> int | None:

@@ -117,15 +117,11 @@ def task_score(model: Any, task: dict[str, Any], ch: Channel) -> None:
     reference run extends the entry at `out` when it already holds the first chunks of that order. A
     candidate run sends each chunk's sums as it is scored ("chunk" events) and keeps its per-token
     numbers in `out`.<position>.npz, so a run stopped between two chunks loses nothing it reported.
+    A `count_only` task (set by `first_look`) only tokenizes the text and says how many chunks it has.
     """
     tid = task["id"]
     chunk = int(task["chunk"])
-    text = task["text"]
-    tokens = model.tokenize(text, add_special=True, parse_special=False)
-    if task.get("fill") and 0 < len(tokens) < chunk:  # a long-context chunk longer than the text: repeat it
-        body = tokens[1:] if len(tokens) > 1 and tokens[0] == model.bos else tokens
-        reps = -(-(chunk - len(tokens)) // len(body))
-        tokens = np.concatenate([tokens, *([body] * reps)])
+    tokens = _text_tokens(model, task)
     min_chunks = int(task.get("min_chunks") or 1)
     if len(tokens) < min_chunks * chunk and min_chunks > 1:
         ch.send("error", kind="too_short", task=tid, tokens=len(tokens),
@@ -141,6 +137,9 @@ def task_score(model: Any, task: dict[str, Any], ch: Channel) -> None:
         return
     tokens = tokens[: n_chunk * chunk]
     per_chunk = chunk - 1 - chunk // 2
+    if task.get("count_only"):  # the first look left this text for later: its size is all the parent needs
+        ch.send("done", task=tid, tokens=0, seconds=0.0, n_chunk=n_chunk, chunk=chunk, counted_only=True)
+        return
     first_pos, stop_pos = _positions(task, n_chunk)
     kept: RefBlock | None = None
     if task["mode"] == "candidate":
@@ -192,6 +191,54 @@ def task_score(model: Any, task: dict[str, Any], ch: Channel) -> None:
         savez_whole(task["out"], **TokenStats.concat(stats).to_arrays())
     ch.send("done", task=tid, tokens=done, seconds=elapsed, n_chunk=n_chunk, chunk=chunk, chunks_cached=have,
             first=first_pos, stop=stop_pos)  # fmt: skip
+
+
+def _text_tokens(model: Any, task: dict[str, Any]) -> np.ndarray[Any, Any]:
+    """The text's tokens as llama-perplexity takes them (BOS first); a long-context text is repeated to fill its chunk."""
+    chunk = int(task["chunk"])
+    tokens = model.tokenize(task["text"], add_special=True, parse_special=False)
+    if task.get("fill") and 0 < len(tokens) < chunk:  # a long-context chunk longer than the text: repeat it
+        body = tokens[1:] if len(tokens) > 1 and tokens[0] == model.bos else tokens
+        reps = -(-(chunk - len(tokens)) // len(body))
+        tokens = np.concatenate([tokens, *([body] * reps)])
+    return np.asarray(tokens)
+
+
+def planned_tokens(model: Any, task: dict[str, Any]) -> int:
+    """The tokens a full run of this score task scores (0 for a text shorter than its minimum)."""
+    chunk = int(task["chunk"])
+    n_chunk = len(_text_tokens(model, task)) // chunk
+    if n_chunk < int(task.get("min_chunks") or 1):
+        return 0
+    if task.get("max_chunks"):
+        n_chunk = min(n_chunk, int(task["max_chunks"]))
+    return n_chunk * (chunk - 1 - chunk // 2)
+
+
+def first_look(model: Any, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Of the score tasks marked `first_look`, keep the largest texts that hold half of the tokens; count the rest.
+
+    The overall verdict is the token-weighted median over the domains (core.evaluation.verdicts
+    .overall, where a tie goes to the worse verdict), so texts that hold at least half of all the
+    tokens can settle the worst verdict on their own (any other needs more than half): a
+    comparison's first look scores a chunk of those (largest first) and only tokenizes the others,
+    whose sizes the stop rule needs to know how much they weigh. The parent cannot choose them itself:
+    how many tokens a text is comes from this model's tokenizer. `first_look` holds the tokens of the
+    domains outside this job that already have their first reference chunk (from the cache).
+    """
+    marked = [t for t in tasks if t.get("kind") == "score" and isinstance(t.get("first_look"), dict)]
+    if not marked:
+        return tasks
+    sizes = {t["id"]: planned_tokens(model, t) for t in marked}
+    covered = int(marked[0]["first_look"].get("held_tokens") or 0)
+    whole = covered + sum(sizes.values())
+    counted: set[str] = set()
+    for t in sorted(marked, key=lambda t: -sizes[t["id"]]):  # stable: equal sizes keep the parent's order
+        if 2 * covered >= whole and sizes[t["id"]] > 0:
+            counted.add(t["id"])
+        else:
+            covered += sizes[t["id"]]
+    return [{**t, "count_only": True} if t["id"] in counted else t for t in tasks]
 
 
 def _reference_order(task: dict[str, Any], tokens: np.ndarray[Any, Any], n_chunk: int) -> tuple[Any, int]:
@@ -320,7 +367,7 @@ def main(argv: list[str]) -> int:
         devs = devices()
         ch.send("loaded", n_vocab=model.n_vocab, seconds=time.perf_counter() - t0, pid=os.getpid(),
                 library=library_dir(), devices=devs, **ran_on(devs, settings.n_gpu_layers))  # fmt: skip
-        for task in job["tasks"]:
+        for task in first_look(model, job["tasks"]):
             kind = task["kind"]
             if kind == "score":
                 task_score(model, task, ch)
