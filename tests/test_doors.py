@@ -86,8 +86,6 @@ ALLOWED: dict[tuple[str, str, str], str] = {
 # Ways around a door in modules of other engineers' areas: (module, kind, what) -> owner. The lead clears
 # each at merge; an entry that matches nothing any more fails `test_allowances_still_match_something`.
 _PENDING: dict[tuple[str, str, str], str] = {
-    ("core/evaluation/compare.py", FILES, ".read_text"): "early-stopping engineer: the worker's windows file, doors",
-    ("core/evaluation/compare.py", JSON, "json.loads"): "early-stopping engineer: the worker's windows file, doors",
 }
 
 _FILE_CALLS = {"open", "io.open", "os.open", "os.fdopen", "codecs.open"}

@@ -16,7 +16,6 @@ With a server on either side the texts are scored in windows both sides can see 
 from __future__ import annotations
 
 import difflib
-import json
 import stat
 import time
 from dataclasses import dataclass, field, replace
@@ -25,6 +24,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from core import jsonfile
 from core.children import make_temp_dir, remove_temp_dir
 from core.errors import EvaluationSetupError, IncompatibleModelsError, RemoteEngineError
 from core.evaluation import early_stop, refcache
@@ -862,7 +862,9 @@ def _windows_on(
                     f"No {dom} metrics: the {side} could not score it ({r.message if r else 'no result'})."
                 )
                 continue
-            raw = json.loads((workdir / f"{side}-{dom}.json").read_text(encoding="utf-8"))
+            # written by our own worker, but read through the JSON door all the same (bounded, typed errors)
+            raw = jsonfile.load(workdir / f"{side}-{dom}.json", f"the {side}'s {dom} windows", EvaluationSetupError,
+                                expect=list, max_bytes=1 << 30)  # fmt: skip
             out[dom] = [[TopLogprobs(**p) for p in w] for w in raw]
         _pieces_from(results, plan, side, pieces)
         return out
