@@ -24,8 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Empty, Queue
 
-from filelock import FileLock, Timeout
-
 from core import jsonfile
 from core.children import frozen, make_temp_dir, module_command, remove_temp_dir, start_child
 from core.errors import DemoUnavailableError
@@ -102,6 +100,8 @@ def prepare_demo(folder: Path | None = None) -> Job[DemoModels]:
     downloads and quantizer runs would write the same temporary files, and one would fail half-way.
     A lock file in the folder (filelock: fcntl on POSIX, msvcrt on Windows) lets one prepare while the
     other says it is waiting, then finds the files ready."""
+    from filelock import FileLock, Timeout  # here: the window imports this module at start, the lock is rare
+
     if folder is None:
         folder = own_folder("demo")
     else:

@@ -39,7 +39,6 @@ import os
 import platform
 import shutil
 import sys
-import tarfile
 import time
 import zipfile
 from collections.abc import Sequence
@@ -417,6 +416,8 @@ def _sha256(path: Path) -> str:
 
 def _unpack(archive: Path, dest: Path) -> None:
     """Unpack into `dest`, refusing any member that would land outside it (absolute, `..`, links out)."""
+    import tarfile  # here, not at the top: it pulls in lzma and bz2, a tenth of the window's start
+
     try:
         if archive.name.endswith(".zip"):
             with zipfile.ZipFile(archive) as z:
