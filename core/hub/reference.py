@@ -15,15 +15,14 @@ core.hub.search): nothing here downloads.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from core.errors import HubError
 from core.hub import _client
 from core.hub.alternatives import list_quant_repos
 from core.hub.card import GGUFEntry, HubCard, fetch_card, parse_repo_id
+from core.hub.download import free_disk_space
 from core.hub.search import search_model_ids
 
 ASSUMED_SPEED_BPS = 25_000_000  # what the time to fetch is worked out at when no speed was measured (25 MB/s)
@@ -93,15 +92,6 @@ def _best(card: HubCard) -> GGUFEntry | None:
     return found[0] if found else None
 
 
-def _free(path: Path) -> int:
-    for p in [path, *path.parents]:
-        try:
-            return shutil.disk_usage(p).free
-        except OSError:
-            continue
-    return 0
-
-
 def find_reference(
     repo: str | None = None,
     basename: str | None = None,
@@ -117,7 +107,7 @@ def find_reference(
     """
     repo_id = parse_repo_id(repo) if repo else None
     speed = speed_bps or ASSUMED_SPEED_BPS
-    free = _free(_client.cache_dir())
+    free = free_disk_space(_client.cache_dir())
     candidates: list[tuple[str, str]] = []  # (repo, where)
     base = None
     if repo_id:
